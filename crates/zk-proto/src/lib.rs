@@ -1,0 +1,19 @@
+//! ZooKeeper's protocol, as types.
+//!
+//! * [`records`]: every Jute record of the client, txn, quorum and persistence protocols,
+//!   generated at build time from `jute-schemas/*.jute` by `zk-jute` (re-exported at the top
+//!   level as [`data`], [`proto`], [`txn`], [`quorum`], [`persistence`]).
+//!
+//! This crate does no IO; it turns bytes into values and back.
+
+#![warn(missing_docs)]
+
+pub use zk_jute::{Decoder, Error as JuteError, JString, Limits, Record};
+
+/// The generated Jute records (see `zk_jute::codegen` for the type mapping).
+#[allow(clippy::all)]
+pub mod records {
+    include!(concat!(env!("OUT_DIR"), "/records.rs"));
+}
+
+pub use records::{data, persistence, proto, quorum, txn};
