@@ -3,6 +3,8 @@
 //! * [`records`]: every Jute record of the client, txn, quorum and persistence protocols,
 //!   generated at build time from `jute-schemas/*.jute` by `zk-jute` (re-exported at the top
 //!   level as [`data`], [`proto`], [`txn`], [`quorum`], [`persistence`]).
+//! * [`consts`]: opcodes, error codes, event types, create modes, permissions, special xids,
+//!   and the [`Zxid`] / [`SessionId`] newtypes.
 //!
 //! This crate does no IO; it turns bytes into values and back.
 
@@ -17,3 +19,9 @@ pub mod records {
 }
 
 pub use records::{data, persistence, proto, quorum, txn};
+
+pub mod consts;
+pub use consts::{
+    perms, xid, AddWatchMode, CreateMode, ErrorCode, EventType, KeeperState, OpCode, SessionId,
+    WatcherType, Zxid,
+};
