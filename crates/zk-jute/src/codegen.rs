@@ -1,7 +1,7 @@
 //! Rust code generator for parsed Jute modules.
 //!
 //! Each module becomes `pub mod <last segment>` (`org.apache.zookeeper.proto` → `proto`).
-//! Each record becomes a struct deriving `Debug, Clone, PartialEq, Eq, Default` with:
+//! Each record becomes a struct deriving `Debug, Clone, PartialEq, Eq, Hash, Default` with:
 //!
 //! * field names in snake_case (`lastZxidSeen` → `last_zxid_seen`, `type` → `type_`);
 //! * record names as written, except all-capital names which are camel-cased (`ACL` → `Acl`);
@@ -306,7 +306,10 @@ pub fn generate(modules: &[Module]) -> Result<String, GenError> {
                     format!(" Jute record `{qualified}`.")
                 );
             }
-            let _ = writeln!(out, "    #[derive(Debug, Clone, PartialEq, Eq, Default)]");
+            let _ = writeln!(
+                out,
+                "    #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]"
+            );
             let _ = writeln!(out, "    pub struct {rname} {{");
             let mut decode = String::new();
             let mut encode = String::new();

@@ -1,0 +1,695 @@
+//! The data tree: nodes by path, their children, Stat bookkeeping, ephemerals by session,
+//! containers and TTL nodes, quota accounting, and the two watch tables.
+//!
+//! Mutations follow `DataTree.createNode/deleteNode/setData/setACL/killSession` exactly,
+//! including their Stat rules (a parent's stored cversion counts creates; the client sees
+//! `2 * cversion - numChildren`), and return the watch notifications they fire.
+
+use std::collections::{HashMap, HashSet};
+
+use bytes::Bytes;
+use foldhash::fast::RandomState;
+use zk_proto::data::{Acl, Stat, StatPersisted};
+use zk_proto::{ErrorCode, EventType};
+
+use crate::acl::{read_acl_unsafe, AclCache, AclKey, OPEN_UNSAFE_ACL_KEY};
+use crate::ephemeral::{self, Kind};
+use crate::path::{name_of, parent_of};
+use crate::quota::{self, StatsTrack};
+use crate::watch::{WatchMode, WatchTable, WatcherId};
+
+/// `/zookeeper`.
+pub const ZOOKEEPER_PATH: &[u8] = b"/zookeeper";
+/// `/zookeeper/quota`.
+pub const QUOTA_PATH: &[u8] = b"/zookeeper/quota";
+/// `/zookeeper/config`.
+pub const CONFIG_PATH: &[u8] = b"/zookeeper/config";
+
+/// One znode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Node {
+    /// The data; `None` when created with null data (Java keeps the distinction).
+    pub data: Option<Bytes>,
+    /// Key into the ACL cache.
+    pub acl: AclKey,
+    /// The persisted Stat fields.
+    pub stat: StatPersisted,
+    /// Child names (slices of the children's path keys: no name is stored twice).
+    pub children: HashSet<Bytes, RandomState>,
+}
+
+impl Node {
+    fn new(data: Option<Bytes>, acl: AclKey, stat: StatPersisted) -> Self {
+        Node {
+            data,
+            acl,
+            stat,
+            children: HashSet::default(),
+        }
+    }
+
+    /// The Stat a client sees (`DataNode.copyStat`).
+    pub fn stat(&self) -> Stat {
+        let s = &self.stat;
+        let num_children = self.children.len() as i32;
+        Stat {
+            czxid: s.czxid,
+            mzxid: s.mzxid,
+            ctime: s.ctime,
+            mtime: s.mtime,
+            version: s.version,
+            cversion: s.cversion.wrapping_mul(2).wrapping_sub(num_children),
+            aversion: s.aversion,
+            ephemeral_owner: ephemeral::client_owner(s.ephemeral_owner),
+            data_length: self.data.as_ref().map_or(0, |d| d.len() as i32),
+            num_children,
+            pzxid: s.pzxid,
+        }
+    }
+
+    /// Length of the data (0 for null).
+    pub fn data_len(&self) -> usize {
+        self.data.as_ref().map_or(0, |d| d.len())
+    }
+}
+
+/// A watch notification produced by a change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchedEvent {
+    /// What happened.
+    pub kind: EventType,
+    /// The node it happened to.
+    pub path: Bytes,
+    /// The zxid of the txn that caused it.
+    pub zxid: i64,
+}
+
+/// A notification addressed to one watcher.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notification {
+    /// Who to tell.
+    pub watcher: WatcherId,
+    /// What to tell.
+    pub event: WatchedEvent,
+}
+
+/// Which table a one-shot watch goes into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WatchKind {
+    /// Data and exist watches.
+    Data,
+    /// Child watches.
+    Child,
+}
+
+/// The data tree.
+#[derive(Debug, Clone)]
+pub struct DataTree {
+    nodes: HashMap<Bytes, Node, RandomState>,
+    acls: AclCache,
+    data_watches: WatchTable,
+    child_watches: WatchTable,
+    ephemerals: HashMap<i64, HashSet<Bytes, RandomState>, RandomState>,
+    containers: HashSet<Bytes, RandomState>,
+    ttls: HashSet<Bytes, RandomState>,
+    /// Paths with a quota (those with a `zookeeper_limits` node).
+    quota_paths: HashSet<Bytes, RandomState>,
+    /// zxid of the last txn applied.
+    pub last_processed_zxid: i64,
+    fired: Vec<WatcherId>,
+}
+
+impl Default for DataTree {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn bytes(p: &[u8]) -> Bytes {
+    Bytes::copy_from_slice(p)
+}
+
+impl DataTree {
+    /// A tree with `/`, `/zookeeper`, `/zookeeper/quota` and `/zookeeper/config`, as
+    /// Apache ZooKeeper's `DataTree()` builds it.
+    pub fn new() -> Self {
+        let mut t = DataTree {
+            nodes: HashMap::default(),
+            acls: AclCache::new(),
+            data_watches: WatchTable::default(),
+            child_watches: WatchTable::default(),
+            ephemerals: HashMap::default(),
+            containers: HashSet::default(),
+            ttls: HashSet::default(),
+            quota_paths: HashSet::default(),
+            last_processed_zxid: 0,
+            fired: Vec::new(),
+        };
+        let empty = || Some(Bytes::new());
+        t.insert_raw(
+            Bytes::from_static(b"/"),
+            Node::new(empty(), OPEN_UNSAFE_ACL_KEY, StatPersisted::default()),
+        );
+        t.insert_raw(
+            Bytes::from_static(ZOOKEEPER_PATH),
+            Node::new(empty(), OPEN_UNSAFE_ACL_KEY, StatPersisted::default()),
+        );
+        t.insert_raw(
+            Bytes::from_static(QUOTA_PATH),
+            Node::new(empty(), OPEN_UNSAFE_ACL_KEY, StatPersisted::default()),
+        );
+        t.insert_raw(
+            Bytes::from_static(CONFIG_PATH),
+            Node::new(empty(), OPEN_UNSAFE_ACL_KEY, StatPersisted::default()),
+        );
+        // addConfigNode: setACL(READ_ACL_UNSAFE, version -1) leaves aversion at -1.
+        let key = t.acls.intern(&read_acl_unsafe());
+        if let Some(n) = t.nodes.get_mut(CONFIG_PATH) {
+            n.acl = key;
+            n.stat.aversion = -1;
+        }
+        t
+    }
+
+    /// Inserts a node and links it under its parent without any bookkeeping (tree
+    /// construction and snapshot restore).
+    pub fn insert_raw(&mut self, path: Bytes, node: Node) {
+        if let Some(parent) = parent_of(&path) {
+            let name = path.slice(path.len() - name_of(&path).len()..);
+            if let Some(p) = self.nodes.get_mut(parent) {
+                p.children.insert(name);
+            }
+        }
+        self.track_owner(&path, node.stat.ephemeral_owner);
+        self.nodes.insert(path, node);
+    }
+
+    fn track_owner(&mut self, path: &Bytes, owner: i64) {
+        match ephemeral::kind(owner) {
+            Kind::Container => {
+                self.containers.insert(path.clone());
+            }
+            Kind::Ttl(_) => {
+                self.ttls.insert(path.clone());
+            }
+            Kind::Ephemeral(s) => {
+                self.ephemerals.entry(s).or_default().insert(path.clone());
+            }
+            Kind::Persistent | Kind::Unknown => {}
+        }
+    }
+
+    fn untrack_owner(&mut self, path: &[u8], owner: i64) {
+        match ephemeral::kind(owner) {
+            Kind::Container => {
+                self.containers.remove(path);
+            }
+            Kind::Ttl(_) => {
+                self.ttls.remove(path);
+            }
+            Kind::Ephemeral(s) => {
+                if let Some(set) = self.ephemerals.get_mut(&s) {
+                    set.remove(path);
+                    if set.is_empty() {
+                        self.ephemerals.remove(&s);
+                    }
+                }
+            }
+            Kind::Persistent | Kind::Unknown => {}
+        }
+    }
+
+    // ----- reads -------------------------------------------------------------------
+
+    /// The node at `path`.
+    pub fn node(&self, path: &[u8]) -> Option<&Node> {
+        self.nodes.get(path)
+    }
+
+    /// The ACL list of a node.
+    pub fn acl_of(&self, node: &Node) -> &[Acl] {
+        self.acls.get(node.acl)
+    }
+
+    /// The ACL cache.
+    pub fn acl_cache(&self) -> &AclCache {
+        &self.acls
+    }
+
+    /// Mutable ACL cache (snapshot restore).
+    pub fn acl_cache_mut(&mut self) -> &mut AclCache {
+        &mut self.acls
+    }
+
+    /// Number of nodes, the root included.
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Every (path, node), in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (&Bytes, &Node)> {
+        self.nodes.iter()
+    }
+
+    /// getData: data and Stat, registering a data watch when `watcher` is given.
+    pub fn get_data(
+        &mut self,
+        path: &[u8],
+        watcher: Option<WatcherId>,
+    ) -> Result<(Option<Bytes>, Stat), ErrorCode> {
+        let n = self.nodes.get(path).ok_or(ErrorCode::NoNode)?;
+        let out = (n.data.clone(), n.stat());
+        if let Some(w) = watcher {
+            self.data_watches.add(&bytes(path), w, WatchMode::Standard);
+        }
+        Ok(out)
+    }
+
+    /// exists: the Stat; the watch is registered even when the node is missing.
+    pub fn stat_node(
+        &mut self,
+        path: &[u8],
+        watcher: Option<WatcherId>,
+    ) -> Result<Stat, ErrorCode> {
+        if let Some(w) = watcher {
+            self.data_watches.add(&bytes(path), w, WatchMode::Standard);
+        }
+        self.nodes
+            .get(path)
+            .map(Node::stat)
+            .ok_or(ErrorCode::NoNode)
+    }
+
+    /// getChildren(2): names and the node's Stat, registering a child watch.
+    pub fn get_children(
+        &mut self,
+        path: &[u8],
+        watcher: Option<WatcherId>,
+    ) -> Result<(Vec<Bytes>, Stat), ErrorCode> {
+        let n = self.nodes.get(path).ok_or(ErrorCode::NoNode)?;
+        let out = (n.children.iter().cloned().collect(), n.stat());
+        if let Some(w) = watcher {
+            self.child_watches.add(&bytes(path), w, WatchMode::Standard);
+        }
+        Ok(out)
+    }
+
+    /// getACL: the list and the Stat.
+    pub fn get_acl(&self, path: &[u8]) -> Result<(Vec<Acl>, Stat), ErrorCode> {
+        let n = self.nodes.get(path).ok_or(ErrorCode::NoNode)?;
+        Ok((self.acls.get(n.acl).to_vec(), n.stat()))
+    }
+
+    /// getAllChildrenNumber: every descendant of `path` (for `/`: all nodes but the root
+    /// and, as upstream counts it, one more for the root's alias).
+    pub fn all_children_number(&self, path: &[u8]) -> i32 {
+        if path == b"/" {
+            // Upstream: nodes.size() - 2, with the root stored twice ("" and "/").
+            return self.nodes.len().saturating_sub(1) as i32;
+        }
+        let mut count = 0i32;
+        let mut stack: Vec<Bytes> = vec![bytes(path)];
+        while let Some(p) = stack.pop() {
+            if let Some(n) = self.nodes.get(&p) {
+                for c in &n.children {
+                    count += 1;
+                    stack.push(Bytes::from(crate::path::join(&p, c)));
+                }
+            }
+        }
+        count
+    }
+
+    /// Paths of the ephemerals `session` owns.
+    pub fn ephemerals_of(&self, session: i64) -> Vec<Bytes> {
+        self.ephemerals
+            .get(&session)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Every session that owns ephemerals, with its paths.
+    pub fn all_ephemerals(&self) -> impl Iterator<Item = (i64, &HashSet<Bytes, RandomState>)> {
+        self.ephemerals.iter().map(|(s, p)| (*s, p))
+    }
+
+    /// Container nodes (candidates for the container reaper).
+    pub fn containers(&self) -> impl Iterator<Item = &Bytes> {
+        self.containers.iter()
+    }
+
+    /// TTL nodes (candidates for TTL expiry).
+    pub fn ttls(&self) -> impl Iterator<Item = &Bytes> {
+        self.ttls.iter()
+    }
+
+    // ----- watches -----------------------------------------------------------------
+
+    /// addWatch: a persistent or persistent-recursive watch (`DataTree.addWatch`).
+    pub fn add_persistent_watch(&mut self, path: &[u8], watcher: WatcherId, recursive: bool) {
+        let p = bytes(path);
+        if recursive {
+            self.data_watches
+                .add(&p, watcher, WatchMode::PersistentRecursive);
+        } else {
+            self.data_watches.add(&p, watcher, WatchMode::Persistent);
+            self.child_watches.add(&p, watcher, WatchMode::Persistent);
+        }
+    }
+
+    /// Registers a one-shot watch directly (setWatches).
+    pub fn add_watch(&mut self, path: &[u8], watcher: WatcherId, kind: WatchKind) {
+        let p = bytes(path);
+        match kind {
+            WatchKind::Data => self.data_watches.add(&p, watcher, WatchMode::Standard),
+            WatchKind::Child => self.child_watches.add(&p, watcher, WatchMode::Standard),
+        };
+    }
+
+    /// The data and child watch tables.
+    pub fn watch_tables(&self) -> (&WatchTable, &WatchTable) {
+        (&self.data_watches, &self.child_watches)
+    }
+
+    /// The data and child watch tables, mutable (checkWatches/removeWatches).
+    pub fn watch_tables_mut(&mut self) -> (&mut WatchTable, &mut WatchTable) {
+        (&mut self.data_watches, &mut self.child_watches)
+    }
+
+    /// Forgets every watch of a closed connection.
+    pub fn remove_watcher(&mut self, watcher: WatcherId) {
+        self.data_watches.remove_watcher(watcher);
+        self.child_watches.remove_watcher(watcher);
+    }
+
+    fn fire(
+        &mut self,
+        child_table: bool,
+        path: &Bytes,
+        kind: EventType,
+        zxid: i64,
+        suppress: &[WatcherId],
+        out: &mut Vec<Notification>,
+    ) {
+        let mut fired = std::mem::take(&mut self.fired);
+        fired.clear();
+        if child_table {
+            self.child_watches.trigger(path, &mut fired);
+        } else {
+            self.data_watches.trigger(path, &mut fired);
+        }
+        for &w in &fired {
+            if suppress.contains(&w) {
+                continue;
+            }
+            out.push(Notification {
+                watcher: w,
+                event: WatchedEvent {
+                    kind,
+                    path: path.clone(),
+                    zxid,
+                },
+            });
+        }
+        self.fired = fired;
+    }
+
+    // ----- mutations ---------------------------------------------------------------
+
+    /// createNode. `parent_cversion == -1` means "parent's + 1". Returns the new Stat.
+    #[allow(clippy::too_many_arguments)]
+    pub fn create_node(
+        &mut self,
+        path: &[u8],
+        data: Option<Bytes>,
+        acl: &[Acl],
+        owner: i64,
+        parent_cversion: i32,
+        zxid: i64,
+        time: i64,
+        out: &mut Vec<Notification>,
+    ) -> Result<Stat, ErrorCode> {
+        let parent_path = parent_of(path).ok_or(ErrorCode::NodeExists)?;
+        if !self.nodes.contains_key(parent_path) {
+            return Err(ErrorCode::NoNode);
+        }
+        let key = self.acls.intern(acl);
+        if let Some(existing) = self.nodes.get_mut(path) {
+            // Upstream replaces the existing node's ACL key before failing (fuzzy replay).
+            let old = std::mem::replace(&mut existing.acl, key);
+            self.acls.release(old);
+            return Err(ErrorCode::NodeExists);
+        }
+        let path = bytes(path);
+        let name = path.slice(path.len() - name_of(&path).len()..);
+        let parent_path = bytes(parent_path);
+        if let Some(parent) = self.nodes.get_mut(&parent_path) {
+            let cv = if parent_cversion == -1 {
+                parent.stat.cversion + 1
+            } else {
+                parent_cversion
+            };
+            if cv > parent.stat.cversion {
+                parent.stat.cversion = cv;
+                parent.stat.pzxid = zxid;
+            }
+            parent.children.insert(name.clone());
+        }
+        let stat = StatPersisted {
+            czxid: zxid,
+            mzxid: zxid,
+            ctime: time,
+            mtime: time,
+            version: 0,
+            cversion: 0,
+            aversion: 0,
+            ephemeral_owner: owner,
+            pzxid: zxid,
+        };
+        let data_len = data.as_ref().map_or(0, |d| d.len()) as i64;
+        let node = Node::new(data, key, stat);
+        let client_stat = node.stat();
+        self.track_owner(&path, owner);
+        self.nodes.insert(path.clone(), node);
+
+        if parent_path.starts_with(QUOTA_PATH) {
+            if name.as_ref() == quota::LIMIT_NODE.as_bytes() {
+                self.quota_paths
+                    .insert(bytes(&parent_path[QUOTA_PATH.len()..]));
+            }
+            if name.as_ref() == quota::STAT_NODE.as_bytes() {
+                self.refresh_quota_stats(&parent_path[QUOTA_PATH.len()..]);
+            }
+        }
+        if let Some(prefix) = self.quota_prefix(&path) {
+            self.update_quota_stat(&prefix, data_len, 1);
+        }
+        self.fire(false, &path, EventType::NodeCreated, zxid, &[], out);
+        self.fire(
+            true,
+            &parent_path,
+            EventType::NodeChildrenChanged,
+            zxid,
+            &[],
+            out,
+        );
+        Ok(client_stat)
+    }
+
+    /// deleteNode.
+    pub fn delete_node(
+        &mut self,
+        path: &[u8],
+        zxid: i64,
+        out: &mut Vec<Notification>,
+    ) -> Result<(), ErrorCode> {
+        let parent_path = bytes(parent_of(path).ok_or(ErrorCode::BadArguments)?);
+        let name = name_of(path);
+        {
+            let parent = self.nodes.get_mut(&parent_path).ok_or(ErrorCode::NoNode)?;
+            parent.children.remove(name);
+            if zxid > parent.stat.pzxid {
+                parent.stat.pzxid = zxid;
+            }
+        }
+        let (path, node) = self.nodes.remove_entry(path).ok_or(ErrorCode::NoNode)?;
+        self.acls.release(node.acl);
+        self.untrack_owner(&path, node.stat.ephemeral_owner);
+        if parent_path.starts_with(ZOOKEEPER_PATH)
+            && name == quota::LIMIT_NODE.as_bytes()
+            && parent_path.len() >= QUOTA_PATH.len()
+        {
+            self.quota_paths.remove(&parent_path[QUOTA_PATH.len()..]);
+        }
+        if let Some(prefix) = self.quota_prefix(&path) {
+            self.update_quota_stat(&prefix, -(node.data_len() as i64), -1);
+        }
+        let before = out.len();
+        self.fire(false, &path, EventType::NodeDeleted, zxid, &[], out);
+        let processed: Vec<WatcherId> = out[before..].iter().map(|n| n.watcher).collect();
+        self.fire(true, &path, EventType::NodeDeleted, zxid, &processed, out);
+        self.fire(
+            true,
+            &parent_path,
+            EventType::NodeChildrenChanged,
+            zxid,
+            &[],
+            out,
+        );
+        Ok(())
+    }
+
+    /// setData: the node's version becomes `version` (computed by prep). Returns the Stat.
+    pub fn set_data(
+        &mut self,
+        path: &[u8],
+        data: Option<Bytes>,
+        version: i32,
+        zxid: i64,
+        time: i64,
+        out: &mut Vec<Notification>,
+    ) -> Result<Stat, ErrorCode> {
+        let (key, stat, diff) = {
+            let n = self.nodes.get_mut(path).ok_or(ErrorCode::NoNode)?;
+            let diff = data.as_ref().map_or(0, |d| d.len()) as i64 - n.data_len() as i64;
+            n.data = data;
+            n.stat.mtime = time;
+            n.stat.mzxid = zxid;
+            n.stat.version = version;
+            let key = self.nodes.get_key_value(path).map(|(k, _)| k.clone());
+            (key, self.nodes.get(path).map(Node::stat), diff)
+        };
+        let (Some(key), Some(stat)) = (key, stat) else {
+            return Err(ErrorCode::NoNode);
+        };
+        if let Some(prefix) = self.quota_prefix(&key) {
+            self.update_quota_stat(&prefix, diff, 0);
+        }
+        self.fire(false, &key, EventType::NodeDataChanged, zxid, &[], out);
+        Ok(stat)
+    }
+
+    /// setACL: the node's aversion becomes `version`. Returns the Stat.
+    pub fn set_acl(&mut self, path: &[u8], acl: &[Acl], version: i32) -> Result<Stat, ErrorCode> {
+        let key = self.acls.intern(acl);
+        let Some(n) = self.nodes.get_mut(path) else {
+            self.acls.release(key);
+            return Err(ErrorCode::NoNode);
+        };
+        let old = std::mem::replace(&mut n.acl, key);
+        n.stat.aversion = version;
+        let stat = n.stat();
+        self.acls.release(old);
+        Ok(stat)
+    }
+
+    /// Restores a parent's cversion and pzxid (replay of a create that found the node).
+    pub fn set_cversion_pzxid(
+        &mut self,
+        path: &[u8],
+        cversion: i32,
+        zxid: i64,
+    ) -> Result<(), ErrorCode> {
+        let n = self.nodes.get_mut(path).ok_or(ErrorCode::NoNode)?;
+        let cv = if cversion == -1 {
+            n.stat.cversion + 1
+        } else {
+            cversion
+        };
+        if cv > n.stat.cversion {
+            n.stat.cversion = cv;
+            n.stat.pzxid = zxid;
+        }
+        Ok(())
+    }
+
+    /// killSession: deletes the session's ephemerals (the txn's list first, then any the
+    /// tree still knows of), firing their watches.
+    pub fn kill_session(
+        &mut self,
+        session: i64,
+        zxid: i64,
+        paths_in_txn: Option<&[Bytes]>,
+        out: &mut Vec<Notification>,
+    ) {
+        let mut local = self.ephemerals.remove(&session).unwrap_or_default();
+        if let Some(paths) = paths_in_txn {
+            for p in paths {
+                // A missing node is ignored, as upstream (it may be gone after a fuzzy snapshot).
+                let _ = self.delete_node(p, zxid, out);
+                local.remove(p.as_ref());
+            }
+        }
+        let mut rest: Vec<Bytes> = local.into_iter().collect();
+        rest.sort();
+        for p in rest {
+            let _ = self.delete_node(&p, zxid, out);
+        }
+    }
+
+    // ----- quotas ------------------------------------------------------------------
+
+    /// The deepest ancestor-or-self of `path` that has a quota, never `/`
+    /// (`getMaxPrefixWithQuota`).
+    fn quota_prefix(&self, path: &[u8]) -> Option<Bytes> {
+        if self.quota_paths.is_empty() {
+            return None;
+        }
+        let mut p = path;
+        loop {
+            if p != b"/" {
+                if let Some(k) = self.quota_paths.get(p) {
+                    return Some(k.clone());
+                }
+            }
+            p = parent_of(p)?;
+        }
+    }
+
+    fn update_quota_stat(&mut self, prefix: &[u8], bytes_diff: i64, count_diff: i64) {
+        let stat_path = quota::stat_path(prefix);
+        if let Some(n) = self.nodes.get_mut(stat_path.as_slice()) {
+            let mut st = StatsTrack::parse(n.data.as_deref().unwrap_or_default());
+            st.set_count(st.count() + count_diff);
+            st.set_bytes(st.bytes() + bytes_diff);
+            n.data = Some(Bytes::from(st.to_string()));
+        }
+    }
+
+    /// Recomputes a quota's stat node from the subtree (`updateQuotaForPath`).
+    fn refresh_quota_stats(&mut self, path: &[u8]) {
+        let (mut count, mut size) = (0i64, 0i64);
+        let mut stack = vec![bytes(path)];
+        while let Some(p) = stack.pop() {
+            if let Some(n) = self.nodes.get(&p) {
+                count += 1;
+                size += n.data_len() as i64;
+                for c in &n.children {
+                    stack.push(Bytes::from(crate::path::join(&p, c)));
+                }
+            }
+        }
+        let mut st = StatsTrack::default();
+        st.set_bytes(size);
+        st.set_count(count);
+        let stat_path = quota::stat_path(path);
+        if let Some(n) = self.nodes.get_mut(stat_path.as_slice()) {
+            n.data = Some(Bytes::from(st.to_string()));
+        }
+    }
+
+    /// Rebuilds the quota path set from `/zookeeper/quota` (after a snapshot restore).
+    pub fn rebuild_quotas(&mut self) {
+        let limits: Vec<Bytes> = self
+            .nodes
+            .keys()
+            .filter(|p| p.starts_with(QUOTA_PATH) && name_of(p) == quota::LIMIT_NODE.as_bytes())
+            .filter_map(|p| parent_of(p).map(|q| bytes(&q[QUOTA_PATH.len()..])))
+            .filter(|p| !p.is_empty())
+            .collect();
+        for p in limits {
+            self.refresh_quota_stats(&p);
+            self.quota_paths.insert(p);
+        }
+    }
+}
