@@ -1,0 +1,93 @@
+//! Where txns and snapshots live, behind traits.
+//!
+//! Owns the [`TxnLog`] and [`SnapshotStore`] traits and their durability contract, the
+//! Zab epoch files ([`EpochStore`]), an in-memory implementation ([`mem`]), and the
+//! [`conformance`] suite every backend runs. The RocksDB backend lives in its own crate so
+//! that this one (and everything above it) never links RocksDB.
+//!
+//! ```text
+//!   server ──append(batch)──► TxnLog ──sync()──► durable: only now may replies go out
+//!          ──save(zxid,..)──► SnapshotStore        (fuzzy: taken while writes go on)
+//!   restart: latest snapshot + TxnLog::read_from(snapshot zxid + 1) replayed
+//! ```
+//!
+//! # Durability contract
+//!
+//! * [`TxnLog::append`] stages entries; they may be lost on a crash until
+//!   [`TxnLog::sync`] returns `Ok`. After that they survive `kill -9` and power loss.
+//!   Callers group-commit: append everything that arrived while the previous sync ran,
+//!   then sync once.
+//! * After any error from `append` or `sync` the store is poisoned: every later write
+//!   returns [`StorageError::Poisoned`]. An fsync that failed is never retried (the page
+//!   cache may have dropped the dirty pages); the node stops and recovers from disk.
+//! * Entries are opaque bytes keyed by zxid; zxids are strictly increasing.
+
+#![warn(missing_docs)]
+
+pub mod conformance;
+pub mod mem;
+
+use bytes::Bytes;
+
+/// A storage failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The underlying IO failed.
+    #[error("storage IO error: {0}")]
+    Io(#[from] std::io::Error),
+    /// A backend error that is not plain IO.
+    #[error("storage backend error: {0}")]
+    Backend(String),
+    /// A previous write failed; this store accepts no more writes.
+    #[error("storage is poisoned by an earlier write failure")]
+    Poisoned,
+    /// The caller broke the contract (e.g. a zxid not above the last one).
+    #[error("invalid use of storage: {0}")]
+    Invalid(String),
+    /// Stored data failed validation.
+    #[error("corrupt storage at {location}: {detail}")]
+    Corrupt {
+        /// File and offset, or key.
+        location: String,
+        /// What was wrong.
+        detail: String,
+    },
+}
+
+/// The txn log.
+pub trait TxnLog: Send {
+    /// Stages entries, in zxid order, each above [`TxnLog::last_zxid`].
+    fn append(&mut self, entries: &[(i64, Bytes)]) -> Result<(), StorageError>;
+    /// Makes everything appended so far durable.
+    fn sync(&mut self) -> Result<(), StorageError>;
+    /// The highest zxid appended (0 when empty).
+    fn last_zxid(&self) -> i64;
+    /// Entries with zxid ≥ `from`, in order, at most `limit` of them.
+    fn read_from(&self, from: i64, limit: usize) -> Result<Vec<(i64, Bytes)>, StorageError>;
+    /// Drops every entry above `zxid` (Zab TRUNC), durably.
+    fn truncate_after(&mut self, zxid: i64) -> Result<(), StorageError>;
+    /// Drops entries below `zxid` (after a snapshot made them unnecessary).
+    fn purge_before(&mut self, zxid: i64) -> Result<(), StorageError>;
+}
+
+/// Snapshots of the data tree and sessions, as opaque checksummed blobs.
+pub trait SnapshotStore: Send {
+    /// Stores a snapshot whose state includes every txn up to `zxid`, durably.
+    fn save(&mut self, zxid: i64, data: Bytes) -> Result<(), StorageError>;
+    /// The newest valid snapshot.
+    fn latest(&self) -> Result<Option<(i64, Bytes)>, StorageError>;
+    /// zxids of every stored snapshot, ascending.
+    fn list(&self) -> Result<Vec<i64>, StorageError>;
+    /// Keeps the newest `keep` snapshots (at least one), deleting the rest.
+    fn purge(&mut self, keep: usize) -> Result<(), StorageError>;
+}
+
+/// Zab's `currentEpoch` and `acceptedEpoch`.
+pub trait EpochStore: Send {
+    /// `(current, accepted)`, 0 when never written.
+    fn epochs(&self) -> Result<(i64, i64), StorageError>;
+    /// Durably records the current epoch.
+    fn set_current_epoch(&mut self, e: i64) -> Result<(), StorageError>;
+    /// Durably records the accepted epoch.
+    fn set_accepted_epoch(&mut self, e: i64) -> Result<(), StorageError>;
+}

@@ -1,0 +1,201 @@
+//! An in-memory store: the reference implementation of the traits, and the store of tests
+//! and of a server run without durability. "Durable" here means "survives the process
+//! value": [`MemStore::crash`] drops what was appended but not synced, which lets the
+//! conformance suite check the contract.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+
+use crate::{EpochStore, SnapshotStore, StorageError, TxnLog};
+
+#[derive(Debug, Default)]
+struct Inner {
+    durable: BTreeMap<i64, Bytes>,
+    staged: BTreeMap<i64, Bytes>,
+    snapshots: BTreeMap<i64, Bytes>,
+    epochs: (i64, i64),
+    fail_next_sync: bool,
+    poisoned: bool,
+}
+
+/// An in-memory txn log, snapshot store and epoch store. Clones share state, so a test can
+/// "reopen" the store after a simulated crash.
+#[derive(Debug, Default, Clone)]
+pub struct MemStore {
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl MemStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves plain data behind; keep using it.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Simulates a crash: staged (unsynced) entries are lost, poisoning is cleared (a new
+    /// process starts).
+    pub fn crash(&self) {
+        let mut g = self.lock();
+        g.staged.clear();
+        g.poisoned = false;
+        g.fail_next_sync = false;
+    }
+
+    /// Makes the next `sync` fail, as a full or broken disk would.
+    pub fn fail_next_sync(&self) {
+        self.lock().fail_next_sync = true;
+    }
+}
+
+impl TxnLog for MemStore {
+    fn append(&mut self, entries: &[(i64, Bytes)]) -> Result<(), StorageError> {
+        let mut g = self.lock();
+        if g.poisoned {
+            return Err(StorageError::Poisoned);
+        }
+        let mut last = g
+            .staged
+            .keys()
+            .next_back()
+            .or(g.durable.keys().next_back())
+            .copied()
+            .unwrap_or(0);
+        for (z, _) in entries {
+            if *z <= last {
+                return Err(StorageError::Invalid(format!(
+                    "zxid 0x{z:x} not above 0x{last:x}"
+                )));
+            }
+            last = *z;
+        }
+        for (z, b) in entries {
+            g.staged.insert(*z, b.clone());
+        }
+        Ok(())
+    }
+
+    fn sync(&mut self) -> Result<(), StorageError> {
+        let mut g = self.lock();
+        if g.poisoned {
+            return Err(StorageError::Poisoned);
+        }
+        if g.fail_next_sync {
+            g.poisoned = true;
+            return Err(StorageError::Io(std::io::Error::other(
+                "injected fsync failure",
+            )));
+        }
+        let staged = std::mem::take(&mut g.staged);
+        g.durable.extend(staged);
+        Ok(())
+    }
+
+    fn last_zxid(&self) -> i64 {
+        let g = self.lock();
+        g.staged
+            .keys()
+            .next_back()
+            .or(g.durable.keys().next_back())
+            .copied()
+            .unwrap_or(0)
+    }
+
+    fn read_from(&self, from: i64, limit: usize) -> Result<Vec<(i64, Bytes)>, StorageError> {
+        let g = self.lock();
+        Ok(g.durable
+            .range(from..)
+            .chain(g.staged.range(from..))
+            .take(limit)
+            .map(|(z, b)| (*z, b.clone()))
+            .collect())
+    }
+
+    fn truncate_after(&mut self, zxid: i64) -> Result<(), StorageError> {
+        let mut g = self.lock();
+        if g.poisoned {
+            return Err(StorageError::Poisoned);
+        }
+        g.durable.retain(|z, _| *z <= zxid);
+        g.staged.retain(|z, _| *z <= zxid);
+        Ok(())
+    }
+
+    fn purge_before(&mut self, zxid: i64) -> Result<(), StorageError> {
+        let mut g = self.lock();
+        g.durable.retain(|z, _| *z >= zxid);
+        Ok(())
+    }
+}
+
+impl SnapshotStore for MemStore {
+    fn save(&mut self, zxid: i64, data: Bytes) -> Result<(), StorageError> {
+        let mut g = self.lock();
+        if g.poisoned {
+            return Err(StorageError::Poisoned);
+        }
+        g.snapshots.insert(zxid, data);
+        Ok(())
+    }
+
+    fn latest(&self) -> Result<Option<(i64, Bytes)>, StorageError> {
+        Ok(self
+            .lock()
+            .snapshots
+            .iter()
+            .next_back()
+            .map(|(z, b)| (*z, b.clone())))
+    }
+
+    fn list(&self) -> Result<Vec<i64>, StorageError> {
+        Ok(self.lock().snapshots.keys().copied().collect())
+    }
+
+    fn purge(&mut self, keep: usize) -> Result<(), StorageError> {
+        let mut g = self.lock();
+        let keep = keep.max(1);
+        while g.snapshots.len() > keep {
+            g.snapshots.pop_first();
+        }
+        Ok(())
+    }
+}
+
+impl EpochStore for MemStore {
+    fn epochs(&self) -> Result<(i64, i64), StorageError> {
+        Ok(self.lock().epochs)
+    }
+
+    fn set_current_epoch(&mut self, e: i64) -> Result<(), StorageError> {
+        self.lock().epochs.0 = e;
+        Ok(())
+    }
+
+    fn set_accepted_epoch(&mut self, e: i64) -> Result<(), StorageError> {
+        self.lock().epochs.1 = e;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conformance;
+
+    #[test]
+    fn mem_store_passes_the_conformance_suite() {
+        conformance::run_all(
+            || {
+                let s = MemStore::new();
+                (s.clone(), s.clone(), s)
+            },
+            |s: &MemStore| s.crash(),
+            |s: &MemStore| s.fail_next_sync(),
+        );
+    }
+}
