@@ -5,6 +5,8 @@
 //!   level as [`data`], [`proto`], [`txn`], [`quorum`], [`persistence`]).
 //! * [`consts`]: opcodes, error codes, event types, create modes, permissions, special xids,
 //!   and the [`Zxid`] / [`SessionId`] newtypes.
+//! * [`txn_body`]: the typed union of txn bodies ([`txn_body::TxnBody`]) chosen by
+//!   `TxnHeader.type_`, and the log/proposal entry around it ([`txn_body::LogEntry`]).
 //!
 //! This crate does no IO; it turns bytes into values and back.
 
@@ -21,6 +23,8 @@ pub mod records {
 pub use records::{data, persistence, proto, quorum, txn};
 
 pub mod consts;
+pub mod txn_body;
+
 pub use consts::{
     perms, xid, AddWatchMode, CreateMode, ErrorCode, EventType, KeeperState, OpCode, SessionId,
     WatcherType, Zxid,
