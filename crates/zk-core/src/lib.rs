@@ -14,4 +14,5 @@
 #![warn(missing_docs)]
 
 pub mod auth;
+pub mod prep;
 pub mod session;

@@ -16,6 +16,7 @@
 #![warn(missing_docs)]
 
 pub mod acl;
+pub mod apply;
 pub mod ephemeral;
 pub mod path;
 pub mod quota;
@@ -23,5 +24,6 @@ pub mod tree;
 pub mod watch;
 
 pub use acl::{AclCache, AclKey};
+pub use apply::TxnResult;
 pub use tree::{DataTree, Node, Notification, WatchKind, WatchedEvent};
 pub use watch::{WatchMode, WatchTable, WatcherId};
