@@ -7,6 +7,8 @@
 //!   and the [`Zxid`] / [`SessionId`] newtypes.
 //! * [`txn_body`]: the typed union of txn bodies ([`txn_body::TxnBody`]) chosen by
 //!   `TxnHeader.type_`, and the log/proposal entry around it ([`txn_body::LogEntry`]).
+//! * [`multi`]: the header-framed multi request and response bodies
+//!   ([`multi::MultiRequest`], [`multi::MultiResponse`]).
 //!
 //! This crate does no IO; it turns bytes into values and back.
 
@@ -23,6 +25,7 @@ pub mod records {
 pub use records::{data, persistence, proto, quorum, txn};
 
 pub mod consts;
+pub mod multi;
 pub mod txn_body;
 
 pub use consts::{

@@ -133,3 +133,142 @@ fn txn_create_session() {
         ),
     );
 }
+
+mod multi {
+    use super::*;
+    use zk_proto::data::Stat;
+    use zk_proto::multi::{CreateOp, MultiOp, MultiRequest, MultiResponse, MultiResult};
+    use zk_proto::proto::{
+        CheckVersionRequest, CreateRequest, CreateTTLRequest, DeleteRequest, SetDataRequest,
+    };
+    use zk_proto::Record;
+
+    fn check<R: Record + PartialEq + std::fmt::Debug>(java_hex: &str, value: R) {
+        assert_eq!(hex::encode(value.to_bytes()), java_hex, "{}", R::NAME);
+        assert_eq!(R::from_bytes(unhex(java_hex)).unwrap(), value);
+    }
+
+    fn create(path: &str, data: Option<&'static [u8]>, flags: i32) -> CreateRequest {
+        CreateRequest {
+            path: Some(path.into()),
+            data: data.map(Bytes::from_static),
+            acl: acl(),
+            flags,
+        }
+    }
+
+    /// Java's `new Stat(base, base+1, base+2, base+3, 4, 5, 6, base+7, 8, 9, base+10)`.
+    fn stat(base: i64) -> Stat {
+        Stat {
+            czxid: base,
+            mzxid: base + 1,
+            ctime: base + 2,
+            mtime: base + 3,
+            version: 4,
+            cversion: 5,
+            aversion: 6,
+            ephemeral_owner: base + 7,
+            data_length: 8,
+            num_children: 9,
+            pzxid: base + 10,
+        }
+    }
+
+    #[test]
+    fn write_request() {
+        check(
+            "0000000100ffffffff000000022f610000000176000000010000001f00000005776f726c6400000006616e796f6e65000000000000000100ffffffff000000022f62ffffffff000000010000001f00000005776f726c6400000006616e796f6e65000000030000001300ffffffff000000022f6300000000000000010000001f00000005776f726c6400000006616e796f6e65000000040000001500ffffffff000000022f740000000174000000010000001f00000005776f726c6400000006616e796f6e650000000500000000000003e80000000200ffffffff000000022f64ffffffff0000000500ffffffff000000022f65000000017a000000030000000d00ffffffff000000022f6600000005ffffffff01ffffffff",
+            MultiRequest {
+                ops: vec![
+                    MultiOp::Create {
+                        op: CreateOp::Create,
+                        request: create("/a", Some(b"v"), 0),
+                    },
+                    MultiOp::Create {
+                        op: CreateOp::Create,
+                        request: create("/b", None, 3),
+                    },
+                    MultiOp::Create {
+                        op: CreateOp::Container,
+                        request: create("/c", Some(b""), 4),
+                    },
+                    MultiOp::CreateTtl(CreateTTLRequest {
+                        path: Some("/t".into()),
+                        data: Some(Bytes::from_static(b"t")),
+                        acl: acl(),
+                        flags: 5,
+                        ttl: 1000,
+                    }),
+                    MultiOp::Delete(DeleteRequest {
+                        path: Some("/d".into()),
+                        version: -1,
+                    }),
+                    MultiOp::SetData(SetDataRequest {
+                        path: Some("/e".into()),
+                        data: Some(Bytes::from_static(b"z")),
+                        version: 3,
+                    }),
+                    MultiOp::Check(CheckVersionRequest {
+                        path: Some("/f".into()),
+                        version: 5,
+                    }),
+                ],
+            },
+        );
+    }
+
+    #[test]
+    fn read_request() {
+        check(
+            "0000000400ffffffff000000022f78000000000800ffffffff000000022f7900ffffffff01ffffffff",
+            MultiRequest {
+                ops: vec![
+                    MultiOp::GetData {
+                        path: Some("/x".into()),
+                    },
+                    MultiOp::GetChildren {
+                        path: Some("/y".into()),
+                    },
+                ],
+            },
+        );
+        check("ffffffff01ffffffff", MultiRequest::default());
+    }
+
+    #[test]
+    fn response() {
+        check(
+            "000000010000000000000000022f610000000f00000000000000000c2f62303030303030303030310000000000000064000000000000006500000000000000660000000000000067000000040000000500000006000000000000006b0000000800000009000000000000006e00000002000000000000000005000000000000000000000000c800000000000000c900000000000000ca00000000000000cb00000004000000050000000600000000000000cf000000080000000900000000000000d20000000d00000000000000000400000000000000000171000000000000012c000000000000012d000000000000012e000000000000012f00000004000000050000000600000000000001330000000800000009000000000000013600000008000000000000000002000000026b31000000026b32ffffffff00ffffff9bffffff9bffffffff01ffffffff",
+            MultiResponse {
+                results: vec![
+                    MultiResult::Create {
+                        path: Some("/a".into()),
+                    },
+                    MultiResult::Create2 {
+                        path: Some("/b0000000001".into()),
+                        stat: stat(100),
+                    },
+                    MultiResult::Delete,
+                    MultiResult::SetData { stat: stat(200) },
+                    MultiResult::Check,
+                    MultiResult::GetData {
+                        data: Some(Bytes::from_static(b"q")),
+                        stat: stat(300),
+                    },
+                    MultiResult::GetChildren {
+                        children: Some(vec!["k1".into(), "k2".into()]),
+                    },
+                    MultiResult::Error { err: -101 },
+                ],
+            },
+        );
+    }
+
+    #[test]
+    fn failed_response() {
+        check(
+            "ffffffff000000000000000000ffffffff00ffffff92ffffff92ffffffff00fffffffefffffffeffffffff01ffffffff",
+            MultiResponse::failed(3, 1, -110),
+        );
+    }
+}
