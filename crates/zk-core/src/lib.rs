@@ -15,4 +15,5 @@
 
 pub mod auth;
 pub mod prep;
+pub mod read;
 pub mod session;

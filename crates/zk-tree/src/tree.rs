@@ -394,9 +394,9 @@ impl DataTree {
         let mut fired = std::mem::take(&mut self.fired);
         fired.clear();
         if child_table {
-            self.child_watches.trigger(path, &mut fired);
+            self.child_watches.trigger(path, kind, &mut fired);
         } else {
-            self.data_watches.trigger(path, &mut fired);
+            self.data_watches.trigger(path, kind, &mut fired);
         }
         for &w in &fired {
             if suppress.contains(&w) {
