@@ -9,6 +9,8 @@
 //!   `TxnHeader.type_`, and the log/proposal entry around it ([`txn_body::LogEntry`]).
 //! * [`multi`]: the header-framed multi request and response bodies
 //!   ([`multi::MultiRequest`], [`multi::MultiResponse`]).
+//! * [`request`]: client requests typed by opcode ([`request::Request`]), with upstream's
+//!   answer to each kind of bad frame.
 //!
 //! This crate does no IO; it turns bytes into values and back.
 
@@ -26,6 +28,7 @@ pub use records::{data, persistence, proto, quorum, txn};
 
 pub mod consts;
 pub mod multi;
+pub mod request;
 pub mod txn_body;
 
 pub use consts::{
