@@ -9,8 +9,8 @@ use zk_proto::proto::{
     ExistsRequest, ExistsResponse, GetACLRequest, GetACLResponse, GetAllChildrenNumberRequest,
     GetAllChildrenNumberResponse, GetChildren2Request, GetChildren2Response, GetChildrenRequest,
     GetChildrenResponse, GetDataRequest, GetDataResponse, GetEphemeralsRequest,
-    GetEphemeralsResponse, RemoveWatchesRequest, SetACLResponse, SetDataResponse, SetWatches2,
-    SyncRequest, SyncResponse, WhoAmIResponse,
+    GetEphemeralsResponse, RemoveWatchesRequest, SetACLResponse, SetDataResponse, SetSASLResponse,
+    SetWatches2, SyncRequest, SyncResponse, WhoAmIResponse,
 };
 use zk_proto::{perms, AddWatchMode, ErrorCode, EventType, JString, OpCode, Record, WatcherType};
 use zk_tree::{DataTree, TxnResult, WatchKind, WatchMode, WatchedEvent, WatcherId};
@@ -110,6 +110,8 @@ pub enum Response {
     WhoAmI(WhoAmIResponse),
     /// addWatch answers an ErrorResponse(0).
     Error(ErrorResponse),
+    /// sasl.
+    Sasl(SetSASLResponse),
 }
 
 impl Response {
@@ -132,6 +134,7 @@ impl Response {
             Response::Multi(r) => r.encode(buf),
             Response::WhoAmI(r) => r.encode(buf),
             Response::Error(r) => r.encode(buf),
+            Response::Sasl(r) => r.encode(buf),
         }
     }
 
@@ -154,6 +157,7 @@ impl Response {
             Response::Multi(r) => r.encoded_len(),
             Response::WhoAmI(r) => r.encoded_len(),
             Response::Error(r) => r.encoded_len(),
+            Response::Sasl(r) => r.encoded_len(),
         }
     }
 }

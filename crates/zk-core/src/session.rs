@@ -158,6 +158,16 @@ impl SessionTable {
         true
     }
 
+    /// A reconnect: the session takes the newly negotiated timeout and is touched; false if
+    /// it is unknown or closing (`revalidateSession`).
+    pub fn set_timeout_and_touch(&mut self, id: i64, timeout_ms: i32, now_ms: i64) -> bool {
+        match self.sessions.get_mut(&id) {
+            Some(s) if !s.closing => s.timeout_ms = timeout_ms,
+            _ => return false,
+        }
+        self.touch(id, now_ms)
+    }
+
     /// Marks a session closing (a closeSession was prepared).
     pub fn set_closing(&mut self, id: i64) {
         if let Some(s) = self.sessions.get_mut(&id) {

@@ -1,0 +1,893 @@
+//! The core loop: the one task that owns the data tree, request preparation and the
+//! session table.
+//!
+//! ```text
+//!  conn tasks ──CoreMsg──►  core  ──txn batch──► log thread (append + one fsync)
+//!       ▲                    │  ◄──durable(zxid)──┘
+//!       └──Outgoing (replies, events, close)──┘  apply in zxid order, reply, fire watches
+//! ```
+//!
+//! Ordering (as `CommitProcessor`): writes are prepared the moment they arrive, so
+//! pipelined writes see each other; a session's reads wait behind that session's earlier
+//! writes and nothing else. Watch events are queued to a connection when the txn is
+//! applied, before any later reply, so a client sees the event before a read that shows
+//! the change.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+use zk_core::auth::{authenticate, ip_identity, AuthOutcome};
+use zk_core::prep::{Prep, PrepConfig, Prepared, Requester, WriteOp};
+use zk_core::read::{answer, write_reply, ReadOp, Reader, Response};
+use zk_core::session::{session_password, SessionTable};
+use zk_proto::data::Id;
+use zk_proto::multi::{MultiOp, MultiRequest};
+use zk_proto::proto::{ConnectResponse, SetSASLResponse, SetWatches2};
+use zk_proto::request::Request;
+use zk_proto::txn_body::{LogEntry, TxnBody};
+use zk_proto::{ErrorCode, OpCode};
+use zk_tree::{DataTree, Notification, WatchedEvent};
+
+use crate::fourlw;
+use crate::log::{LogCmd, LogEvent};
+use crate::settings::Settings;
+use crate::stats::Stats;
+
+/// A connection's id; also its watcher id.
+pub type ConnId = u64;
+
+/// What a connection tells the core.
+#[derive(Debug)]
+pub enum CoreMsg {
+    /// A ConnectRequest (the connection reads nothing more until it is answered).
+    Connect {
+        /// The connection.
+        conn: ConnId,
+        /// Its peer address.
+        peer: IpAddr,
+        /// The request.
+        req: zk_proto::proto::ConnectRequest,
+        /// Whether the request carried the readOnly byte (the answer mirrors it).
+        read_only_byte: bool,
+        /// Where to send replies.
+        tx: mpsc::UnboundedSender<Outgoing>,
+    },
+    /// A request after the handshake.
+    Request {
+        /// The connection.
+        conn: ConnId,
+        /// Its xid.
+        xid: i32,
+        /// The decoded request.
+        req: Box<Request>,
+    },
+    /// A request whose body did not decode: MARSHALLINGERROR (writes still take a zxid).
+    Malformed {
+        /// The connection.
+        conn: ConnId,
+        /// Its xid.
+        xid: i32,
+        /// Its opcode.
+        op: OpCode,
+    },
+    /// The connection is gone.
+    Closed {
+        /// The connection.
+        conn: ConnId,
+    },
+    /// A four-letter word.
+    FourLetter {
+        /// The command.
+        cmd: String,
+        /// Where the text goes.
+        reply: oneshot::Sender<String>,
+    },
+}
+
+/// What the core tells a connection.
+#[derive(Debug)]
+pub enum Outgoing {
+    /// The ConnectResponse; `valid == false` closes the connection after sending.
+    Connected {
+        /// The response.
+        resp: ConnectResponse,
+        /// Append the readOnly byte.
+        read_only_byte: bool,
+        /// Session accepted.
+        valid: bool,
+    },
+    /// A reply frame.
+    Reply {
+        /// xid.
+        xid: i32,
+        /// zxid for the header.
+        zxid: i64,
+        /// error code.
+        err: i32,
+        /// body (nothing when err != 0).
+        body: Response,
+    },
+    /// A watch notification.
+    Event(WatchedEvent),
+    /// Flush what was queued, then close.
+    Close,
+}
+
+struct Conn {
+    tx: mpsc::UnboundedSender<Outgoing>,
+    session: Option<i64>,
+    auth: Vec<Id>,
+    peer: IpAddr,
+}
+
+enum Origin {
+    Client {
+        conn: ConnId,
+        xid: i32,
+        op: OpCode,
+    },
+    Connect {
+        conn: ConnId,
+        read_only_byte: bool,
+        timeout: i32,
+    },
+    Internal,
+}
+
+struct InFlight {
+    prepared: Prepared,
+    origin: Origin,
+}
+
+enum Queued {
+    Write(i64),
+    Read {
+        conn: ConnId,
+        xid: i32,
+        op: Box<Request>,
+        forced: Option<ErrorCode>,
+    },
+}
+
+/// Time as the core sees it: monotonic ms for sessions (tokio's clock, so tests can pause
+/// it) and wall-clock ms for txn times, both moving together.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    start: Instant,
+    wall_at_start: i64,
+}
+
+impl Clock {
+    /// Starts now.
+    pub fn new() -> Self {
+        let wall = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        Clock {
+            start: Instant::now(),
+            wall_at_start: wall,
+        }
+    }
+    /// Monotonic ms since start.
+    pub fn mono_ms(&self) -> i64 {
+        self.start.elapsed().as_millis() as i64
+    }
+    /// Wall-clock ms.
+    pub fn wall_ms(&self) -> i64 {
+        self.wall_at_start + self.mono_ms()
+    }
+    /// The instant for a monotonic ms value.
+    pub fn instant_at(&self, ms: i64) -> Instant {
+        self.start + Duration::from_millis(ms.max(0) as u64)
+    }
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The core's state.
+pub struct Core {
+    settings: Arc<Settings>,
+    stats: Arc<Stats>,
+    clock: Clock,
+    tree: DataTree,
+    prep: Prep,
+    sessions: SessionTable,
+    conns: HashMap<ConnId, Conn>,
+    session_conn: HashMap<i64, ConnId>,
+    queues: HashMap<i64, VecDeque<Queued>>,
+    in_flight: VecDeque<InFlight>,
+    to_log: Vec<(i64, Bytes)>,
+    log_tx: std::sync::mpsc::Sender<LogCmd>,
+    notifications: Vec<Notification>,
+    reaped_this_minute: (i64, usize),
+}
+
+impl Core {
+    /// A core over a tree recovered up to `tree.last_processed_zxid`.
+    pub fn new(
+        settings: Arc<Settings>,
+        stats: Arc<Stats>,
+        tree: DataTree,
+        sessions: SessionTable,
+        log_tx: std::sync::mpsc::Sender<LogCmd>,
+        clock: Clock,
+    ) -> Self {
+        let cfg = PrepConfig {
+            auth: settings.auth.clone(),
+            extended_types: settings.extended_types,
+            close_session_txn: true,
+        };
+        let last = tree.last_processed_zxid;
+        Core {
+            settings,
+            stats,
+            clock,
+            tree,
+            prep: Prep::new(cfg, last),
+            sessions,
+            conns: HashMap::new(),
+            session_conn: HashMap::new(),
+            queues: HashMap::new(),
+            in_flight: VecDeque::new(),
+            to_log: Vec::new(),
+            log_tx,
+            notifications: Vec::new(),
+            reaped_this_minute: (0, 0),
+        }
+    }
+
+    /// Runs until every connection handle is dropped and shutdown is signalled, or the log
+    /// fails. Returns the log failure, if any.
+    pub async fn run(
+        mut self,
+        mut rx: mpsc::Receiver<CoreMsg>,
+        mut log_rx: mpsc::UnboundedReceiver<LogEvent>,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> Result<(), String> {
+        let mut reaper = tokio::time::interval(self.settings.container_check_interval);
+        reaper.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        reaper.tick().await;
+        loop {
+            let deadline = self
+                .sessions
+                .next_deadline()
+                .map(|ms| self.clock.instant_at(ms))
+                .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+            tokio::select! {
+                biased;
+                ev = log_rx.recv() => match ev {
+                    Some(LogEvent::Durable(z)) => self.apply_durable(z),
+                    Some(LogEvent::Failed(e)) => return Err(e),
+                    None => return Err("log writer stopped".into()),
+                },
+                msg = rx.recv() => match msg {
+                    Some(m) => {
+                        self.handle(m);
+                        // Drain what else is ready so it shares one log batch.
+                        for _ in 0..1024 {
+                            match rx.try_recv() {
+                                Ok(m) => self.handle(m),
+                                Err(_) => break,
+                            }
+                        }
+                    }
+                    None => return Ok(()),
+                },
+                _ = tokio::time::sleep_until(deadline) => self.expire_sessions(),
+                _ = reaper.tick() => self.reap_containers(),
+                _ = shutdown.changed() => return Ok(()),
+            }
+            self.flush_log();
+        }
+    }
+
+    fn flush_log(&mut self) {
+        if self.to_log.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(&mut self.to_log);
+        // A send error means the log thread is gone; it reports why on log_rx.
+        let _ = self.log_tx.send(LogCmd::Append(batch));
+    }
+
+    fn send(&self, conn: ConnId, out: Outgoing) {
+        if let Some(c) = self.conns.get(&conn) {
+            let _ = c.tx.send(out);
+        }
+    }
+
+    fn last_zxid(&self) -> i64 {
+        self.tree.last_processed_zxid
+    }
+
+    fn handle(&mut self, msg: CoreMsg) {
+        match msg {
+            CoreMsg::Connect {
+                conn,
+                peer,
+                req,
+                read_only_byte,
+                tx,
+            } => self.connect(conn, peer, req, read_only_byte, tx),
+            CoreMsg::Request { conn, xid, req } => self.request(conn, xid, req),
+            CoreMsg::Malformed { conn, xid, op } => self.malformed(conn, xid, op),
+            CoreMsg::Closed { conn } => {
+                if let Some(c) = self.conns.remove(&conn) {
+                    self.tree.remove_watcher(conn);
+                    if let Some(s) = c.session {
+                        if self.session_conn.get(&s) == Some(&conn) {
+                            self.session_conn.remove(&s);
+                        }
+                    }
+                }
+            }
+            CoreMsg::FourLetter { cmd, reply } => {
+                let text = fourlw::render(&cmd, &self.view());
+                let _ = reply.send(text);
+            }
+        }
+    }
+
+    fn view(&self) -> fourlw::CoreView<'_> {
+        fourlw::CoreView {
+            settings: &self.settings,
+            stats: &self.stats,
+            tree: &self.tree,
+            sessions: &self.sessions,
+            connections: self.conns.len(),
+            outstanding: self.in_flight.len(),
+            session_conns: &self.session_conn,
+        }
+    }
+
+    // ----- sessions ----------------------------------------------------------------
+
+    fn connect(
+        &mut self,
+        conn: ConnId,
+        peer: IpAddr,
+        req: zk_proto::proto::ConnectRequest,
+        read_only_byte: bool,
+        tx: mpsc::UnboundedSender<Outgoing>,
+    ) {
+        self.conns.insert(
+            conn,
+            Conn {
+                tx,
+                session: None,
+                auth: vec![ip_identity(&peer)],
+                peer,
+            },
+        );
+        if req.last_zxid_seen > self.last_zxid() {
+            tracing::info!(
+                "refusing session request from {peer}: it has seen zxid 0x{:x}, our last zxid is 0x{:x}",
+                req.last_zxid_seen,
+                self.last_zxid()
+            );
+            self.send(conn, Outgoing::Close);
+            return;
+        }
+        let timeout = req
+            .time_out
+            .max(self.settings.min_session_timeout)
+            .min(self.settings.max_session_timeout);
+        let now = self.clock.mono_ms();
+        if req.session_id == 0 {
+            let id = self.sessions.next_session_id();
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.session = Some(id);
+            }
+            self.session_conn.insert(id, conn);
+            let who = Requester {
+                session_id: id,
+                auth: &[],
+            };
+            let p = self.prep.prepare(
+                &self.tree,
+                &mut self.sessions,
+                &who,
+                0,
+                &WriteOp::CreateSession(timeout),
+                self.clock.wall_ms(),
+            );
+            tracing::debug!("new session 0x{id:x} for {peer}, timeout {timeout}");
+            self.submit(
+                p,
+                Origin::Connect {
+                    conn,
+                    read_only_byte,
+                    timeout,
+                },
+            );
+            return;
+        }
+        let id = req.session_id;
+        let password_ok = req.passwd.as_deref() == Some(&session_password(id)[..]);
+        let valid = password_ok && self.sessions.set_timeout_and_touch(id, timeout, now);
+        if valid {
+            if let Some(old) = self.session_conn.insert(id, conn) {
+                if old != conn {
+                    self.send(old, Outgoing::Close);
+                }
+            }
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.session = Some(id);
+            }
+        } else {
+            tracing::info!("invalid session 0x{id:x} for client {peer}, probably expired");
+        }
+        self.send(
+            conn,
+            Outgoing::Connected {
+                resp: ConnectResponse {
+                    protocol_version: 0,
+                    time_out: if valid { timeout } else { 0 },
+                    session_id: if valid { id } else { 0 },
+                    passwd: Some(Bytes::copy_from_slice(&if valid {
+                        session_password(id)
+                    } else {
+                        [0; 16]
+                    })),
+                    read_only: false,
+                },
+                read_only_byte,
+                valid,
+            },
+        );
+    }
+
+    fn expire_sessions(&mut self) {
+        let now = self.clock.mono_ms();
+        for id in self.sessions.expire(now) {
+            tracing::info!("expiring session 0x{id:x}, timeout exceeded");
+            self.stats
+                .sessions_expired
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.close_session_internal(id);
+        }
+    }
+
+    fn close_session_internal(&mut self, id: i64) {
+        let who = Requester {
+            session_id: id,
+            auth: &[],
+        };
+        let p = self.prep.prepare(
+            &self.tree,
+            &mut self.sessions,
+            &who,
+            0,
+            &WriteOp::CloseSession,
+            self.clock.wall_ms(),
+        );
+        let z = p.header.zxid;
+        self.submit(p, Origin::Internal);
+        self.queues
+            .entry(id)
+            .or_default()
+            .push_back(Queued::Write(z));
+    }
+
+    /// The container/TTL reaper (`ContainerManager`).
+    fn reap_containers(&mut self) {
+        let now = self.clock.wall_ms();
+        let minute = self.clock.mono_ms() / 60_000;
+        if self.reaped_this_minute.0 != minute {
+            self.reaped_this_minute = (minute, 0);
+        }
+        let mut candidates: Vec<Bytes> = Vec::new();
+        for p in self.tree.containers() {
+            if let Some(n) = self.tree.node(p) {
+                if n.children.is_empty() && n.stat.cversion > 0 {
+                    candidates.push(p.clone());
+                }
+            }
+        }
+        for p in self.tree.ttls() {
+            if let Some(n) = self.tree.node(p) {
+                if let zk_tree::ephemeral::Kind::Ttl(ttl) =
+                    zk_tree::ephemeral::kind(n.stat.ephemeral_owner)
+                {
+                    if n.children.is_empty() && ttl != 0 && now - n.stat.mtime > ttl {
+                        candidates.push(p.clone());
+                    }
+                }
+            }
+        }
+        candidates.sort();
+        for p in candidates {
+            if self.reaped_this_minute.1 >= self.settings.container_max_per_minute {
+                break;
+            }
+            self.reaped_this_minute.1 += 1;
+            let who = Requester {
+                session_id: 0,
+                auth: &[],
+            };
+            let prepared = self.prep.prepare(
+                &self.tree,
+                &mut self.sessions,
+                &who,
+                0,
+                &WriteOp::DeleteContainer(p),
+                now,
+            );
+            self.submit(prepared, Origin::Internal);
+        }
+    }
+
+    // ----- requests ----------------------------------------------------------------
+
+    fn submit(&mut self, p: Prepared, origin: Origin) {
+        let entry = LogEntry::new(p.header.clone(), p.body.clone(), None);
+        self.to_log.push((p.header.zxid, entry.to_bytes()));
+        self.in_flight.push_back(InFlight {
+            prepared: p,
+            origin,
+        });
+    }
+
+    fn malformed(&mut self, conn: ConnId, xid: i32, op: OpCode) {
+        let Some(session) = self.conns.get(&conn).and_then(|c| c.session) else {
+            return;
+        };
+        if op.is_write() {
+            self.write(conn, session, xid, op, &WriteOp::Malformed(op));
+        } else {
+            self.enqueue_read(
+                conn,
+                session,
+                xid,
+                Box::new(Request::Unknown(op.code())),
+                Some(ErrorCode::MarshallingError),
+            );
+        }
+    }
+
+    fn request(&mut self, conn: ConnId, xid: i32, req: Box<Request>) {
+        let Some(session) = self.conns.get(&conn).and_then(|c| c.session) else {
+            return;
+        };
+        self.stats
+            .packets_received
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if !self.sessions.touch(session, self.clock.mono_ms()) {
+            // ZooKeeperServer.submitRequest drops requests of a session being closed.
+            tracing::debug!("dropping request of closing session 0x{session:x}");
+            return;
+        }
+        match to_write_op(&req) {
+            Some(op) => {
+                let code = OpCode::from_code(req.type_code()).unwrap_or(OpCode::Error);
+                self.write(conn, session, xid, code, &op);
+            }
+            None => self.enqueue_read(conn, session, xid, req, None),
+        }
+    }
+
+    fn write(&mut self, conn: ConnId, session: i64, xid: i32, op: OpCode, wop: &WriteOp) {
+        let auth = self
+            .conns
+            .get(&conn)
+            .map(|c| c.auth.clone())
+            .unwrap_or_default();
+        let who = Requester {
+            session_id: session,
+            auth: &auth,
+        };
+        let p = self.prep.prepare(
+            &self.tree,
+            &mut self.sessions,
+            &who,
+            xid,
+            wop,
+            self.clock.wall_ms(),
+        );
+        let z = p.header.zxid;
+        self.submit(p, Origin::Client { conn, xid, op });
+        self.queues
+            .entry(session)
+            .or_default()
+            .push_back(Queued::Write(z));
+    }
+
+    fn enqueue_read(
+        &mut self,
+        conn: ConnId,
+        session: i64,
+        xid: i32,
+        op: Box<Request>,
+        forced: Option<ErrorCode>,
+    ) {
+        let q = self.queues.entry(session).or_default();
+        if q.is_empty() {
+            self.read_now(conn, xid, &op, forced);
+        } else {
+            q.push_back(Queued::Read {
+                conn,
+                xid,
+                op,
+                forced,
+            });
+        }
+    }
+
+    fn read_now(&mut self, conn: ConnId, xid: i32, req: &Request, forced: Option<ErrorCode>) {
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
+        let session = c.session.unwrap_or(0);
+        let reply = |err: i32, body: Response, zxid: i64| Outgoing::Reply {
+            xid,
+            zxid,
+            err,
+            body,
+        };
+        if let Some(code) = forced {
+            let z = self.last_zxid();
+            self.send(conn, reply(code.code(), Response::Empty, z));
+            return;
+        }
+        match req {
+            Request::Unknown(code) => {
+                // UnimplementedRequestProcessor: UNIMPLEMENTED, zxid -1 (never prepared), close.
+                tracing::warn!("received packet of unknown type {code} from session 0x{session:x}");
+                self.send(
+                    conn,
+                    reply(ErrorCode::Unimplemented.code(), Response::Empty, -1),
+                );
+                self.send(conn, Outgoing::Close);
+            }
+            Request::Auth(a) => {
+                let scheme = a
+                    .scheme
+                    .as_ref()
+                    .map(|s| s.as_bytes().to_vec())
+                    .unwrap_or_default();
+                let data = a.auth.clone().unwrap_or_default();
+                let peer = c.peer;
+                match authenticate(&self.settings.auth, &scheme, &data, Some(&peer)) {
+                    AuthOutcome::Added(ids) => {
+                        if let Some(c) = self.conns.get_mut(&conn) {
+                            for id in ids {
+                                if !c.auth.contains(&id) {
+                                    c.auth.push(id);
+                                }
+                            }
+                        }
+                        self.send(conn, reply(0, Response::Empty, 0));
+                    }
+                    AuthOutcome::Failed => {
+                        tracing::warn!(
+                            "authentication failed for scheme {} from session 0x{session:x}",
+                            String::from_utf8_lossy(&scheme)
+                        );
+                        self.send(
+                            conn,
+                            reply(ErrorCode::AuthFailed.code(), Response::Empty, 0),
+                        );
+                        self.send(conn, Outgoing::Close);
+                    }
+                }
+            }
+            Request::Sasl(_) => {
+                // No SASL login configured: upstream answers OK with a null token.
+                self.send(
+                    conn,
+                    reply(0, Response::Sasl(SetSASLResponse { token: None }), 0),
+                );
+            }
+            other => {
+                let Some(op) = to_read_op(other) else {
+                    let z = self.last_zxid();
+                    self.send(
+                        conn,
+                        reply(ErrorCode::MarshallingError.code(), Response::Empty, z),
+                    );
+                    return;
+                };
+                let auth = c.auth.clone();
+                let who = Reader {
+                    session_id: session,
+                    auth: &auth,
+                    watcher: conn,
+                };
+                let mut events = Vec::new();
+                let res = answer(&mut self.tree, &self.settings.auth, &who, &op, &mut events);
+                for e in events {
+                    self.send(conn, Outgoing::Event(e));
+                }
+                let z = self.last_zxid();
+                match res {
+                    Ok(body) => self.send(conn, reply(0, body, z)),
+                    Err(e) => self.send(conn, reply(e.code(), Response::Empty, z)),
+                }
+            }
+        }
+    }
+
+    // ----- apply -------------------------------------------------------------------
+
+    fn apply_durable(&mut self, durable: i64) {
+        while self
+            .in_flight
+            .front()
+            .is_some_and(|f| f.prepared.header.zxid <= durable)
+        {
+            let Some(f) = self.in_flight.pop_front() else {
+                break;
+            };
+            self.apply_one(f);
+        }
+    }
+
+    fn apply_one(&mut self, f: InFlight) {
+        let h = &f.prepared.header;
+        let mut notes = std::mem::take(&mut self.notifications);
+        notes.clear();
+        let rc = self.tree.apply(h, &f.prepared.body, &mut notes);
+        self.prep.applied(h.zxid);
+        for n in notes.drain(..) {
+            self.send(n.watcher, Outgoing::Event(n.event));
+        }
+        self.notifications = notes;
+        let session = h.client_id;
+        let closed_session = matches!(f.prepared.body, TxnBody::CloseSession(_));
+        if closed_session {
+            self.sessions.remove(session);
+        }
+        match f.origin {
+            Origin::Connect {
+                conn,
+                read_only_byte,
+                timeout,
+            } => {
+                self.send(
+                    conn,
+                    Outgoing::Connected {
+                        resp: ConnectResponse {
+                            protocol_version: 0,
+                            time_out: timeout,
+                            session_id: session,
+                            passwd: Some(Bytes::copy_from_slice(&session_password(session))),
+                            read_only: false,
+                        },
+                        read_only_byte,
+                        valid: true,
+                    },
+                );
+            }
+            Origin::Client { conn, xid, op } => {
+                let z = self.last_zxid();
+                let out = match write_reply(op, &rc) {
+                    Ok(body) => Outgoing::Reply {
+                        xid,
+                        zxid: z,
+                        err: 0,
+                        body,
+                    },
+                    Err(e) => Outgoing::Reply {
+                        xid,
+                        zxid: z,
+                        err: e.code(),
+                        body: Response::Empty,
+                    },
+                };
+                self.send(conn, out);
+                if closed_session {
+                    self.send(conn, Outgoing::Close);
+                }
+            }
+            Origin::Internal => {
+                if closed_session {
+                    if let Some(conn) = self.session_conn.remove(&session) {
+                        self.send(conn, Outgoing::Close);
+                    }
+                }
+            }
+        }
+        if closed_session {
+            self.session_conn.remove(&session);
+        }
+        // The session's queue: this write is done; answer the reads behind it.
+        if let Some(q) = self.queues.get_mut(&session) {
+            if matches!(q.front(), Some(Queued::Write(z)) if *z == h.zxid) {
+                q.pop_front();
+            }
+            let mut ready = Vec::new();
+            while let Some(Queued::Read { .. }) = q.front() {
+                if let Some(Queued::Read {
+                    conn,
+                    xid,
+                    op,
+                    forced,
+                }) = q.pop_front()
+                {
+                    ready.push((conn, xid, op, forced));
+                }
+            }
+            if q.is_empty() {
+                self.queues.remove(&session);
+            }
+            for (conn, xid, op, forced) in ready {
+                self.read_now(conn, xid, &op, forced);
+            }
+        }
+    }
+
+    /// Used by tests: the tree.
+    pub fn tree(&self) -> &DataTree {
+        &self.tree
+    }
+}
+
+/// The prep form of a write request; `None` for reads and everything answered directly.
+pub fn to_write_op(req: &Request) -> Option<WriteOp> {
+    Some(match req {
+        Request::Create { op, request } => WriteOp::Create {
+            op: op.op_code(),
+            req: request.clone(),
+        },
+        Request::CreateTtl(r) => WriteOp::CreateTtl(r.clone()),
+        Request::Delete(r) => WriteOp::Delete(r.clone()),
+        Request::SetData(r) => WriteOp::SetData(r.clone()),
+        Request::SetAcl(r) => WriteOp::SetAcl(r.clone()),
+        Request::Reconfig(_) => WriteOp::Reconfig,
+        Request::CloseSession => WriteOp::CloseSession,
+        Request::Multi(m) => WriteOp::Multi(m.ops.iter().map(multi_write_op).collect()),
+        _ => return None,
+    })
+}
+
+fn multi_write_op(op: &MultiOp) -> WriteOp {
+    match op {
+        MultiOp::Create { op, request } => WriteOp::Create {
+            op: op.op_code(),
+            req: request.clone(),
+        },
+        MultiOp::CreateTtl(r) => WriteOp::CreateTtl(r.clone()),
+        MultiOp::Delete(r) => WriteOp::Delete(r.clone()),
+        MultiOp::SetData(r) => WriteOp::SetData(r.clone()),
+        MultiOp::Check(r) => WriteOp::Check(r.clone()),
+        MultiOp::GetData { .. } | MultiOp::GetChildren { .. } => WriteOp::Malformed(OpCode::Multi),
+    }
+}
+
+fn to_read_op(req: &Request) -> Option<ReadOp> {
+    Some(match req {
+        Request::Exists(r) => ReadOp::Exists(r.clone()),
+        Request::GetData(r) => ReadOp::GetData(r.clone()),
+        Request::GetChildren(r) => ReadOp::GetChildren(r.clone()),
+        Request::GetChildren2(r) => ReadOp::GetChildren2(r.clone()),
+        Request::GetAcl(r) => ReadOp::GetAcl(r.clone()),
+        Request::GetAllChildrenNumber(r) => ReadOp::GetAllChildrenNumber(r.clone()),
+        Request::GetEphemerals(r) => ReadOp::GetEphemerals(r.clone()),
+        Request::Sync(r) => ReadOp::Sync(r.clone()),
+        Request::MultiRead(m) => ReadOp::MultiRead(MultiRequest { ops: m.ops.clone() }),
+        Request::SetWatches(s) => ReadOp::SetWatches(SetWatches2 {
+            relative_zxid: s.relative_zxid,
+            data_watches: s.data_watches.clone(),
+            exist_watches: s.exist_watches.clone(),
+            child_watches: s.child_watches.clone(),
+            persistent_watches: None,
+            persistent_recursive_watches: None,
+        }),
+        Request::SetWatches2(s) => ReadOp::SetWatches(s.clone()),
+        Request::AddWatch(r) => ReadOp::AddWatch(r.clone()),
+        Request::CheckWatches(r) => ReadOp::CheckWatches(r.clone()),
+        Request::RemoveWatches(r) => ReadOp::RemoveWatches(r.clone()),
+        Request::WhoAmI => ReadOp::WhoAmI,
+        Request::Ping => ReadOp::Ping,
+        _ => return None,
+    })
+}

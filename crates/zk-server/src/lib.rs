@@ -1,0 +1,143 @@
+//! The tokio shell of Ferrokeeper: it accepts client connections, runs the core loop that
+//! owns the tree, and the log writer that makes txns durable.
+//!
+//! ```text
+//!   accept loop ──spawn──► conn task (per client) ──CoreMsg──► core task ──► log thread
+//!        │ maxClientCnxns per address      ▲  Outgoing (replies, events)      │ fsync
+//!        └─ shutdown (watch channel)        └──────────────────────────────────┘ durable
+//! ```
+//!
+//! [`run`] wires it together; everything that decides lives in `zk-core` and `zk-tree`.
+
+#![warn(missing_docs)]
+
+pub mod conn;
+pub mod core;
+pub mod fourlw;
+pub mod log;
+pub mod settings;
+pub mod stats;
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+use zk_core::session::SessionTable;
+use zk_storage::TxnLog;
+use zk_tree::DataTree;
+
+pub use settings::Settings;
+
+/// Why the server stopped abnormally.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The txn log failed: the node stopped without acknowledging anything more.
+    #[error("txn log failure: {0}")]
+    Log(String),
+    /// Accepting connections failed.
+    #[error("listener failure: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Serves clients on `listener` until `shutdown` becomes true, over a tree recovered from
+/// storage (`tree`, `sessions`) and a txn log that continues after it.
+pub async fn run(
+    settings: Settings,
+    listener: TcpListener,
+    tree: DataTree,
+    sessions: Option<SessionTable>,
+    log: Box<dyn TxnLog>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), ServerError> {
+    let settings = Arc::new(settings);
+    let stats = Arc::new(stats::Stats::new());
+    let clock = core::Clock::new();
+    let sessions = sessions.unwrap_or_else(|| {
+        SessionTable::new(settings.tick_ms, clock.wall_ms(), settings.server_id)
+    });
+
+    let (log_tx, log_rx) = std::sync::mpsc::channel();
+    let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+    let log_stats = Arc::new(log::LogStats::default());
+    let writer = {
+        let log_stats = log_stats.clone();
+        std::thread::Builder::new()
+            .name("txn-log".into())
+            .spawn(move || log::run_writer(log, log_rx, ev_tx, log_stats))?
+    };
+
+    let (core_tx, core_rx) = mpsc::channel(settings.global_outstanding_limit.max(16));
+    let core = core::Core::new(
+        settings.clone(),
+        stats.clone(),
+        tree,
+        sessions,
+        log_tx,
+        clock,
+    );
+    let core_task = tokio::spawn(core.run(core_rx, ev_rx, shutdown.clone()));
+
+    let per_ip: Arc<Mutex<HashMap<IpAddr, usize>>> = Arc::default();
+    let mut next_id: u64 = 1;
+    tracing::info!("serving clients on {}", listener.local_addr()?);
+    let mut core_task = core_task;
+    let result = loop {
+        tokio::select! {
+            res = &mut core_task => {
+                break match res {
+                    Ok(Ok(())) => Ok(()),
+                    Ok(Err(e)) => Err(ServerError::Log(e)),
+                    Err(e) => Err(ServerError::Log(format!("core task ended: {e}"))),
+                };
+            }
+            _ = shutdown.changed() => break Ok(()),
+            acc = listener.accept() => {
+                let (stream, peer) = match acc {
+                    Ok(x) => x,
+                    Err(e) => {
+                        tracing::warn!("accept failed: {e}");
+                        continue;
+                    }
+                };
+                if settings.max_client_cnxns > 0 {
+                    let mut m = per_ip.lock().unwrap_or_else(|e| e.into_inner());
+                    let n = m.entry(peer.ip()).or_insert(0);
+                    if *n >= settings.max_client_cnxns {
+                        tracing::warn!(
+                            "too many connections from {} - max is {}",
+                            peer.ip(),
+                            settings.max_client_cnxns
+                        );
+                        drop(stream);
+                        continue;
+                    }
+                    *n += 1;
+                }
+                let id = next_id;
+                next_id += 1;
+                stats.connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let (core_tx, settings, stats, per_ip) =
+                    (core_tx.clone(), settings.clone(), stats.clone(), per_ip.clone());
+                tokio::spawn(async move {
+                    conn::serve(stream, peer, id, core_tx, settings.clone(), stats.clone()).await;
+                    stats.connections.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                    if settings.max_client_cnxns > 0 {
+                        let mut m = per_ip.lock().unwrap_or_else(|e| e.into_inner());
+                        if let Some(n) = m.get_mut(&peer.ip()) {
+                            *n = n.saturating_sub(1);
+                            if *n == 0 {
+                                m.remove(&peer.ip());
+                            }
+                        }
+                    }
+                });
+            }
+        }
+    };
+    drop(core_tx);
+    core_task.abort();
+    let _ = writer.join();
+    result
+}

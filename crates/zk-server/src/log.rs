@@ -1,0 +1,76 @@
+//! The log writer: a dedicated thread that group-commits txns.
+//!
+//! It blocks on the first batch, takes every batch that arrived meanwhile, appends them all
+//! and syncs once, then tells the core how far the log is durable. A failed append or sync
+//! is fatal: it is reported once and the thread stops (the store is poisoned; the node
+//! must restart and recover from disk).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, TryRecvError};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::sync::mpsc::UnboundedSender;
+use zk_storage::TxnLog;
+
+/// Work for the log writer.
+#[derive(Debug)]
+pub enum LogCmd {
+    /// Entries to make durable, in zxid order.
+    Append(Vec<(i64, Bytes)>),
+}
+
+/// What the log writer reports.
+#[derive(Debug)]
+pub enum LogEvent {
+    /// Every entry up to this zxid is durable.
+    Durable(i64),
+    /// The log failed; nothing more will become durable.
+    Failed(String),
+}
+
+/// Counters of the log writer, for `mntr` and benchmarks.
+#[derive(Debug, Default)]
+pub struct LogStats {
+    /// syncs done.
+    pub syncs: AtomicU64,
+    /// entries written.
+    pub entries: AtomicU64,
+}
+
+/// Runs the writer until the command channel closes.
+pub fn run_writer(
+    mut log: Box<dyn TxnLog>,
+    rx: Receiver<LogCmd>,
+    tx: UnboundedSender<LogEvent>,
+    stats: Arc<LogStats>,
+) {
+    while let Ok(LogCmd::Append(mut batch)) = rx.recv() {
+        loop {
+            match rx.try_recv() {
+                Ok(LogCmd::Append(more)) => batch.extend(more),
+                Err(TryRecvError::Empty) | Err(TryRecvError::Disconnected) => break,
+            }
+        }
+        let Some(last) = batch.last().map(|e| e.0) else {
+            continue;
+        };
+        let res = log.append(&batch).and_then(|()| log.sync());
+        match res {
+            Ok(()) => {
+                stats.syncs.fetch_add(1, Ordering::Relaxed);
+                stats
+                    .entries
+                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                if tx.send(LogEvent::Durable(last)).is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                tracing::error!("FATAL: writing the txn log failed: {e}; no further writes will be acknowledged");
+                let _ = tx.send(LogEvent::Failed(e.to_string()));
+                return;
+            }
+        }
+    }
+}
