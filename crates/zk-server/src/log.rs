@@ -6,7 +6,7 @@
 //! must restart and recover from disk).
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, TryRecvError};
+use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -46,11 +46,8 @@ pub fn run_writer(
     stats: Arc<LogStats>,
 ) {
     while let Ok(LogCmd::Append(mut batch)) = rx.recv() {
-        loop {
-            match rx.try_recv() {
-                Ok(LogCmd::Append(more)) => batch.extend(more),
-                Err(TryRecvError::Empty) | Err(TryRecvError::Disconnected) => break,
-            }
+        while let Ok(LogCmd::Append(more)) = rx.try_recv() {
+            batch.extend(more);
         }
         let Some(last) = batch.last().map(|e| e.0) else {
             continue;
