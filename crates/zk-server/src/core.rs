@@ -154,16 +154,34 @@ enum Queued {
     },
 }
 
-/// Time as the core sees it: monotonic ms for sessions (tokio's clock, so tests can pause
-/// it) and wall-clock ms for txn times, both moving together.
-#[derive(Debug, Clone, Copy)]
+/// Time as the core sees it: monotonic ms for sessions and wall-clock ms for txn times,
+/// moving together. Real time by default; tests use [`Clock::manual`] and move it with
+/// [`ManualTime::advance`], so expiry, TTL and container tests never sleep.
+#[derive(Debug, Clone)]
 pub struct Clock {
     start: Instant,
     wall_at_start: i64,
+    manual: Option<Arc<ManualTime>>,
+}
+
+/// A clock that moves only when told to.
+#[derive(Debug, Default)]
+pub struct ManualTime {
+    now_ms: std::sync::atomic::AtomicI64,
+    changed: tokio::sync::Notify,
+}
+
+impl ManualTime {
+    /// Moves time forward by `ms` and wakes the core to act on it (expiry, reaping).
+    pub fn advance(&self, ms: i64) {
+        self.now_ms
+            .fetch_add(ms, std::sync::atomic::Ordering::SeqCst);
+        self.changed.notify_one();
+    }
 }
 
 impl Clock {
-    /// Starts now.
+    /// Real time, starting now.
     pub fn new() -> Self {
         let wall = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -171,11 +189,22 @@ impl Clock {
         Clock {
             start: Instant::now(),
             wall_at_start: wall,
+            manual: None,
         }
+    }
+    /// A manual clock starting at the current wall time, and its handle.
+    pub fn manual() -> (Self, Arc<ManualTime>) {
+        let m = Arc::new(ManualTime::default());
+        let mut c = Clock::new();
+        c.manual = Some(m.clone());
+        (c, m)
     }
     /// Monotonic ms since start.
     pub fn mono_ms(&self) -> i64 {
-        self.start.elapsed().as_millis() as i64
+        match &self.manual {
+            Some(m) => m.now_ms.load(std::sync::atomic::Ordering::SeqCst),
+            None => self.start.elapsed().as_millis() as i64,
+        }
     }
     /// Wall-clock ms.
     pub fn wall_ms(&self) -> i64 {
@@ -256,12 +285,20 @@ impl Core {
         let mut reaper = tokio::time::interval(self.settings.container_check_interval);
         reaper.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         reaper.tick().await;
+        let manual = self.clock.manual.clone();
+        let mut last_reap = self.clock.mono_ms();
         loop {
-            let deadline = self
-                .sessions
-                .next_deadline()
-                .map(|ms| self.clock.instant_at(ms))
-                .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+            let far = Instant::now() + Duration::from_secs(3600);
+            let deadline = match (&manual, self.sessions.next_deadline()) {
+                (None, Some(ms)) => self.clock.instant_at(ms),
+                _ => far,
+            };
+            let manual_tick = async {
+                match &manual {
+                    Some(m) => m.changed.notified().await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 biased;
                 ev = log_rx.recv() => match ev {
@@ -283,7 +320,16 @@ impl Core {
                     None => return Ok(()),
                 },
                 _ = tokio::time::sleep_until(deadline) => self.expire_sessions(),
-                _ = reaper.tick() => self.reap_containers(),
+                _ = reaper.tick(), if manual.is_none() => self.reap_containers(),
+                _ = manual_tick => {
+                    self.expire_sessions();
+                    let now = self.clock.mono_ms();
+                    let every = self.settings.container_check_interval.as_millis() as i64;
+                    if now - last_reap >= every {
+                        last_reap = now;
+                        self.reap_containers();
+                    }
+                }
                 _ = shutdown.changed() => return Ok(()),
             }
             self.flush_log();

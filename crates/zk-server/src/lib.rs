@@ -49,11 +49,32 @@ pub async fn run(
     tree: DataTree,
     sessions: Option<SessionTable>,
     log: Box<dyn TxnLog>,
+    shutdown: watch::Receiver<bool>,
+) -> Result<(), ServerError> {
+    run_with_clock(
+        settings,
+        listener,
+        tree,
+        sessions,
+        log,
+        shutdown,
+        core::Clock::new(),
+    )
+    .await
+}
+
+/// [`run`] with an explicit clock (tests pass [`core::Clock::manual`]).
+pub async fn run_with_clock(
+    settings: Settings,
+    listener: TcpListener,
+    tree: DataTree,
+    sessions: Option<SessionTable>,
+    log: Box<dyn TxnLog>,
     mut shutdown: watch::Receiver<bool>,
+    clock: core::Clock,
 ) -> Result<(), ServerError> {
     let settings = Arc::new(settings);
     let stats = Arc::new(stats::Stats::new());
-    let clock = core::Clock::new();
     let sessions = sessions.unwrap_or_else(|| {
         SessionTable::new(settings.tick_ms, clock.wall_ms(), settings.server_id)
     });
