@@ -11,6 +11,7 @@
 //!   ([`multi::MultiRequest`], [`multi::MultiResponse`]).
 //! * [`request`]: client requests typed by opcode ([`request::Request`]), with upstream's
 //!   answer to each kind of bad frame.
+//! * [`path`]: `PathUtils.validatePath` on raw path bytes, parent/child helpers.
 //!
 //! This crate does no IO; it turns bytes into values and back.
 
@@ -28,6 +29,7 @@ pub use records::{data, persistence, proto, quorum, txn};
 
 pub mod consts;
 pub mod multi;
+pub mod path;
 pub mod request;
 pub mod txn_body;
 
