@@ -12,6 +12,8 @@
 //! * [`request`]: client requests typed by opcode ([`request::Request`]), with upstream's
 //!   answer to each kind of bad frame.
 //! * [`path`]: `PathUtils.validatePath` on raw path bytes, parent/child helpers.
+//! * [`handshake`]: `ConnectRequest` in its 44- and 45-byte shapes, `ConnectResponse` answered
+//!   in the same shape.
 //!
 //! This crate does no IO; it turns bytes into values and back.
 
@@ -28,6 +30,7 @@ pub mod records {
 pub use records::{data, persistence, proto, quorum, txn};
 
 pub mod consts;
+pub mod handshake;
 pub mod multi;
 pub mod path;
 pub mod request;
