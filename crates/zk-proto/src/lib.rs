@@ -11,6 +11,9 @@
 //!   ([`multi::MultiRequest`], [`multi::MultiResponse`]).
 //! * [`request`]: client requests typed by opcode ([`request::Request`]), with upstream's
 //!   answer to each kind of bad frame.
+//! * [`path`]: `PathUtils.validatePath` on raw path bytes, parent/child helpers.
+//! * [`handshake`]: `ConnectRequest` in its 44- and 45-byte shapes, `ConnectResponse` answered
+//!   in the same shape.
 //!
 //! This crate does no IO; it turns bytes into values and back.
 
@@ -27,7 +30,9 @@ pub mod records {
 pub use records::{data, persistence, proto, quorum, txn};
 
 pub mod consts;
+pub mod handshake;
 pub mod multi;
+pub mod path;
 pub mod request;
 pub mod txn_body;
 
