@@ -139,38 +139,9 @@ fn path_of(p: &Option<JString>) -> PResult<Bytes> {
         .ok_or(ErrorCode::BadArguments)
 }
 
-/// `PathUtils.validatePath`, over the string Java would decode from the bytes.
-// TODO(merge): use zk_proto::path once the protocol-layer branch lands.
+/// `PathUtils.validatePath`.
 fn validate(path: &[u8]) -> PResult<()> {
-    let s = String::from_utf8_lossy(path);
-    let chars: Vec<char> = s.chars().collect();
-    if chars.first() != Some(&'/') {
-        return Err(ErrorCode::BadArguments);
-    }
-    if chars.len() == 1 {
-        return Ok(());
-    }
-    if chars.last() == Some(&'/') {
-        return Err(ErrorCode::BadArguments);
-    }
-    let mut last = '/';
-    for i in 1..chars.len() {
-        let c = chars[i];
-        let next_is_end = i + 1 == chars.len() || chars[i + 1] == '/';
-        let bad = c == '\0'
-            || (c == '/' && last == '/')
-            || (c == '.' && last == '.' && i >= 2 && chars[i - 2] == '/' && next_is_end)
-            || (c == '.' && last != '.' && chars[i - 1] == '/' && next_is_end)
-            || ('\u{1}'..='\u{1f}').contains(&c)
-            || ('\u{7f}'..='\u{9f}').contains(&c)
-            || ('\u{e000}'..='\u{f8ff}').contains(&c)
-            || c >= '\u{fff0}';
-        if bad {
-            return Err(ErrorCode::BadArguments);
-        }
-        last = c;
-    }
-    Ok(())
+    zk_proto::path::validate(path).map_err(|_| ErrorCode::BadArguments)
 }
 
 /// `getParentPathAndValidate`: the parent, refusing the root and the system nodes.

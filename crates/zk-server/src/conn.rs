@@ -11,9 +11,10 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
-use zk_proto::proto::{ConnectRequest, ReplyHeader, WatcherEvent};
+use zk_proto::handshake::{self, ConnectShape};
+use zk_proto::proto::{ReplyHeader, WatcherEvent};
 use zk_proto::request::{OnBodyError, Request, RequestError};
-use zk_proto::{xid, Decoder, KeeperState, Record};
+use zk_proto::{xid, KeeperState, Record};
 
 use crate::core::{ConnId, CoreMsg, Outgoing};
 use crate::fourlw;
@@ -63,33 +64,6 @@ fn take_frame(buf: &mut BytesMut, max: usize) -> Result<Option<Bytes>, End> {
     }
     buf.advance(4);
     Ok(Some(buf.split_to(len).freeze()))
-}
-
-/// The ConnectRequest, with or without the trailing readOnly byte.
-fn decode_connect(frame: Bytes, settings: &Settings) -> Result<(ConnectRequest, bool), End> {
-    let mut d = Decoder::with_limits(frame, settings.limits());
-    let bad = |e: zk_proto::JuteError| End::BadFrame(format!("bad ConnectRequest: {e}"));
-    let protocol_version = d.read_i32().map_err(bad)?;
-    let last_zxid_seen = d.read_i64().map_err(bad)?;
-    let time_out = d.read_i32().map_err(bad)?;
-    let session_id = d.read_i64().map_err(bad)?;
-    let passwd = d.read_buffer().map_err(bad)?;
-    let (read_only, has_ro) = if d.is_empty() {
-        (false, false)
-    } else {
-        (d.read_bool().map_err(bad)?, true)
-    };
-    Ok((
-        ConnectRequest {
-            protocol_version,
-            last_zxid_seen,
-            time_out,
-            session_id,
-            passwd,
-            read_only,
-        },
-        has_ro,
-    ))
 }
 
 fn put_frame(out: &mut BytesMut, body: impl FnOnce(&mut BytesMut)) {
@@ -179,9 +153,9 @@ async fn session(
             Err(e) => return e,
         }
     };
-    let (req, read_only_byte) = match decode_connect(frame, settings) {
-        Ok(r) => r,
-        Err(e) => return e,
+    let (req, read_only_byte) = match handshake::decode_request(frame, settings.limits()) {
+        Ok(h) => (h.request, h.shape == ConnectShape::WithReadOnly),
+        Err(e) => return End::BadFrame(format!("bad ConnectRequest: {e}")),
     };
     if core
         .send(CoreMsg::Connect {
@@ -206,12 +180,12 @@ async fn session(
                 valid,
             }) => {
                 // Mirror the request's shape: 36 body bytes without readOnly, 37 with.
-                put_frame(&mut out, |b| {
-                    resp.encode(b);
-                    if !read_only_byte {
-                        b.truncate(b.len() - 1);
-                    }
-                });
+                let shape = if read_only_byte {
+                    ConnectShape::WithReadOnly
+                } else {
+                    ConnectShape::Legacy
+                };
+                put_frame(&mut out, |b| handshake::encode_response(&resp, shape, b));
                 if let Err(e) = wr.write_all(&out).await {
                     return End::Io(e);
                 }
