@@ -5,11 +5,16 @@
 // stdin, one request per line:
 //   LOAD <file>               ->  ENTRY <key> <value> per property (sorted by key), END
 //   PARSE <zoo.cfg> <defines> ->  field lines (see parse()), END;  or ERROR <why>, END
+// or, as the only request of a fresh JVM started with the case's real -D flags (so every
+// static initialiser runs after zoo.cfg was parsed, as at server start):
+//   SETTINGS <zoo.cfg>        ->  the settings ZooKeeper's classes read from system
+//                                 properties (see settings()), END;  or ERROR <why>, END
 // <defines> is a file of key=value lines applied with System.setProperty before parsing
 // (the -D arguments). Every printed string is escaped by esc(): printable ASCII other than
 // space and backslash as is, every other UTF-16 unit as \\uXXXX.
 
 import java.io.BufferedReader;
+import java.io.File;
 import java.io.FileInputStream;
 import java.io.InputStreamReader;
 import java.net.InetSocketAddress;
@@ -21,7 +26,13 @@ import java.util.Collections;
 import java.util.List;
 import java.util.Properties;
 import java.util.TreeMap;
+import org.apache.jute.BinaryInputArchive;
+import org.apache.zookeeper.server.EphemeralType;
+import org.apache.zookeeper.server.ZooKeeperServer;
+import org.apache.zookeeper.server.auth.DigestAuthenticationProvider;
 import org.apache.zookeeper.server.command.FourLetterCommands;
+import org.apache.zookeeper.server.persistence.FilePadding;
+import org.apache.zookeeper.server.persistence.FileTxnLog;
 import org.apache.zookeeper.server.quorum.QuorumPeerConfig;
 
 public class ConfigGolden {
@@ -84,13 +95,7 @@ public class ConfigGolden {
             try {
                 c.parse(cfg);
             } catch (Exception e) {
-                Throwable t = e;
-                StringBuilder why = new StringBuilder();
-                while (t != null) {
-                    why.append(t.getClass().getSimpleName()).append(": ").append(t.getMessage()).append(" / ");
-                    t = t.getCause();
-                }
-                System.out.println("ERROR " + esc(why.toString()));
+                System.out.println("ERROR " + why(e));
                 return;
             }
             System.out.println("dataDir " + esc(c.getDataDir().getPath()));
@@ -150,6 +155,62 @@ public class ConfigGolden {
         }
     }
 
+    static Object field(Class<?> cls, Object obj, String name) throws Exception {
+        java.lang.reflect.Field f = cls.getDeclaredField(name);
+        f.setAccessible(true);
+        return f.get(obj);
+    }
+
+    static String why(Throwable t) {
+        StringBuilder why = new StringBuilder();
+        while (t != null) {
+            why.append(t.getClass().getSimpleName()).append(": ").append(t.getMessage()).append(" / ");
+            t = t.getCause();
+        }
+        return esc(why.toString());
+    }
+
+    static void settings(String cfg) throws Exception {
+        ZooKeeperServer zks;
+        try {
+            new QuorumPeerConfig().parse(cfg);
+            // The constructor builds the AuthenticationHelper, which refuses bad
+            // zookeeper.enforce.auth.* settings.
+            zks = new ZooKeeperServer();
+        } catch (Exception e) {
+            System.out.println("ERROR " + why(e));
+            return;
+        }
+        System.out.println("juteMaxBuffer " + BinaryInputArchive.maxBuffer);
+        System.out.println("juteMaxBufferExtra " + field(BinaryInputArchive.class, null, "extraMaxBuffer"));
+        System.out.println("snapCount " + ZooKeeperServer.getSnapCount());
+        System.out.println("snapSizeLimitKb " + ZooKeeperServer.getSnapSizeInBytes() / 1024);
+        System.out.println("globalOutstandingLimit " + zks.getGlobalOutstandingLimit());
+        System.out.println("extendedTypesEnabled " + EphemeralType.extendedEphemeralTypesEnabled());
+        System.out.println("skipACL " + field(ZooKeeperServer.class, null, "skipACL"));
+        System.out.println("enforceQuota " + ZooKeeperServer.enforceQuota);
+        System.out.println("digestEnabled " + ZooKeeperServer.isDigestEnabled());
+        System.out.println("closeSessionTxnEnabled " + ZooKeeperServer.isCloseSessionTxnEnabled());
+        System.out.println("digestAuthEnabled " + DigestAuthenticationProvider.isEnabled());
+        System.out.println("superDigest " + esc((String) field(DigestAuthenticationProvider.class, null, "superDigest")));
+        System.out.println("preAllocSize " + FilePadding.getPreAllocSize());
+        System.out.println("fsyncWarningThresholdMs " + field(FileTxnLog.class, null, "fsyncWarningThresholdMS"));
+        System.out.println("txnLogSizeLimit " + field(FileTxnLog.class, null, "txnLogSizeLimit"));
+        System.out.println("forceSync " + field(FileTxnLog.class, new FileTxnLog(new File(cfg).getParentFile()), "forceSync"));
+        Object helper = field(ZooKeeperServer.class, zks, "authHelper");
+        System.out.println("enforceAuth " + field(helper.getClass(), helper, "enforceAuthEnabled")
+                           + " " + esc(String.valueOf(field(helper.getClass(), helper, "enforceAuthSchemes"))));
+        System.out.println("readOnlyMode " + Boolean.getBoolean("readonlymode.enabled"));
+        List<String> enabled = new ArrayList<>();
+        for (String w : WORDS) {
+            if (FourLetterCommands.isEnabled(w)) {
+                enabled.add(w);
+            }
+        }
+        Collections.sort(enabled);
+        System.out.println("flw " + String.join(",", enabled));
+    }
+
     public static void main(String[] args) throws Exception {
         BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
         String line;
@@ -157,6 +218,8 @@ public class ConfigGolden {
             String[] parts = line.split(" ");
             if (parts[0].equals("LOAD")) {
                 load(parts[1]);
+            } else if (parts[0].equals("SETTINGS")) {
+                settings(parts[1]);
             } else if (parts[0].equals("PARSE")) {
                 parse(parts[1], parts[2]);
             } else {

@@ -676,3 +676,202 @@ fn zoo_cfg_semantics_match_java() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// A startup scenario for the settings ZooKeeper's classes read from system properties.
+struct SettingsCase {
+    name: &'static str,
+    cfg: &'static str,
+    defines: &'static [&'static str],
+}
+
+fn render_settings(c: &Config) -> String {
+    let mut s = String::new();
+    let mut line = |k: &str, v: String| s.push_str(&format!("{k} {v}\n"));
+    line("juteMaxBuffer", c.jute_max_buffer.to_string());
+    line("juteMaxBufferExtra", c.jute_max_buffer_extra.to_string());
+    line("snapCount", c.snap_count.to_string());
+    line("snapSizeLimitKb", c.snap_size_limit_kb.to_string());
+    line(
+        "globalOutstandingLimit",
+        c.global_outstanding_limit.to_string(),
+    );
+    line("extendedTypesEnabled", c.extended_types_enabled.to_string());
+    line("skipACL", c.skip_acl.to_string());
+    line("enforceQuota", c.enforce_quota.to_string());
+    line("digestEnabled", c.digest_enabled.to_string());
+    line(
+        "closeSessionTxnEnabled",
+        c.close_session_txn_enabled.to_string(),
+    );
+    line("digestAuthEnabled", c.digest_auth_enabled.to_string());
+    line(
+        "superDigest",
+        c.super_digest
+            .as_ref()
+            .map_or("null".to_owned(), |d| esc(d.expose())),
+    );
+    line("preAllocSize", c.pre_alloc_size.to_string());
+    line(
+        "fsyncWarningThresholdMs",
+        c.fsync_warning_threshold_ms.to_string(),
+    );
+    line(
+        "txnLogSizeLimit",
+        if c.txn_log_size_limit_kb > 0 {
+            (c.txn_log_size_limit_kb * 1024).to_string()
+        } else {
+            "-1".to_owned()
+        },
+    );
+    line("forceSync", c.force_sync.to_string());
+    line(
+        "enforceAuth",
+        format!(
+            "{} {}",
+            c.enforce_auth.enabled,
+            esc(&format!("[{}]", c.enforce_auth.schemes.join(", ")))
+        ),
+    );
+    line("readOnlyMode", c.read_only_mode_enabled.to_string());
+    line(
+        "flw",
+        c.four_letter_words.enabled().collect::<Vec<_>>().join(","),
+    );
+    s
+}
+
+fn settings_cases() -> Vec<SettingsCase> {
+    vec![
+        SettingsCase {
+            name: "defaults",
+            cfg: "dataDir=@DIR@/data\n",
+            defines: &[],
+        },
+        SettingsCase {
+            name: "all_as_defines",
+            cfg: "dataDir=@DIR@/data\n",
+            defines: &[
+                "jute.maxbuffer=0x200000",
+                "zookeeper.jute.maxbuffer.extrasize=10",
+                "zookeeper.snapCount=1",
+                "zookeeper.snapSizeLimitInKb=-1",
+                "zookeeper.globalOutstandingLimit=#20",
+                "zookeeper.extendedTypesEnabled=TRUE",
+                "zookeeper.skipACL=yes",
+                "zookeeper.enforceQuota=true",
+                "zookeeper.digest.enabled=false",
+                "zookeeper.closeSessionTxn.enabled=false",
+                "zookeeper.DigestAuthenticationProvider.enabled=false",
+                "zookeeper.DigestAuthenticationProvider.superDigest=super:D/InIHSb7yEEbrWz8b9l71RjZJU=",
+                "zookeeper.preAllocSize=1024",
+                "fsync.warningthresholdms=50",
+                "zookeeper.txnLogSizeLimitInKb=10",
+                "zookeeper.forceSync=no",
+                "readonlymode.enabled=true",
+                "zookeeper.4lw.commands.whitelist=ruok",
+            ],
+        },
+        SettingsCase {
+            name: "all_in_zoo_cfg",
+            cfg: "dataDir=@DIR@/data\njute.maxbuffer=10\njute.maxbuffer.extrasize=4096\n\
+                  snapCount=abc\nglobalOutstandingLimit=0x10\nextendedTypesEnabled=true\n\
+                  skipACL=YES\nenforceQuota=TRUE\ndigest.enabled=no\n\
+                  DigestAuthenticationProvider.superDigest=super:xyz\npreAllocSize=12k\n\
+                  fsync.warningthresholdms=77\ntxnLogSizeLimitInKb=0\nforceSync=No\n\
+                  readonlymode.enabled=true\n4lw.commands.whitelist=stat\n",
+            defines: &[],
+        },
+        SettingsCase {
+            name: "zoo_cfg_beats_defines",
+            cfg: "dataDir=@DIR@/data\nsnapCount=20\nskipACL=no\nforceSync=yes\n\
+                  4lw.commands.whitelist=*\n",
+            defines: &[
+                "zookeeper.snapCount=10",
+                "zookeeper.skipACL=yes",
+                "zookeeper.forceSync=no",
+                "zookeeper.4lw.commands.whitelist=srvr",
+            ],
+        },
+        SettingsCase {
+            name: "enforce_auth_without_schemes",
+            cfg: "dataDir=@DIR@/data\n",
+            defines: &["zookeeper.enforce.auth.enabled=true"],
+        },
+        SettingsCase {
+            name: "enforce_auth_digest_ip",
+            cfg: "dataDir=@DIR@/data\nenforce.auth.enabled=true\nenforce.auth.schemes= digest, ip\n",
+            defines: &[],
+        },
+        SettingsCase {
+            name: "enforce_auth_sasl_without_provider",
+            cfg: "dataDir=@DIR@/data\nenforce.auth.enabled=true\nenforce.auth.schemes=sasl\n",
+            defines: &[],
+        },
+        SettingsCase {
+            name: "session_requires_sasl",
+            cfg: "dataDir=@DIR@/data\nsessionRequireClientSASLAuth=true\n\
+                  authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider\n",
+            defines: &[],
+        },
+    ]
+}
+
+#[test]
+fn system_property_settings_match_java() {
+    let Some(java) = java() else { return };
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("config-golden-settings");
+    let _ = std::fs::remove_dir_all(&root);
+    let mut failures = Vec::new();
+    for case in settings_cases() {
+        let dir = root.join(case.name);
+        std::fs::create_dir_all(dir.join("data")).unwrap();
+        let cfg_path = dir.join("zoo.cfg");
+        std::fs::write(&cfg_path, case.cfg.replace("@DIR@", dir.to_str().unwrap())).unwrap();
+        let defines: Vec<String> = case.defines.iter().map(|d| format!("-D{d}")).collect();
+        let out = Command::new(&java.java)
+            .args(&defines)
+            .arg("-cp")
+            .arg(&java.classpath)
+            .arg("ConfigGolden")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .and_then(|mut child| {
+                let mut stdin = child.stdin.take().unwrap();
+                stdin.write_all(format!("SETTINGS {}\n", cfg_path.display()).as_bytes())?;
+                drop(stdin);
+                child.wait_with_output()
+            })
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let theirs = String::from_utf8(out.stdout)
+            .unwrap()
+            .trim_end_matches("END\n")
+            .to_owned();
+        let (sys, _) = SystemProperties::from_args(&defines).unwrap();
+        let ours = config::load(&cfg_path, sys);
+        match (theirs.starts_with("ERROR"), ours) {
+            (true, Err(e)) => eprintln!("{}: both refuse\n  java: {theirs}  ours: {e}", case.name),
+            (false, Ok(loaded)) => {
+                let text = render_settings(&loaded.config);
+                if text != theirs {
+                    failures.push(format!(
+                        "== {}\n-- java\n{theirs}-- ours\n{text}",
+                        case.name
+                    ));
+                }
+            }
+            (_, ours) => failures.push(format!(
+                "== {}: java said\n{theirs}\nwe said {:?}",
+                case.name,
+                ours.map(|l| render_settings(&l.config))
+            )),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

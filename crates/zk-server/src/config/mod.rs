@@ -439,3 +439,20 @@ impl Config {
         self.server_id.and_then(|id| self.quorum.servers.get(&id))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_redact_secret_values() {
+        let e = ConfigError::value("ssl.keyStore.password", "apassword", "bad");
+        let text = format!("{e} {e:?}");
+        assert!(!text.contains("apassword"), "{text}");
+        assert!(text.contains("ssl.keyStore.password"), "{text}");
+        let e = ConfigError::value("tickTime", "2s", "not an integer");
+        assert_eq!(e.to_string(), "invalid tickTime=\"2s\": not an integer");
+        let e = SystemProperties::from_args(["-D=hunter2"]).unwrap_err();
+        assert!(!format!("{e} {e:?}").contains("hunter2"));
+    }
+}

@@ -92,9 +92,10 @@ impl SystemProperties {
                 reason: "a system property is given as -Dkey=value".into(),
             })?;
         let (key, value) = body.split_once('=').unwrap_or((body, ""));
+        // `value` of an empty key is never echoed: it may be a secret.
         if key.is_empty() {
             return Err(ConfigError::BadArgument {
-                argument: format!("-D={}", shown(key, value)),
+                argument: "-D=<value>".into(),
                 reason: "the property name is empty".into(),
             });
         }
