@@ -487,12 +487,14 @@ fn secrets_never_shown() {
         "s3cr3t",
         SUPER_DIGEST,
         "quorumpw",
+        "metricspw",
     ];
     let cfg = format!(
         "dataDir=/d\nclientPort=2181\nssl.keyStore.password=apassword\n\
          ssl.trustStore.password=trustpw\nmy.secret=hunter2\n\
          DigestAuthenticationProvider.superDigest={SUPER_DIGEST}\n\
-         zookeeper.ssl.quorum.keyStore.password=quorumpw\n"
+         zookeeper.ssl.quorum.keyStore.password=quorumpw\n\
+         metricsProvider.httpPassword=metricspw\n"
     );
     let l = load(
         &cfg,

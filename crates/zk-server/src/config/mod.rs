@@ -320,8 +320,9 @@ pub struct Config {
     pub local_sessions_upgrading_enabled: bool,
     /// `metricsProvider.className`, default [`DEFAULT_METRICS_PROVIDER`].
     pub metrics_provider_class_name: String,
-    /// The other `metricsProvider.*` keys, prefix removed.
-    pub metrics_provider_config: BTreeMap<String, String>,
+    /// The other `metricsProvider.*` keys, prefix removed (a [`JavaProperties`] so that
+    /// `Debug` redacts secret-looking ones).
+    pub metrics_provider_config: JavaProperties,
     /// `sslQuorum`, default false. Not implemented.
     pub ssl_quorum: bool,
     /// `portUnification` (quorum TLS and plaintext on one port), default false.

@@ -94,7 +94,7 @@ struct Draft {
     local_sessions_enabled: bool,
     local_sessions_upgrading_enabled: bool,
     metrics_provider_class_name: String,
-    metrics_provider_config: BTreeMap<String, String>,
+    metrics_provider_config: JavaProperties,
     multi_address_enabled: bool,
     oracle_path: Option<String>,
     // Resolved after the key loop.
@@ -146,7 +146,7 @@ impl Draft {
             local_sessions_enabled: false,
             local_sessions_upgrading_enabled: false,
             metrics_provider_class_name: DEFAULT_METRICS_PROVIDER.into(),
-            metrics_provider_config: BTreeMap::new(),
+            metrics_provider_config: JavaProperties::new(),
             // The field starts from the system property, as in Java.
             multi_address_enabled: sys.get_boolean_or("zookeeper.multiAddress.enabled", false),
             oracle_path: None,
@@ -170,7 +170,7 @@ pub(super) fn parse(
 ) -> Result<Loaded, ConfigError> {
     let mut w = Vec::new();
     let mut d = Draft::new(&sys);
-    parse_properties(cfg, &mut d, &mut sys, files, &mut w)?;
+    parse_properties(cfg, &mut d, &mut sys, &mut w)?;
 
     let mut static_config_backup = None;
     let mut last_seen_quorum = None;
@@ -226,7 +226,6 @@ fn parse_properties(
     cfg: &JavaProperties,
     d: &mut Draft,
     sys: &mut SystemProperties,
-    _files: &dyn ConfigFiles,
     w: &mut Vec<String>,
 ) -> Result<(), ConfigError> {
     let has_dynamic_file = cfg.contains_key("dynamicConfigFile");
