@@ -8,9 +8,11 @@
 //! ```
 //!
 //! [`run`] wires it together; everything that decides lives in `zk-core` and `zk-tree`.
+//! [`config`] reads zoo.cfg and `-D` system properties exactly as Apache ZooKeeper 3.8 does.
 
 #![warn(missing_docs)]
 
+pub mod config;
 pub mod conn;
 pub mod core;
 pub mod fourlw;
