@@ -193,7 +193,8 @@ EOF
             COMPAT_SERVER_PID=$!
             ;;
         ferrokeeper)
-            "$bin" --config "$COMPAT_SERVER_DIR/zoo.cfg" >"$log" 2>&1 </dev/null &
+            # As for the JVM: ZooKeeper reads znode.container.* only as system properties.
+            "$bin" -Dznode.container.checkIntervalMs=1000 --config "$COMPAT_SERVER_DIR/zoo.cfg" >"$log" 2>&1 </dev/null &
             COMPAT_SERVER_PID=$!
             ;;
     esac

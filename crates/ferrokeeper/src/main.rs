@@ -1,104 +1,140 @@
-//! `ferrokeeper [--config zoo.cfg] [-Dkey=value ...]`: a standalone server; with no
-//! configuration, on 127.0.0.1:2181 with data in ./data.
+//! `ferrokeeper [--config zoo.cfg] [-Dkey=value ...]`: an Apache ZooKeeper server.
+//!
+//! With no configuration it serves standalone on 127.0.0.1:2181 with data in ./data.
+//! zoo.cfg and `-D` system properties are read exactly as Apache ZooKeeper 3.8 reads them
+//! (`zk_server::config`), so existing deployments and test harnesses need no change.
 
-use std::path::PathBuf;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
+use clap::Parser;
+use zk_server::config::{self, ConfRuntime, Config, Host, JavaProperties, SystemProperties};
 
-fn main() -> anyhow::Result<()> {
+/// Command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "ferrokeeper",
+    version,
+    about = "An Apache ZooKeeper server in Rust"
+)]
+struct Cli {
+    /// zoo.cfg to read (as `zkServer.sh` / `QuorumPeerMain` take it).
+    #[arg(long, short = 'c', value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// The same file, given positionally.
+    #[arg(value_name = "ZOO_CFG", conflicts_with = "config")]
+    config_positional: Option<PathBuf>,
+    /// A Java-style system property (`-Dzookeeper.snapCount=1000`); repeatable.
+    #[arg(short = 'D', value_name = "KEY=VALUE", allow_hyphen_values = true)]
+    define: Vec<String>,
+}
+
+fn init_logging() {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .init();
-    let mut config: Option<PathBuf> = None;
-    let mut args = std::env::args().skip(1);
-    let mut props: Vec<(String, String)> = Vec::new();
-    while let Some(a) = args.next() {
-        if a == "--config" || a == "-c" {
-            config = Some(PathBuf::from(args.next().context("--config needs a file")?));
-        } else if let Some(kv) = a.strip_prefix("-D") {
-            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-            props.push((k.to_string(), v.to_string()));
-        } else if config.is_none() && !a.starts_with('-') {
-            config = Some(PathBuf::from(a));
-        } else {
-            anyhow::bail!(
-                "unknown argument {a:?}; usage: ferrokeeper [--config zoo.cfg] [-Dkey=value ...]"
-            );
+}
+
+/// The configuration of `ferrokeeper` with no arguments.
+fn default_config(sys: SystemProperties) -> anyhow::Result<config::Loaded> {
+    let mut props = JavaProperties::new();
+    props.insert("tickTime", "2000");
+    props.insert("dataDir", "data");
+    props.insert("clientPort", "2181");
+    props.insert("clientPortAddress", "127.0.0.1");
+    Ok(Config::parse(&props, None, sys, &config::DiskFiles)?)
+}
+
+fn listen_addr(cfg: &Config) -> anyhow::Result<SocketAddr> {
+    let ep = cfg
+        .client_port_address
+        .as_ref()
+        .context("no clientPort configured: nothing to serve clients on")?;
+    let ip = match &ep.host {
+        Host::Wildcard => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        Host::Ip(ip) => *ip,
+        Host::Name(name) => {
+            use std::net::ToSocketAddrs;
+            (name.as_str(), ep.port)
+                .to_socket_addrs()
+                .with_context(|| format!("resolving clientPortAddress {name}"))?
+                .next()
+                .with_context(|| format!("clientPortAddress {name} resolves to nothing"))?
+                .ip()
         }
+    };
+    Ok(SocketAddr::new(ip, ep.port))
+}
+
+fn dir_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|it| {
+            it.filter_map(|e| e.ok())
+                .filter_map(|e| e.metadata().ok())
+                .filter(|m| m.is_file())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+fn main() -> anyhow::Result<()> {
+    init_logging();
+    let cli = Cli::parse();
+    let (sys, rest) = SystemProperties::from_args(cli.define.iter().map(|d| format!("-D{d}")))?;
+    anyhow::ensure!(rest.is_empty(), "unexpected arguments {rest:?}");
+    let loaded = match cli.config.or(cli.config_positional) {
+        Some(path) => config::load(&path, sys)
+            .with_context(|| format!("reading configuration {}", path.display()))?,
+        None => default_config(sys)?,
+    };
+    for w in &loaded.warnings {
+        tracing::warn!("{w}");
     }
-    let mut settings = zk_server::Settings::default();
-    let mut addr = "127.0.0.1:2181".to_string();
-    if let Some(path) = &config {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        for line in text.lines() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            if let Some((k, v)) = line.split_once('=') {
-                props.push((k.trim().to_string(), v.trim().to_string()));
-            }
-        }
-    }
-    let mut port = 2181;
-    let mut host = "0.0.0.0".to_string();
-    let mut have_addr = false;
-    for (k, v) in &props {
-        match k.as_str() {
-            "tickTime" => settings.tick_ms = v.parse().context("tickTime")?,
-            "clientPort" => port = v.parse().context("clientPort")?,
-            "clientPortAddress" => {
-                host = v.clone();
-                have_addr = true;
-            }
-            "maxClientCnxns" => settings.max_client_cnxns = v.parse().context("maxClientCnxns")?,
-            "4lw.commands.whitelist" | "zookeeper.4lw.commands.whitelist" => {
-                settings.four_letter_whitelist = if v.trim() == "*" {
-                    None
-                } else {
-                    Some(v.split(',').map(|s| s.trim().to_string()).collect())
-                }
-            }
-            "extendedTypesEnabled" | "zookeeper.extendedTypesEnabled" => {
-                settings.extended_types = v == "true"
-            }
-            "znode.container.checkIntervalMs" => {
-                settings.container_check_interval =
-                    std::time::Duration::from_millis(v.parse().context(k.clone())?)
-            }
-            "zookeeper.DigestAuthenticationProvider.superDigest" => {
-                settings.auth.super_digest = Some(v.clone())
-            }
-            _ => {}
-        }
-    }
-    settings.min_session_timeout = 2 * settings.tick_ms;
-    settings.max_session_timeout = 20 * settings.tick_ms;
-    if config.is_some() {
-        addr = format!(
-            "{}:{port}",
-            if have_addr { host.as_str() } else { "0.0.0.0" }
+    let cfg = loaded.config;
+    if cfg.is_distributed() {
+        tracing::warn!(
+            "this configuration describes an ensemble; Ferrokeeper serves it standalone for now"
         );
     }
+    let addr = listen_addr(&cfg)?;
+    std::fs::create_dir_all(&cfg.data_dir)
+        .with_context(|| format!("creating dataDir {}", cfg.data_dir.display()))?;
+
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(&addr)
+        let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("binding {addr}"))?;
+        let bound = listener.local_addr()?;
+        let cwd = std::env::current_dir().unwrap_or_default();
+        let conf_text = config::render_conf(
+            &cfg,
+            &ConfRuntime {
+                client_port: Some(bound.port()),
+                secure_client_port: None,
+                snap_dir_bytes: dir_bytes(&cfg.snap_dir()),
+                log_dir_bytes: dir_bytes(&cfg.log_dir()),
+                working_dir: &cwd,
+                membership: None,
+            },
+        );
+        let settings = zk_server::Settings::from_config(&cfg, conf_text);
         let (tx, rx) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
-            let mut term =
-                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                    Ok(s) => s,
-                    Err(_) => return,
-                };
+            let Ok(mut term) =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            else {
+                return;
+            };
             tokio::select! {
                 _ = term.recv() => {}
                 _ = tokio::signal::ctrl_c() => {}
@@ -106,6 +142,11 @@ fn main() -> anyhow::Result<()> {
             tracing::info!("shutting down");
             let _ = tx.send(true);
         });
+        tracing::info!(
+            "Ferrokeeper {} starting, dataDir {}",
+            env!("CARGO_PKG_VERSION"),
+            cfg.data_dir.display()
+        );
         let store = zk_storage::mem::MemStore::new();
         zk_server::run(
             settings,

@@ -11,12 +11,25 @@ use zk_proto::{ErrorCode, JString};
 pub type AuthInfo = Vec<Id>;
 
 /// Server-side authentication settings.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct AuthConfig {
     /// `zookeeper.DigestAuthenticationProvider.superDigest`: `super:<base64 sha1>`.
     pub super_digest: Option<String>,
     /// `zookeeper.skipACL=yes`.
     pub skip_acl: bool,
+}
+
+impl std::fmt::Debug for AuthConfig {
+    /// The super digest is a secret: never printed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthConfig")
+            .field(
+                "super_digest",
+                &self.super_digest.as_ref().map(|_| "<redacted>"),
+            )
+            .field("skip_acl", &self.skip_acl)
+            .finish()
+    }
 }
 
 /// `digest` id for `user:password`: `user:base64(sha1("user:password"))`

@@ -30,8 +30,8 @@ pub struct Settings {
     pub container_check_interval: Duration,
     /// `znode.container.maxPerMinute`.
     pub container_max_per_minute: usize,
-    /// Four-letter words allowed (`4lw.commands.whitelist`); `None` means all.
-    pub four_letter_whitelist: Option<Vec<String>>,
+    /// Four-letter words allowed (`4lw.commands.whitelist`).
+    pub four_letter_whitelist: crate::config::FourLetterWhitelist,
     /// This server's id (0 standalone).
     pub server_id: i64,
     /// Text of the `conf` four-letter word.
@@ -54,12 +54,13 @@ impl Default for Settings {
             max_client_cnxns: 60,
             global_outstanding_limit: 1000,
             max_buffer: zk_proto::Limits::default().max_buffer,
-            max_buffer_extra: 1024,
+            // zookeeper.jute.maxbuffer.extrasize defaults to jute.maxbuffer itself.
+            max_buffer_extra: zk_proto::Limits::default().max_buffer,
             extended_types: false,
             auth: AuthConfig::default(),
             container_check_interval: Duration::from_secs(60),
             container_max_per_minute: 10_000,
-            four_letter_whitelist: Some(vec!["srvr".to_string()]),
+            four_letter_whitelist: crate::config::FourLetterWhitelist::default(),
             server_id: 0,
             conf_text: String::new(),
             envi_text: String::new(),
@@ -79,9 +80,35 @@ impl Settings {
 
     /// Whether four-letter word `cmd` may run.
     pub fn four_letter_allowed(&self, cmd: &str) -> bool {
-        match &self.four_letter_whitelist {
-            None => true,
-            Some(list) => list.iter().any(|c| c == cmd),
+        self.four_letter_whitelist.is_enabled(cmd)
+    }
+
+    /// Settings for a parsed configuration. `conf_text` is the `conf` word's answer.
+    pub fn from_config(cfg: &crate::config::Config, conf_text: String) -> Self {
+        let positive = |v: i32, default: usize| if v > 0 { v as usize } else { default };
+        Settings {
+            tick_ms: cfg.tick_time,
+            min_session_timeout: cfg.min_session_timeout,
+            max_session_timeout: cfg.max_session_timeout,
+            max_client_cnxns: cfg.max_client_cnxns.max(0) as usize,
+            global_outstanding_limit: positive(cfg.global_outstanding_limit, 1000),
+            max_buffer: positive(cfg.jute_max_buffer, zk_proto::Limits::default().max_buffer),
+            max_buffer_extra: cfg.jute_max_buffer_extra.max(0) as usize,
+            extended_types: cfg.extended_types_enabled,
+            auth: AuthConfig {
+                super_digest: cfg.super_digest.as_ref().map(|s| s.expose().to_string()),
+                skip_acl: cfg.skip_acl,
+            },
+            container_check_interval: Duration::from_millis(
+                cfg.containers.check_interval_ms.max(1) as u64,
+            ),
+            container_max_per_minute: positive(cfg.containers.max_per_minute, 10_000),
+            four_letter_whitelist: cfg.four_letter_words.clone(),
+            server_id: 0,
+            conf_text,
+            envi_text: String::new(),
+            data_dir: cfg.data_dir.clone(),
+            data_log_dir: cfg.data_log_dir.clone(),
         }
     }
 }
