@@ -194,7 +194,8 @@ EOF
             ;;
         ferrokeeper)
             # As for the JVM: ZooKeeper reads znode.container.* only as system properties.
-            "$bin" -Dznode.container.checkIntervalMs=1000 --config "$COMPAT_SERVER_DIR/zoo.cfg" >"$log" 2>&1 </dev/null &
+            FERROKEEPER_OPCODE_STATS="$COMPAT_SERVER_DIR/opcodes.txt" \
+                "$bin" -Dznode.container.checkIntervalMs=1000 --config "$COMPAT_SERVER_DIR/zoo.cfg" >"$log" 2>&1 </dev/null &
             COMPAT_SERVER_PID=$!
             ;;
     esac
@@ -253,6 +254,12 @@ compat_server_stop() {
         wait "$pid" 2>/dev/null || true
     fi
     if [ -n "$COMPAT_SERVER_DIR" ]; then
+        # Ferrokeeper writes the opcodes it served on shutdown: keep them for the
+        # compatibility matrix (compat-tests/matrix).
+        if [ -s "$COMPAT_SERVER_DIR/opcodes.txt" ]; then
+            mkdir -p "$COMPAT_REPO_ROOT/compat-tests/.work/opcodes"
+            cp "$COMPAT_SERVER_DIR/opcodes.txt" "$COMPAT_REPO_ROOT/compat-tests/.work/opcodes/$COMPAT_SUITE.txt"
+        fi
         if [ "${COMPAT_KEEP:-0}" = 1 ]; then
             compat_log "kept server dir $COMPAT_SERVER_DIR"
         else

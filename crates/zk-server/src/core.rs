@@ -607,6 +607,7 @@ impl Core {
         self.stats
             .packets_received
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.stats.count_op(req.type_code());
         if !self.sessions.touch(session, self.clock.mono_ms()) {
             // ZooKeeperServer.submitRequest drops requests of a session being closed.
             tracing::debug!("dropping request of closing session 0x{session:x}");

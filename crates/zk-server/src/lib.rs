@@ -162,5 +162,16 @@ pub async fn run_with_clock(
     drop(core_tx);
     core_task.abort();
     let _ = writer.join();
+    if let Some(path) = std::env::var_os("FERROKEEPER_OPCODE_STATS") {
+        // For the compatibility matrix: which opcodes a client suite exercised.
+        let text: String = stats
+            .op_counts()
+            .iter()
+            .map(|(op, n)| format!("{op} {n}\n"))
+            .collect();
+        if let Err(e) = std::fs::write(&path, text) {
+            tracing::warn!("writing opcode counts to {}: {e}", std::path::Path::new(&path).display());
+        }
+    }
     result
 }

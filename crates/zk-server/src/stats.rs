@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 pub const ZK_VERSION: &str = concat!("3.9.3-ferrokeeper-", env!("CARGO_PKG_VERSION"));
 
 /// Counters.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Stats {
     /// Requests received.
     pub packets_received: AtomicU64,
@@ -17,6 +17,8 @@ pub struct Stats {
     pub connections: AtomicI64,
     /// Sessions expired since start.
     pub sessions_expired: AtomicU64,
+    /// Requests by opcode (index: `opcode + 16`, see [`Stats::count_op`]).
+    ops: [AtomicU64; 160],
     latency_min: AtomicU64,
     latency_max: AtomicU64,
     latency_sum: AtomicU64,
@@ -26,9 +28,34 @@ pub struct Stats {
 impl Stats {
     /// Fresh counters.
     pub fn new() -> Self {
-        let s = Stats::default();
-        s.latency_min.store(u64::MAX, Ordering::Relaxed);
-        s
+        Stats {
+            packets_received: AtomicU64::new(0),
+            packets_sent: AtomicU64::new(0),
+            connections: AtomicI64::new(0),
+            sessions_expired: AtomicU64::new(0),
+            ops: std::array::from_fn(|_| AtomicU64::new(0)),
+            latency_min: AtomicU64::new(u64::MAX),
+            latency_max: AtomicU64::new(0),
+            latency_sum: AtomicU64::new(0),
+            latency_count: AtomicU64::new(0),
+        }
+    }
+
+    /// Counts one request of opcode `op`.
+    pub fn count_op(&self, op: i32) {
+        if let Some(c) = usize::try_from(op + 16).ok().and_then(|i| self.ops.get(i)) {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// `(opcode, count)` for every opcode seen.
+    pub fn op_counts(&self) -> Vec<(i32, u64)> {
+        self.ops
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (i as i32 - 16, c.load(Ordering::Relaxed)))
+            .filter(|(_, n)| *n > 0)
+            .collect()
     }
 
     /// Records one request's latency in ms.
@@ -61,5 +88,11 @@ impl Stats {
         self.latency_max.store(0, Ordering::Relaxed);
         self.latency_sum.store(0, Ordering::Relaxed);
         self.latency_count.store(0, Ordering::Relaxed);
+    }
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Self::new()
     }
 }
