@@ -38,6 +38,9 @@ pub struct PrepConfig {
     /// `zookeeper.closeSessionTxn.enabled` (default true): closeSession txns list the
     /// ephemerals to delete.
     pub close_session_txn: bool,
+    /// `reconfigEnabled`: reconfig is refused with RECONFIGDISABLED without it; a
+    /// standalone server answers UNIMPLEMENTED with it.
+    pub reconfig_enabled: bool,
 }
 
 /// A write request, as preparation needs it.
@@ -465,8 +468,12 @@ impl Prep {
                 }))
             }
             WriteOp::Reconfig => {
-                // Reconfig is disabled unless reconfigEnabled; standalone never supports it.
-                Err(ErrorCode::ReconfigDisabled)
+                // PrepRequestProcessor: disabled first, then the session, then standalone.
+                if !self.cfg.reconfig_enabled {
+                    return Err(ErrorCode::ReconfigDisabled);
+                }
+                Self::check_session(sessions, who)?;
+                Err(ErrorCode::Unimplemented)
             }
             WriteOp::CreateSession(timeout) => {
                 sessions.add(who.session_id, *timeout, now_ms);

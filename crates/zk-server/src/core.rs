@@ -254,6 +254,7 @@ impl Core {
             auth: settings.auth.clone(),
             extended_types: settings.extended_types,
             close_session_txn: true,
+            reconfig_enabled: settings.reconfig_enabled,
         };
         let last = tree.last_processed_zxid;
         Core {

@@ -170,7 +170,10 @@ pub async fn run_with_clock(
             .map(|(op, n)| format!("{op} {n}\n"))
             .collect();
         if let Err(e) = std::fs::write(&path, text) {
-            tracing::warn!("writing opcode counts to {}: {e}", std::path::Path::new(&path).display());
+            tracing::warn!(
+                "writing opcode counts to {}: {e}",
+                std::path::Path::new(&path).display()
+            );
         }
     }
     result

@@ -32,6 +32,8 @@ pub struct Settings {
     pub container_max_per_minute: usize,
     /// Four-letter words allowed (`4lw.commands.whitelist`).
     pub four_letter_whitelist: crate::config::FourLetterWhitelist,
+    /// `reconfigEnabled`.
+    pub reconfig_enabled: bool,
     /// This server's id (0 standalone).
     pub server_id: i64,
     /// Text of the `conf` four-letter word.
@@ -61,6 +63,7 @@ impl Default for Settings {
             container_check_interval: Duration::from_secs(60),
             container_max_per_minute: 10_000,
             four_letter_whitelist: crate::config::FourLetterWhitelist::default(),
+            reconfig_enabled: false,
             server_id: 0,
             conf_text: String::new(),
             envi_text: String::new(),
@@ -104,6 +107,7 @@ impl Settings {
             ),
             container_max_per_minute: positive(cfg.containers.max_per_minute, 10_000),
             four_letter_whitelist: cfg.four_letter_words.clone(),
+            reconfig_enabled: cfg.reconfig_enabled,
             server_id: 0,
             conf_text,
             envi_text: String::new(),
