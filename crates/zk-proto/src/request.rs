@@ -16,6 +16,7 @@
 
 use bytes::{Bytes, BytesMut};
 
+use crate::codec::Body;
 use crate::consts::OpCode;
 use crate::multi::{CreateOp, MultiRequest};
 use crate::proto::{
@@ -271,7 +272,7 @@ impl Request {
         self.op_code().is_some_and(OpCode::is_write)
     }
 
-    fn body(&self) -> Option<&dyn Encode> {
+    fn body(&self) -> Option<&dyn Body> {
         Some(match self {
             Request::Create { request, .. } => request,
             Request::CreateTtl(r) => r,
@@ -304,13 +305,13 @@ impl Request {
     /// Appends the body (nothing for ping, whoAmI, closeSession and unknown requests).
     pub fn encode_body(&self, buf: &mut BytesMut) {
         if let Some(b) = self.body() {
-            b.encode_to(buf);
+            b.encode_body(buf);
         }
     }
 
     /// The exact number of bytes [`Request::encode_body`] appends.
     pub fn body_len(&self) -> usize {
-        self.body().map_or(0, Encode::len)
+        self.body().map_or(0, |b| b.body_len())
     }
 
     /// Appends a whole frame payload: `RequestHeader{xid, type}` then the body, as a client
@@ -322,21 +323,6 @@ impl Request {
         }
         .encode(buf);
         self.encode_body(buf);
-    }
-}
-
-/// Object-safe encoding, so every body can be reached through one `match`.
-trait Encode {
-    fn encode_to(&self, buf: &mut BytesMut);
-    fn len(&self) -> usize;
-}
-
-impl<R: Record> Encode for R {
-    fn encode_to(&self, buf: &mut BytesMut) {
-        self.encode(buf);
-    }
-    fn len(&self) -> usize {
-        self.encoded_len()
     }
 }
 
