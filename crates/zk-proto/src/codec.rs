@@ -19,6 +19,10 @@
 //! * a frame too short for its ConnectRequest or RequestHeader is an `IOException` upstream:
 //!   here an error, after which the server closes the connection.
 //!
+//! Checked against Debian's ZooKeeper 3.8.0 with `-Djute.maxbuffer=4096`: a 4096-byte frame is
+//! answered, a 4097-byte one closes the connection; `ruok` and the telnet sequence as the first
+//! 4 bytes get the "... is not executed because it is not in the whitelist." text.
+//!
 //! Incomplete input is `Ok(None)`, never an error. After a four-letter word (and `stmk`'s
 //! 8-byte trace mask) upstream stops reading; the codec then discards whatever arrives.
 

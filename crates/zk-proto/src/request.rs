@@ -8,9 +8,16 @@
 //! | failure | upstream | here |
 //! |---|---|---|
 //! | frame shorter than the 8-byte header | `IOException` in `readRequest`: the connection is closed | [`RequestError::Header`] |
-//! | unknown opcode (also check 13 and notification 0 at top level) | `ZooKeeperServer.submitRequestNow` → `UnimplementedRequestProcessor`: reply `UNIMPLEMENTED` (-6), then close the connection | [`Request::Unknown`], **not** an error |
+//! | unknown opcode (also notification 0, and check 13 outside a multi since 3.9.3) | `ZooKeeperServer.submitRequestNow` → `UnimplementedRequestProcessor`: reply `UNIMPLEMENTED` (-6), then close the connection | [`Request::Unknown`], **not** an error |
 //! | bad auth (100) or sasl (102) body | `IOException` out of `processPacket`: the connection is closed | [`BodyError`] with [`OnBodyError::CloseConnection`] |
-//! | bad body of any other opcode | writes: `PrepRequestProcessor` logs an `ErrorTxn(MARSHALLINGERROR)`; reads: `FinalRequestProcessor` catches the `IOException`; both reply with err `MARSHALLINGERROR` (-5) and keep the connection | [`BodyError`] with [`OnBodyError::ReplyMarshallingError`] |
+//! | bad body of any other opcode | writes: `PrepRequestProcessor` turns it into an `ErrorTxn(MARSHALLINGERROR)` txn (it takes a zxid); reads: `FinalRequestProcessor` catches the `IOException`; both reply err `MARSHALLINGERROR` (-5) and keep the connection | [`BodyError`] with [`OnBodyError::ReplyMarshallingError`] |
+//!
+//! Checked against Debian's ZooKeeper 3.8.0 on loopback (raw frames from a script): unknown
+//! type 999 and 0 got err -6 and the connection closed; a cut getData body got -5 and a
+//! following ping was answered; a cut auth body closed the connection; a multi with op type 3
+//! got -5 with a new zxid, connection open; a 4-byte frame after the handshake closed it.
+//! (3.8 still answered a lone check with -5 and a zxid; ZOOKEEPER-2623, in 3.9.3, made it
+//! UNIMPLEMENTED, which is what this enum follows.)
 //!
 //! As upstream's `ByteBufferInputStream`, bytes after a body are ignored.
 
@@ -34,8 +41,8 @@ use crate::{Decoder, JuteError, Limits, Record};
 /// the server answers it (UNIMPLEMENTED, then closes, as upstream), so it is not a decode
 /// error. That includes three opcodes upstream treats specially at the top level:
 ///
-/// * check (13) is valid only inside a multi; `Request.isValid` refuses it alone, so it is
-///   `Unknown(13)`;
+/// * check (13) is valid only inside a multi; since 3.9.3 (ZOOKEEPER-2623) `Request.isValid`
+///   refuses it alone, so it is `Unknown(13)`;
 /// * createSession (-10) and deleteContainer (20) are server-internal. Upstream's
 ///   `Request.isValid` lets a client send them (and prepares a txn for them); Ferrokeeper
 ///   treats them as unknown on purpose.
