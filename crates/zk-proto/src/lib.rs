@@ -14,6 +14,9 @@
 //! * [`path`]: `PathUtils.validatePath` on raw path bytes, parent/child helpers.
 //! * [`handshake`]: `ConnectRequest` in its 44- and 45-byte shapes, `ConnectResponse` answered
 //!   in the same shape.
+//! * [`codec`]: the client port's `tokio_util` codec (length-prefixed frames checked against
+//!   `jute.maxbuffer` before allocating, handshake first, four-letter words on a fresh
+//!   connection) and the reply encoders.
 //!
 //! This crate does no IO; it turns bytes into values and back.
 
@@ -29,6 +32,7 @@ pub mod records {
 
 pub use records::{data, persistence, proto, quorum, txn};
 
+pub mod codec;
 pub mod consts;
 pub mod handshake;
 pub mod multi;

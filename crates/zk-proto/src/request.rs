@@ -8,14 +8,22 @@
 //! | failure | upstream | here |
 //! |---|---|---|
 //! | frame shorter than the 8-byte header | `IOException` in `readRequest`: the connection is closed | [`RequestError::Header`] |
-//! | unknown opcode (also check 13 and notification 0 at top level) | `ZooKeeperServer.submitRequestNow` → `UnimplementedRequestProcessor`: reply `UNIMPLEMENTED` (-6), then close the connection | [`Request::Unknown`], **not** an error |
+//! | unknown opcode (also notification 0, and check 13 outside a multi since 3.9.3) | `ZooKeeperServer.submitRequestNow` → `UnimplementedRequestProcessor`: reply `UNIMPLEMENTED` (-6), then close the connection | [`Request::Unknown`], **not** an error |
 //! | bad auth (100) or sasl (102) body | `IOException` out of `processPacket`: the connection is closed | [`BodyError`] with [`OnBodyError::CloseConnection`] |
-//! | bad body of any other opcode | writes: `PrepRequestProcessor` logs an `ErrorTxn(MARSHALLINGERROR)`; reads: `FinalRequestProcessor` catches the `IOException`; both reply with err `MARSHALLINGERROR` (-5) and keep the connection | [`BodyError`] with [`OnBodyError::ReplyMarshallingError`] |
+//! | bad body of any other opcode | writes: `PrepRequestProcessor` turns it into an `ErrorTxn(MARSHALLINGERROR)` txn (it takes a zxid); reads: `FinalRequestProcessor` catches the `IOException`; both reply err `MARSHALLINGERROR` (-5) and keep the connection | [`BodyError`] with [`OnBodyError::ReplyMarshallingError`] |
+//!
+//! Checked against Debian's ZooKeeper 3.8.0 on loopback (raw frames from a script): unknown
+//! type 999 and 0 got err -6 and the connection closed; a cut getData body got -5 and a
+//! following ping was answered; a cut auth body closed the connection; a multi with op type 3
+//! got -5 with a new zxid, connection open; a 4-byte frame after the handshake closed it.
+//! (3.8 still answered a lone check with -5 and a zxid; ZOOKEEPER-2623, in 3.9.3, made it
+//! UNIMPLEMENTED, which is what this enum follows.)
 //!
 //! As upstream's `ByteBufferInputStream`, bytes after a body are ignored.
 
 use bytes::{Bytes, BytesMut};
 
+use crate::codec::Body;
 use crate::consts::OpCode;
 use crate::multi::{CreateOp, MultiRequest};
 use crate::proto::{
@@ -33,8 +41,8 @@ use crate::{Decoder, JuteError, Limits, Record};
 /// the server answers it (UNIMPLEMENTED, then closes, as upstream), so it is not a decode
 /// error. That includes three opcodes upstream treats specially at the top level:
 ///
-/// * check (13) is valid only inside a multi; `Request.isValid` refuses it alone, so it is
-///   `Unknown(13)`;
+/// * check (13) is valid only inside a multi; since 3.9.3 (ZOOKEEPER-2623) `Request.isValid`
+///   refuses it alone, so it is `Unknown(13)`;
 /// * createSession (-10) and deleteContainer (20) are server-internal. Upstream's
 ///   `Request.isValid` lets a client send them (and prepares a txn for them); Ferrokeeper
 ///   treats them as unknown on purpose.
@@ -271,7 +279,7 @@ impl Request {
         self.op_code().is_some_and(OpCode::is_write)
     }
 
-    fn body(&self) -> Option<&dyn Encode> {
+    fn body(&self) -> Option<&dyn Body> {
         Some(match self {
             Request::Create { request, .. } => request,
             Request::CreateTtl(r) => r,
@@ -304,13 +312,13 @@ impl Request {
     /// Appends the body (nothing for ping, whoAmI, closeSession and unknown requests).
     pub fn encode_body(&self, buf: &mut BytesMut) {
         if let Some(b) = self.body() {
-            b.encode_to(buf);
+            b.encode_body(buf);
         }
     }
 
     /// The exact number of bytes [`Request::encode_body`] appends.
     pub fn body_len(&self) -> usize {
-        self.body().map_or(0, Encode::len)
+        self.body().map_or(0, |b| b.body_len())
     }
 
     /// Appends a whole frame payload: `RequestHeader{xid, type}` then the body, as a client
@@ -322,21 +330,6 @@ impl Request {
         }
         .encode(buf);
         self.encode_body(buf);
-    }
-}
-
-/// Object-safe encoding, so every body can be reached through one `match`.
-trait Encode {
-    fn encode_to(&self, buf: &mut BytesMut);
-    fn len(&self) -> usize;
-}
-
-impl<R: Record> Encode for R {
-    fn encode_to(&self, buf: &mut BytesMut) {
-        self.encode(buf);
-    }
-    fn len(&self) -> usize {
-        self.encoded_len()
     }
 }
 
