@@ -7,17 +7,18 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{BufMut, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
+use tokio_util::codec::Decoder as _;
+use zk_proto::codec::{ClientCodec, ClientFrame, CodecError};
 use zk_proto::handshake::{self, ConnectShape};
 use zk_proto::proto::{ReplyHeader, WatcherEvent};
-use zk_proto::request::{OnBodyError, Request, RequestError};
+use zk_proto::request::{OnBodyError, Request};
 use zk_proto::{xid, KeeperState, Record};
 
 use crate::core::{ConnId, CoreMsg, Outgoing};
-use crate::fourlw;
 use crate::settings::Settings;
 use crate::stats::Stats;
 
@@ -33,37 +34,30 @@ enum End {
     CoreGone,
 }
 
-/// Reads until `buf` holds at least `n` bytes.
-async fn fill(
+/// Reads the next frame with the client codec; `Ok(None)` at a clean end of input.
+async fn next_frame(
     rd: &mut tokio::net::tcp::OwnedReadHalf,
     buf: &mut BytesMut,
-    n: usize,
-) -> Result<(), End> {
-    while buf.len() < n {
+    codec: &mut ClientCodec,
+) -> Result<ClientFrame, End> {
+    loop {
+        match codec.decode(buf) {
+            Ok(Some(f)) => return Ok(f),
+            Ok(None) => {}
+            Err(e) => return Err(codec_end(e)),
+        }
         if rd.read_buf(buf).await.map_err(End::Io)? == 0 {
             return Err(End::Eof);
         }
     }
-    Ok(())
 }
 
-/// Takes one frame from `buf` if complete; the length is checked before anything is
-/// reserved for the body.
-fn take_frame(buf: &mut BytesMut, max: usize) -> Result<Option<Bytes>, End> {
-    if buf.len() < 4 {
-        return Ok(None);
+fn codec_end(e: CodecError) -> End {
+    match e {
+        CodecError::BadLength { len, .. } => End::BadLength(len),
+        CodecError::Io(e) => End::Io(e),
+        other => End::BadFrame(other.to_string()),
     }
-    let len = i32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
-    if len < 0 || len as usize > max {
-        return Err(End::BadLength(len));
-    }
-    let len = len as usize;
-    if buf.len() < 4 + len {
-        buf.reserve(4 + len - buf.len());
-        return Ok(None);
-    }
-    buf.advance(4);
-    Ok(Some(buf.split_to(len).freeze()))
 }
 
 fn put_frame(out: &mut BytesMut, body: impl FnOnce(&mut BytesMut)) {
@@ -117,45 +111,33 @@ async fn session(
     rx: &mut mpsc::UnboundedReceiver<Outgoing>,
 ) -> End {
     let mut buf = BytesMut::with_capacity(4096);
-    if let Err(e) = fill(rd, &mut buf, 4).await {
-        return e;
-    }
-    // A fresh connection may open with a four-letter word instead of a frame length.
-    if let Some(cmd) = fourlw::command_of([buf[0], buf[1], buf[2], buf[3]]) {
-        let text = if settings.four_letter_allowed(cmd) {
-            let (reply, text) = oneshot::channel();
-            if core
-                .send(CoreMsg::FourLetter {
-                    cmd: cmd.to_string(),
-                    reply,
-                })
-                .await
-                .is_err()
-            {
-                return End::CoreGone;
-            }
-            text.await.unwrap_or_default()
-        } else {
-            format!("{cmd} is not executed because it is not in the whitelist.\n")
-        };
-        let _ = wr.write_all(text.as_bytes()).await;
-        return End::ClosedByServer;
-    }
-    let frame = loop {
-        match take_frame(&mut buf, settings.max_buffer) {
-            Ok(Some(f)) => break f,
-            Ok(None) => {
-                let need = buf.len() + 1;
-                if let Err(e) = fill(rd, &mut buf, need).await {
-                    return e;
+    let mut codec = ClientCodec::new(settings.max_buffer);
+    let (req, read_only_byte) = match next_frame(rd, &mut buf, &mut codec).await {
+        Ok(ClientFrame::Connect(h)) => (h.request, h.shape == ConnectShape::WithReadOnly),
+        // A fresh connection may open with a four-letter word instead of a frame length.
+        Ok(ClientFrame::FourLetter(word)) => {
+            let cmd = word.name();
+            let text = if settings.four_letter_allowed(cmd) {
+                let (reply, text) = oneshot::channel();
+                if core
+                    .send(CoreMsg::FourLetter {
+                        cmd: cmd.to_string(),
+                        reply,
+                    })
+                    .await
+                    .is_err()
+                {
+                    return End::CoreGone;
                 }
-            }
-            Err(e) => return e,
+                text.await.unwrap_or_default()
+            } else {
+                format!("{cmd} is not executed because it is not in the whitelist.\n")
+            };
+            let _ = wr.write_all(text.as_bytes()).await;
+            return End::ClosedByServer;
         }
-    };
-    let (req, read_only_byte) = match handshake::decode_request(frame, settings.limits()) {
-        Ok(h) => (h.request, h.shape == ConnectShape::WithReadOnly),
-        Err(e) => return End::BadFrame(format!("bad ConnectRequest: {e}")),
+        Ok(other) => return End::BadFrame(format!("unexpected first frame {other:?}")),
+        Err(e) => return e,
     };
     if core
         .send(CoreMsg::Connect {
@@ -204,32 +186,33 @@ async fn session(
     loop {
         // Hand every complete frame to the core, in order.
         loop {
-            let frame = match take_frame(&mut buf, settings.max_buffer) {
-                Ok(Some(f)) => f,
+            let (header, body) = match codec.decode(&mut buf) {
+                Ok(Some(ClientFrame::Request { header, body })) => (header, body),
+                Ok(Some(other)) => return End::BadFrame(format!("unexpected frame {other:?}")),
                 Ok(None) => break,
-                Err(e) => return e,
+                Err(e) => return codec_end(e),
             };
-            let msg = match Request::decode_frame(frame, limits) {
-                Ok((h, req)) => {
-                    if h.xid != xid::PING && h.xid != xid::AUTH && h.xid != xid::SET_WATCHES {
-                        pending.push_back((h.xid, Instant::now()));
+            let msg = match Request::decode(header.type_, body, limits) {
+                Ok(req) => {
+                    if header.xid != xid::PING
+                        && header.xid != xid::AUTH
+                        && header.xid != xid::SET_WATCHES
+                    {
+                        pending.push_back((header.xid, Instant::now()));
                     }
                     CoreMsg::Request {
                         conn: id,
-                        xid: h.xid,
+                        xid: header.xid,
                         req: Box::new(req),
                     }
                 }
-                Err(RequestError::Header(e)) => {
-                    return End::BadFrame(format!("bad request header: {e}"))
-                }
-                Err(RequestError::Body { xid, error }) => match error.action() {
+                Err(error) => match error.action() {
                     OnBodyError::CloseConnection => return End::BadFrame(error.to_string()),
                     OnBodyError::ReplyMarshallingError => {
-                        tracing::info!("request {xid} from {peer}: {error}");
+                        tracing::info!("request {} from {peer}: {error}", header.xid);
                         CoreMsg::Malformed {
                             conn: id,
-                            xid,
+                            xid: header.xid,
                             op: error.op,
                         }
                     }

@@ -10,17 +10,6 @@ use zk_tree::DataTree;
 use crate::settings::Settings;
 use crate::stats::{Stats, ZK_VERSION};
 
-/// Every four-letter word with its wire code (the 4 ASCII bytes read as a big-endian int).
-pub const COMMANDS: &[&str] = &[
-    "conf", "cons", "crst", "dirs", "dump", "envi", "gtmk", "hash", "isro", "mntr", "ruok", "srst",
-    "srvr", "stat", "stmk", "wchc", "wchp", "wchs",
-];
-
-/// The command for a first 4 bytes, if they spell one.
-pub fn command_of(first: [u8; 4]) -> Option<&'static str> {
-    COMMANDS.iter().copied().find(|c| c.as_bytes() == first)
-}
-
 /// What the core lends a four-letter word.
 pub struct CoreView<'a> {
     /// Settings.
