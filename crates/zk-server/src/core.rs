@@ -728,6 +728,18 @@ impl Core {
                     }
                 }
             }
+            Request::Sasl(_) if self.settings.sasl_configured => {
+                // SASL mechanisms are not implemented yet: fail the way upstream fails a
+                // SASL exchange (AUTHFAILED, then close) rather than leave the client looping.
+                tracing::warn!(
+                    "SASL authentication from session 0x{session:x} refused: SASL is not supported yet"
+                );
+                self.send(
+                    conn,
+                    reply(ErrorCode::AuthFailed.code(), Response::Empty, 0),
+                );
+                self.send(conn, Outgoing::Close);
+            }
             Request::Sasl(_) => {
                 // No SASL login configured: upstream answers OK with a null token.
                 self.send(

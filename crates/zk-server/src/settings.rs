@@ -34,6 +34,8 @@ pub struct Settings {
     pub four_letter_whitelist: crate::config::FourLetterWhitelist,
     /// `reconfigEnabled`.
     pub reconfig_enabled: bool,
+    /// A JAAS file is configured (`java.security.auth.login.config`): clients may try SASL.
+    pub sasl_configured: bool,
     /// This server's id (0 standalone).
     pub server_id: i64,
     /// Text of the `conf` four-letter word.
@@ -64,6 +66,7 @@ impl Default for Settings {
             container_max_per_minute: 10_000,
             four_letter_whitelist: crate::config::FourLetterWhitelist::default(),
             reconfig_enabled: false,
+            sasl_configured: false,
             server_id: 0,
             conf_text: String::new(),
             envi_text: String::new(),
@@ -108,6 +111,10 @@ impl Settings {
             container_max_per_minute: positive(cfg.containers.max_per_minute, 10_000),
             four_letter_whitelist: cfg.four_letter_words.clone(),
             reconfig_enabled: cfg.reconfig_enabled,
+            sasl_configured: cfg
+                .properties
+                .get("java.security.auth.login.config")
+                .is_some(),
             server_id: 0,
             conf_text,
             envi_text: String::new(),
