@@ -237,7 +237,11 @@ async fn session(
             };
             let msg = match Request::decode_frame(frame, limits) {
                 Ok((h, req)) => {
-                    if h.xid != xid::PING && h.xid != xid::AUTH && h.xid != xid::SET_WATCHES {
+                    // (A successful top-level check is never answered.)
+                    if !matches!(req, Request::Ping | Request::Check(_))
+                        && h.xid != xid::AUTH
+                        && h.xid != xid::SET_WATCHES
+                    {
                         pending.push_back((h.xid, Instant::now()));
                     }
                     CoreMsg::Request {
@@ -322,9 +326,9 @@ fn encode_outgoing(
             stats.packets_sent.fetch_add(1, Ordering::Relaxed);
             put_frame(out, |b| {
                 ReplyHeader { xid, zxid, err }.encode(b);
-                if err == 0 {
-                    body.encode(b);
-                }
+                // Error replies carry Response::Empty, except where upstream serialises a
+                // body anyway (a failed multiRead).
+                body.encode(b);
             });
             false
         }
