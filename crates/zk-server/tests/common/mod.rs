@@ -9,7 +9,15 @@
 //! against an already running server instead (Apache ZooKeeper 3.8 with
 //! `extendedTypesEnabled=true`, superDigest `super:test` and the default 4lw whitelist): that
 //! is how the expectations here were checked against the real thing. Tests that need a manual
-//! clock or other settings return early in that mode.
+//! clock or other settings return early in that mode. Run them one at a time there
+//! (`-- --test-threads=1`): some assert exact zxids, and the server is shared.
+//!
+//! ```text
+//! java -cp /usr/share/java/zookeeper.jar:/usr/share/java/zookeeper-jute.jar \
+//!   -Dzookeeper.DigestAuthenticationProvider.superDigest=super:D/InIHSb7yEEbrWz8b9l71RjZJU= \
+//!   org.apache.zookeeper.server.quorum.QuorumPeerMain zoo.cfg   # extendedTypesEnabled=true
+//! FERROKEEPER_TEST_EXTERNAL=127.0.0.1:2181 cargo test -p zk-server --tests -- --test-threads=1
+//! ```
 
 #![allow(dead_code)] // every test binary uses a different part of this module
 
