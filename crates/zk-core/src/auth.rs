@@ -233,6 +233,12 @@ pub fn fixup_acl(acl: &Option<Vec<Acl>>, auth: &[Id]) -> Result<Vec<Acl>, ErrorC
         let Some(scheme) = a.id.scheme.as_ref() else {
             return Err(ErrorCode::InvalidAcl);
         };
+        // PrepRequestProcessor.fixupACL dereferences the id for world (`equals("anyone")`)
+        // and in the digest and ip providers' isValid: a null id there is a
+        // NullPointerException, answered as MARSHALLINGERROR.
+        if a.id.id.is_none() && matches!(scheme.as_bytes(), b"world" | b"digest" | b"ip") {
+            return Err(ErrorCode::MarshallingError);
+        }
         if is_world_anyone(&a.id) {
             out.push(a.clone());
         } else if scheme == "auth" {

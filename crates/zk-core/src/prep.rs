@@ -136,10 +136,23 @@ pub struct Prep {
 
 type PResult<T> = Result<T, ErrorCode>;
 
+/// The path of a create or delete. Upstream dereferences a null path there
+/// (NullPointerException in PrepRequestProcessor), which it answers as MARSHALLINGERROR.
 fn path_of(p: &Option<JString>) -> PResult<Bytes> {
     p.as_ref()
         .map(|s| s.bytes().clone())
-        .ok_or(ErrorCode::BadArguments)
+        .ok_or(ErrorCode::MarshallingError)
+}
+
+/// The path of setData, setACL and check: `validatePath` refuses a null path as
+/// BADARGUMENTS.
+fn validated_path(p: &Option<JString>) -> PResult<Bytes> {
+    let path = p
+        .as_ref()
+        .map(|s| s.bytes().clone())
+        .ok_or(ErrorCode::BadArguments)?;
+    validate(&path)?;
+    Ok(path)
 }
 
 /// `PathUtils.validatePath`.
@@ -417,8 +430,7 @@ impl Prep {
             }
             WriteOp::SetData(req) => {
                 Self::check_session(sessions, who)?;
-                let path = path_of(&req.path)?;
-                validate(&path)?;
+                let path = validated_path(&req.path)?;
                 let mut node = self.record(tree, &path)?;
                 check_acl(&cfg_auth, &node.acl, perms::WRITE, who.auth)?;
                 let stat = node.stat.get_or_insert_with(StatPersisted::default);
@@ -437,8 +449,7 @@ impl Prep {
             }
             WriteOp::SetAcl(req) => {
                 Self::check_session(sessions, who)?;
-                let path = path_of(&req.path)?;
-                validate(&path)?;
+                let path = validated_path(&req.path)?;
                 let list = fixup_acl(&req.acl, who.auth)?;
                 let mut node = self.record(tree, &path)?;
                 check_acl(&cfg_auth, &node.acl, perms::ADMIN, who.auth)?;
@@ -456,8 +467,7 @@ impl Prep {
             }
             WriteOp::Check(req) => {
                 Self::check_session(sessions, who)?;
-                let path = path_of(&req.path)?;
-                validate(&path)?;
+                let path = validated_path(&req.path)?;
                 let node = self.record(tree, &path)?;
                 check_acl(&cfg_auth, &node.acl, perms::READ, who.auth)?;
                 let version = node.stat.as_ref().map_or(0, |s| s.version);
@@ -576,11 +586,11 @@ impl Prep {
             return Err(ErrorCode::BadArguments);
         }
         Self::check_session(sessions, who)?;
-        // A createTTL must use a TTL mode and a plain create must not (CreateMode checks in
-        // Op/ZooKeeper; the server sees the mismatch as bad arguments).
-        if (op == OpCode::CreateTtl) != mode.is_ttl()
-            || (op == OpCode::CreateContainer) != mode.is_container()
-        {
+        // A createTTL must use a TTL mode and a plain create must not (the server sees the
+        // mismatch as bad arguments). Container mode and opcode may differ: 3.8.0's
+        // pRequest2TxnCreate picks the txn by opcode, so createContainer with plain flags
+        // makes a container and create2 with the container flag a persistent node.
+        if (op == OpCode::CreateTtl) != mode.is_ttl() {
             return Err(ErrorCode::BadArguments);
         }
         let path = path_of(path)?;

@@ -3,7 +3,7 @@
 
 use bytes::{Bytes, BytesMut};
 use zk_proto::data::{ClientInfo, Id, Stat};
-use zk_proto::multi::{MultiOp, MultiRequest, MultiResponse, MultiResult};
+use zk_proto::multi::{MultiOp, MultiRequest, MultiResponse, MultiResult, OpKind};
 use zk_proto::proto::{
     AddWatchRequest, CheckWatchesRequest, Create2Response, CreateResponse, ErrorResponse,
     ExistsRequest, ExistsResponse, GetACLRequest, GetACLResponse, GetAllChildrenNumberRequest,
@@ -239,11 +239,18 @@ pub fn answer(
     let path = |p: &Option<JString>| -> Bytes {
         p.as_ref().map(|s| s.bytes().clone()).unwrap_or_default()
     };
+    // Where FinalRequestProcessor dereferences the path, a null one is a
+    // NullPointerException, answered as MARSHALLINGERROR.
+    let required = |p: &Option<JString>| -> Result<Bytes, ErrorCode> {
+        p.as_ref()
+            .map(|s| s.bytes().clone())
+            .ok_or(ErrorCode::MarshallingError)
+    };
     let watcher = |w: bool| if w { Some(who.watcher) } else { None };
     match op {
         ReadOp::Ping => Ok(Response::Empty),
         ReadOp::Exists(r) => {
-            let p = path(&r.path);
+            let p = required(&r.path)?;
             if p.contains(&0) {
                 return Err(ErrorCode::BadArguments);
             }
@@ -251,24 +258,26 @@ pub fn answer(
             Ok(Response::Exists(ExistsResponse { stat }))
         }
         ReadOp::GetData(r) => {
-            let (data, stat) = get_data(tree, cfg, who, &path(&r.path), watcher(r.watch))?;
+            let (data, stat) = get_data(tree, cfg, who, &required(&r.path)?, watcher(r.watch))?;
             Ok(Response::GetData(GetDataResponse { data, stat }))
         }
         ReadOp::GetChildren(r) => {
-            let (children, _) = get_children(tree, cfg, who, &path(&r.path), watcher(r.watch))?;
+            let (children, _) =
+                get_children(tree, cfg, who, &required(&r.path)?, watcher(r.watch))?;
             Ok(Response::GetChildren(GetChildrenResponse {
                 children: Some(children),
             }))
         }
         ReadOp::GetChildren2(r) => {
-            let (children, stat) = get_children(tree, cfg, who, &path(&r.path), watcher(r.watch))?;
+            let (children, stat) =
+                get_children(tree, cfg, who, &required(&r.path)?, watcher(r.watch))?;
             Ok(Response::GetChildren2(GetChildren2Response {
                 children: Some(children),
                 stat,
             }))
         }
         ReadOp::GetAcl(r) => {
-            let p = path(&r.path);
+            let p = required(&r.path)?;
             let n = tree.node(&p).ok_or(ErrorCode::NoNode)?;
             let acl = tree.acl_of(n).to_vec();
             check_acl(cfg, &acl, perms::READ | perms::ADMIN, who.auth)?;
@@ -284,7 +293,7 @@ pub fn answer(
             }))
         }
         ReadOp::GetAllChildrenNumber(r) => {
-            let p = path(&r.path);
+            let p = required(&r.path)?;
             let n = tree.node(&p).ok_or(ErrorCode::NoNode)?;
             check_acl(cfg, tree.acl_of(n), perms::READ, who.auth)?;
             Ok(Response::AllChildrenNumber(GetAllChildrenNumberResponse {
@@ -315,6 +324,12 @@ pub fn answer(
             path: r.path.clone(),
         })),
         ReadOp::MultiRead(m) => {
+            // FinalRequestProcessor: a write op throws IOException("Invalid type of readOp"),
+            // MARSHALLINGERROR for the whole request (decoding already refused mixed kinds,
+            // so it is the first op and nothing was read before it).
+            if m.ops.iter().any(|op| op.kind() != OpKind::Read) {
+                return Err(ErrorCode::MarshallingError);
+            }
             let mut results = Vec::with_capacity(m.ops.len());
             for op in &m.ops {
                 let r = match op {
@@ -344,7 +359,7 @@ pub fn answer(
             Ok(Response::Error(ErrorResponse { err: 0 }))
         }
         ReadOp::CheckWatches(r) => {
-            let p = path(&r.path);
+            let p = required(&r.path)?;
             if contains_watcher(tree, &p, r.type_, who.watcher) {
                 Ok(Response::Empty)
             } else {

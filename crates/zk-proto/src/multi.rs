@@ -180,20 +180,18 @@ impl MultiOp {
         Ok(match type_ {
             CREATE | CREATE2 | CONTAINER => {
                 let request = CreateRequest::decode(d)?;
-                // `CreateMode.fromFlag(flags, null)`: unknown flags are refused ...
-                let mode = CreateMode::from_code(request.flags)
-                    .ok_or(JuteError::Invalid("invalid flag for create mode"))?;
-                // ... and `CreateOptions` (ttl -1) throws IllegalArgumentException for a TTL
-                // mode, which the deserializer reports as "Mixing different kind of ops".
-                if mode.is_ttl() {
-                    return Err(JuteError::Invalid("Mixing different kind of ops"));
+                // 3.8.0 `Op.create(path, data, acl, flags)`: the op comes from the create
+                // mode alone (`CreateMode.fromFlag(flags, PERSISTENT)`), whatever the header
+                // said. Unknown flags make a plain create that PrepRequestProcessor refuses
+                // (BADARGUMENTS for that op) ...
+                let mode = CreateMode::from_code(request.flags);
+                // ... and a TTL mode makes a createTTL op around a CreateRequest, which
+                // fails the whole request with MARSHALLINGERROR.
+                if mode.is_some_and(CreateMode::is_ttl) {
+                    return Err(JuteError::Invalid("TTL create mode without a ttl"));
                 }
-                // `Op.Create.getOpcode`: a container mode makes a createContainer whatever
-                // the header said.
-                let op = if mode.is_container() || type_ == CONTAINER {
+                let op = if mode.is_some_and(CreateMode::is_container) {
                     CreateOp::Container
-                } else if type_ == CREATE2 {
-                    CreateOp::Create2
                 } else {
                     CreateOp::Create
                 };
@@ -240,9 +238,10 @@ impl MultiOp {
 ///
 /// Decoding reproduces what upstream's server sees, not just the bytes:
 ///
-/// * a header of create, create2 or createContainer carries a `CreateRequest` whose flags
-///   must be a known create mode other than a TTL one, else the record is refused; a
-///   container mode turns the op into createContainer;
+/// * a header of create, create2 or createContainer carries a `CreateRequest`; as in 3.8.0
+///   the op is createContainer for the container mode and a plain create otherwise (so a
+///   create2 result carries no Stat), unknown flags are left for prep to refuse, and a TTL
+///   mode refuses the record;
 /// * a createTTL header carries a `CreateTTLRequest`; unless its flags are a TTL mode the op
 ///   becomes a plain create (createContainer for the container mode) and the ttl is dropped;
 /// * getData and getChildren lose their `watch` flag;
@@ -530,14 +529,21 @@ mod tests {
 
     fn sample_write_op(rng: &mut SampleRng) -> MultiOp {
         match rng.next_u64() % 7 {
-            0..=2 => MultiOp::Create {
-                op: [CreateOp::Create, CreateOp::Create2, CreateOp::Container]
-                    [(rng.next_u64() % 3) as usize],
-                request: CreateRequest {
-                    flags: [0, 1, 2, 3][(rng.next_u64() % 4) as usize],
-                    ..CreateRequest::sample(rng)
-                },
-            },
+            // What decoding can produce (3.8.0 `Op.create`): the op follows the mode.
+            0..=2 => {
+                let flags = [0, 1, 2, 3, 4][(rng.next_u64() % 5) as usize];
+                MultiOp::Create {
+                    op: if flags == 4 {
+                        CreateOp::Container
+                    } else {
+                        CreateOp::Create
+                    },
+                    request: CreateRequest {
+                        flags,
+                        ..CreateRequest::sample(rng)
+                    },
+                }
+            }
             3 => MultiOp::CreateTtl(CreateTTLRequest {
                 flags: 5 + (rng.next_u64() % 2) as i32,
                 ..CreateTTLRequest::sample(rng)
@@ -605,13 +611,22 @@ mod tests {
         b.extend(header(-1, true, -1));
         let r = decode_request(b).unwrap();
         assert_eq!(r.ops[0].op_code(), OpCode::CreateContainer);
-        // create2 header keeps create2.
-        let mut b = header(15, false, -1);
-        b.extend_from_slice(&create(3).to_bytes());
-        b.extend(header(-1, true, -1));
-        assert_eq!(decode_request(b).unwrap().ops[0].op_code(), OpCode::Create2);
-        // Unknown flags and TTL flags on a create header are refused.
-        for flags in [7, -1, 5, 6] {
+        // 3.8.0: create2 and createContainer headers with plain flags make a plain create.
+        for (h, flags) in [(15, 3), (19, 0)] {
+            let mut b = header(h, false, -1);
+            b.extend_from_slice(&create(flags).to_bytes());
+            b.extend(header(-1, true, -1));
+            assert_eq!(decode_request(b).unwrap().ops[0].op_code(), OpCode::Create);
+        }
+        // Unknown flags reach prep as a plain create.
+        for flags in [7, -1] {
+            let mut b = header(1, false, -1);
+            b.extend_from_slice(&create(flags).to_bytes());
+            b.extend(header(-1, true, -1));
+            assert_eq!(decode_request(b).unwrap().ops[0].op_code(), OpCode::Create);
+        }
+        // TTL flags on a create header are refused.
+        for flags in [5, 6] {
             let mut b = header(1, false, -1);
             b.extend_from_slice(&create(flags).to_bytes());
             b.extend(header(-1, true, -1));

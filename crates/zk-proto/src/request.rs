@@ -27,11 +27,11 @@ use crate::codec::Body;
 use crate::consts::OpCode;
 use crate::multi::{CreateOp, MultiRequest};
 use crate::proto::{
-    AddWatchRequest, AuthPacket, CheckWatchesRequest, CreateRequest, CreateTTLRequest,
-    DeleteRequest, ExistsRequest, GetACLRequest, GetAllChildrenNumberRequest, GetChildren2Request,
-    GetChildrenRequest, GetDataRequest, GetEphemeralsRequest, GetSASLRequest, ReconfigRequest,
-    RemoveWatchesRequest, RequestHeader, SetACLRequest, SetDataRequest, SetWatches, SetWatches2,
-    SyncRequest,
+    AddWatchRequest, AuthPacket, CheckVersionRequest, CheckWatchesRequest, CreateRequest,
+    CreateTTLRequest, DeleteRequest, ExistsRequest, GetACLRequest, GetAllChildrenNumberRequest,
+    GetChildren2Request, GetChildrenRequest, GetDataRequest, GetEphemeralsRequest, GetSASLRequest,
+    ReconfigRequest, RemoveWatchesRequest, RequestHeader, SetACLRequest, SetDataRequest,
+    SetWatches, SetWatches2, SyncRequest,
 };
 use crate::{Decoder, JuteError, Limits, Record};
 
@@ -41,8 +41,8 @@ use crate::{Decoder, JuteError, Limits, Record};
 /// the server answers it (UNIMPLEMENTED, then closes, as upstream), so it is not a decode
 /// error. That includes three opcodes upstream treats specially at the top level:
 ///
-/// * check (13) is valid only inside a multi; since 3.9.3 (ZOOKEEPER-2623) `Request.isValid`
-///   refuses it alone, so it is `Unknown(13)`;
+/// * check (13) is meant for multis, but `Request.isValid` accepts it alone too and
+///   PrepRequestProcessor prepares it: it is [`Request::Check`];
 /// * createSession (-10) and deleteContainer (20) are server-internal. Upstream's
 ///   `Request.isValid` lets a client send them (and prepares a txn for them); Ferrokeeper
 ///   treats them as unknown on purpose.
@@ -77,6 +77,9 @@ pub enum Request {
     Ping,
     /// getChildren2 (12).
     GetChildren2(GetChildren2Request),
+    /// check (13) outside a multi. 3.8.0 makes a txn of it; a failure is answered, a success
+    /// never is (FinalRequestProcessor cannot serialise its reply).
+    Check(CheckVersionRequest),
     /// multi (14).
     Multi(MultiRequest),
     /// reconfig (16).
@@ -204,8 +207,8 @@ impl Request {
                 OpCode::AddWatch => Request::AddWatch(AddWatchRequest::decode(d)?),
                 OpCode::WhoAmI => Request::WhoAmI,
                 OpCode::CloseSession => Request::CloseSession,
+                OpCode::Check => Request::Check(CheckVersionRequest::decode(d)?),
                 OpCode::Notification
-                | OpCode::Check
                 | OpCode::DeleteContainer
                 | OpCode::CreateSession
                 | OpCode::Error => Request::Unknown(type_),
@@ -246,6 +249,7 @@ impl Request {
             Request::Sync(_) => OpCode::Sync,
             Request::Ping => OpCode::Ping,
             Request::GetChildren2(_) => OpCode::GetChildren2,
+            Request::Check(_) => OpCode::Check,
             Request::Multi(_) => OpCode::Multi,
             Request::Reconfig(_) => OpCode::Reconfig,
             Request::CheckWatches(_) => OpCode::CheckWatches,
@@ -292,6 +296,7 @@ impl Request {
             Request::GetChildren(r) => r,
             Request::Sync(r) => r,
             Request::GetChildren2(r) => r,
+            Request::Check(r) => r,
             Request::Multi(r) | Request::MultiRead(r) => r,
             Request::Reconfig(r) => r,
             Request::CheckWatches(r) => r,
@@ -366,6 +371,7 @@ mod tests {
             Request::Sync(SyncRequest::sample(rng)),
             Request::Ping,
             Request::GetChildren2(GetChildren2Request::sample(rng)),
+            Request::Check(CheckVersionRequest::sample(rng)),
             Request::Multi(MultiRequest {
                 ops: vec![MultiOp::Delete(DeleteRequest::sample(rng))],
             }),
@@ -403,17 +409,17 @@ mod tests {
         assert_eq!(
             codes,
             vec![
-                -11, 1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 14, 15, 16, 17, 18, 19, 21, 22, 100, 101,
-                102, 103, 104, 105, 106, 107
+                -11, 1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 13, 14, 15, 16, 17, 18, 19, 21, 22, 100,
+                101, 102, 103, 104, 105, 106, 107
             ]
         );
     }
 
     #[test]
     fn unknown_opcodes_are_values_not_errors() {
-        // check (13), notification (0), deleteContainer (20), createSession (-10) and error
-        // (-1) are not client requests; neither is anything unassigned.
-        for t in [13, 0, 20, -10, -1, 10, 23, 99, 108, i32::MAX, i32::MIN] {
+        // notification (0), deleteContainer (20), createSession (-10) and error (-1) are not
+        // client requests; neither is anything unassigned.
+        for t in [0, 20, -10, -1, 10, 23, 99, 108, i32::MAX, i32::MIN] {
             let mut b = BytesMut::new();
             RequestHeader { xid: 7, type_: t }.encode(&mut b);
             b.extend_from_slice(b"garbage");

@@ -194,7 +194,8 @@ async fn session(
             };
             let msg = match Request::decode(header.type_, body, limits) {
                 Ok(req) => {
-                    if header.xid != xid::PING
+                    // (A successful top-level check is never answered.)
+                    if !matches!(req, Request::Ping | Request::Check(_))
                         && header.xid != xid::AUTH
                         && header.xid != xid::SET_WATCHES
                     {
@@ -279,9 +280,9 @@ fn encode_outgoing(
             stats.packets_sent.fetch_add(1, Ordering::Relaxed);
             put_frame(out, |b| {
                 ReplyHeader { xid, zxid, err }.encode(b);
-                if err == 0 {
-                    body.encode(b);
-                }
+                // Error replies carry Response::Empty, except where upstream serialises a
+                // body anyway (a failed multiRead).
+                body.encode(b);
             });
             false
         }
