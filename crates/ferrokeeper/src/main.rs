@@ -152,7 +152,7 @@ fn main() -> anyhow::Result<()> {
             settings,
             listener,
             zk_tree::DataTree::new(),
-            None,
+            Vec::new(),
             Box::new(store),
             rx,
         )

@@ -17,6 +17,7 @@ pub mod conn;
 pub mod core;
 pub mod fourlw;
 pub mod log;
+pub mod recovery;
 pub mod settings;
 pub mod stats;
 
@@ -26,7 +27,6 @@ use std::sync::{Arc, Mutex};
 
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
-use zk_core::session::SessionTable;
 use zk_storage::TxnLog;
 use zk_tree::DataTree;
 
@@ -44,12 +44,13 @@ pub enum ServerError {
 }
 
 /// Serves clients on `listener` until `shutdown` becomes true, over a tree recovered from
-/// storage (`tree`, `sessions`) and a txn log that continues after it.
+/// storage (`tree` and the open `sessions` with their timeouts, see [`recovery`]) and a txn
+/// log that continues after it.
 pub async fn run(
     settings: Settings,
     listener: TcpListener,
     tree: DataTree,
-    sessions: Option<SessionTable>,
+    sessions: Vec<(i64, i32)>,
     log: Box<dyn TxnLog>,
     shutdown: watch::Receiver<bool>,
 ) -> Result<(), ServerError> {
@@ -70,16 +71,20 @@ pub async fn run_with_clock(
     settings: Settings,
     listener: TcpListener,
     tree: DataTree,
-    sessions: Option<SessionTable>,
+    sessions: Vec<(i64, i32)>,
     log: Box<dyn TxnLog>,
     mut shutdown: watch::Receiver<bool>,
     clock: core::Clock,
 ) -> Result<(), ServerError> {
     let settings = Arc::new(settings);
     let stats = Arc::new(stats::Stats::new());
-    let sessions = sessions.unwrap_or_else(|| {
-        SessionTable::new(settings.tick_ms, clock.wall_ms(), settings.server_id)
-    });
+    let sessions = recovery::session_table(
+        &sessions,
+        settings.tick_ms,
+        clock.wall_ms(),
+        clock.mono_ms(),
+        settings.server_id,
+    );
 
     let (log_tx, log_rx) = std::sync::mpsc::channel();
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();

@@ -90,7 +90,7 @@ async fn spawn(settings: Settings, clock: Clock, time: Option<Arc<ManualTime>>) 
             settings,
             listener,
             zk_tree::DataTree::new(),
-            None,
+            Vec::new(),
             Box::new(zk_storage::mem::MemStore::new()),
             rx,
             clock,
