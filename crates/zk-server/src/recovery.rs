@@ -110,7 +110,6 @@ mod tests {
     use zk_proto::proto::CreateRequest;
     use zk_proto::{CreateMode, OpCode};
     use zk_storage::mem::MemStore;
-    use zk_storage::TxnLog as _;
 
     /// Prepares and applies `ops` like the core does, logging each txn.
     fn run_ops(log: &mut MemStore, ops: &[(i64, WriteOp)]) -> DataTree {
