@@ -39,7 +39,8 @@ pub struct Node {
 }
 
 impl Node {
-    fn new(data: Option<Bytes>, acl: AclKey, stat: StatPersisted) -> Self {
+    /// A node with no children.
+    pub fn new(data: Option<Bytes>, acl: AclKey, stat: StatPersisted) -> Self {
         Node {
             data,
             acl,
@@ -133,18 +134,7 @@ impl DataTree {
     /// A tree with `/`, `/zookeeper`, `/zookeeper/quota` and `/zookeeper/config`, as
     /// Apache ZooKeeper's `DataTree()` builds it.
     pub fn new() -> Self {
-        let mut t = DataTree {
-            nodes: HashMap::default(),
-            acls: AclCache::new(),
-            data_watches: WatchTable::default(),
-            child_watches: WatchTable::default(),
-            ephemerals: HashMap::default(),
-            containers: HashSet::default(),
-            ttls: HashSet::default(),
-            quota_paths: HashSet::default(),
-            last_processed_zxid: 0,
-            fired: Vec::new(),
-        };
+        let mut t = Self::empty();
         let empty = || Some(Bytes::new());
         t.insert_raw(
             Bytes::from_static(b"/"),
@@ -169,6 +159,22 @@ impl DataTree {
             n.stat.aversion = -1;
         }
         t
+    }
+
+    /// A tree without a single node, not even the root (the start of a snapshot restore).
+    pub(crate) fn empty() -> Self {
+        DataTree {
+            nodes: HashMap::default(),
+            acls: AclCache::new(),
+            data_watches: WatchTable::default(),
+            child_watches: WatchTable::default(),
+            ephemerals: HashMap::default(),
+            containers: HashSet::default(),
+            ttls: HashSet::default(),
+            quota_paths: HashSet::default(),
+            last_processed_zxid: 0,
+            fired: Vec::new(),
+        }
     }
 
     /// Inserts a node and links it under its parent without any bookkeeping (tree
