@@ -37,7 +37,7 @@ use zk_proto::{JString, Record};
 
 use crate::acl::AclKey;
 use crate::digest::{self, DIGEST_VERSION};
-use crate::tree::{DataTree, Node};
+use crate::tree::{DataTree, Node, RestoreConflict};
 
 /// `FileSnap.SNAP_MAGIC`: "ZKSN" read as a big-endian i32.
 pub const SNAP_MAGIC: i32 = i32::from_be_bytes(*b"ZKSN");
@@ -621,8 +621,13 @@ pub fn read_snapshot<R: Read>(
         let acl = src.read_i64("node ACL key")?;
         let stat = stat_from(src.take(STAT_LEN, "node stat")?);
 
-        let key = if path.is_empty() {
-            Bytes::from_static(b"/")
+        tree.acl_cache_mut().add_usage(acl);
+        let node = Node::new(data, acl, stat);
+        if path.is_empty() {
+            if tree.node(b"/").is_some() {
+                return Err(corrupt(at, "the root appears twice"));
+            }
+            tree.insert_raw(Bytes::from_static(b"/"), node);
         } else {
             if path[0] != b'/' {
                 return Err(corrupt(
@@ -637,24 +642,31 @@ pub fn read_snapshot<R: Read>(
                     format!("node path {:?} has an empty component", lossy(&path)),
                 ));
             }
-            let parent: &[u8] = if slash == 0 { b"/" } else { &path[..slash] };
-            if tree.node(parent).is_none() {
-                return Err(corrupt(
-                    at,
-                    format!(
-                        "invalid data tree: parent {:?} of {:?} not found before it",
-                        lossy(if slash == 0 { b"" } else { parent }),
-                        lossy(&path)
-                    ),
-                ));
+            let parent = if slash == 0 {
+                Bytes::from_static(b"/")
+            } else {
+                path.slice(..slash)
+            };
+            match tree.insert_restored(path.clone(), &parent, node) {
+                Ok(()) => {}
+                Err(RestoreConflict::ParentMissing) => {
+                    return Err(corrupt(
+                        at,
+                        format!(
+                            "invalid data tree: parent {:?} of {:?} not found before it",
+                            lossy(&path[..slash]),
+                            lossy(&path)
+                        ),
+                    ))
+                }
+                Err(RestoreConflict::Duplicate) => {
+                    return Err(corrupt(
+                        at,
+                        format!("node {:?} appears twice", lossy(&path)),
+                    ))
+                }
             }
-            path
-        };
-        if tree.node(&key).is_some() {
-            return Err(corrupt(at, format!("node {:?} appears twice", lossy(&key))));
         }
-        tree.acl_cache_mut().add_usage(acl);
-        tree.insert_raw(key, Node::new(data, acl, stat));
         nodes += 1;
     }
     if tree.node(b"/").is_none() {

@@ -103,6 +103,15 @@ pub enum WatchKind {
     Child,
 }
 
+/// Why [`DataTree::insert_restored`] refused a node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RestoreConflict {
+    /// The parent has not been inserted.
+    ParentMissing,
+    /// The path is already in the tree.
+    Duplicate,
+}
+
 /// The data tree.
 #[derive(Debug, Clone)]
 pub struct DataTree {
@@ -188,6 +197,33 @@ impl DataTree {
         }
         self.track_owner(&path, node.stat.ephemeral_owner);
         self.nodes.insert(path, node);
+    }
+
+    /// Snapshot restore: links `path` (never the root) under `parent`, which must exist, and
+    /// inserts the node with its owner tracked. Two lookups per node; a missing parent or a
+    /// path already present is refused (the tree is then half-built and must be dropped).
+    pub(crate) fn insert_restored(
+        &mut self,
+        path: Bytes,
+        parent: &[u8],
+        node: Node,
+    ) -> Result<(), RestoreConflict> {
+        let name = path.slice(path.len() - name_of(&path).len()..);
+        let p = self
+            .nodes
+            .get_mut(parent)
+            .ok_or(RestoreConflict::ParentMissing)?;
+        p.children.insert(name);
+        let owner = node.stat.ephemeral_owner;
+        match self.nodes.entry(path) {
+            std::collections::hash_map::Entry::Occupied(_) => Err(RestoreConflict::Duplicate),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                let path = v.key().clone();
+                v.insert(node);
+                self.track_owner(&path, owner);
+                Ok(())
+            }
+        }
     }
 
     fn track_owner(&mut self, path: &Bytes, owner: i64) {
