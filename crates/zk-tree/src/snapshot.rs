@@ -550,11 +550,11 @@ fn stat_from(b: &[u8]) -> StatPersisted {
 /// Reads a snapshot stream as `FileSnap.deserialize` does, for the snapshot of `zxid` (the
 /// zxid in its file name, which becomes the tree's `last_processed_zxid`).
 ///
-/// Stricter than upstream in two ways that only matter for damaged files: a node whose path
-/// repeats an earlier one, has an empty component or lacks its leading `/` is refused
-/// (upstream would build an inconsistent tree), and so is a snapshot without a root. A
-/// node whose parent has not been read yet is refused, as upstream refuses it. Bytes after
-/// the last seal are ignored, as upstream ignores them.
+/// Stricter than upstream where only a damaged file could differ: a node whose path repeats
+/// an earlier one, has an empty component or lacks its leading `/` is refused, and so are a
+/// repeated ACL key and a snapshot without a root (upstream would build an inconsistent
+/// tree). A node whose parent has not been read yet is refused, as upstream refuses it.
+/// Bytes after the last seal are ignored, as upstream ignores them.
 pub fn read_snapshot<R: Read>(
     input: R,
     zxid: i64,
@@ -586,8 +586,14 @@ pub fn read_snapshot<R: Read>(
     // ReferenceCountedACLCache.deserialize.
     let mut tree = DataTree::empty();
     let n = src.read_i32("ACL cache size")?;
+    let mut keys = std::collections::HashSet::new();
     for _ in 0..n.max(0) {
+        let key_at = src.offset();
         let key = src.read_i64("ACL key")?;
+        // Upstream would keep both lists and map the first one to the second's key.
+        if !keys.insert(key) {
+            return Err(corrupt(key_at, format!("ACL key {key} appears twice")));
+        }
         let at = src.offset();
         let len = src.read_i32("ACL list length")?;
         if len == -1 {

@@ -473,6 +473,14 @@ fn corruption_is_reported_with_its_offset() {
         matches!(err, SnapshotError::Corrupt { offset, .. } if offset == (a_at - 4) as u64),
         "{err}"
     );
+    // A repeated ACL key (the second entry's key is at 48 + 8 + 4 + 4 + 9 + 10).
+    let mut bad = bytes.clone();
+    bad[83..91].copy_from_slice(&1i64.to_be_bytes());
+    let err = read_snapshot(&bad[..], 1, &ReadOptions::default()).unwrap_err();
+    assert!(
+        matches!(&err, SnapshotError::Corrupt { offset: 83, detail } if detail.contains("twice")),
+        "{err}"
+    );
     // Truncation inside the nodes.
     let err = read_snapshot(&bytes[..a_at + 1], 1, &ReadOptions::default()).unwrap_err();
     assert!(matches!(err, SnapshotError::Truncated { .. }), "{err}");
