@@ -23,8 +23,9 @@
 //!    digest and every entry digest agree with its own computation. The same with our
 //!    snappy and gzip snapshots.
 //! 4. **Epoch files.** Our snapshot plus our `currentEpoch`/`acceptedEpoch` start a
-//!    one-member quorum (`standaloneEnabled=false`), which serves the tree and moves both
-//!    files to the next epoch; we read them back.
+//!    one-member quorum (`standaloneEnabled=false`), which serves the tree, leads the epoch
+//!    after our acceptedEpoch (proof that it read our file) and writes it to both files; we
+//!    read them back, and restore its directory to the same tree.
 //!
 //! Without Java or the jars the test prints a loud skip notice and passes, unless
 //! `FERROKEEPER_REQUIRE_JAVA=1` is set (scripts/test sets it), in which case it fails.
@@ -824,9 +825,11 @@ fn apache_zookeeper_data_directories_round_trip() {
         &WriteOptions::default(),
     )
     .unwrap();
+    // Distinctive values: a missing file would make ZooKeeper invent `zxid >> 32` for both,
+    // and the new leader's epoch is acceptedEpoch + 1, so only reading ours gives epoch + 6.
     let epoch = restored.last_zxid >> 32;
-    write_epoch_file(&v2e, CURRENT_EPOCH, epoch).unwrap();
-    write_epoch_file(&v2e, ACCEPTED_EPOCH, epoch).unwrap();
+    write_epoch_file(&v2e, CURRENT_EPOCH, epoch + 2).unwrap();
+    write_epoch_file(&v2e, ACCEPTED_EPOCH, epoch + 5).unwrap();
     let e = Server::start(
         java,
         &root_e,
@@ -846,13 +849,16 @@ fn apache_zookeeper_data_directories_round_trip() {
     e.stop();
     let current = read_epoch_file(&v2e.join(CURRENT_EPOCH)).unwrap();
     let accepted = read_epoch_file(&v2e.join(ACCEPTED_EPOCH)).unwrap();
-    assert_eq!((current, accepted), (Some(epoch + 1), Some(epoch + 1)));
+    assert_eq!((current, accepted), (Some(epoch + 6), Some(epoch + 6)));
     report(format!(
-        "E: quorum member read our epochs ({epoch}) and wrote {}, read back by zk-storage",
-        epoch + 1
+        "E: quorum member read our epochs (current {}, accepted {}), led epoch {}, wrote it to \
+         both files, read back by zk-storage",
+        epoch + 2,
+        epoch + 5,
+        epoch + 6
     ));
     let r = restore(&v2e, &v2e, &read_opts).unwrap();
-    assert_eq!(r.last_zxid >> 32, epoch + 1);
+    assert_eq!(r.last_zxid >> 32, epoch + 6);
     assert_same("E restored by zk-storage", &dump_of_tree(&r.tree), &d);
 
     if keep {
