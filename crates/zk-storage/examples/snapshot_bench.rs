@@ -9,13 +9,25 @@
 //! gzip and snappy into `dir` (default: a temporary directory), and each file is read back
 //! (Adler32 verified, tree rebuilt) and timed.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use zk_storage::java::names::Compression;
 use zk_storage::java::snapfile::{read_snapshot_file, write_snapshot_file};
 use zk_tree::snapshot::{ReadOptions, WriteOptions};
 use zk_tree::DataTree;
+
+/// CPU time (user + system) of this process so far, from /proc/self/stat (Linux); on a shared
+/// machine it is steadier than wall time.
+fn cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split(' ').collect();
+    let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    // USER_HZ is 100 on every Linux this runs on.
+    Some(Duration::from_millis(ticks * 10))
+}
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -89,17 +101,20 @@ fn main() {
         let write = t.elapsed();
         let size = std::fs::metadata(&file.path).expect("stat").len();
         let t = Instant::now();
+        let cpu = cpu_time();
         let loaded = read_snapshot_file(&file, &ReadOptions::default()).expect("read snapshot");
         let read = t.elapsed();
+        let read_cpu = cpu.zip(cpu_time()).map(|(a, b)| b - a);
         assert_eq!(loaded.tree.node_count(), tree.node_count());
         assert_eq!(loaded.digest, summary.digest);
         println!(
-            "{:<7} {:>6.1} MB ({} bytes uncompressed): write {:>8.2?}  read {:>8.2?}  ({:.0} nodes/s read)",
+            "{:<7} {:>6.1} MB ({} bytes uncompressed): write {:>8.2?}  read {:>8.2?} wall, {} CPU ({:.0} nodes/s)",
             format!("{compression:?}"),
             size as f64 / 1e6,
             summary.bytes,
             write,
             read,
+            read_cpu.map_or("?".to_string(), |c| format!("{c:.2?}")),
             loaded.nodes as f64 / read.as_secs_f64()
         );
         drop(loaded);
