@@ -143,8 +143,39 @@ where
     let target = dir.join(&name);
     // Not "snapshot.*": upstream must never take a half-written file for a snapshot.
     let tmp = dir.join(format!("tmp.{name}"));
-    let io = |e| JavaFormatError::io(&tmp, e);
-    let f = File::create(&tmp).map_err(io)?;
+    let written = write_to(&tmp, tree, sessions, compression, opts);
+    let summary = match written {
+        Ok(s) => s,
+        Err(e) => {
+            // Best effort: the half-written file is useless.
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+    };
+    std::fs::rename(&tmp, &target).map_err(|e| JavaFormatError::io(&target, e))?;
+    sync_dir(dir)?;
+    let file = SnapshotFile {
+        path: target,
+        zxid,
+        compression,
+    };
+    Ok((file, summary))
+}
+
+/// Writes the (compressed) snapshot stream to `tmp` and fsyncs it.
+fn write_to<I>(
+    tmp: &Path,
+    tree: &DataTree,
+    sessions: I,
+    compression: Compression,
+    opts: &WriteOptions,
+) -> Result<WriteSummary, JavaFormatError>
+where
+    I: IntoIterator<Item = (i64, i32)>,
+    I::IntoIter: ExactSizeIterator,
+{
+    let io = |e| JavaFormatError::io(tmp, e);
+    let f = File::create(tmp).map_err(io)?;
     let (f, summary) = match compression {
         Compression::Plain => {
             let mut f = f;
@@ -174,13 +205,5 @@ where
         }
     };
     f.sync_all().map_err(io)?;
-    drop(f);
-    std::fs::rename(&tmp, &target).map_err(|e| JavaFormatError::io(&target, e))?;
-    sync_dir(dir)?;
-    let file = SnapshotFile {
-        path: target,
-        zxid,
-        compression,
-    };
-    Ok((file, summary))
+    Ok(summary)
 }
