@@ -1,9 +1,11 @@
 //! Where txns and snapshots live, behind traits.
 //!
 //! Owns the [`TxnLog`] and [`SnapshotStore`] traits and their durability contract, the
-//! Zab epoch files ([`EpochStore`]), an in-memory implementation ([`mem`]), and the
-//! [`conformance`] suite every backend runs. The RocksDB backend lives in its own crate so
-//! that this one (and everything above it) never links RocksDB.
+//! Zab epoch files ([`EpochStore`]), an in-memory implementation ([`mem`]), the
+//! [`conformance`] suite every backend runs, and Apache ZooKeeper's own files ([`java`]:
+//! snapshots, txn logs, epoch files, restore) for migrating to and from a Java ensemble. The
+//! RocksDB backend lives in its own crate so that this one (and everything above it) never
+//! links RocksDB.
 //!
 //! ```text
 //!   server ──append(batch)──► TxnLog ──sync()──► durable: only now may replies go out
@@ -25,6 +27,7 @@
 #![warn(missing_docs)]
 
 pub mod conformance;
+pub mod java;
 pub mod mem;
 
 use bytes::Bytes;

@@ -10,6 +10,9 @@
 //!   reads (server) ───────► DataTree::get_* (registering watches)
 //! ```
 //!
+//! [`snapshot`] reads and writes Apache ZooKeeper's snapshot stream (no files: any
+//! `Read`/`Write`), and [`digest`] computes upstream's tree digest.
+//!
 //! Every replica applies the same txns in the same order and gets the same tree: nothing
 //! here reads a clock or draws a random number (times and ids come inside the txn).
 
@@ -17,9 +20,11 @@
 
 pub mod acl;
 pub mod apply;
+pub mod digest;
 pub mod ephemeral;
 pub mod path;
 pub mod quota;
+pub mod snapshot;
 pub mod tree;
 pub mod watch;
 

@@ -39,7 +39,8 @@ pub struct Node {
 }
 
 impl Node {
-    fn new(data: Option<Bytes>, acl: AclKey, stat: StatPersisted) -> Self {
+    /// A node with no children.
+    pub fn new(data: Option<Bytes>, acl: AclKey, stat: StatPersisted) -> Self {
         Node {
             data,
             acl,
@@ -102,6 +103,15 @@ pub enum WatchKind {
     Child,
 }
 
+/// Why [`DataTree::insert_restored`] refused a node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RestoreConflict {
+    /// The parent has not been inserted.
+    ParentMissing,
+    /// The path is already in the tree.
+    Duplicate,
+}
+
 /// The data tree.
 #[derive(Debug, Clone)]
 pub struct DataTree {
@@ -133,18 +143,7 @@ impl DataTree {
     /// A tree with `/`, `/zookeeper`, `/zookeeper/quota` and `/zookeeper/config`, as
     /// Apache ZooKeeper's `DataTree()` builds it.
     pub fn new() -> Self {
-        let mut t = DataTree {
-            nodes: HashMap::default(),
-            acls: AclCache::new(),
-            data_watches: WatchTable::default(),
-            child_watches: WatchTable::default(),
-            ephemerals: HashMap::default(),
-            containers: HashSet::default(),
-            ttls: HashSet::default(),
-            quota_paths: HashSet::default(),
-            last_processed_zxid: 0,
-            fired: Vec::new(),
-        };
+        let mut t = Self::empty();
         let empty = || Some(Bytes::new());
         t.insert_raw(
             Bytes::from_static(b"/"),
@@ -171,6 +170,22 @@ impl DataTree {
         t
     }
 
+    /// A tree without a single node, not even the root (the start of a snapshot restore).
+    pub(crate) fn empty() -> Self {
+        DataTree {
+            nodes: HashMap::default(),
+            acls: AclCache::new(),
+            data_watches: WatchTable::default(),
+            child_watches: WatchTable::default(),
+            ephemerals: HashMap::default(),
+            containers: HashSet::default(),
+            ttls: HashSet::default(),
+            quota_paths: HashSet::default(),
+            last_processed_zxid: 0,
+            fired: Vec::new(),
+        }
+    }
+
     /// Inserts a node and links it under its parent without any bookkeeping (tree
     /// construction and snapshot restore).
     pub fn insert_raw(&mut self, path: Bytes, node: Node) {
@@ -182,6 +197,33 @@ impl DataTree {
         }
         self.track_owner(&path, node.stat.ephemeral_owner);
         self.nodes.insert(path, node);
+    }
+
+    /// Snapshot restore: links `path` (never the root) under `parent`, which must exist, and
+    /// inserts the node with its owner tracked. Two lookups per node; a missing parent or a
+    /// path already present is refused (the tree is then half-built and must be dropped).
+    pub(crate) fn insert_restored(
+        &mut self,
+        path: Bytes,
+        parent: &[u8],
+        node: Node,
+    ) -> Result<(), RestoreConflict> {
+        let name = path.slice(path.len() - name_of(&path).len()..);
+        let p = self
+            .nodes
+            .get_mut(parent)
+            .ok_or(RestoreConflict::ParentMissing)?;
+        p.children.insert(name);
+        let owner = node.stat.ephemeral_owner;
+        match self.nodes.entry(path) {
+            std::collections::hash_map::Entry::Occupied(_) => Err(RestoreConflict::Duplicate),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                let path = v.key().clone();
+                v.insert(node);
+                self.track_owner(&path, owner);
+                Ok(())
+            }
+        }
     }
 
     fn track_owner(&mut self, path: &Bytes, owner: i64) {
