@@ -55,7 +55,9 @@ fn db_options() -> Options {
     // record. With sync writes, only a write that never returned can be torn.
     o.set_wal_recovery_mode(DBRecoveryMode::PointInTime);
     o.set_max_background_jobs(2);
-    // RocksDB's own info LOG files: a few, bounded.
+    // RocksDB's own info LOG: header only. Debian's librocksdb keeps its asserts, and on a
+    // full disk a second info-LOG write after a failed one aborts the process instead of
+    // returning the WAL error (docs/storage.md).
     o.set_log_level(rocksdb::LogLevel::Fatal);
     o.set_keep_log_file_num(4);
     o.set_max_log_file_size(16 << 20);

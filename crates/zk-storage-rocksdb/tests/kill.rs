@@ -66,6 +66,10 @@ fn every_synced_entry_survives_sigkill() {
                 break;
             }
         }
+        assert_eq!(
+            seen, kill_after,
+            "round {round}: the child ran and reported"
+        );
         // std's kill is SIGKILL: no destructor, no RocksDB close, while the child is most
         // likely between an append and the end of a sync.
         child.kill().unwrap();
