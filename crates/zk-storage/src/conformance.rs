@@ -1,31 +1,61 @@
-//! The behaviour every storage backend must show, as functions a backend's tests call with
-//! a factory. Each check panics with a message naming the contract clause it broke.
+//! The behaviour every storage backend must show. A backend's tests implement [`Backend`]
+//! (how to open a fresh store, how to crash and reopen it, how to make a sync fail) and call
+//! [`run_all`]. Each check panics with a message naming the contract clause it broke.
+//!
+//! "Crash" means: the process holding the stores dies without syncing, and a new process
+//! opens the same storage. An in-memory backend simulates it on shared state; a disk
+//! backend drops its handles without syncing and opens the files again.
 
 use bytes::Bytes;
 
 use crate::{EpochStore, SnapshotStore, StorageError, TxnLog};
 
+/// The three stores of one storage, as a backend opens them.
+pub type Stores<B> = (
+    <B as Backend>::Log,
+    <B as Backend>::Snapshots,
+    <B as Backend>::Epochs,
+);
+
+/// A storage backend under test.
+pub trait Backend {
+    /// Its txn log.
+    type Log: TxnLog;
+    /// Its snapshot store.
+    type Snapshots: SnapshotStore;
+    /// Its epoch store.
+    type Epochs: EpochStore;
+    /// A fresh, empty storage (a new directory for a disk backend).
+    fn open(&mut self) -> Stores<Self>;
+    /// Kills the process holding `stores` without a sync and opens the same storage
+    /// again, as a restarted process would.
+    fn crash(&mut self, stores: Stores<Self>) -> Stores<Self>;
+    /// Makes the next `sync` of `log` fail, as a full or broken disk would.
+    fn fail_next_sync(&mut self, log: &mut Self::Log);
+}
+
 fn entry(z: i64) -> (i64, Bytes) {
     (z, Bytes::from(format!("txn-{z}")))
 }
 
-/// Runs every check. `open` gives a fresh, empty store (log, snapshots, epochs sharing
-/// state where the backend does); `crash` simulates a process crash, after which the
-/// same handles act as a reopened store; `fail_sync` makes the next sync fail.
-pub fn run_all<L, S, E>(open: impl Fn() -> (L, S, E), crash: impl Fn(&E), fail_sync: impl Fn(&E))
-where
-    L: TxnLog,
-    S: SnapshotStore,
-    E: EpochStore,
-{
-    append_and_read(open().0);
-    let (l, _, e) = open();
-    synced_entries_survive_a_crash(l, &e, &crash);
-    truncate_and_purge(open().0);
-    snapshots(open().1);
-    epochs(open().2);
-    let (l, _, e) = open();
-    failed_sync_poisons(l, &e, &fail_sync);
+fn zxids(log: &impl TxnLog) -> Vec<i64> {
+    log.read_from(0, usize::MAX)
+        .expect("read")
+        .iter()
+        .map(|e| e.0)
+        .collect()
+}
+
+/// Runs every check, each on a fresh storage from `b`.
+pub fn run_all(b: &mut impl Backend) {
+    append_and_read(b.open().0);
+    synced_entries_survive_a_crash(b);
+    truncate_and_purge(b.open().0);
+    truncate_is_durable(b);
+    purge_keeps_the_last_entry(b);
+    snapshots(b.open().1);
+    epochs(b.open().2);
+    failed_sync_poisons(b);
 }
 
 /// Append, then read ranges back in order; zxids must increase.
@@ -39,7 +69,7 @@ pub fn append_and_read(mut log: impl TxnLog) {
     assert_eq!(
         all.iter().map(|e| e.0).collect::<Vec<_>>(),
         vec![1, 2, 3, 5],
-        "read returns entries in order"
+        "read returns synced and staged entries in order"
     );
     assert_eq!(
         all[1].1,
@@ -48,6 +78,16 @@ pub fn append_and_read(mut log: impl TxnLog) {
     );
     let tail = log.read_from(3, 1).expect("read");
     assert_eq!(tail, vec![entry(3)], "read_from honours from and limit");
+    let tail = log.read_from(4, 10).expect("read");
+    assert_eq!(
+        tail,
+        vec![entry(5)],
+        "read_from starts at the first zxid ≥ from"
+    );
+    assert!(
+        log.read_from(6, 10).expect("read").is_empty(),
+        "nothing above the last zxid"
+    );
     assert!(
         log.append(&[entry(5)]).is_err(),
         "a zxid not above the last is refused"
@@ -56,24 +96,67 @@ pub fn append_and_read(mut log: impl TxnLog) {
         log.append(&[entry(7), entry(6)]).is_err(),
         "zxids within a batch must increase"
     );
+    assert_eq!(
+        log.last_zxid(),
+        5,
+        "a refused batch stages nothing, not even its valid prefix"
+    );
+    log.append(&[]).expect("an empty append is fine");
+    log.sync().expect("sync");
+    log.sync().expect("a sync with nothing staged is fine");
+    assert_eq!(zxids(&log), vec![1, 2, 3, 5]);
 }
 
 /// What was synced survives a crash; what was only appended may not, and the log stays
-/// consistent (no gaps before the last entry).
-pub fn synced_entries_survive_a_crash<E>(mut log: impl TxnLog, handle: &E, crash: &impl Fn(&E)) {
+/// consistent (no gaps before the last entry, last_zxid agrees with the entries). Snapshots
+/// and epochs survive too.
+pub fn synced_entries_survive_a_crash(b: &mut impl Backend) {
+    let (mut log, mut snaps, mut epochs) = b.open();
     log.append(&[entry(1), entry(2)]).expect("append");
     log.sync().expect("sync");
     log.append(&[entry(3)]).expect("append");
-    crash(handle);
+    snaps.save(2, Bytes::from("snap-2")).expect("save");
+    epochs.set_accepted_epoch(7).expect("set accepted");
+    epochs.set_current_epoch(6).expect("set current");
+
+    let (mut log, snaps, epochs) = b.crash((log, snaps, epochs));
     let after = log.read_from(0, usize::MAX).expect("read after crash");
-    let zxids: Vec<i64> = after.iter().map(|e| e.0).collect();
+    let z: Vec<i64> = after.iter().map(|e| e.0).collect();
     assert!(
-        zxids.starts_with(&[1, 2]),
-        "synced entries survive a crash: {zxids:?}"
+        z.starts_with(&[1, 2]),
+        "synced entries survive a crash: {z:?}"
     );
-    assert!(zxids.len() <= 3, "nothing appears that was never appended");
+    assert!(
+        z.len() <= 3,
+        "nothing appears that was never appended: {z:?}"
+    );
+    assert_eq!(after[..2], [entry(1), entry(2)], "with their bytes");
+    assert_eq!(
+        log.last_zxid(),
+        *z.last().expect("not empty"),
+        "last_zxid after a crash is the last entry read"
+    );
+    assert_eq!(
+        snaps.latest().expect("latest"),
+        Some((2, Bytes::from("snap-2"))),
+        "a saved snapshot survives a crash"
+    );
+    assert_eq!(
+        epochs.epochs().expect("epochs"),
+        (6, 7),
+        "epochs survive a crash"
+    );
+
     log.append(&[entry(10)]).expect("append after a crash");
     log.sync().expect("sync after a crash");
+    let (log, _, _) = b.crash((log, snaps, epochs));
+    let z = zxids(&log);
+    assert_eq!(
+        z.last(),
+        Some(&10),
+        "a store reopened after a crash is durable again: {z:?}"
+    );
+    assert_eq!(log.last_zxid(), 10);
 }
 
 /// Zab TRUNC and purge.
@@ -87,13 +170,63 @@ pub fn truncate_and_purge(mut log: impl TxnLog) {
         .expect("a truncated zxid can be appended again");
     log.sync().expect("sync");
     log.purge_before(4).expect("purge");
-    let z: Vec<i64> = log
-        .read_from(0, usize::MAX)
-        .expect("read")
-        .iter()
-        .map(|e| e.0)
-        .collect();
-    assert_eq!(z, vec![4, 5, 6, 7], "purge drops entries below the zxid");
+    assert_eq!(
+        zxids(&log),
+        vec![4, 5, 6, 7],
+        "purge drops entries below the zxid"
+    );
+
+    log.append(&[entry(8), entry(9)]).expect("append");
+    log.truncate_after(8).expect("truncate staged entries");
+    assert_eq!(log.last_zxid(), 8, "truncate drops staged entries too");
+    log.sync().expect("sync");
+    assert_eq!(
+        zxids(&log),
+        vec![4, 5, 6, 7, 8],
+        "staged entries at or below the zxid are kept"
+    );
+    log.truncate_after(100).expect("truncate above the end");
+    assert_eq!(
+        log.last_zxid(),
+        8,
+        "truncating above the end changes nothing"
+    );
+    log.truncate_after(0).expect("truncate everything");
+    assert_eq!(log.last_zxid(), 0, "truncate_after(0) empties the log");
+    assert!(zxids(&log).is_empty());
+    log.append(&[entry(1)])
+        .expect("an emptied log starts again");
+    log.sync().expect("sync");
+    assert_eq!(zxids(&log), vec![1]);
+}
+
+/// Zab TRUNC is durable on its own: the truncated entries do not come back after a crash.
+pub fn truncate_is_durable(b: &mut impl Backend) {
+    let (mut log, s, e) = b.open();
+    log.append(&(1..=5).map(entry).collect::<Vec<_>>())
+        .expect("append");
+    log.sync().expect("sync");
+    log.truncate_after(3).expect("truncate");
+    let (log, _, _) = b.crash((log, s, e));
+    assert_eq!(
+        zxids(&log),
+        vec![1, 2, 3],
+        "truncated entries stay gone after a crash"
+    );
+    assert_eq!(log.last_zxid(), 3);
+}
+
+/// Purging keeps the newest entry, so that `last_zxid` survives a restart.
+pub fn purge_keeps_the_last_entry(b: &mut impl Backend) {
+    let (mut log, s, e) = b.open();
+    log.append(&(1..=5).map(entry).collect::<Vec<_>>())
+        .expect("append");
+    log.sync().expect("sync");
+    log.purge_before(100).expect("purge past the end");
+    assert_eq!(log.last_zxid(), 5, "purge does not change last_zxid");
+    assert_eq!(zxids(&log), vec![5], "purge keeps the newest entry");
+    let (log, _, _) = b.crash((log, s, e));
+    assert_eq!(log.last_zxid(), 5, "and last_zxid survives a restart");
 }
 
 /// Snapshot save/latest/list/purge.
@@ -102,27 +235,31 @@ pub fn snapshots(mut s: impl SnapshotStore) {
         s.latest().expect("latest").is_none(),
         "no snapshot in an empty store"
     );
-    for z in [10, 20, 30] {
+    assert!(s.list().expect("list").is_empty());
+    const BIG: i64 = 0x1_0000_0020; // epoch 1: sorts by value, not by name
+    for z in [10, BIG, 30] {
         s.save(z, Bytes::from(format!("snap-{z}"))).expect("save");
     }
     assert_eq!(
         s.latest().expect("latest"),
-        Some((30, Bytes::from("snap-30"))),
-        "latest is the newest"
+        Some((BIG, Bytes::from(format!("snap-{BIG}")))),
+        "latest is the newest by zxid, not by save order"
     );
     assert_eq!(
         s.list().expect("list"),
-        vec![10, 20, 30],
+        vec![10, 30, BIG],
         "list is ascending"
     );
+    s.save(30, Bytes::from("snap-30-again"))
+        .expect("saving a zxid again replaces it");
     s.purge(2).expect("purge");
     assert_eq!(
         s.list().expect("list"),
-        vec![20, 30],
+        vec![30, BIG],
         "purge keeps the newest"
     );
     s.purge(0).expect("purge");
-    assert_eq!(s.list().expect("list"), vec![30], "purge always keeps one");
+    assert_eq!(s.list().expect("list"), vec![BIG], "purge always keeps one");
 }
 
 /// Epoch files.
@@ -131,19 +268,38 @@ pub fn epochs(mut e: impl EpochStore) {
     e.set_accepted_epoch(3).expect("set accepted");
     e.set_current_epoch(2).expect("set current");
     assert_eq!(e.epochs().expect("epochs"), (2, 3));
+    e.set_current_epoch(3).expect("set current");
+    assert_eq!(e.epochs().expect("epochs"), (3, 3));
 }
 
-/// After a failed sync, no further write is accepted.
-pub fn failed_sync_poisons<E>(mut log: impl TxnLog, handle: &E, fail_sync: &impl Fn(&E)) {
+/// After a failed sync, no further write is accepted; a restarted process recovers.
+pub fn failed_sync_poisons(b: &mut impl Backend) {
+    let (mut log, s, e) = b.open();
     log.append(&[entry(1)]).expect("append");
-    fail_sync(handle);
+    log.sync().expect("sync");
+    log.append(&[entry(2)]).expect("append");
+    b.fail_next_sync(&mut log);
     assert!(log.sync().is_err(), "the injected sync failure is reported");
     assert!(
-        matches!(log.append(&[entry(2)]), Err(StorageError::Poisoned)),
+        matches!(log.append(&[entry(3)]), Err(StorageError::Poisoned)),
         "a store whose sync failed refuses further appends"
     );
     assert!(
         matches!(log.sync(), Err(StorageError::Poisoned)),
         "and further syncs"
     );
+    assert!(
+        matches!(log.truncate_after(0), Err(StorageError::Poisoned)),
+        "and truncation"
+    );
+    let (mut log, _, _) = b.crash((log, s, e));
+    let z = zxids(&log);
+    assert!(
+        z.starts_with(&[1]) && z.len() <= 2,
+        "after a restart the synced entries are there: {z:?}"
+    );
+    let next = log.last_zxid() + 1;
+    log.append(&[entry(next)])
+        .expect("a restarted store accepts writes");
+    log.sync().expect("sync");
 }

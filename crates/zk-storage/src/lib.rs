@@ -19,9 +19,12 @@
 //!   [`TxnLog::sync`] returns `Ok`. After that they survive `kill -9` and power loss.
 //!   Callers group-commit: append everything that arrived while the previous sync ran,
 //!   then sync once.
-//! * After any error from `append` or `sync` the store is poisoned: every later write
-//!   returns [`StorageError::Poisoned`]. An fsync that failed is never retried (the page
-//!   cache may have dropped the dirty pages); the node stops and recovers from disk.
+//! * After any IO or backend error from a write (`append`, `sync`, `truncate_after`,
+//!   `purge_before`) the store is poisoned: every later write returns
+//!   [`StorageError::Poisoned`]. An fsync that failed is never retried (the page cache may
+//!   have dropped the dirty pages); the node stops and recovers from disk. A batch refused
+//!   as [`StorageError::Invalid`] (a caller bug caught before any IO) stages nothing and
+//!   does not poison.
 //! * Entries are opaque bytes keyed by zxid; zxids are strictly increasing.
 
 #![warn(missing_docs)]
@@ -69,7 +72,9 @@ pub trait TxnLog: Send {
     fn read_from(&self, from: i64, limit: usize) -> Result<Vec<(i64, Bytes)>, StorageError>;
     /// Drops every entry above `zxid` (Zab TRUNC), durably.
     fn truncate_after(&mut self, zxid: i64) -> Result<(), StorageError>;
-    /// Drops entries below `zxid` (after a snapshot made them unnecessary).
+    /// Drops entries below `zxid` (after a snapshot made them unnecessary). The newest
+    /// synced entry is always kept, so [`TxnLog::last_zxid`] is unchanged and survives a
+    /// restart. Need not be durable: a purge lost in a crash only leaves old entries.
     fn purge_before(&mut self, zxid: i64) -> Result<(), StorageError>;
 }
 
