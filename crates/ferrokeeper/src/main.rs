@@ -4,6 +4,8 @@
 //! zoo.cfg and `-D` system properties are read exactly as Apache ZooKeeper 3.8 reads them
 //! (`zk_server::config`), so existing deployments and test harnesses need no change.
 
+mod storage;
+
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
@@ -147,13 +149,21 @@ fn main() -> anyhow::Result<()> {
             env!("CARGO_PKG_VERSION"),
             cfg.data_dir.display()
         );
-        let store = zk_storage::mem::MemStore::new();
+        let max_buffer = settings.max_buffer + settings.max_buffer_extra;
+        let retain = settings.snapshot.retain;
+        let (mut store, recovered) =
+            storage::open_and_recover(&cfg.data_dir, &cfg.data_log_dir, max_buffer)?;
+        let mut snapshots = storage::FileTarget(store.snapshots);
+        storage::snapshot_after_recovery(&mut snapshots, &mut store.log, &recovered, retain);
         zk_server::run(
             settings,
             listener,
-            zk_tree::DataTree::new(),
-            Vec::new(),
-            Box::new(store),
+            recovered.tree,
+            recovered.sessions,
+            zk_server::Stores {
+                log: Box::new(store.log),
+                snapshots: Some(Box::new(snapshots)),
+            },
             rx,
         )
         .await

@@ -36,6 +36,7 @@ use zk_tree::{DataTree, Notification, WatchedEvent};
 use crate::fourlw;
 use crate::log::{LogCmd, LogEvent};
 use crate::settings::Settings;
+use crate::snapshots::SnapshotTarget;
 use crate::stats::Stats;
 
 /// A connection's id; also its watcher id.
@@ -238,6 +239,9 @@ pub struct Core {
     log_tx: std::sync::mpsc::Sender<LogCmd>,
     notifications: Vec<Notification>,
     reaped_this_minute: (i64, usize),
+    snapshots: Option<Box<dyn SnapshotTarget>>,
+    txns_since_snapshot: u64,
+    snapshot_threshold: u64,
 }
 
 impl Core {
@@ -249,6 +253,7 @@ impl Core {
         sessions: SessionTable,
         log_tx: std::sync::mpsc::Sender<LogCmd>,
         clock: Clock,
+        snapshots: Option<Box<dyn SnapshotTarget>>,
     ) -> Self {
         let cfg = PrepConfig {
             auth: settings.auth.clone(),
@@ -258,7 +263,6 @@ impl Core {
         };
         let last = tree.last_processed_zxid;
         Core {
-            settings,
             stats,
             clock,
             tree,
@@ -272,6 +276,10 @@ impl Core {
             log_tx,
             notifications: Vec::new(),
             reaped_this_minute: (0, 0),
+            snapshot_threshold: settings.snapshot.next_threshold(last as u64),
+            snapshots,
+            txns_since_snapshot: 0,
+            settings,
         }
     }
 
@@ -331,7 +339,10 @@ impl Core {
                         self.reap_containers();
                     }
                 }
-                _ = shutdown.changed() => return Ok(()),
+                _ = shutdown.changed() => {
+                    self.snapshot_now();
+                    return Ok(());
+                }
             }
             self.flush_log();
         }
@@ -807,6 +818,11 @@ impl Core {
     }
 
     fn apply_one(&mut self, f: InFlight) {
+        self.txns_since_snapshot += 1;
+        if self.txns_since_snapshot >= self.snapshot_threshold {
+            // The snapshot holds everything applied before this txn; the log replays the rest.
+            self.snapshot_now();
+        }
         let h = &f.prepared.header;
         let mut notes = std::mem::take(&mut self.notifications);
         notes.clear();
@@ -901,6 +917,37 @@ impl Core {
             }
             for (conn, xid, op, forced) in ready {
                 self.read_now(conn, xid, &op, forced);
+            }
+        }
+    }
+
+    /// Writes a snapshot of the applied state and purges what it makes unnecessary. A
+    /// failed snapshot is logged and costs nothing: the txn log still has everything.
+    fn snapshot_now(&mut self) {
+        self.txns_since_snapshot = 0;
+        self.snapshot_threshold = self
+            .settings
+            .snapshot
+            .next_threshold(self.clock.wall_ms() as u64);
+        let Some(target) = self.snapshots.as_mut() else {
+            return;
+        };
+        let sessions: Vec<(i64, i32)> =
+            self.sessions.iter().map(|s| (s.id, s.timeout_ms)).collect();
+        let (tree, retain) = (&self.tree, self.settings.snapshot.retain);
+        let mut run = || crate::snapshots::take(target.as_mut(), tree, &sessions, retain);
+        // Writing blocks this task: let the runtime move other tasks off its thread.
+        let res = match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+            Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(run),
+            _ => run(),
+        };
+        match res {
+            Ok(Some(oldest)) => {
+                let _ = self.log_tx.send(LogCmd::PurgeBefore(oldest + 1));
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!("writing a snapshot failed: {e}; the txn log keeps everything")
             }
         }
     }

@@ -19,6 +19,7 @@ pub mod fourlw;
 pub mod log;
 pub mod recovery;
 pub mod settings;
+pub mod snapshots;
 pub mod stats;
 
 use std::collections::HashMap;
@@ -43,6 +44,24 @@ pub enum ServerError {
     Io(#[from] std::io::Error),
 }
 
+/// Where the server writes: the txn log (required) and snapshots (none: the log alone).
+pub struct Stores {
+    /// The txn log, continuing after the recovered state.
+    pub log: Box<dyn TxnLog>,
+    /// Where snapshots go.
+    pub snapshots: Option<Box<dyn snapshots::SnapshotTarget>>,
+}
+
+impl Stores {
+    /// An in-memory log and no snapshots (tests, and a server without durability).
+    pub fn in_memory() -> Self {
+        Stores {
+            log: Box::new(zk_storage::mem::MemStore::new()),
+            snapshots: None,
+        }
+    }
+}
+
 /// Serves clients on `listener` until `shutdown` becomes true, over a tree recovered from
 /// storage (`tree` and the open `sessions` with their timeouts, see [`recovery`]) and a txn
 /// log that continues after it.
@@ -51,7 +70,7 @@ pub async fn run(
     listener: TcpListener,
     tree: DataTree,
     sessions: Vec<(i64, i32)>,
-    log: Box<dyn TxnLog>,
+    stores: Stores,
     shutdown: watch::Receiver<bool>,
 ) -> Result<(), ServerError> {
     run_with_clock(
@@ -59,7 +78,7 @@ pub async fn run(
         listener,
         tree,
         sessions,
-        log,
+        stores,
         shutdown,
         core::Clock::new(),
     )
@@ -72,10 +91,11 @@ pub async fn run_with_clock(
     listener: TcpListener,
     tree: DataTree,
     sessions: Vec<(i64, i32)>,
-    log: Box<dyn TxnLog>,
+    stores: Stores,
     mut shutdown: watch::Receiver<bool>,
     clock: core::Clock,
 ) -> Result<(), ServerError> {
+    let Stores { log, snapshots } = stores;
     let settings = Arc::new(settings);
     let stats = Arc::new(stats::Stats::new());
     let sessions = recovery::session_table(
@@ -104,6 +124,7 @@ pub async fn run_with_clock(
         sessions,
         log_tx,
         clock,
+        snapshots,
     );
     let core_task = tokio::spawn(core.run(core_rx, ev_rx, shutdown.clone()));
 
@@ -111,14 +132,17 @@ pub async fn run_with_clock(
     let mut next_id: u64 = 1;
     tracing::info!("serving clients on {}", listener.local_addr()?);
     let mut core_task = core_task;
+    let core_result = |res: Result<Result<(), String>, tokio::task::JoinError>| match res {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(ServerError::Log(e)),
+        Err(e) => Err(ServerError::Log(format!("core task ended: {e}"))),
+    };
+    let mut core_done = false;
     let result = loop {
         tokio::select! {
             res = &mut core_task => {
-                break match res {
-                    Ok(Ok(())) => Ok(()),
-                    Ok(Err(e)) => Err(ServerError::Log(e)),
-                    Err(e) => Err(ServerError::Log(format!("core task ended: {e}"))),
-                };
+                core_done = true;
+                break core_result(res);
             }
             _ = shutdown.changed() => break Ok(()),
             acc = listener.accept() => {
@@ -165,7 +189,20 @@ pub async fn run_with_clock(
         }
     };
     drop(core_tx);
-    core_task.abort();
+    drop(listener);
+    let result = if core_done {
+        result
+    } else {
+        // The core saw the shutdown too: it writes a last snapshot and returns.
+        match tokio::time::timeout(std::time::Duration::from_secs(60), &mut core_task).await {
+            Ok(res) => result.and(core_result(res)),
+            Err(_) => {
+                tracing::warn!("the core did not stop within 60 s; abandoning it");
+                core_task.abort();
+                result
+            }
+        }
+    };
     let _ = writer.join();
     if let Some(path) = std::env::var_os("FERROKEEPER_OPCODE_STATS") {
         // For the compatibility matrix: which opcodes a client suite exercised.

@@ -18,6 +18,8 @@ use zk_storage::TxnLog;
 pub enum LogCmd {
     /// Entries to make durable, in zxid order.
     Append(Vec<(i64, Bytes)>),
+    /// Entries below this zxid are in a snapshot that is kept: drop them.
+    PurgeBefore(i64),
 }
 
 /// What the log writer reports.
@@ -45,9 +47,27 @@ pub fn run_writer(
     tx: UnboundedSender<LogEvent>,
     stats: Arc<LogStats>,
 ) {
-    while let Ok(LogCmd::Append(mut batch)) = rx.recv() {
-        while let Ok(LogCmd::Append(more)) = rx.try_recv() {
-            batch.extend(more);
+    let mut pending_purge: Option<i64> = None;
+    while let Ok(cmd) = rx.recv() {
+        let mut batch = match cmd {
+            LogCmd::Append(b) => b,
+            LogCmd::PurgeBefore(z) => {
+                pending_purge = Some(z);
+                Vec::new()
+            }
+        };
+        while let Ok(cmd) = rx.try_recv() {
+            match cmd {
+                LogCmd::Append(more) => batch.extend(more),
+                LogCmd::PurgeBefore(z) => pending_purge = Some(z),
+            }
+        }
+        if let Some(z) = pending_purge.take() {
+            // A failed purge loses nothing: the entries stay and are replayed over the
+            // snapshot (txns are idempotent).
+            if let Err(e) = log.purge_before(z) {
+                tracing::warn!("purging the txn log below 0x{z:x} failed: {e}");
+            }
         }
         let Some(last) = batch.last().map(|e| e.0) else {
             continue;

@@ -34,6 +34,8 @@ pub struct Settings {
     pub four_letter_whitelist: crate::config::FourLetterWhitelist,
     /// `reconfigEnabled`.
     pub reconfig_enabled: bool,
+    /// `snapCount` and `autopurge.snapRetainCount`.
+    pub snapshot: crate::snapshots::SnapshotPolicy,
     /// A JAAS file is configured (`java.security.auth.login.config`): clients may try SASL.
     pub sasl_configured: bool,
     /// This server's id (0 standalone).
@@ -66,6 +68,7 @@ impl Default for Settings {
             container_max_per_minute: 10_000,
             four_letter_whitelist: crate::config::FourLetterWhitelist::default(),
             reconfig_enabled: false,
+            snapshot: crate::snapshots::SnapshotPolicy::default(),
             sasl_configured: false,
             server_id: 0,
             conf_text: String::new(),
@@ -111,6 +114,10 @@ impl Settings {
             container_max_per_minute: positive(cfg.containers.max_per_minute, 10_000),
             four_letter_whitelist: cfg.four_letter_words.clone(),
             reconfig_enabled: cfg.reconfig_enabled,
+            snapshot: crate::snapshots::SnapshotPolicy {
+                snap_count: cfg.snap_count.max(2) as u64,
+                retain: cfg.snap_retain_count.max(3) as usize,
+            },
             sasl_configured: cfg
                 .properties
                 .get("java.security.auth.login.config")

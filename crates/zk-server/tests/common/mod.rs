@@ -91,7 +91,7 @@ async fn spawn(settings: Settings, clock: Clock, time: Option<Arc<ManualTime>>) 
             listener,
             zk_tree::DataTree::new(),
             Vec::new(),
-            Box::new(zk_storage::mem::MemStore::new()),
+            zk_server::Stores::in_memory(),
             rx,
             clock,
         )
