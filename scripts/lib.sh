@@ -30,3 +30,8 @@ apt_ensure() {
 if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
   PATH="$HOME/.cargo/bin:$PATH"
 fi
+
+# Debian packages the build needs: a C toolchain, and zk-storage-rocksdb's system RocksDB
+# (librocksdb-dev brings its codecs' -dev packages; librocksdb-sys runs bindgen, which needs
+# libclang). See docs/storage.md for the choice of the system library over a bundled build.
+BUILD_PACKAGES=(gcc libc6-dev pkg-config librocksdb-dev libclang-dev)
