@@ -664,7 +664,8 @@ async fn four_letter_words_follow_the_whitelist() {
 #[tokio::test]
 async fn four_letter_words_when_all_are_allowed() {
     let mut s = settings();
-    s.four_letter_whitelist = zk_server::config::FourLetterWhitelist::from_property(Some("*"), false);
+    s.four_letter_whitelist =
+        zk_server::config::FourLetterWhitelist::from_property(Some("*"), false);
     let Some(srv) = local(s).await else { return };
     assert_eq!(four_letter(&srv.addr, "ruok").await, "imok");
     assert_eq!(four_letter(&srv.addr, "isro").await, "rw");
