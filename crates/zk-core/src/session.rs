@@ -239,6 +239,15 @@ impl SessionTable {
     pub fn iter(&self) -> impl Iterator<Item = &Session> {
         self.sessions.values()
     }
+
+    /// The expiry buckets in deadline order, each with the sessions due then (the
+    /// `SessionTracker dump` of the `dump` four-letter word). Expired and closing sessions
+    /// are no longer in any bucket.
+    pub fn expiry_buckets(&self) -> impl Iterator<Item = (i64, impl Iterator<Item = i64> + '_)> {
+        self.buckets
+            .iter()
+            .map(|(t, ids)| (*t, ids.iter().copied()))
+    }
 }
 
 #[cfg(test)]

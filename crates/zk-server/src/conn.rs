@@ -1,26 +1,32 @@
 //! One client connection: framing, the handshake, four-letter words, and shuttling
 //! requests to the core and replies back, batching writes.
+//!
+//! The connection keeps its own statistics ([`ConnStats`], for `cons`/`stat`) and feeds the
+//! server's ([`Stats`]) where the data already flows: frames and bytes are counted once per
+//! read batch, replies once per write batch; each reply is matched with its request
+//! (`pending`) for its latency and the last-operation fields, as `FinalRequestProcessor`'s
+//! `updateStats` records them.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
 
 use bytes::{BufMut, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::codec::Decoder as _;
-use zk_proto::codec::{ClientCodec, ClientFrame, CodecError};
+use zk_proto::codec::{ClientCodec, ClientFrame, CodecError, FourLetterWord};
 use zk_proto::handshake::{self, ConnectShape};
 use zk_proto::proto::{ReplyHeader, WatcherEvent};
 use zk_proto::request::{OnBodyError, Request};
-use zk_proto::{xid, KeeperState, Record};
+use zk_proto::{xid, KeeperState, OpCode, Record};
 
 use crate::core::{ConnId, CoreMsg, Outgoing};
+use crate::fourlw;
 use crate::settings::Settings;
-use crate::stats::Stats;
+use crate::stats::{ConnStats, LastOp, Stats};
 
 /// Why a connection ended (for the log line).
 #[derive(Debug)]
@@ -34,15 +40,16 @@ enum End {
     CoreGone,
 }
 
-/// Reads the next frame with the client codec; `Ok(None)` at a clean end of input.
+/// Reads the next frame with the client codec, with the number of bytes it took.
 async fn next_frame(
     rd: &mut tokio::net::tcp::OwnedReadHalf,
     buf: &mut BytesMut,
     codec: &mut ClientCodec,
-) -> Result<ClientFrame, End> {
+) -> Result<(ClientFrame, usize), End> {
     loop {
+        let before = buf.len();
         match codec.decode(buf) {
-            Ok(Some(f)) => return Ok(f),
+            Ok(Some(f)) => return Ok((f, before - buf.len())),
             Ok(None) => {}
             Err(e) => return Err(codec_end(e)),
         }
@@ -60,12 +67,14 @@ fn codec_end(e: CodecError) -> End {
     }
 }
 
-fn put_frame(out: &mut BytesMut, body: impl FnOnce(&mut BytesMut)) {
+/// Appends one frame; returns its length (without the 4-byte prefix).
+fn put_frame(out: &mut BytesMut, body: impl FnOnce(&mut BytesMut)) -> usize {
     let start = out.len();
     out.put_i32(0);
     body(out);
-    let len = (out.len() - start - 4) as i32;
-    out[start..start + 4].copy_from_slice(&len.to_be_bytes());
+    let len = out.len() - start - 4;
+    out[start..start + 4].copy_from_slice(&(len as i32).to_be_bytes());
+    len
 }
 
 /// Serves one connection to the end.
@@ -78,12 +87,19 @@ pub async fn serve(
     stats: Arc<Stats>,
 ) {
     let _ = stream.set_nodelay(true);
+    let conn_stats = Arc::new(ConnStats::new(id, peer, stats.elapsed_ms()));
+    stats.conns.register(conn_stats.clone());
     let (mut rd, mut wr) = stream.into_split();
     let (tx, mut rx) = mpsc::unbounded_channel::<Outgoing>();
-    let end = session(
-        &mut rd, &mut wr, peer, id, &core, &settings, &stats, tx, &mut rx,
-    )
-    .await;
+    let ctx = Ctx {
+        peer,
+        id,
+        core: &core,
+        settings: &settings,
+        stats: &stats,
+        conn: &conn_stats,
+    };
+    let end = session(&ctx, &mut rd, &mut wr, tx, &mut rx).await;
     match &end {
         End::Eof | End::ClosedByServer => {
             tracing::debug!("connection {id} from {peer} closed: {end:?}")
@@ -95,54 +111,69 @@ pub async fn serve(
         _ => tracing::info!("closing connection from {peer}: {end:?}"),
     }
     let _ = wr.shutdown().await;
+    stats.conns.unregister(id);
     let _ = core.send(CoreMsg::Closed { conn: id }).await;
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn session(
-    rd: &mut tokio::net::tcp::OwnedReadHalf,
-    wr: &mut tokio::net::tcp::OwnedWriteHalf,
+/// What a connection task works with.
+struct Ctx<'a> {
     peer: SocketAddr,
     id: ConnId,
-    core: &mpsc::Sender<CoreMsg>,
-    settings: &Settings,
-    stats: &Stats,
+    core: &'a mpsc::Sender<CoreMsg>,
+    settings: &'a Arc<Settings>,
+    stats: &'a Arc<Stats>,
+    conn: &'a Arc<ConnStats>,
+}
+
+impl Ctx<'_> {
+    /// `packetReceived`: `n` packets of `bytes` bytes in all, read at `now_ms`.
+    fn received(&self, n: u64, bytes: usize, now_ms: i64) {
+        self.stats.packets_received.fetch_add(n, Ordering::Relaxed);
+        self.stats
+            .bytes_received
+            .fetch_add(bytes as u64, Ordering::Relaxed);
+        self.conn.received.fetch_add(n, Ordering::Relaxed);
+        self.conn.last_activity_ms.store(now_ms, Ordering::Relaxed);
+    }
+
+    /// `packetSent`, `n` times.
+    fn sent(&self, n: u64) {
+        self.stats.packets_sent.fetch_add(n, Ordering::Relaxed);
+        self.conn.sent.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+async fn session(
+    ctx: &Ctx<'_>,
+    rd: &mut tokio::net::tcp::OwnedReadHalf,
+    wr: &mut tokio::net::tcp::OwnedWriteHalf,
     tx: mpsc::UnboundedSender<Outgoing>,
     rx: &mut mpsc::UnboundedReceiver<Outgoing>,
 ) -> End {
+    let (settings, stats) = (ctx.settings, ctx.stats);
     let mut buf = BytesMut::with_capacity(4096);
     let mut codec = ClientCodec::new(settings.max_buffer);
-    let (req, read_only_byte) = match next_frame(rd, &mut buf, &mut codec).await {
-        Ok(ClientFrame::Connect(h)) => (h.request, h.shape == ConnectShape::WithReadOnly),
+    let (req, read_only_byte, connect_bytes) = match next_frame(rd, &mut buf, &mut codec).await {
+        Ok((ClientFrame::Connect(h), n)) => (h.request, h.shape == ConnectShape::WithReadOnly, n),
         // A fresh connection may open with a four-letter word instead of a frame length.
-        Ok(ClientFrame::FourLetter(word)) => {
-            let cmd = word.name();
-            let text = if settings.four_letter_allowed(cmd) {
-                let (reply, text) = oneshot::channel();
-                if core
-                    .send(CoreMsg::FourLetter {
-                        cmd: cmd.to_string(),
-                        reply,
-                    })
-                    .await
-                    .is_err()
-                {
-                    return End::CoreGone;
-                }
-                text.await.unwrap_or_default()
-            } else {
-                format!("{cmd} is not executed because it is not in the whitelist.\n")
-            };
-            let _ = wr.write_all(text.as_bytes()).await;
-            return End::ClosedByServer;
+        Ok((ClientFrame::FourLetter(word), _)) => {
+            return four_letter(ctx, word, rd, wr, &mut buf, &mut codec).await;
         }
-        Ok(other) => return End::BadFrame(format!("unexpected first frame {other:?}")),
+        Ok((other, _)) => return End::BadFrame(format!("unexpected first frame {other:?}")),
         Err(e) => return e,
     };
-    if core
+    // Latencies are differences of millisecond timestamps, as upstream's
+    // `Time.currentElapsedTime()` readings (so a sub-millisecond request straddling a
+    // millisecond boundary counts 1).
+    let connect_at = stats.elapsed_ms();
+    ctx.received(1, connect_bytes, connect_at);
+    stats.connection_requests.fetch_add(1, Ordering::Relaxed);
+    let new_session = req.session_id == 0;
+    if ctx
+        .core
         .send(CoreMsg::Connect {
-            conn: id,
-            peer: peer.ip(),
+            conn: ctx.id,
+            peer: ctx.peer.ip(),
             req,
             read_only_byte,
             tx,
@@ -160,6 +191,7 @@ async fn session(
                 resp,
                 read_only_byte,
                 valid,
+                zxid,
             }) => {
                 // Mirror the request's shape: 36 body bytes without readOnly, 37 with.
                 let shape = if read_only_byte {
@@ -172,8 +204,20 @@ async fn session(
                     return End::Io(e);
                 }
                 out.clear();
+                ctx.sent(1);
                 if !valid {
                     return End::ClosedByServer;
+                }
+                let conn = ctx.conn;
+                conn.session_id.store(resp.session_id, Ordering::Relaxed);
+                conn.session_timeout.store(resp.time_out, Ordering::Relaxed);
+                if new_session {
+                    // A new session goes through the pipeline (createSession: "SESS"); a
+                    // reopened one is answered directly and records nothing.
+                    let now = stats.elapsed_ms();
+                    let lat = (now - connect_at).max(0);
+                    conn.record_response(LastOp::Sess, 0, zxid, now, lat);
+                    stats.record_latencies(lat as u64, lat as u64, lat as u64, 1);
                 }
                 break;
             }
@@ -182,27 +226,27 @@ async fn session(
         }
     }
     let limits = settings.limits();
-    let mut pending: VecDeque<(i32, Instant)> = VecDeque::new();
+    let mut pending = Pending::default();
     loop {
         // Hand every complete frame to the core, in order.
+        let (mut frames, mut bytes) = (0u64, 0usize);
+        let arrived = stats.elapsed_ms();
         loop {
+            let before = buf.len();
             let (header, body) = match codec.decode(&mut buf) {
                 Ok(Some(ClientFrame::Request { header, body })) => (header, body),
                 Ok(Some(other)) => return End::BadFrame(format!("unexpected frame {other:?}")),
                 Ok(None) => break,
                 Err(e) => return codec_end(e),
             };
+            frames += 1;
+            bytes += before - buf.len();
+            let op = OpCode::from_code(header.type_);
             let msg = match Request::decode(header.type_, body, limits) {
                 Ok(req) => {
-                    // (A successful top-level check is never answered.)
-                    if !matches!(req, Request::Ping | Request::Check(_))
-                        && header.xid != xid::AUTH
-                        && header.xid != xid::SET_WATCHES
-                    {
-                        pending.push_back((header.xid, Instant::now()));
-                    }
+                    pending.push(header.xid, op, arrived, ctx.conn);
                     CoreMsg::Request {
-                        conn: id,
+                        conn: ctx.id,
                         xid: header.xid,
                         req: Box::new(req),
                     }
@@ -210,18 +254,22 @@ async fn session(
                 Err(error) => match error.action() {
                     OnBodyError::CloseConnection => return End::BadFrame(error.to_string()),
                     OnBodyError::ReplyMarshallingError => {
-                        tracing::info!("request {} from {peer}: {error}", header.xid);
+                        tracing::info!("request {} from {}: {error}", header.xid, ctx.peer);
+                        pending.push(header.xid, op, arrived, ctx.conn);
                         CoreMsg::Malformed {
-                            conn: id,
+                            conn: ctx.id,
                             xid: header.xid,
                             op: error.op,
                         }
                     }
                 },
             };
-            if core.send(msg).await.is_err() {
+            if ctx.core.send(msg).await.is_err() {
                 return End::CoreGone;
             }
+        }
+        if frames > 0 {
+            ctx.received(frames, bytes, arrived);
         }
         tokio::select! {
             n = rd.read_buf(&mut buf) => match n {
@@ -233,8 +281,9 @@ async fn session(
                 let mut close = false;
                 let mut next = msg;
                 let mut budget = 1024;
+                let mut batch = Batch::new(stats.elapsed_ms());
                 while let Some(m) = next {
-                    if encode_outgoing(m, &mut out, &mut pending, stats) {
+                    if batch.encode(m, &mut out, &mut pending, ctx.conn) {
                         close = true;
                         break;
                     }
@@ -250,6 +299,7 @@ async fn session(
                     }
                     out.clear();
                 }
+                batch.finish(ctx);
                 if close {
                     return End::ClosedByServer;
                 }
@@ -258,53 +308,238 @@ async fn session(
     }
 }
 
-/// Appends one outgoing message; true means close after flushing.
-fn encode_outgoing(
-    m: Outgoing,
-    out: &mut BytesMut,
-    pending: &mut VecDeque<(i32, Instant)>,
-    stats: &Stats,
-) -> bool {
-    match m {
-        Outgoing::Reply {
-            xid,
-            zxid,
-            err,
-            body,
-        } => {
-            if pending.front().is_some_and(|(x, _)| *x == xid) {
-                if let Some((_, t)) = pending.pop_front() {
-                    stats.record_latency(t.elapsed().as_millis() as u64);
-                }
+/// Answers a four-letter word and ends the connection (`NIOServerCnxn.checkFourLetterWord`):
+/// the word counts as a received packet, each chunk of the answer as a sent one.
+async fn four_letter(
+    ctx: &Ctx<'_>,
+    word: FourLetterWord,
+    rd: &mut tokio::net::tcp::OwnedReadHalf,
+    wr: &mut tokio::net::tcp::OwnedWriteHalf,
+    buf: &mut BytesMut,
+    codec: &mut ClientCodec,
+) -> End {
+    ctx.conn.four_letter.store(true, Ordering::Relaxed);
+    ctx.received(1, 4, ctx.stats.elapsed_ms());
+    let cmd = word.name();
+    let text = if !ctx.settings.four_letter_allowed(cmd) {
+        format!("{cmd} is not executed because it is not in the whitelist.\n")
+    } else if word == FourLetterWord::Stmk {
+        // Upstream reads the 8-byte mask with one non-blocking read: a mask that is not
+        // already there ends the connection without an answer.
+        let mut mask = codec.decode(buf);
+        if matches!(mask, Ok(None)) && rd.try_read_buf(buf).is_ok() {
+            mask = codec.decode(buf);
+        }
+        match mask {
+            Ok(Some(ClientFrame::TraceMask(m))) => {
+                ctx.stats.trace_mask.store(m, Ordering::Relaxed);
+                m.to_string()
             }
-            stats.packets_sent.fetch_add(1, Ordering::Relaxed);
-            put_frame(out, |b| {
-                ReplyHeader { xid, zxid, err }.encode(b);
-                // Error replies carry Response::Empty, except where upstream serialises a
-                // body anyway (a failed multiRead).
-                body.encode(b);
-            });
-            false
+            _ => return End::ClosedByServer,
         }
-        Outgoing::Event(e) => {
-            stats.packets_sent.fetch_add(1, Ordering::Relaxed);
-            put_frame(out, |b| {
-                ReplyHeader {
-                    xid: xid::NOTIFICATION,
-                    zxid: -1,
-                    err: 0,
-                }
-                .encode(b);
-                WatcherEvent {
-                    type_: e.kind.code(),
-                    state: KeeperState::SyncConnected.code(),
-                    path: Some(e.path.into()),
-                }
-                .encode(b);
-            });
-            false
+    } else if fourlw::answered_locally(word) {
+        let (settings, stats) = (ctx.settings.clone(), ctx.stats.clone());
+        // `conf` and `dirs` walk the data directories.
+        tokio::task::spawn_blocking(move || fourlw::render_local(word, &settings, &stats))
+            .await
+            .unwrap_or_default()
+    } else {
+        let (reply, text) = oneshot::channel();
+        if ctx
+            .core
+            .send(CoreMsg::FourLetter {
+                cmd: cmd.to_string(),
+                reply,
+            })
+            .await
+            .is_err()
+        {
+            return End::CoreGone;
         }
-        Outgoing::Connected { .. } => false,
-        Outgoing::Close => true,
+        text.await.unwrap_or_default()
+    };
+    if let Err(e) = wr.write_all(text.as_bytes()).await {
+        return End::Io(e);
+    }
+    ctx.sent(fourlw::answer_packets(&text));
+    End::ClosedByServer
+}
+
+/// One request waiting for its reply.
+struct Waiting {
+    /// The xid its reply carries (a ping is always answered with xid -2).
+    reply_xid: i32,
+    /// Its own xid (`lcxid`).
+    cxid: i32,
+    /// What it records when answered; `None` for auth and SASL (answered outside the
+    /// pipeline) and for unknown opcodes.
+    op: Option<LastOp>,
+    /// A write other than multi and closeSession: an error reply means prep refused it
+    /// (an error txn, recorded as "NA").
+    plain_write: bool,
+    /// When it was read, on [`Stats::elapsed_ms`]'s clock.
+    at_ms: i64,
+}
+
+/// Requests in arrival order; replies come back in the same order (per-session FIFO).
+#[derive(Default)]
+struct Pending {
+    q: VecDeque<Waiting>,
+    /// Entries with a positive xid (`ServerCnxn.outstandingCount`).
+    queued: u64,
+}
+
+impl Pending {
+    fn push(&mut self, cxid: i32, op: Option<OpCode>, at_ms: i64, conn: &ConnStats) {
+        let reply_xid = if op == Some(OpCode::Ping) {
+            xid::PING
+        } else {
+            cxid
+        };
+        self.q.push_back(Waiting {
+            reply_xid,
+            cxid,
+            op: op.and_then(LastOp::of),
+            plain_write: op.is_some_and(|o| {
+                o.is_write() && !matches!(o, OpCode::Multi | OpCode::CloseSession)
+            }),
+            at_ms,
+        });
+        if cxid > 0 {
+            self.queued += 1;
+            conn.queued.store(self.queued, Ordering::Relaxed);
+        }
+    }
+
+    /// The request a reply with `xid` answers. Requests before it never got a reply (a
+    /// successful check outside a multi) and are dropped.
+    fn take(&mut self, xid: i32, conn: &ConnStats) -> Option<Waiting> {
+        let pos = self.q.iter().position(|w| w.reply_xid == xid)?;
+        let mut found = None;
+        for w in self.q.drain(..=pos) {
+            if w.cxid > 0 {
+                self.queued = self.queued.saturating_sub(1);
+            }
+            found = Some(w);
+        }
+        conn.queued.store(self.queued, Ordering::Relaxed);
+        found
+    }
+}
+
+/// What one write batch adds to the statistics, applied once at its end.
+struct Batch {
+    now_ms: i64,
+    packets: u64,
+    size_last: i64,
+    size_min: i64,
+    size_max: i64,
+    lat_min: u64,
+    lat_max: u64,
+    lat_sum: u64,
+    lat_count: u64,
+}
+
+impl Batch {
+    fn new(now_ms: i64) -> Self {
+        Batch {
+            now_ms,
+            packets: 0,
+            size_last: -1,
+            size_min: i64::MAX,
+            size_max: -1,
+            lat_min: u64::MAX,
+            lat_max: 0,
+            lat_sum: 0,
+            lat_count: 0,
+        }
+    }
+
+    fn frame_sent(&mut self, len: usize) {
+        let len = len as i64;
+        self.packets += 1;
+        self.size_last = len;
+        self.size_min = self.size_min.min(len);
+        self.size_max = self.size_max.max(len);
+    }
+
+    fn answered(&mut self, w: &Waiting, zxid: i64, err: i32, conn: &ConnStats) {
+        let Some(op) = w.op else { return };
+        let op = if w.plain_write && err != 0 {
+            LastOp::Na
+        } else {
+            op
+        };
+        let lat = (self.now_ms - w.at_ms).max(0) as u64;
+        conn.record_response(op, i64::from(w.cxid), zxid, self.now_ms, lat as i64);
+        self.lat_min = self.lat_min.min(lat);
+        self.lat_max = self.lat_max.max(lat);
+        self.lat_sum += lat;
+        self.lat_count += 1;
+    }
+
+    /// Appends one outgoing message; true means close after flushing.
+    fn encode(
+        &mut self,
+        m: Outgoing,
+        out: &mut BytesMut,
+        pending: &mut Pending,
+        conn: &ConnStats,
+    ) -> bool {
+        match m {
+            Outgoing::Reply {
+                xid,
+                zxid,
+                err,
+                body,
+            } => {
+                if let Some(w) = pending.take(xid, conn) {
+                    self.answered(&w, zxid, err, conn);
+                }
+                let len = put_frame(out, |b| {
+                    ReplyHeader { xid, zxid, err }.encode(b);
+                    // Error replies carry Response::Empty, except where upstream serialises
+                    // a body anyway (a failed multiRead).
+                    body.encode(b);
+                });
+                self.frame_sent(len);
+                false
+            }
+            Outgoing::Event(e) => {
+                let len = put_frame(out, |b| {
+                    ReplyHeader {
+                        xid: xid::NOTIFICATION,
+                        zxid: -1,
+                        err: 0,
+                    }
+                    .encode(b);
+                    WatcherEvent {
+                        type_: e.kind.code(),
+                        state: KeeperState::SyncConnected.code(),
+                        path: Some(e.path.into()),
+                    }
+                    .encode(b);
+                });
+                self.frame_sent(len);
+                false
+            }
+            Outgoing::Connected { .. } => false,
+            Outgoing::Close => true,
+        }
+    }
+
+    fn finish(self, ctx: &Ctx<'_>) {
+        if self.packets > 0 {
+            ctx.sent(self.packets);
+            ctx.stats
+                .record_response_sizes(self.size_last, self.size_min, self.size_max);
+            ctx.conn
+                .last_activity_ms
+                .store(self.now_ms, Ordering::Relaxed);
+        }
+        if self.lat_count > 0 {
+            ctx.stats
+                .record_latencies(self.lat_min, self.lat_max, self.lat_sum, self.lat_count);
+        }
     }
 }

@@ -101,6 +101,8 @@ pub enum Outgoing {
         read_only_byte: bool,
         /// Session accepted.
         valid: bool,
+        /// The last applied zxid (the connection's `lzxid` for a new session).
+        zxid: i64,
     },
     /// A reply frame.
     Reply {
@@ -401,9 +403,9 @@ impl Core {
             stats: &self.stats,
             tree: &self.tree,
             sessions: &self.sessions,
-            connections: self.conns.len(),
             outstanding: self.in_flight.len(),
-            session_conns: &self.session_conn,
+            now_mono_ms: self.clock.mono_ms(),
+            now_wall_ms: self.clock.wall_ms(),
         }
     }
 
@@ -503,6 +505,7 @@ impl Core {
                 },
                 read_only_byte,
                 valid,
+                zxid: self.last_zxid(),
             },
         );
     }
@@ -619,9 +622,6 @@ impl Core {
         let Some(session) = self.conns.get(&conn).and_then(|c| c.session) else {
             return;
         };
-        self.stats
-            .packets_received
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.stats.count_op(req.type_code());
         if !self.sessions.touch(session, self.clock.mono_ms()) {
             // ZooKeeperServer.submitRequest drops requests of a session being closed.
@@ -855,6 +855,7 @@ impl Core {
                         },
                         read_only_byte,
                         valid: true,
+                        zxid: self.last_zxid(),
                     },
                 );
             }

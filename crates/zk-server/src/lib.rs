@@ -162,6 +162,7 @@ pub async fn run_with_clock(
                             peer.ip(),
                             settings.max_client_cnxns
                         );
+                        stats.connections_rejected.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         drop(stream);
                         continue;
                     }

@@ -45,7 +45,8 @@ impl StatsTrack {
         StatsTrack { entries }
     }
 
-    fn get(&self, key: &str) -> i64 {
+    /// The value of `key` (`count`, `bytes`, `countHardLimit`, `byteHardLimit`, ...), or -1.
+    pub fn get(&self, key: &str) -> i64 {
         self.entries
             .iter()
             .find(|(k, _)| k == key)

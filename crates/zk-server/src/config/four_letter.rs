@@ -15,6 +15,9 @@ pub const ALL_WORDS: [&str; 18] = [
     "wchc", "wchp", "wchs", "mntr", "isro", "hash",
 ];
 
+/// The name `FourLetterCommands` gives the telnet interrupt sequence (`0xfff4fffd`).
+pub const TELNET_CLOSE: &str = "telnet close";
+
 /// The system property holding the whitelist.
 pub const WHITELIST_PROPERTY: &str = "zookeeper.4lw.commands.whitelist";
 
@@ -23,6 +26,9 @@ pub const WHITELIST_PROPERTY: &str = "zookeeper.4lw.commands.whitelist";
 pub struct FourLetterWhitelist {
     enabled: BTreeSet<&'static str>,
     unknown: Vec<String>,
+    /// "telnet close" (the telnet interrupt sequence) is known too: `*` enables it like the
+    /// others (it then runs nothing and the connection closes without an answer).
+    telnet_close: bool,
 }
 
 impl Default for FourLetterWhitelist {
@@ -38,14 +44,20 @@ impl FourLetterWhitelist {
     pub fn from_property(whitelist: Option<&str>, read_only_mode: bool) -> Self {
         let mut enabled = BTreeSet::new();
         let mut unknown = Vec::new();
+        let mut telnet_close = false;
         if let Some(list) = whitelist {
             for entry in list.split(',') {
                 let cmd = super::properties::java_trim(entry);
                 if cmd == "*" {
                     enabled.extend(ALL_WORDS);
+                    telnet_close = true;
                     break;
                 }
                 if cmd.is_empty() {
+                    continue;
+                }
+                if cmd == TELNET_CLOSE {
+                    telnet_close = true;
                     continue;
                 }
                 match ALL_WORDS.iter().find(|w| **w == cmd) {
@@ -60,12 +72,16 @@ impl FourLetterWhitelist {
             enabled.insert("isro");
         }
         enabled.insert("srvr");
-        FourLetterWhitelist { enabled, unknown }
+        FourLetterWhitelist {
+            enabled,
+            unknown,
+            telnet_close,
+        }
     }
 
     /// Whether `word` may run. Words that do not exist are never enabled.
     pub fn is_enabled(&self, word: &str) -> bool {
-        self.enabled.contains(word)
+        self.enabled.contains(word) || (word == TELNET_CLOSE && self.telnet_close)
     }
 
     /// The enabled words, sorted.
@@ -103,7 +119,9 @@ mod tests {
     fn star_and_lists() {
         let all = FourLetterWhitelist::from_property(Some("*"), false);
         assert_eq!(all.enabled().count(), ALL_WORDS.len());
+        assert!(all.is_enabled(TELNET_CLOSE));
         let w = FourLetterWhitelist::from_property(Some(" ruok , stat,,bogus"), false);
+        assert!(!w.is_enabled(TELNET_CLOSE));
         assert_eq!(words(&w), ["ruok", "srvr", "stat"]);
         assert_eq!(w.unknown(), ["bogus"]);
         // '*' after other entries still enables everything.

@@ -128,6 +128,31 @@ pub async fn local(settings: Settings) -> Option<TestServer> {
     Some(spawn(settings, Clock::new(), None).await)
 }
 
+/// A server that answers every four-letter word (`4lw.commands.whitelist=*`): the one at
+/// `FERROKEEPER_TEST_EXTERNAL_4LW=host:port` if set (an Apache ZooKeeper started with that
+/// whitelist), else an in-process one with [`settings`]; `None` when only
+/// `FERROKEEPER_TEST_EXTERNAL` (default whitelist) is set.
+pub async fn all_words_server(mut settings: Settings) -> Option<TestServer> {
+    if let Some(addr) = std::env::var("FERROKEEPER_TEST_EXTERNAL_4LW")
+        .ok()
+        .filter(|s| !s.is_empty())
+    {
+        return Some(TestServer {
+            addr,
+            time: None,
+            shutdown: None,
+        });
+    }
+    settings.four_letter_whitelist =
+        zk_server::config::FourLetterWhitelist::from_property(Some("*"), false);
+    local(settings).await
+}
+
+/// True when the tests run against `FERROKEEPER_TEST_EXTERNAL_4LW`.
+pub fn external_4lw() -> bool {
+    std::env::var("FERROKEEPER_TEST_EXTERNAL_4LW").is_ok_and(|s| !s.is_empty())
+}
+
 /// An in-process server on a manual clock; `None` in external mode.
 pub async fn local_manual(settings: Settings) -> Option<TestServer> {
     if external().is_some() {
