@@ -4,6 +4,7 @@
 //! zoo.cfg and `-D` system properties are read exactly as Apache ZooKeeper 3.8 reads them
 //! (`zk_server::config`), so existing deployments and test harnesses need no change.
 
+mod migrate;
 mod storage;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -18,9 +19,13 @@ use zk_server::config::{self, ConfRuntime, Config, Host, JavaProperties, SystemP
 #[command(
     name = "ferrokeeper",
     version,
-    about = "An Apache ZooKeeper server in Rust"
+    about = "An Apache ZooKeeper server in Rust",
+    args_conflicts_with_subcommands = true
 )]
 struct Cli {
+    /// Run a tool instead of the server.
+    #[command(subcommand)]
+    tool: Option<Tool>,
     /// zoo.cfg to read (as `zkServer.sh` / `QuorumPeerMain` take it).
     #[arg(long, short = 'c', value_name = "FILE")]
     config: Option<PathBuf>,
@@ -30,6 +35,34 @@ struct Cli {
     /// A Java-style system property (`-Dzookeeper.snapCount=1000`); repeatable.
     #[arg(short = 'D', value_name = "KEY=VALUE", allow_hyphen_values = true)]
     define: Vec<String>,
+}
+
+/// Data-directory tools (run them with the server stopped).
+#[derive(Debug, clap::Subcommand)]
+enum Tool {
+    /// Import an Apache ZooKeeper data directory (snapshot.* and log.* in version-2) into the
+    /// empty Ferrokeeper dataDir of --config.
+    Import {
+        /// Apache ZooKeeper's dataDir.
+        #[arg(long, value_name = "DIR")]
+        zookeeper_data_dir: PathBuf,
+        /// Apache ZooKeeper's dataLogDir, when it is not its dataDir.
+        #[arg(long, value_name = "DIR")]
+        zookeeper_log_dir: Option<PathBuf>,
+        /// Ferrokeeper's zoo.cfg (its dataDir and dataLogDir receive the data).
+        #[arg(long, short = 'c', value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// Export Ferrokeeper's data as an Apache ZooKeeper data directory Apache ZooKeeper 3.8
+    /// starts from.
+    Export {
+        /// The Apache ZooKeeper dataDir to create (its version-2 must hold no data).
+        #[arg(long, value_name = "DIR")]
+        to_zookeeper_data_dir: PathBuf,
+        /// Ferrokeeper's zoo.cfg.
+        #[arg(long, short = 'c', value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
 }
 
 fn init_logging() {
@@ -91,7 +124,11 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let (sys, rest) = SystemProperties::from_args(cli.define.iter().map(|d| format!("-D{d}")))?;
     anyhow::ensure!(rest.is_empty(), "unexpected arguments {rest:?}");
-    let loaded = match cli.config.or(cli.config_positional) {
+    let tool_config = match &cli.tool {
+        Some(Tool::Import { config, .. } | Tool::Export { config, .. }) => config.clone(),
+        None => None,
+    };
+    let loaded = match cli.config.or(cli.config_positional).or(tool_config) {
         Some(path) => config::load(&path, sys)
             .with_context(|| format!("reading configuration {}", path.display()))?,
         None => default_config(sys)?,
@@ -100,6 +137,35 @@ fn main() -> anyhow::Result<()> {
         tracing::warn!("{w}");
     }
     let cfg = loaded.config;
+    let max_buffer =
+        (cfg.jute_max_buffer.max(0) as usize) + (cfg.jute_max_buffer_extra.max(0) as usize);
+    match cli.tool {
+        Some(Tool::Import {
+            zookeeper_data_dir,
+            zookeeper_log_dir,
+            ..
+        }) => {
+            return migrate::import(
+                &zookeeper_data_dir,
+                zookeeper_log_dir.as_deref(),
+                &cfg.data_dir,
+                &cfg.data_log_dir,
+                max_buffer,
+            )
+        }
+        Some(Tool::Export {
+            to_zookeeper_data_dir,
+            ..
+        }) => {
+            return migrate::export(
+                &to_zookeeper_data_dir,
+                &cfg.data_dir,
+                &cfg.data_log_dir,
+                max_buffer,
+            )
+        }
+        None => {}
+    }
     if cfg.is_distributed() {
         tracing::warn!(
             "this configuration describes an ensemble; Ferrokeeper serves it standalone for now"

@@ -7,52 +7,20 @@
 //! appear twice (each create carries a unique payload).
 
 use std::collections::BTreeMap;
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::Duration;
 
 use zookeeper_client as zk;
 
+mod common;
+
+use common::{connect, free_port};
+
 const KILLS: usize = 20;
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
 fn start(dir: &Path, port: u16) -> Child {
-    let cfg = dir.join("zoo.cfg");
-    std::fs::write(
-        &cfg,
-        format!(
-            "tickTime=2000\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\nsnapCount=40\n",
-            dir.join("data").display()
-        ),
-    )
-    .expect("zoo.cfg");
-    Command::new(env!("CARGO_BIN_EXE_ferrokeeper"))
-        .arg("--config")
-        .arg(&cfg)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start ferrokeeper")
-}
-
-async fn connect(addr: &str) -> zk::Client {
-    for _ in 0..200 {
-        let c = zk::Client::connector()
-            .with_session_timeout(Duration::from_secs(30))
-            .connect(addr);
-        if let Ok(Ok(c)) = tokio::time::timeout(Duration::from_secs(2), c).await {
-            return c;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("server at {addr} did not come up");
+    common::start(&common::write_config(dir, port, "snapCount=40\n"))
 }
 
 /// splitmix64, so a failure can be replayed with the printed seed.
