@@ -254,10 +254,22 @@ fn corruption_is_an_error_naming_file_and_offset() {
 fn small_tree(zxid: i64) -> DataTree {
     let mut t = DataTree::new();
     let mut out = Vec::new();
+    // Incompressible data: a damaged byte in a gzip or snappy stream then always changes the
+    // decompressed bytes (with runs of one byte, a damaged back-reference distance can decode
+    // to the very same output, which no checksum can notice).
+    let mut x: u32 = 0x2545_f491;
     for i in 0..20 {
+        let data: Vec<u8> = (0..300)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                x as u8
+            })
+            .collect();
         t.create_node(
             format!("/n{i}").as_bytes(),
-            Some(Bytes::from(vec![i as u8; 300])),
+            Some(Bytes::from(data)),
             &zk_tree::acl::open_acl_unsafe(),
             if i == 3 { 0x42 } else { 0 },
             -1,
