@@ -109,7 +109,7 @@ pub(crate) fn write_atomically(
     f.commit()
 }
 
-/// The name of the lock file a [`DirLock`] holds.
+/// The name of the lock file [`crate::Storage::open`] takes in dataDir and dataLogDir.
 pub const LOCK_FILE: &str = "ferrokeeper.lock";
 
 /// An exclusive `flock` on `dir/ferrokeeper.lock`, held while the value lives. The file

@@ -27,7 +27,8 @@
 //!
 //! By default `librocksdb-sys` links the system library: Debian's `librocksdb-dev` (7.8.3),
 //! found through `ROCKSDB_LIB_DIR`, which the workspace's `.cargo/config.toml` sets. It
-//! builds in about a minute instead of compiling RocksDB's C++ (~14 minutes on 2 cores);
+//! costs ~2.5 CPU-minutes from clean (mostly `bindgen`) instead of compiling RocksDB's C++
+//! (23 CPU-minutes measured);
 //! `bindgen` still runs, so `libclang-dev` is needed too; the binary then needs the
 //! `librocksdb7.8` runtime package. The `bundled` feature compiles RocksDB from source
 //! instead; it must be combined with `ROCKSDB_COMPILE=1` in the environment (a feature
