@@ -28,8 +28,8 @@ use zk_tree::DataTree;
 use crate::auth::{check_acl, fixup_acl, AuthConfig};
 use crate::session::SessionTable;
 
-/// Settings that change what preparation accepts.
-#[derive(Debug, Clone, Default)]
+/// Settings that change what preparation accepts. The default is upstream's.
+#[derive(Debug, Clone)]
 pub struct PrepConfig {
     /// ACL settings (superDigest, skipACL).
     pub auth: AuthConfig,
@@ -41,6 +41,19 @@ pub struct PrepConfig {
     /// `reconfigEnabled`: reconfig is refused with RECONFIGDISABLED without it; a
     /// standalone server answers UNIMPLEMENTED with it.
     pub reconfig_enabled: bool,
+}
+
+impl Default for PrepConfig {
+    fn default() -> Self {
+        PrepConfig {
+            auth: AuthConfig::default(),
+            extended_types: false,
+            // Without the list, a replay after a fuzzy snapshot cannot move the parent's pzxid
+            // for an ephemeral the snapshot missed (ZOOKEEPER-3145).
+            close_session_txn: true,
+            reconfig_enabled: false,
+        }
+    }
 }
 
 /// A write request, as preparation needs it.

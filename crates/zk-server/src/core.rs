@@ -260,7 +260,7 @@ impl Core {
         let cfg = PrepConfig {
             auth: settings.auth.clone(),
             extended_types: settings.extended_types,
-            close_session_txn: true,
+            close_session_txn: settings.close_session_txn,
             reconfig_enabled: settings.reconfig_enabled,
         };
         let last = tree.last_processed_zxid;

@@ -34,6 +34,8 @@ pub struct Settings {
     pub four_letter_whitelist: crate::config::FourLetterWhitelist,
     /// `reconfigEnabled`.
     pub reconfig_enabled: bool,
+    /// `zookeeper.closeSessionTxn.enabled`: closeSession txns list the ephemerals.
+    pub close_session_txn: bool,
     /// `snapCount` and `autopurge.snapRetainCount`.
     pub snapshot: crate::snapshots::SnapshotPolicy,
     /// A JAAS file is configured (`java.security.auth.login.config`): clients may try SASL.
@@ -68,6 +70,7 @@ impl Default for Settings {
             container_max_per_minute: 10_000,
             four_letter_whitelist: crate::config::FourLetterWhitelist::default(),
             reconfig_enabled: false,
+            close_session_txn: true,
             snapshot: crate::snapshots::SnapshotPolicy::default(),
             sasl_configured: false,
             server_id: 0,
@@ -114,6 +117,7 @@ impl Settings {
             container_max_per_minute: positive(cfg.containers.max_per_minute, 10_000),
             four_letter_whitelist: cfg.four_letter_words.clone(),
             reconfig_enabled: cfg.reconfig_enabled,
+            close_session_txn: cfg.close_session_txn_enabled,
             snapshot: crate::snapshots::SnapshotPolicy {
                 snap_count: cfg.snap_count.max(2) as u64,
                 retain: cfg.snap_retain_count.max(3) as usize,

@@ -97,6 +97,11 @@ impl AclCache {
         self.by_key.get(&key).map_or(&[], |(l, _)| l.as_slice())
     }
 
+    /// The newest key handed out: keys only grow, so a list interned later has a larger one.
+    pub fn last_key(&self) -> AclKey {
+        self.next
+    }
+
     /// Number of distinct lists.
     pub fn len(&self) -> usize {
         self.by_key.len()

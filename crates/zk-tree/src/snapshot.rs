@@ -165,42 +165,6 @@ pub struct WriteSummary {
     pub digest: Option<ZxidDigest>,
 }
 
-/// A writer that keeps the running Adler32 of everything it passes on.
-struct Sink<W> {
-    out: W,
-    adler: Adler32,
-    buf: BytesMut,
-    written: u64,
-}
-
-impl<W: Write> Sink<W> {
-    fn flush_buf(&mut self) -> io::Result<()> {
-        if !self.buf.is_empty() {
-            self.adler.write_slice(&self.buf);
-            self.out.write_all(&self.buf)?;
-            self.written += self.buf.len() as u64;
-            self.buf.clear();
-        }
-        Ok(())
-    }
-
-    fn maybe_flush(&mut self) -> io::Result<()> {
-        if self.buf.len() >= FLUSH_AT {
-            self.flush_buf()?;
-        }
-        Ok(())
-    }
-
-    /// `SnapStream.sealStream`: the checksum of everything so far, then the string "/".
-    fn seal(&mut self) -> io::Result<u32> {
-        self.flush_buf()?;
-        let value = self.adler.checksum();
-        self.buf.put_i64(i64::from(value));
-        put_bytes(&mut self.buf, b"/");
-        Ok(value)
-    }
-}
-
 fn put_bytes(buf: &mut BytesMut, b: &[u8]) {
     buf.put_i32(jute_len(b.len()));
     buf.put_slice(b);
@@ -220,7 +184,229 @@ fn count(n: usize, what: &str) -> io::Result<i32> {
     })
 }
 
-/// Writes `tree` and `sessions` (session id, timeout in ms) as `FileSnap.serialize` does.
+/// A snapshot written a few nodes at a time, while the tree goes on changing in between:
+/// Apache ZooKeeper's *fuzzy* snapshot, which `SyncRequestProcessor` takes on a background
+/// thread while `DataTree.serializeNode` locks one node at a time.
+///
+/// The snapshot is named after the zxid applied when it started; restoring it and replaying
+/// every logged txn after that zxid gives the exact state, because applying a txn is
+/// idempotent enough for it (`DataTree.processTxn` ignores the `NodeExists`/`NoNode` a replay
+/// meets and still moves the parent's cversion, see `apply`). Each step sees the tree as it
+/// is at that moment, so a parent is always written before its children, as the reader needs.
+///
+/// Two rules keep the result loadable whatever happens between steps:
+/// - once txns were applied, a node created after the start (czxid above it) is left out,
+///   with its subtree: its create txn is in the log after the snapshot's zxid and the replay
+///   makes it again;
+/// - the ACL section is written at the start; a node whose ACL list was interned later (a
+///   `setACL` after the start: creates after it are left out) is written with the open ACL
+///   key, and the replay of that `setACL` puts the right list back before anyone reads it.
+///
+/// The trailing digest is written only when no txn was applied while the snapshot was taken
+/// ([`FuzzySnapshot::finish`]): only then does the tree walked match one zxid.
+///
+/// The caller moves the bytes: [`FuzzySnapshot::take`] after each [`FuzzySnapshot::step`].
+#[derive(Debug)]
+pub struct FuzzySnapshot {
+    start_zxid: i64,
+    /// ACL keys at or below this were in the cache at the start and are in the ACL section.
+    max_acl_key: AclKey,
+    opts: WriteOptions,
+    adler: Adler32,
+    buf: BytesMut,
+    /// Pending levels: a node's full path and the child names still to visit.
+    stack: Vec<(Bytes, std::vec::IntoIter<Bytes>)>,
+    path: Vec<u8>,
+    tree_digest: i64,
+    nodes: u64,
+    sessions: u64,
+    written: u64,
+    done: bool,
+}
+
+impl FuzzySnapshot {
+    /// Starts a snapshot of `tree` as it is now: the header, the sessions and the ACL cache
+    /// go out now, nodes on the following steps.
+    pub fn start<I>(tree: &DataTree, sessions: I, opts: &WriteOptions) -> io::Result<Self>
+    where
+        I: IntoIterator<Item = (i64, i32)>,
+        I::IntoIter: ExactSizeIterator,
+    {
+        let mut buf = BytesMut::with_capacity(FLUSH_AT + 64 * 1024);
+        FileHeader {
+            magic: SNAP_MAGIC,
+            version: SNAP_VERSION,
+            dbid: SNAP_DBID,
+        }
+        .encode(&mut buf);
+
+        // SerializeUtils.serializeSnapshot: the sessions.
+        let sessions = sessions.into_iter();
+        let session_count = sessions.len();
+        buf.put_i32(count(session_count, "sessions")?);
+        for (id, timeout) in sessions {
+            buf.put_i64(id);
+            buf.put_i32(timeout);
+        }
+
+        // ReferenceCountedACLCache.serialize.
+        let mut acls: Vec<(AclKey, &[Acl])> =
+            tree.acl_cache().entries().map(|(k, l, _)| (k, l)).collect();
+        acls.sort_unstable_by_key(|(k, _)| *k);
+        buf.put_i32(count(acls.len(), "ACL lists")?);
+        for (key, list) in &acls {
+            buf.put_i64(*key);
+            buf.put_i32(count(list.len(), "ACLs")?);
+            for acl in *list {
+                acl.encode(&mut buf);
+            }
+        }
+
+        let mut snap = FuzzySnapshot {
+            start_zxid: tree.last_processed_zxid,
+            max_acl_key: tree.acl_cache().last_key(),
+            opts: *opts,
+            adler: Adler32::new(),
+            buf,
+            stack: Vec::new(),
+            path: Vec::with_capacity(256),
+            tree_digest: 0,
+            nodes: 0,
+            sessions: session_count as u64,
+            written: 0,
+            done: false,
+        };
+        // DataTree.serializeNode from the root ("" in the stream).
+        match tree.node(b"/") {
+            Some(root) => {
+                snap.write_node(b"/", root);
+                snap.push_children(Bytes::from_static(b""), root);
+            }
+            None => snap.done = true,
+        }
+        Ok(snap)
+    }
+
+    /// The zxid the snapshot is named after: the last one applied when it started.
+    pub fn zxid(&self) -> i64 {
+        self.start_zxid
+    }
+
+    /// True once every node has been visited ([`FuzzySnapshot::finish`] is next).
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
+    /// Bytes produced and not yet taken.
+    pub fn pending(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Visits up to `budget` more nodes of `tree`; returns true when the walk is complete.
+    pub fn step(&mut self, tree: &DataTree, budget: usize) -> bool {
+        let mut left = budget;
+        while left > 0 {
+            let Some((base, children)) = self.stack.last_mut() else {
+                self.done = true;
+                break;
+            };
+            let Some(name) = children.next() else {
+                self.stack.pop();
+                continue;
+            };
+            self.path.clear();
+            self.path.extend_from_slice(base);
+            self.path.push(b'/');
+            self.path.extend_from_slice(&name);
+            // Gone since its parent was visited (upstream's getNode() == null), or created
+            // after the start (the replay creates it): left out with its subtree.
+            let Some(node) = tree.node(&self.path) else {
+                continue;
+            };
+            if node.stat.czxid > self.start_zxid && tree.last_processed_zxid != self.start_zxid {
+                continue;
+            }
+            let path = std::mem::take(&mut self.path);
+            self.write_node(&path, node);
+            if !node.children.is_empty() {
+                self.push_children(Bytes::copy_from_slice(&path), node);
+            }
+            self.path = path;
+            left -= 1;
+        }
+        self.done
+    }
+
+    fn push_children(&mut self, path: Bytes, node: &Node) {
+        let names: Vec<Bytes> = node.children.iter().cloned().collect();
+        self.stack.push((path, names.into_iter()));
+    }
+
+    fn write_node(&mut self, path: &[u8], node: &Node) {
+        let acl = if node.acl > self.max_acl_key {
+            crate::acl::OPEN_UNSAFE_ACL_KEY
+        } else {
+            node.acl
+        };
+        let stream_path: &[u8] = if path == b"/" { b"" } else { path };
+        write_node(&mut self.buf, stream_path, node, acl);
+        self.tree_digest = self.tree_digest.wrapping_add(digest::digest_of(path, node));
+        self.nodes += 1;
+    }
+
+    /// The bytes produced since the last call.
+    pub fn take(&mut self) -> Bytes {
+        self.adler.write_slice(&self.buf);
+        self.written += self.buf.len() as u64;
+        self.buf.split().freeze()
+    }
+
+    /// `SnapStream.sealStream`: the checksum of everything so far, then the string "/".
+    fn seal(&mut self) -> u32 {
+        let mut adler = self.adler;
+        adler.write_slice(&self.buf);
+        let value = adler.checksum();
+        self.buf.put_i64(i64::from(value));
+        put_bytes(&mut self.buf, b"/");
+        value
+    }
+
+    /// Ends the stream once the walk is complete (earlier, it visits what is left first):
+    /// the end marker, the seal, and, when `tree` is still at the zxid the snapshot started
+    /// from, the digest section. Returns the last bytes and what was written.
+    pub fn finish(mut self, tree: &DataTree) -> (Bytes, WriteSummary) {
+        while !self.step(tree, usize::MAX) {}
+        put_bytes(&mut self.buf, b"/");
+        let checksum = self.seal();
+        let consistent = tree.last_processed_zxid == self.start_zxid;
+        let digest = if self.opts.digest && consistent {
+            let d = ZxidDigest {
+                zxid: self.start_zxid,
+                digest_version: DIGEST_VERSION,
+                digest: self.tree_digest,
+            };
+            self.buf.put_i64(d.zxid);
+            self.buf.put_i32(d.digest_version);
+            self.buf.put_i64(d.digest);
+            self.seal();
+            Some(d)
+        } else {
+            None
+        };
+        let last = self.take();
+        let summary = WriteSummary {
+            nodes: self.nodes,
+            sessions: self.sessions,
+            bytes: self.written,
+            checksum,
+            digest,
+        };
+        (last, summary)
+    }
+}
+
+/// Writes `tree` and `sessions` (session id, timeout in ms) as `FileSnap.serialize` does, in
+/// one go ([`FuzzySnapshot`] with nothing changing in between).
 ///
 /// The trailing digest (when [`WriteOptions::digest`] is set) describes
 /// `tree.last_processed_zxid`, which is also the zxid the file must be named after
@@ -231,7 +417,7 @@ fn count(n: usize, what: &str) -> io::Result<i32> {
 pub fn write_snapshot<W, I>(
     tree: &DataTree,
     sessions: I,
-    out: W,
+    mut out: W,
     opts: &WriteOptions,
 ) -> io::Result<WriteSummary>
 where
@@ -239,108 +425,29 @@ where
     I: IntoIterator<Item = (i64, i32)>,
     I::IntoIter: ExactSizeIterator,
 {
-    let mut sink = Sink {
-        out,
-        adler: Adler32::new(),
-        buf: BytesMut::with_capacity(FLUSH_AT + 64 * 1024),
-        written: 0,
-    };
-    FileHeader {
-        magic: SNAP_MAGIC,
-        version: SNAP_VERSION,
-        dbid: SNAP_DBID,
-    }
-    .encode(&mut sink.buf);
-
-    // SerializeUtils.serializeSnapshot: the sessions.
-    let sessions = sessions.into_iter();
-    let session_count = sessions.len();
-    sink.buf.put_i32(count(session_count, "sessions")?);
-    for (id, timeout) in sessions {
-        sink.buf.put_i64(id);
-        sink.buf.put_i32(timeout);
-        sink.maybe_flush()?;
-    }
-
-    // ReferenceCountedACLCache.serialize.
-    let mut acls: Vec<(AclKey, &[Acl])> =
-        tree.acl_cache().entries().map(|(k, l, _)| (k, l)).collect();
-    acls.sort_unstable_by_key(|(k, _)| *k);
-    sink.buf.put_i32(count(acls.len(), "ACL lists")?);
-    for (key, list) in acls {
-        sink.buf.put_i64(key);
-        sink.buf.put_i32(count(list.len(), "ACLs")?);
-        for acl in list {
-            acl.encode(&mut sink.buf);
+    let mut snap = FuzzySnapshot::start(tree, sessions, opts)?;
+    loop {
+        let done = snap.step(tree, 1024);
+        if done || snap.pending() >= FLUSH_AT {
+            out.write_all(&snap.take())?;
         }
-        sink.maybe_flush()?;
-    }
-
-    // DataTree.serializeNode from the root, iteratively; then the "/" end marker.
-    let mut nodes = 0u64;
-    let mut tree_digest = 0i64;
-    if let Some(root) = tree.node(b"/") {
-        let mut path: Vec<u8> = Vec::with_capacity(256);
-        write_node(&mut sink.buf, &path, root);
-        tree_digest = tree_digest.wrapping_add(digest::digest_of(b"/", root));
-        nodes += 1;
-        // Each level: the length of its node's path, and an iterator over its children.
-        let mut stack = vec![(0usize, root.children.iter())];
-        while let Some((base, children)) = stack.last_mut() {
-            let Some(name) = children.next() else {
-                stack.pop();
-                continue;
-            };
-            let base = *base;
-            path.truncate(base);
-            path.push(b'/');
-            path.extend_from_slice(name);
-            // A child without a node is skipped, as upstream's getNode() == null.
-            let Some(node) = tree.node(&path) else {
-                continue;
-            };
-            write_node(&mut sink.buf, &path, node);
-            tree_digest = tree_digest.wrapping_add(digest::digest_of(&path, node));
-            nodes += 1;
-            sink.maybe_flush()?;
-            stack.push((path.len(), node.children.iter()));
+        if done {
+            break;
         }
     }
-    put_bytes(&mut sink.buf, b"/");
-    let checksum = sink.seal()?;
-
-    let digest = if opts.digest {
-        let d = ZxidDigest {
-            zxid: tree.last_processed_zxid,
-            digest_version: DIGEST_VERSION,
-            digest: tree_digest,
-        };
-        sink.buf.put_i64(d.zxid);
-        sink.buf.put_i32(d.digest_version);
-        sink.buf.put_i64(d.digest);
-        sink.seal()?;
-        Some(d)
-    } else {
-        None
-    };
-    sink.flush_buf()?;
-    Ok(WriteSummary {
-        nodes,
-        sessions: session_count as u64,
-        bytes: sink.written,
-        checksum,
-        digest,
-    })
+    let (last, summary) = snap.finish(tree);
+    out.write_all(&last)?;
+    Ok(summary)
 }
 
 /// `serializeNodeData`: path, then the `DataNode` record (data, ACL key, StatPersisted).
-fn write_node(buf: &mut BytesMut, path: &[u8], node: &Node) {
+fn write_node(buf: &mut BytesMut, path: &[u8], node: &Node, acl: AclKey) {
     put_bytes(buf, path);
     match &node.data {
         Some(d) => put_bytes(buf, d),
         None => buf.put_i32(-1),
     }
-    buf.put_i64(node.acl);
+    buf.put_i64(acl);
     node.stat.encode(buf);
 }
 
@@ -504,7 +611,13 @@ impl<R: Read> Source<R> {
         let computed = self.checksum();
         let at = self.offset();
         let stored = self.read_i64("checksum")?;
-        self.read_buffer(limit, "string after the checksum")?;
+        let marker_at = self.offset();
+        // Upstream reads this string and ignores it; every writer puts "/" there. Insisting
+        // on it means a damaged length here cannot swallow the digest section unnoticed.
+        let marker = self.read_buffer(limit, "string after the checksum")?;
+        if marker != Some(&b"/"[..]) {
+            return Err(corrupt(marker_at, "the checksum is not followed by \"/\""));
+        }
         if stored != i64::from(computed) {
             return Err(SnapshotError::Checksum {
                 offset: at,
