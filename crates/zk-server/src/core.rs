@@ -36,7 +36,7 @@ use zk_tree::{DataTree, Notification, WatchedEvent};
 use crate::fourlw;
 use crate::log::{LogCmd, LogEvent};
 use crate::settings::Settings;
-use crate::snapshots::SnapshotTarget;
+use crate::snapshots::{Chunk, Done, SnapshotTarget};
 use crate::stats::Stats;
 
 /// A connection's id; also its watcher id.
@@ -241,9 +241,21 @@ pub struct Core {
     log_tx: std::sync::mpsc::Sender<LogCmd>,
     notifications: Vec<Notification>,
     reaped_this_minute: (i64, usize),
+    /// The snapshot target; `None` while a background snapshot's writer thread holds it.
     snapshots: Option<Box<dyn SnapshotTarget>>,
     txns_since_snapshot: u64,
     snapshot_threshold: u64,
+    /// The background snapshot in progress.
+    snap_job: Option<SnapJob>,
+    snap_done_tx: mpsc::UnboundedSender<Done>,
+    snap_done_rx: Option<mpsc::UnboundedReceiver<Done>>,
+}
+
+/// A background (fuzzy) snapshot: the cursor the core steps, until it is finished, and the
+/// channel to its writer thread.
+struct SnapJob {
+    cursor: Option<zk_tree::snapshot::FuzzySnapshot>,
+    tx: mpsc::Sender<Chunk>,
 }
 
 impl Core {
@@ -264,6 +276,7 @@ impl Core {
             reconfig_enabled: settings.reconfig_enabled,
         };
         let last = tree.last_processed_zxid;
+        let (snap_done_tx, snap_done_rx) = mpsc::unbounded_channel();
         Core {
             stats,
             clock,
@@ -281,6 +294,9 @@ impl Core {
             snapshot_threshold: settings.snapshot.next_threshold(last as u64),
             snapshots,
             txns_since_snapshot: 0,
+            snap_job: None,
+            snap_done_tx,
+            snap_done_rx: Some(snap_done_rx),
             settings,
         }
     }
@@ -298,7 +314,27 @@ impl Core {
         reaper.tick().await;
         let manual = self.clock.manual.clone();
         let mut last_reap = self.clock.mono_ms();
+        let Some(mut snap_done_rx) = self.snap_done_rx.take() else {
+            return Err("the core ran twice".into());
+        };
         loop {
+            // Room for the next slice of a background snapshot (waited on only when idle:
+            // under load the loop steps it after every batch).
+            let snap_room = self
+                .snap_job
+                .as_ref()
+                .filter(|j| j.cursor.is_some())
+                .map(|j| j.tx.clone());
+            let room = async {
+                match snap_room {
+                    Some(tx) => match tx.reserve_owned().await {
+                        Ok(permit) => drop(permit),
+                        // The writer is gone; its Done message says why.
+                        Err(_) => std::future::pending().await,
+                    },
+                    None => std::future::pending().await,
+                }
+            };
             let far = Instant::now() + Duration::from_secs(3600);
             let deadline = match (&manual, self.sessions.next_deadline()) {
                 (None, Some(ms)) => self.clock.instant_at(ms),
@@ -328,7 +364,8 @@ impl Core {
                             }
                         }
                     }
-                    None => return Ok(()),
+                    // Only the server's shutdown drops every sender.
+                    None => break,
                 },
                 _ = tokio::time::sleep_until(deadline) => self.expire_sessions(),
                 _ = reaper.tick(), if manual.is_none() => self.reap_containers(),
@@ -341,13 +378,22 @@ impl Core {
                         self.reap_containers();
                     }
                 }
-                _ = shutdown.changed() => {
-                    self.snapshot_now();
-                    return Ok(());
-                }
+                Some(done) = snap_done_rx.recv() => self.snapshot_done(done),
+                _ = room => {}
+                _ = shutdown.changed() => break,
             }
             self.flush_log();
+            self.snapshot_step();
         }
+        // Shutdown. A background snapshot still being written is abandoned (its writer
+        // discards the partial file) in favour of a complete one of the final state.
+        if self.snap_job.take().is_some() {
+            if let Some(done) = snap_done_rx.recv().await {
+                self.snapshot_done(done);
+            }
+        }
+        self.snapshot_now();
+        Ok(())
     }
 
     fn flush_log(&mut self) {
@@ -820,8 +866,9 @@ impl Core {
     fn apply_one(&mut self, f: InFlight) {
         self.txns_since_snapshot += 1;
         if self.txns_since_snapshot >= self.snapshot_threshold {
-            // The snapshot holds everything applied before this txn; the log replays the rest.
-            self.snapshot_now();
+            // The snapshot is named after the last txn applied before this one; the log
+            // replays everything after it.
+            self.start_snapshot();
         }
         let h = &f.prepared.header;
         let mut notes = std::mem::take(&mut self.notifications);
@@ -943,6 +990,92 @@ impl Core {
             _ => run(),
         };
         match res {
+            Ok(Some(oldest)) => {
+                let _ = self.log_tx.send(LogCmd::PurgeBefore(oldest + 1));
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!("writing a snapshot failed: {e}; the txn log keeps everything")
+            }
+        }
+    }
+
+    /// Starts a background snapshot, unless one is still being written (upstream's "Too busy
+    /// to snap, skipping"): the next threshold comes round soon enough.
+    fn start_snapshot(&mut self) {
+        self.txns_since_snapshot = 0;
+        self.snapshot_threshold = self
+            .settings
+            .snapshot
+            .next_threshold(self.clock.wall_ms() as u64);
+        if self.snap_job.is_some() {
+            tracing::warn!("too busy to snapshot: the previous one is still being written");
+            return;
+        }
+        let Some(target) = self.snapshots.take() else {
+            return;
+        };
+        let sessions: Vec<(i64, i32)> =
+            self.sessions.iter().map(|s| (s.id, s.timeout_ms)).collect();
+        let cursor = match zk_tree::snapshot::FuzzySnapshot::start(
+            &self.tree,
+            sessions,
+            &zk_tree::snapshot::WriteOptions::default(),
+        ) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!("cannot start a snapshot: {e}; the txn log keeps everything");
+                self.snapshots = Some(target);
+                return;
+            }
+        };
+        let zxid = cursor.zxid();
+        let retain = self.settings.snapshot.retain;
+        let nodes = self.tree.node_count();
+        if let Some(tx) =
+            crate::snapshots::spawn_writer(target, zxid, retain, nodes, self.snap_done_tx.clone())
+        {
+            self.snap_job = Some(SnapJob {
+                cursor: Some(cursor),
+                tx,
+            });
+        }
+    }
+
+    /// Serialises the next slice of the background snapshot, if there is one and its writer
+    /// has room for it.
+    fn snapshot_step(&mut self) {
+        let Some(job) = self.snap_job.as_mut() else {
+            return;
+        };
+        if job.tx.capacity() == 0 {
+            return;
+        }
+        let Some(cursor) = job.cursor.as_mut() else {
+            return;
+        };
+        let chunk = if cursor.step(&self.tree, crate::snapshots::STEP_NODES) {
+            match job.cursor.take() {
+                Some(c) => {
+                    let (last, summary) = c.finish(&self.tree);
+                    Chunk::Last(last, summary)
+                }
+                None => return,
+            }
+        } else {
+            Chunk::Data(cursor.take())
+        };
+        // Only the core sends, and there was room. A writer that has gone away reports why
+        // on the done channel.
+        let _ = job.tx.try_send(chunk);
+    }
+
+    /// A background snapshot ended: the target comes back, and the log is purged below the
+    /// oldest snapshot kept.
+    fn snapshot_done(&mut self, done: Done) {
+        self.snap_job = None;
+        self.snapshots = Some(done.target);
+        match done.result {
             Ok(Some(oldest)) => {
                 let _ = self.log_tx.send(LogCmd::PurgeBefore(oldest + 1));
             }

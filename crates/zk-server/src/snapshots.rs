@@ -1,13 +1,35 @@
 //! When and where the core writes snapshots.
 //!
 //! A snapshot is Apache ZooKeeper's own format (`zk_tree::snapshot`), written to whatever
-//! [`SnapshotTarget`] the binary provides (files in dataDir/version-2). The core takes one
+//! [`SnapshotTarget`] the binary provides (files in dataDir/version-2). The core starts one
 //! after every `snapCount/2 + random(snapCount/2)` applied txns (as `SyncRequestProcessor`
-//! spreads them), at clean shutdown, and the binary takes one after a recovery that replayed
-//! txns. After each, old snapshots beyond `autopurge.snapRetainCount` are removed and the
-//! txn log is purged up to the oldest snapshot kept.
+//! spreads them); the binary takes one after a recovery that replayed txns, and the core one
+//! at clean shutdown. After each, old snapshots beyond `autopurge.snapRetainCount` are
+//! removed and the txn log is purged up to the oldest snapshot kept.
+//!
+//! Snapshots taken while serving are *fuzzy*, as upstream's: the core task, which owns the
+//! tree, serialises it a slice at a time between batches of requests
+//! ([`zk_tree::snapshot::FuzzySnapshot`]) and hands the bytes to a writer thread, which
+//! compresses, writes and fsyncs them, so a tree of millions of nodes never stalls requests
+//! for more than one slice. A bounded channel between them keeps a slow disk from piling
+//! snapshot bytes up in memory: the core only serialises another slice when there is room.
+//!
+//! ```text
+//!   core task ── step(STEP_NODES) ──► Chunk ──► [bounded channel] ──► writer thread
+//!       ▲                                                          write, fsync, rename, purge
+//!       └──────────────────────────── Done (target back, result) ◄──────┘
+//! ```
 
 use std::io::{self, Write};
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+use zk_tree::snapshot::WriteSummary;
+
+/// Nodes serialised per step of a background snapshot: a few hundred microseconds of work.
+pub(crate) const STEP_NODES: usize = 1000;
+/// Steps buffered between the core and the writer thread.
+pub(crate) const CHUNKS_IN_FLIGHT: usize = 16;
 
 /// Where snapshots go.
 pub trait SnapshotTarget: Send {
@@ -82,4 +104,85 @@ pub fn take(
         started.elapsed().as_secs_f64()
     );
     target.purge(retain.max(3))
+}
+
+/// A piece of a background snapshot on its way to the writer thread.
+#[derive(Debug)]
+pub(crate) enum Chunk {
+    /// More bytes.
+    Data(Bytes),
+    /// The last bytes: the snapshot is complete once they are durable.
+    Last(Bytes, WriteSummary),
+}
+
+/// A background snapshot's outcome, with the target handed back to the core.
+pub(crate) struct Done {
+    /// The snapshot target, for the next snapshot.
+    pub target: Box<dyn SnapshotTarget>,
+    /// The oldest snapshot zxid kept after the purge, or why the snapshot failed.
+    pub result: Result<Option<i64>, String>,
+}
+
+/// Starts the writer thread of a background snapshot of `zxid`: it writes what arrives on
+/// the returned channel into `target`, makes it durable when [`Chunk::Last`] arrives (and
+/// discards it if the channel closes first), purges, and reports on `done`. `None` when no
+/// thread could be started; the target then comes back at once on `done` with the error.
+pub(crate) fn spawn_writer(
+    target: Box<dyn SnapshotTarget>,
+    zxid: i64,
+    retain: usize,
+    node_count: usize,
+    done: mpsc::UnboundedSender<Done>,
+) -> Option<mpsc::Sender<Chunk>> {
+    let (tx, mut rx) = mpsc::channel::<Chunk>(CHUNKS_IN_FLIGHT);
+    // The target travels through a slot so that a failed spawn can hand it back.
+    let slot = std::sync::Arc::new(std::sync::Mutex::new(Some(target)));
+    let thread_slot = slot.clone();
+    let thread_done = done.clone();
+    let spawned = std::thread::Builder::new()
+        .name("snapshot".into())
+        .spawn(move || {
+            let taken = thread_slot.lock().ok().and_then(|mut g| g.take());
+            let Some(mut target) = taken else {
+                return;
+            };
+            let started = std::time::Instant::now();
+            let mut summary = None;
+            let written = target.write_snapshot(zxid, &mut |w| {
+                while let Some(chunk) = rx.blocking_recv() {
+                    match chunk {
+                        Chunk::Data(b) => w.write_all(&b)?,
+                        Chunk::Last(b, s) => {
+                            w.write_all(&b)?;
+                            summary = Some(s);
+                            return Ok(());
+                        }
+                    }
+                }
+                Err(io::Error::other("abandoned before it was complete"))
+            });
+            let result = written.and_then(|bytes| {
+                let nodes = summary.map_or(0, |s| s.nodes);
+                tracing::info!(
+                    "snapshot 0x{zxid:x} (fuzzy, started with {node_count} nodes): {nodes} nodes, \
+                     {bytes} bytes in {:.3}s",
+                    started.elapsed().as_secs_f64()
+                );
+                target.purge(retain.max(3))
+            });
+            let _ = thread_done.send(Done { target, result });
+        });
+    match spawned {
+        Ok(_) => Some(tx),
+        Err(e) => {
+            let target = slot.lock().ok().and_then(|mut g| g.take());
+            if let Some(target) = target {
+                let _ = done.send(Done {
+                    target,
+                    result: Err(format!("cannot start the snapshot thread: {e}")),
+                });
+            }
+            None
+        }
+    }
 }
