@@ -216,11 +216,10 @@ fn main() -> anyhow::Result<()> {
             cfg.data_dir.display()
         );
         let max_buffer = settings.max_buffer + settings.max_buffer_extra;
-        let retain = settings.snapshot.retain;
-        let (mut store, recovered) =
+        let (store, recovered) =
             storage::open_and_recover(&cfg.data_dir, &cfg.data_log_dir, max_buffer)?;
         let mut snapshots = storage::FileTarget(store.snapshots);
-        storage::snapshot_after_recovery(&mut snapshots, &mut store.log, &recovered, retain);
+        storage::snapshot_after_recovery(&mut snapshots, &recovered);
         zk_server::run(
             settings,
             listener,

@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use zk_server::recovery::{self, Recovered};
 use zk_server::snapshots::SnapshotTarget;
 use zk_storage::SnapshotStore as _;
-use zk_storage_rocksdb::{FileSnapshotStore, RocksTxnLog, Storage};
+use zk_storage_rocksdb::{FileSnapshotStore, Storage};
 use zk_tree::snapshot::{read_snapshot, ReadOptions};
 use zk_tree::DataTree;
 
@@ -102,25 +102,12 @@ pub fn open_and_recover(
 }
 
 /// Writes a snapshot of a freshly recovered state (when the log had txns after the last
-/// one) and purges the log entries the kept snapshots cover.
-pub fn snapshot_after_recovery(
-    target: &mut FileTarget,
-    log: &mut RocksTxnLog,
-    recovered: &Recovered,
-    retain: usize,
-) {
+/// one), so the next start replays nothing. Purging is the server's (autopurge).
+pub fn snapshot_after_recovery(target: &mut FileTarget, recovered: &Recovered) {
     if recovered.replayed == 0 {
         return;
     }
-    match zk_server::snapshots::take(target, &recovered.tree, &recovered.sessions, retain) {
-        Ok(Some(oldest)) => {
-            if let Err(e) = zk_storage::TxnLog::purge_before(log, oldest + 1) {
-                tracing::warn!("purging the txn log below 0x{:x} failed: {e}", oldest + 1);
-            }
-        }
-        Ok(None) => {}
-        Err(e) => {
-            tracing::warn!("snapshot after recovery failed: {e}; the txn log keeps everything")
-        }
+    if let Err(e) = zk_server::snapshots::write(target, &recovered.tree, &recovered.sessions) {
+        tracing::warn!("snapshot after recovery failed: {e}; the txn log keeps everything")
     }
 }

@@ -249,6 +249,8 @@ pub struct Core {
     snap_job: Option<SnapJob>,
     snap_done_tx: mpsc::UnboundedSender<Done>,
     snap_done_rx: Option<mpsc::UnboundedReceiver<Done>>,
+    /// A purge came due while the snapshot target was busy: run it when it comes back.
+    purge_due: bool,
 }
 
 /// A background (fuzzy) snapshot: the cursor the core steps, until it is finished, and the
@@ -297,6 +299,7 @@ impl Core {
             snap_job: None,
             snap_done_tx,
             snap_done_rx: Some(snap_done_rx),
+            purge_due: false,
             settings,
         }
     }
@@ -317,6 +320,19 @@ impl Core {
         let Some(mut snap_done_rx) = self.snap_done_rx.take() else {
             return Err("the core ran twice".into());
         };
+        // DatadirCleanupManager: at start, then every purgeInterval hours.
+        let purge_every = self.settings.snapshot.purge_interval;
+        let mut purge_timer =
+            tokio::time::interval(purge_every.unwrap_or(Duration::from_secs(3600)));
+        purge_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        match purge_every {
+            Some(every) => tracing::info!(
+                "purging snapshots beyond the newest {} every {:.1} h",
+                self.settings.snapshot.retain,
+                every.as_secs_f64() / 3600.0
+            ),
+            None => tracing::info!("purge task is not scheduled (autopurge.purgeInterval is 0)"),
+        }
         loop {
             // Room for the next slice of a background snapshot (waited on only when idle:
             // under load the loop steps it after every batch).
@@ -380,6 +396,7 @@ impl Core {
                 }
                 Some(done) = snap_done_rx.recv() => self.snapshot_done(done),
                 _ = room => {}
+                _ = purge_timer.tick(), if purge_every.is_some() => self.purge(),
                 _ = shutdown.changed() => break,
             }
             self.flush_log();
@@ -969,34 +986,23 @@ impl Core {
         }
     }
 
-    /// Writes a snapshot of the applied state and purges what it makes unnecessary. A
-    /// failed snapshot is logged and costs nothing: the txn log still has everything.
+    /// Writes a complete snapshot of the applied state (at shutdown). A failed snapshot is
+    /// logged and costs nothing: the txn log still has everything.
     fn snapshot_now(&mut self) {
-        self.txns_since_snapshot = 0;
-        self.snapshot_threshold = self
-            .settings
-            .snapshot
-            .next_threshold(self.clock.wall_ms() as u64);
         let Some(target) = self.snapshots.as_mut() else {
             return;
         };
         let sessions: Vec<(i64, i32)> =
             self.sessions.iter().map(|s| (s.id, s.timeout_ms)).collect();
-        let (tree, retain) = (&self.tree, self.settings.snapshot.retain);
-        let mut run = || crate::snapshots::take(target.as_mut(), tree, &sessions, retain);
+        let tree = &self.tree;
+        let mut run = || crate::snapshots::write(target.as_mut(), tree, &sessions);
         // Writing blocks this task: let the runtime move other tasks off its thread.
         let res = match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
             Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(run),
             _ => run(),
         };
-        match res {
-            Ok(Some(oldest)) => {
-                let _ = self.log_tx.send(LogCmd::PurgeBefore(oldest + 1));
-            }
-            Ok(None) => {}
-            Err(e) => {
-                tracing::error!("writing a snapshot failed: {e}; the txn log keeps everything")
-            }
+        if let Err(e) = res {
+            tracing::error!("writing a snapshot failed: {e}; the txn log keeps everything")
         }
     }
 
@@ -1030,10 +1036,9 @@ impl Core {
             }
         };
         let zxid = cursor.zxid();
-        let retain = self.settings.snapshot.retain;
         let nodes = self.tree.node_count();
         if let Some(tx) =
-            crate::snapshots::spawn_writer(target, zxid, retain, nodes, self.snap_done_tx.clone())
+            crate::snapshots::spawn_writer(target, zxid, nodes, self.snap_done_tx.clone())
         {
             self.snap_job = Some(SnapJob {
                 cursor: Some(cursor),
@@ -1075,14 +1080,27 @@ impl Core {
     fn snapshot_done(&mut self, done: Done) {
         self.snap_job = None;
         self.snapshots = Some(done.target);
-        match done.result {
+        if let Err(e) = done.result {
+            tracing::error!("writing a snapshot failed: {e}; the txn log keeps everything")
+        }
+        if std::mem::take(&mut self.purge_due) {
+            self.purge();
+        }
+    }
+
+    /// Removes snapshots beyond `autopurge.snapRetainCount` and the txn log below the oldest
+    /// one kept (`PurgeTxnLog.purge`).
+    fn purge(&mut self) {
+        let Some(target) = self.snapshots.as_mut() else {
+            self.purge_due = true;
+            return;
+        };
+        match target.purge(self.settings.snapshot.retain.max(3)) {
             Ok(Some(oldest)) => {
                 let _ = self.log_tx.send(LogCmd::PurgeBefore(oldest + 1));
             }
             Ok(None) => {}
-            Err(e) => {
-                tracing::error!("writing a snapshot failed: {e}; the txn log keeps everything")
-            }
+            Err(e) => tracing::warn!("purging old snapshots failed: {e}"),
         }
     }
 

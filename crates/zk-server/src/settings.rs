@@ -121,6 +121,8 @@ impl Settings {
             snapshot: crate::snapshots::SnapshotPolicy {
                 snap_count: cfg.snap_count.max(2) as u64,
                 retain: cfg.snap_retain_count.max(3) as usize,
+                purge_interval: (cfg.purge_interval > 0)
+                    .then(|| std::time::Duration::from_secs(cfg.purge_interval as u64 * 3600)),
             },
             sasl_configured: cfg
                 .properties

@@ -4,8 +4,10 @@
 //! [`SnapshotTarget`] the binary provides (files in dataDir/version-2). The core starts one
 //! after every `snapCount/2 + random(snapCount/2)` applied txns (as `SyncRequestProcessor`
 //! spreads them); the binary takes one after a recovery that replayed txns, and the core one
-//! at clean shutdown. After each, old snapshots beyond `autopurge.snapRetainCount` are
-//! removed and the txn log is purged up to the oldest snapshot kept.
+//! at clean shutdown. Purging is upstream's `DatadirCleanupManager`: only when
+//! `autopurge.purgeInterval` is above 0, at start and then every that many hours, snapshots
+//! beyond the newest `autopurge.snapRetainCount` are removed and the txn log below the
+//! oldest one kept. With the default 0 nothing is ever removed, as upstream.
 //!
 //! Snapshots taken while serving are *fuzzy*, as upstream's: the core task, which owns the
 //! tree, serialises it a slice at a time between batches of requests
@@ -52,6 +54,8 @@ pub struct SnapshotPolicy {
     pub snap_count: u64,
     /// `autopurge.snapRetainCount` (at least 3, as upstream).
     pub retain: usize,
+    /// `autopurge.purgeInterval`; `None` (the default, 0 hours) never purges.
+    pub purge_interval: Option<std::time::Duration>,
 }
 
 impl Default for SnapshotPolicy {
@@ -59,6 +63,7 @@ impl Default for SnapshotPolicy {
         SnapshotPolicy {
             snap_count: 100_000,
             retain: 3,
+            purge_interval: None,
         }
     }
 }
@@ -85,6 +90,16 @@ pub fn take(
     sessions: &[(i64, i32)],
     retain: usize,
 ) -> Result<Option<i64>, String> {
+    write(target, tree, sessions)?;
+    target.purge(retain.max(3))
+}
+
+/// Streams `tree` and `sessions` as a complete snapshot into `target`.
+pub fn write(
+    target: &mut dyn SnapshotTarget,
+    tree: &zk_tree::DataTree,
+    sessions: &[(i64, i32)],
+) -> Result<(), String> {
     let started = std::time::Instant::now();
     let zxid = tree.last_processed_zxid;
     let bytes = target.write_snapshot(zxid, &mut |w| {
@@ -103,7 +118,7 @@ pub fn take(
         sessions.len(),
         started.elapsed().as_secs_f64()
     );
-    target.purge(retain.max(3))
+    Ok(())
 }
 
 /// A piece of a background snapshot on its way to the writer thread.
@@ -119,18 +134,17 @@ pub(crate) enum Chunk {
 pub(crate) struct Done {
     /// The snapshot target, for the next snapshot.
     pub target: Box<dyn SnapshotTarget>,
-    /// The oldest snapshot zxid kept after the purge, or why the snapshot failed.
-    pub result: Result<Option<i64>, String>,
+    /// Why the snapshot failed, if it did.
+    pub result: Result<(), String>,
 }
 
 /// Starts the writer thread of a background snapshot of `zxid`: it writes what arrives on
 /// the returned channel into `target`, makes it durable when [`Chunk::Last`] arrives (and
-/// discards it if the channel closes first), purges, and reports on `done`. `None` when no
+/// discards it if the channel closes first), and reports on `done`. `None` when no
 /// thread could be started; the target then comes back at once on `done` with the error.
 pub(crate) fn spawn_writer(
     target: Box<dyn SnapshotTarget>,
     zxid: i64,
-    retain: usize,
     node_count: usize,
     done: mpsc::UnboundedSender<Done>,
 ) -> Option<mpsc::Sender<Chunk>> {
@@ -161,14 +175,13 @@ pub(crate) fn spawn_writer(
                 }
                 Err(io::Error::other("abandoned before it was complete"))
             });
-            let result = written.and_then(|bytes| {
+            let result = written.map(|bytes| {
                 let nodes = summary.map_or(0, |s| s.nodes);
                 tracing::info!(
                     "snapshot 0x{zxid:x} (fuzzy, started with {node_count} nodes): {nodes} nodes, \
                      {bytes} bytes in {:.3}s",
                     started.elapsed().as_secs_f64()
                 );
-                target.purge(retain.max(3))
             });
             let _ = thread_done.send(Done { target, result });
         });

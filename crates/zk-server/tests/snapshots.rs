@@ -1,7 +1,8 @@
 //! Background (fuzzy) snapshots taken while clients keep writing: every snapshot the server
 //! keeps, restored and followed by the txn log after it, is exactly the state the server
 //! ended with; and at least one of them really was taken while the tree moved (it carries no
-//! digest, see `zk_tree::snapshot::FuzzySnapshot`).
+//! digest, see `zk_tree::snapshot::FuzzySnapshot`); and the purge task keeps
+//! `autopurge.snapRetainCount` snapshots and the log after the oldest of them.
 
 mod common;
 
@@ -85,6 +86,8 @@ async fn snapshots_taken_under_load_restore_to_the_final_state() {
         snapshot: SnapshotPolicy {
             snap_count: 3000,
             retain: 3,
+            // autopurge.purgeInterval is in hours; a test cannot wait for that.
+            purge_interval: Some(Duration::from_millis(50)),
         },
         ..common::settings()
     };
@@ -146,6 +149,22 @@ async fn snapshots_taken_under_load_restore_to_the_final_state() {
         }
     }
     assert!(saw_fuzzy, "no snapshot was taken while writes went on");
+    // The purge task keeps the newest 3 snapshots and drops the log below the oldest.
+    let mut purged = false;
+    for _ in 0..200 {
+        let kept = snaps.list();
+        let first_logged = zk_storage::TxnLog::read_from(&log, 1, 1).unwrap()[0].0;
+        if kept.len() == 3 && first_logged == kept[0] + 1 {
+            purged = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(
+        purged,
+        "snapshots {:?} and the log were not purged",
+        snaps.list()
+    );
     drop(c);
     stop_tx.send(true).unwrap();
     common::within("server stop", server)
