@@ -317,7 +317,9 @@ impl Gen {
             860..=884 => self.gen_get_ephemerals(s),
             885..=909 => self.gen_path_only(s, op::GET_ALL_CHILDREN_NUMBER, "getAllChildrenNumber"),
             910..=929 => self.req(s, op::WHO_AM_I, Vec::new(), "whoAmI".into(), Meta::None),
-            930..=989 => self.gen_large(s),
+            930..=934 => self.gen_large(s),
+            935..=959 => self.gen_read(s, op::EXISTS, "exists"),
+            960..=989 => self.gen_create(s),
             990..=994 => self.req(
                 s,
                 op::CLOSE_SESSION,
@@ -367,10 +369,22 @@ impl Gen {
         self.abs(&format!("{base}/{name}"))
     }
 
+    /// A path to create: never the root itself (a sequential create of the root's own path
+    /// would make a node beside it, outside the run's tree).
+    fn create_path(&mut self) -> String {
+        let p = self.path();
+        if p == self.root {
+            format!("{p}/{}", self.rng.pick(NAMES))
+        } else {
+            p
+        }
+    }
+
     fn invalid_path(&mut self) -> String {
         let root = self.root.clone();
+        // Not "": Apache ZooKeeper keeps the root under "" as well as "/", so reads of ""
+        // answer for "/", the whole server's root (see README.md, known differences).
         let choices = [
-            String::new(),
             "relative".to_string(),
             format!("{root}/"),
             format!("{root}//a"),
@@ -419,7 +433,7 @@ impl Gen {
 
     /// A create-like record for multi or single use: (opcode, body, desc, meta).
     fn create_parts(&mut self, in_multi: bool) -> (i32, Vec<u8>, String, Meta) {
-        let path = self.path();
+        let path = self.create_path();
         let data = self.data();
         let (acl_name, acl) = self.acl();
         let (code, flags, ttl) = match self.rng.below(if in_multi { 12 } else { 14 }) {
@@ -427,8 +441,16 @@ impl Gen {
             6..=9 => (op::CREATE2, self.rng.below(4) as i32, None),
             10 => (op::CREATE_CONTAINER, 4, None),
             11 => {
-                let ttl = *self.rng.pick(&[3_600_000i64, 3_600_000, 0, -5, 1 << 41]);
-                (op::CREATE_TTL, *self.rng.pick(&[5, 6, 5, 0, 1]), Some(ttl))
+                let flags = *self.rng.pick(&[5, 6, 5, 0, 1]);
+                // A createTTL with a plain mode and a negative ttl passes 3.8's validation and
+                // then throws inside DataTree.processTxn (TTL.toEphemeralOwner): a server bug
+                // path, not protocol, so it is not generated.
+                let ttl = if flags >= 5 {
+                    *self.rng.pick(&[3_600_000i64, 3_600_000, 0, -5, 1 << 41])
+                } else {
+                    3_600_000
+                };
+                (op::CREATE_TTL, flags, Some(ttl))
             }
             12 => (op::CREATE, *self.rng.pick(&[4, 5, 6, 7, -1]), None),
             _ => (op::CREATE_CONTAINER, *self.rng.pick(&[0, 1, 4]), None),
@@ -496,7 +518,7 @@ impl Gen {
         let n = MAX_BUFFER - 250 - self.rng.below(1000);
         let byte = self.rng.below(256) as u8;
         let data: Vec<u8> = (0..n).map(|i| byte.wrapping_add(i as u8)).collect();
-        let path = self.path();
+        let path = self.create_path();
         if self.rng.pct(50) {
             let v = self.version();
             let body = W::new().str(&path).buf(Some(&data)).i32(v).bytes();
@@ -607,7 +629,12 @@ impl Gen {
     }
 
     fn gen_remove_watches(&mut self, s: usize) -> Op {
-        let path = self.path();
+        // Valid paths only: for a relative path 3.8 answers from an exception thrown in its
+        // parent walk, which depends on every session's watches (README.md).
+        let mut path = self.path();
+        if !path.starts_with(&self.root) {
+            path = self.root.clone();
+        }
         let kind = *self.rng.pick(&[1, 2, 3, 3, 0]);
         let body = W::new().str(&path).i32(kind).bytes();
         let (code, name) = if self.rng.pct(50) {

@@ -8,8 +8,8 @@
 //!   sessions were created; other owner values (0, containers, TTL nodes) stay raw.
 //! - the session password is reduced to its length (it derives from the session id).
 //! - the per-run root znode becomes `/R` in every path.
-//! - child lists and getEphemerals lists are sorted (Apache ZooKeeper returns them in
-//!   HashSet order, which no client may rely on).
+//! - child lists, getEphemerals lists and whoAmI identities are sorted (Apache ZooKeeper
+//!   returns them in hash-set order, which no client may rely on).
 //!
 //! Every other byte is compared: the decoder renders each field, and whatever it cannot
 //! decode, or finds after the end of the record, is shown in hex (`RAW=` / `TAIL=`).
@@ -206,15 +206,18 @@ impl Norm {
                 self.stat(r, out)
             }
             op::GET_ACL => {
+                // Sorted: an `auth` ACL expands to the session's identities in the hash order
+                // of 3.8's ConcurrentHashMap-backed set (README.md).
                 let n = r.i32()?;
-                out.push_str(" acl[");
+                let mut acl = Vec::new();
                 for _ in 0..n.max(0) {
                     let perms = r.i32()?;
                     let scheme = r.buf()?.map(String::from_utf8_lossy).unwrap_or_default();
                     let id = r.buf()?.map(String::from_utf8_lossy).unwrap_or_default();
-                    let _ = write!(out, " {perms}:{scheme}:{id}");
+                    acl.push(format!("{perms}:{scheme}:{id}"));
                 }
-                out.push_str(" ]");
+                acl.sort();
+                let _ = write!(out, " acl[{}]", acl.join(" "));
                 self.stat(r, out)
             }
             op::GET_CHILDREN | op::GET_EPHEMERALS => self.strings_sorted(r, out),
@@ -227,14 +230,20 @@ impl Norm {
                 Some(())
             }
             op::WHO_AM_I => {
+                // Sorted: 3.8 keeps a connection's identities in a ConcurrentHashMap-backed set.
                 let n = r.i32()?;
-                out.push_str(" who[");
+                let mut who = Vec::new();
                 for _ in 0..n.max(0) {
                     let scheme = r.buf()?.map(String::from_utf8_lossy).unwrap_or_default();
                     let user = r.buf()?.map(String::from_utf8_lossy).unwrap_or_default();
-                    let _ = write!(out, " {scheme}:{user}");
+                    who.push(format!("{scheme}:{user}"));
                 }
-                out.push_str(" ]");
+                who.sort();
+                let _ = write!(out, " who[{}]", who.join(" "));
+                Some(())
+            }
+            op::ADD_WATCH => {
+                let _ = write!(out, " ErrorResponse({})", r.i32()?);
                 Some(())
             }
             op::MULTI | op::MULTI_READ => self.multi(r, out),
