@@ -14,6 +14,9 @@
 #   ZK_JAVA_CLASSPATH        extra classpath entries for the Apache ZooKeeper server
 #   COMPAT_KEEP=1            keep the server's temp dir (config, data, log) after the run
 #   ZK_START_TIMEOUT         seconds to wait for `srvr` to answer (default 30)
+#   COMPAT_TICK_TIME         tickTime of the started server (default 2000)
+#   COMPAT_CONTAINER_CHECK_MS  znode.container.checkIntervalMs (default 1000)
+#   COMPAT_ZOO_CFG_EXTRA     more zoo.cfg lines (keys not set above)
 #
 # Every function here is bounded in time; nothing waits forever.
 
@@ -164,14 +167,15 @@ compat_server_up() {
     local port
     port="$(compat_free_port)" || compat_die "could not find a free port"
     cat >"$COMPAT_SERVER_DIR/zoo.cfg" <<EOF
-tickTime=2000
+tickTime=${COMPAT_TICK_TIME:-2000}
 dataDir=$COMPAT_SERVER_DIR/data
 clientPort=$port
 clientPortAddress=127.0.0.1
 4lw.commands.whitelist=*
 extendedTypesEnabled=true
-znode.container.checkIntervalMs=1000
+znode.container.checkIntervalMs=${COMPAT_CONTAINER_CHECK_MS:-1000}
 admin.enableServer=false
+${COMPAT_ZOO_CFG_EXTRA:-}
 EOF
     local log="$COMPAT_SERVER_DIR/server.log"
     case "$kind" in
@@ -185,7 +189,7 @@ log4j.appender.FILE.layout.ConversionPattern=%d{ISO8601} %-5p [%t:%C{1}@%L] %m%n
 EOF
             java -Xmx512m \
                 -Dlog4j.configuration="file:$COMPAT_SERVER_DIR/log4j.properties" \
-                -Dznode.container.checkIntervalMs=1000 \
+                -Dznode.container.checkIntervalMs="${COMPAT_CONTAINER_CHECK_MS:-1000}" \
                 -Dzookeeper.admin.enableServer=false \
                 -cp "$(compat_zk_server_classpath)" \
                 org.apache.zookeeper.server.quorum.QuorumPeerMain "$COMPAT_SERVER_DIR/zoo.cfg" \
@@ -195,7 +199,7 @@ EOF
         ferrokeeper)
             # As for the JVM: ZooKeeper reads znode.container.* only as system properties.
             FERROKEEPER_OPCODE_STATS="$COMPAT_SERVER_DIR/opcodes.txt" \
-                "$bin" -Dznode.container.checkIntervalMs=1000 --config "$COMPAT_SERVER_DIR/zoo.cfg" >"$log" 2>&1 </dev/null &
+                "$bin" -Dznode.container.checkIntervalMs="${COMPAT_CONTAINER_CHECK_MS:-1000}" --config "$COMPAT_SERVER_DIR/zoo.cfg" >"$log" 2>&1 </dev/null &
             COMPAT_SERVER_PID=$!
             ;;
     esac

@@ -353,20 +353,29 @@ pub fn answer(
             Ok(Response::Empty)
         }
         ReadOp::AddWatch(r) => {
+            // WatcherMode.fromZooDef throws on a mode it does not know: a marshalling error.
+            let mode = AddWatchMode::from_code(r.mode).ok_or(ErrorCode::MarshallingError)?;
             let p = path(&r.path);
-            let recursive = r.mode == AddWatchMode::PersistentRecursive.code();
+            let recursive = mode == AddWatchMode::PersistentRecursive;
             tree.add_persistent_watch(&p, who.watcher, recursive);
             Ok(Response::Error(ErrorResponse { err: 0 }))
         }
         ReadOp::CheckWatches(r) => {
+            // WatcherType.fromInt throws on an unknown type: a marshalling error.
+            WatcherType::from_code(r.type_).ok_or(ErrorCode::MarshallingError)?;
             let p = required(&r.path)?;
             if contains_watcher(tree, &p, r.type_, who.watcher) {
                 Ok(Response::Empty)
+            } else if !p.starts_with(b"/") {
+                // WatchManager.containsWatcher walks the parents of a path with no watch;
+                // for a relative path that walk throws: a marshalling error.
+                Err(ErrorCode::MarshallingError)
             } else {
                 Err(ErrorCode::NoWatcher)
             }
         }
         ReadOp::RemoveWatches(r) => {
+            WatcherType::from_code(r.type_).ok_or(ErrorCode::MarshallingError)?;
             let p = path(&r.path);
             if remove_watch(tree, &p, r.type_, who.watcher) {
                 Ok(Response::Empty)

@@ -893,7 +893,19 @@ impl Core {
         let rc = self.tree.apply(h, &f.prepared.body, &mut notes);
         self.prep.applied(h.zxid);
         for n in notes.drain(..) {
-            self.send(n.watcher, Outgoing::Event(n.event));
+            // CVE-2024-23944: a watcher that may not READ the node is not told.
+            let allowed = self.conns.get(&n.watcher).is_some_and(|c| {
+                zk_core::auth::check_acl(
+                    &self.settings.auth,
+                    &n.acl,
+                    zk_proto::perms::READ,
+                    &c.auth,
+                )
+                .is_ok()
+            });
+            if allowed {
+                self.send(n.watcher, Outgoing::Event(n.event));
+            }
         }
         self.notifications = notes;
         let session = h.client_id;

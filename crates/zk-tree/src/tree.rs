@@ -92,6 +92,10 @@ pub struct Notification {
     pub watcher: WatcherId,
     /// What to tell.
     pub event: WatchedEvent,
+    /// The ACL of the node the event is about (of the parent for NodeChildrenChanged). The
+    /// server tells a watcher only if it may READ under this ACL: the fix for CVE-2024-23944
+    /// (`ServerCnxn.process(event, znodeAcl)` in 3.8.4 and 3.9.2, also in Debian's 3.8.0).
+    pub acl: Vec<Acl>,
 }
 
 /// Which table a one-shot watch goes into.
@@ -390,13 +394,17 @@ impl DataTree {
     /// addWatch: a persistent or persistent-recursive watch (`DataTree.addWatch`).
     pub fn add_persistent_watch(&mut self, path: &[u8], watcher: WatcherId, recursive: bool) {
         let p = bytes(path);
-        if recursive {
-            self.data_watches
-                .add(&p, watcher, WatchMode::PersistentRecursive);
+        // DataTree.addWatch (3.8): both modes go into both tables, so removeWatches of one
+        // type leaves the other half in place. A recursive watch in the child table fires
+        // only for NodeDeleted (NodeChildrenChanged is skipped for recursive watches), and
+        // deleteNode suppresses the watchers the data table already notified.
+        let mode = if recursive {
+            WatchMode::PersistentRecursive
         } else {
-            self.data_watches.add(&p, watcher, WatchMode::Persistent);
-            self.child_watches.add(&p, watcher, WatchMode::Persistent);
-        }
+            WatchMode::Persistent
+        };
+        self.data_watches.add(&p, watcher, mode);
+        self.child_watches.add(&p, watcher, mode);
     }
 
     /// Registers a one-shot watch directly (setWatches).
@@ -424,6 +432,7 @@ impl DataTree {
         self.child_watches.remove_watcher(watcher);
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn fire(
         &mut self,
         child_table: bool,
@@ -431,6 +440,7 @@ impl DataTree {
         kind: EventType,
         zxid: i64,
         suppress: &[WatcherId],
+        acl: AclKey,
         out: &mut Vec<Notification>,
     ) {
         let mut fired = std::mem::take(&mut self.fired);
@@ -451,6 +461,7 @@ impl DataTree {
                     path: path.clone(),
                     zxid,
                 },
+                acl: self.acls.get(acl).to_vec(),
             });
         }
         self.fired = fired;
@@ -526,13 +537,15 @@ impl DataTree {
         if let Some(prefix) = self.quota_prefix(&path) {
             self.update_quota_stat(&prefix, data_len, 1);
         }
-        self.fire(false, &path, EventType::NodeCreated, zxid, &[], out);
+        let parent_key = self.nodes.get(&parent_path).map(|n| n.acl);
+        self.fire(false, &path, EventType::NodeCreated, zxid, &[], key, out);
         self.fire(
             true,
             &parent_path,
             EventType::NodeChildrenChanged,
             zxid,
             &[],
+            parent_key.unwrap_or(OPEN_UNSAFE_ACL_KEY),
             out,
         );
         Ok(client_stat)
@@ -555,7 +568,6 @@ impl DataTree {
             }
         }
         let (path, node) = self.nodes.remove_entry(path).ok_or(ErrorCode::NoNode)?;
-        self.acls.release(node.acl);
         self.untrack_owner(&path, node.stat.ephemeral_owner);
         if parent_path.starts_with(ZOOKEEPER_PATH)
             && name == quota::LIMIT_NODE.as_bytes()
@@ -567,15 +579,34 @@ impl DataTree {
             self.update_quota_stat(&prefix, -(node.data_len() as i64), -1);
         }
         let before = out.len();
-        self.fire(false, &path, EventType::NodeDeleted, zxid, &[], out);
+        self.fire(
+            false,
+            &path,
+            EventType::NodeDeleted,
+            zxid,
+            &[],
+            node.acl,
+            out,
+        );
         let processed: Vec<WatcherId> = out[before..].iter().map(|n| n.watcher).collect();
-        self.fire(true, &path, EventType::NodeDeleted, zxid, &processed, out);
+        self.fire(
+            true,
+            &path,
+            EventType::NodeDeleted,
+            zxid,
+            &processed,
+            node.acl,
+            out,
+        );
+        self.acls.release(node.acl);
+        let parent_key = self.nodes.get(&parent_path).map(|n| n.acl);
         self.fire(
             true,
             &parent_path,
             EventType::NodeChildrenChanged,
             zxid,
             &[],
+            parent_key.unwrap_or(OPEN_UNSAFE_ACL_KEY),
             out,
         );
         Ok(())
@@ -607,7 +638,16 @@ impl DataTree {
         if let Some(prefix) = self.quota_prefix(&key) {
             self.update_quota_stat(&prefix, diff, 0);
         }
-        self.fire(false, &key, EventType::NodeDataChanged, zxid, &[], out);
+        let acl_key = self.nodes.get(path).map_or(OPEN_UNSAFE_ACL_KEY, |n| n.acl);
+        self.fire(
+            false,
+            &key,
+            EventType::NodeDataChanged,
+            zxid,
+            &[],
+            acl_key,
+            out,
+        );
         Ok(stat)
     }
 
