@@ -480,3 +480,59 @@ fn restore_uses_the_newest_good_snapshot_and_replays_sessions() {
     assert!(err.contains("no usable snapshot"), "{err}");
     assert_eq!(list_logs(d).unwrap().len(), 1);
 }
+
+/// Records what a restore reports.
+#[derive(Default)]
+struct Recorder {
+    totals: std::cell::RefCell<Vec<u64>>,
+    done: std::cell::Cell<u64>,
+    calls: std::cell::Cell<u64>,
+}
+
+impl zk_storage::progress::Progress for Recorder {
+    fn set_total(&self, total: u64) {
+        self.totals.borrow_mut().push(total);
+        self.done.set(0);
+    }
+    fn advance(&self, bytes: u64) {
+        self.done.set(self.done.get() + bytes);
+        self.calls.set(self.calls.get() + 1);
+    }
+}
+
+#[test]
+fn restore_reports_progress_over_the_snapshot_and_log_bytes() {
+    use zk_storage::java::restore::restore_with_progress;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for compression in [Compression::Gzip, Compression::Plain] {
+        let _ = std::fs::remove_dir_all(d.join("v"));
+        let v = d.join("v");
+        std::fs::create_dir_all(&v).unwrap();
+        let (snap, _) = write_snapshot_file(
+            &v,
+            &small_tree(20),
+            [(0x42, 30_000)],
+            compression,
+            &WriteOptions::default(),
+        )
+        .unwrap();
+        // Two logs after the snapshot, ~3 MiB of entries in the second, preallocated.
+        let first = write_log(&v, &[create(21, "/a", b"a")], 64 * 1024);
+        let big: Vec<LogEntry> = (0..30)
+            .map(|i| create(22 + i, &format!("/big{i}"), &vec![i as u8; 100_000]))
+            .collect();
+        let second = write_log(&v, &big, 4 * 1024 * 1024);
+        let len = |p: &Path| std::fs::metadata(p).unwrap().len();
+        let expected = len(&snap.path) + len(&first) + len(&second);
+
+        let rec = Recorder::default();
+        let r = restore_with_progress(&v, &v, &ReadOptions::default(), &rec).unwrap();
+        assert_eq!(r.last_zxid, 51, "{compression:?}");
+        assert_eq!(*rec.totals.borrow(), vec![expected], "{compression:?}");
+        assert_eq!(rec.done.get(), expected, "every byte reported once");
+        // Per buffer and per MiB of log, not per entry: the 31 entries give fewer reports.
+        assert!(rec.calls.get() < 20, "{} reports", rec.calls.get());
+        assert!(rec.calls.get() >= 4, "{} reports", rec.calls.get());
+    }
+}
