@@ -5,6 +5,7 @@
 //! (`zk_server::config`), so existing deployments and test harnesses need no change.
 
 mod migrate;
+mod progress;
 mod storage;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -217,8 +218,12 @@ fn main() -> anyhow::Result<()> {
         );
         let max_buffer = settings.max_buffer + settings.max_buffer_extra;
         let retain = settings.snapshot.retain;
-        let (mut store, recovered) =
-            storage::open_and_recover(&cfg.data_dir, &cfg.data_log_dir, max_buffer)?;
+        let (mut store, recovered) = storage::open_and_recover(
+            &cfg.data_dir,
+            &cfg.data_log_dir,
+            max_buffer,
+            &zk_storage::progress::NoProgress,
+        )?;
         let mut snapshots = storage::FileTarget(store.snapshots);
         storage::snapshot_after_recovery(&mut snapshots, &mut store.log, &recovered, retain);
         zk_server::run(

@@ -7,8 +7,9 @@
 
 use std::io::{self, Read, Write};
 
-/// Receives progress reports.
-pub trait Progress {
+/// Receives progress reports. `Sync`, so that a writer reporting through it can be handed
+/// to code that needs `Send`.
+pub trait Progress: Sync {
     /// Starts (or starts over) a piece of work of `total` bytes: position 0 of `total`. A
     /// restore calls it again when a damaged snapshot sends it back to an older one.
     fn set_total(&self, total: u64);

@@ -106,9 +106,10 @@ pub fn restore(
 }
 
 /// [`restore`], reporting progress in bytes: the total is the snapshot's file size plus the
-/// sizes of the log files it needs (set again, from 0, if that snapshot turns out damaged
-/// and an older one is tried); the snapshot's bytes are reported as they are read, the
-/// logs' per MiB of entries and, at the end of each file, its remaining (preallocated) bytes.
+/// allocated sizes of the log files it needs (their preallocated tails are sparse; set
+/// again, from 0, if that snapshot turns out damaged and an older one is tried); the
+/// snapshot's bytes are reported as they are read, the logs' per MiB of entries and, at the
+/// end of each file, the rest of its allocated size.
 pub fn restore_with_progress(
     snap_dir: &Path,
     log_dir: &Path,
@@ -134,7 +135,7 @@ pub fn restore_with_progress(
             file_len(&file.path)?
                 + logs_after(&all_logs, file.zxid)
                     .iter()
-                    .map(|l| file_len(&l.path))
+                    .map(|l| log_bytes(&l.path))
                     .sum::<Result<u64, _>>()?,
         );
         match read_snapshot_file_with_progress(&file, opts, progress) {
@@ -178,6 +179,22 @@ fn file_len(path: &Path) -> Result<u64, JavaFormatError> {
     std::fs::metadata(path)
         .map(|m| m.len())
         .map_err(|e| JavaFormatError::io(path, e))
+}
+
+/// A log file's size for progress: the bytes actually allocated when that is less than its
+/// length. Upstream preallocates 64 MiB by writing one byte at the new end, so the file is
+/// sparse and its allocated size is about the size of its entries, which is what is read.
+fn log_bytes(path: &Path) -> Result<u64, JavaFormatError> {
+    let m = std::fs::metadata(path).map_err(|e| JavaFormatError::io(path, e))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        Ok(m.len().min(m.blocks().saturating_mul(512)))
+    }
+    #[cfg(not(unix))]
+    {
+        Ok(m.len())
+    }
 }
 
 /// Restores from one given snapshot file and the logs in `log_dir` after it (a chosen
@@ -251,7 +268,7 @@ fn replay(
             .cloned()
             .unwrap_or(LogEnd::EndOfFile { offset: 0 });
         // The rest of the file: preallocated zeros or a torn tail, read or not.
-        progress.advance(file_len(&log.path)?.saturating_sub(reported));
+        progress.advance(log_bytes(&log.path)?.saturating_sub(reported));
         logs.push(LogReport {
             path: log.path,
             entries,
