@@ -8,6 +8,8 @@
 //       a few more writes (run against Ferrokeeper before an export), then a dump.
 //   java MigrationDriver dump <host:port> <dump-file>
 //       dump only.
+//   java MigrationDriver empty-container <host:port> <path>
+//       deletes the children of container <path> and waits for the server to delete it.
 //
 // Dump: one line per node, sorted by path, fields separated by one space:
 //   path czxid mzxid ctime mtime version cversion aversion ephemeralOwner(hex) dataLength
@@ -139,6 +141,12 @@ public class MigrationDriver {
         zk.create("/cont/child2", b("y"), OPEN, CreateMode.PERSISTENT);
         zk.create("/cont-empty", null, OPEN, CreateMode.CONTAINER);
         zk.create("/cont/eph", b("e"), OPEN, CreateMode.EPHEMERAL);
+        // Emptied after the import (on Ferrokeeper) and after the export (on ZooKeeper): each
+        // server's container sweep must then delete it.
+        zk.create("/cont-fk", null, OPEN, CreateMode.CONTAINER);
+        zk.create("/cont-fk/child", null, OPEN, CreateMode.PERSISTENT);
+        zk.create("/cont-zk", null, OPEN, CreateMode.CONTAINER);
+        zk.create("/cont-zk/child", null, OPEN, CreateMode.PERSISTENT);
 
         // TTL nodes (an hour: they outlive the test), plain, sequential, and one with a child.
         Stat st = new Stat();
@@ -226,6 +234,29 @@ public class MigrationDriver {
         zk.create("/cont2/child", null, OPEN, CreateMode.PERSISTENT);
     }
 
+    // Deletes the children of a container imported or exported as such, then waits (up to 60 s)
+    // for the server's container sweep to delete the container itself.
+    static void emptyContainer(ZooKeeper zk, String path) throws Exception {
+        for (String c : zk.getChildren(path, false)) {
+            zk.delete(path + "/" + c, -1);
+        }
+        long t0 = System.nanoTime();
+        CountDownLatch gone = new CountDownLatch(1);
+        if (zk.exists(path, e -> {
+            if (e.getType() == Watcher.Event.EventType.NodeDeleted) {
+                gone.countDown();
+            }
+        }) == null) {
+            gone.countDown();
+        }
+        if (!gone.await(60, TimeUnit.SECONDS)) {
+            throw new IllegalStateException(path + " was emptied but not deleted within 60 s: "
+                + "the server does not treat it as a container");
+        }
+        System.out.println("CONTAINER-DELETED " + path + " after "
+            + (System.nanoTime() - t0) / 1_000_000 + " ms");
+    }
+
     static String hex(byte[] b) {
         StringBuilder sb = new StringBuilder(b.length * 2);
         for (byte x : b) {
@@ -299,6 +330,12 @@ public class MigrationDriver {
                 zk.close();
                 ZooKeeper su = connect(hostPort, 30_000, "super:secret");
                 dump(su, args[2]);
+                su.close();
+                break;
+            }
+            case "empty-container": {
+                ZooKeeper su = connect(hostPort, 30_000, "super:secret");
+                emptyContainer(su, args[2]);
                 su.close();
                 break;
             }
