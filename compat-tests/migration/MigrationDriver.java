@@ -8,6 +8,10 @@
 //       a few more writes (run against Ferrokeeper before an export), then a dump.
 //   java MigrationDriver dump <host:port> <dump-file>
 //       dump only.
+//   java MigrationDriver snapdigest <version-2 dir> -
+//       reads the newest snapshot (a plain one) with Apache ZooKeeper's FileSnap; exits 1
+//       unless it records a digest for its zxid equal to the one ZooKeeper computes over the
+//       tree it read.
 //   java MigrationDriver empty-container <host:port> <path>
 //       deletes the children of container <path> and waits for the server to delete it.
 //
@@ -120,6 +124,9 @@ public class MigrationDriver {
         }
         zk.delete("/parent-some/c1", -1);
         zk.delete("/parent-some/c4", -1);
+        // Deleted and created again: a new czxid, the parent's cversion moves twice.
+        zk.delete("/parent-some/c2", -1);
+        zk.create("/parent-some/c2", b("again"), OPEN, CreateMode.PERSISTENT);
         // setData on a child does not move the parent's cversion/pzxid.
         zk.setData("/parent-some/c0", b("changed"), -1);
 
@@ -129,6 +136,10 @@ public class MigrationDriver {
         zk.create("/live/member-", b("m"), OPEN, CreateMode.EPHEMERAL_SEQUENTIAL);
         zk.create("/live/member-", null, OPEN, CreateMode.EPHEMERAL_SEQUENTIAL);
         zk.create("/app/eph-under-app", b("e"), Ids.CREATOR_ALL_ACL, CreateMode.EPHEMERAL);
+        // A second live session with another timeout, never closed either.
+        ZooKeeper dave = connect(hostPort, 120_000, "dave:pw");
+        dave.create("/live/dave", b("second live session"), OPEN, CreateMode.EPHEMERAL);
+        dave.create("/queue/b/dave-", null, OPEN, CreateMode.EPHEMERAL_SEQUENTIAL);
         // A session that closes: its ephemerals are gone, its persistent node stays.
         ZooKeeper other = connect(hostPort, 30_000, "carol:pw");
         other.create("/live/gone", b("closed session"), OPEN, CreateMode.EPHEMERAL);
@@ -337,6 +348,36 @@ public class MigrationDriver {
                 ZooKeeper su = connect(hostPort, 30_000, "super:secret");
                 emptyContainer(su, args[2]);
                 su.close();
+                break;
+            }
+            case "snapdigest": {
+                // Apache ZooKeeper's own code reads the newest snapshot of a version-2
+                // directory and recomputes the tree digest it recorded.
+                org.apache.zookeeper.server.DataTree dt = new org.apache.zookeeper.server.DataTree();
+                java.util.Map<Long, Integer> sessions = new java.util.HashMap<>();
+                long zxid = new org.apache.zookeeper.server.persistence.FileSnap(
+                    new java.io.File(args[1])).deserialize(dt, sessions);
+                long computed = dt.getTreeDigest();
+                // The digest section as recorded (DataTree keeps it only until the first
+                // replayed txn): in a plain snapshot it is the 20 bytes before the final seal
+                // (i64 Adler32 + "/"): i64 zxid, i32 version, i64 digest.
+                java.io.File snap = new java.io.File(args[1], "snapshot." + Long.toHexString(zxid));
+                long recZxid;
+                int recVersion;
+                long recDigest;
+                try (java.io.RandomAccessFile f = new java.io.RandomAccessFile(snap, "r")) {
+                    f.seek(f.length() - 33);
+                    recZxid = f.readLong();
+                    recVersion = f.readInt();
+                    recDigest = f.readLong();
+                }
+                System.out.println("zxid=0x" + Long.toHexString(zxid) + " nodes="
+                    + dt.getNodeCount() + " sessions=" + sessions.size() + " recorded=0x"
+                    + Long.toHexString(recZxid) + "/v" + recVersion + "/" + Long.toHexString(recDigest)
+                    + " computed=" + Long.toHexString(computed));
+                if (recZxid != zxid || recVersion != 2 || recDigest != computed) {
+                    System.exit(1);
+                }
                 break;
             }
             case "dump": {
