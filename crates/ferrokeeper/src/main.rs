@@ -5,6 +5,7 @@
 //! (`zk_server::config`), so existing deployments and test harnesses need no change.
 
 mod migrate;
+mod progress;
 mod storage;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -216,8 +217,12 @@ fn main() -> anyhow::Result<()> {
             cfg.data_dir.display()
         );
         let max_buffer = settings.max_buffer + settings.max_buffer_extra;
-        let (store, recovered) =
-            storage::open_and_recover(&cfg.data_dir, &cfg.data_log_dir, max_buffer)?;
+        let (store, recovered) = storage::open_and_recover(
+            &cfg.data_dir,
+            &cfg.data_log_dir,
+            max_buffer,
+            &zk_storage::progress::NoProgress,
+        )?;
         let mut snapshots = storage::FileTarget(store.snapshots);
         storage::snapshot_after_recovery(&mut snapshots, &recovered);
         zk_server::run(

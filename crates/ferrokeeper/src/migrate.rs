@@ -7,16 +7,52 @@
 //! ZooKeeper stopped. Export recovers Ferrokeeper's state (snapshot + txn log) and writes it
 //! as a plain `snapshot.<zxid>` Apache ZooKeeper 3.8 starts from.
 
+use std::io::{self, Write};
 use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{bail, Context as _};
-use zk_server::snapshots::SnapshotTarget as _;
+use zk_server::snapshots::SnapshotTarget;
 use zk_storage::java::{epoch, names::Compression, restore, snapfile};
+use zk_storage::progress::{NoProgress, Progress, ProgressWrite};
 use zk_storage::{EpochStore as _, SnapshotStore as _, TxnLog as _};
 use zk_tree::snapshot::{ReadOptions, WriteOptions};
+use zk_tree::DataTree;
 
+use crate::progress::Meter;
 use crate::storage::{open_and_recover, FileTarget};
+
+/// Roughly the bytes of `tree`'s snapshot stream (paths, data, and ~80 bytes of Stat, ACL
+/// reference and lengths per node): the total a progress bar for writing it aims at.
+fn snapshot_size_estimate(tree: &DataTree) -> u64 {
+    tree.iter()
+        .map(|(path, node)| (path.len() + node.data_len() + 80) as u64)
+        .sum()
+}
+
+/// Ferrokeeper's snapshot files, with the bytes written reported to a meter.
+struct MeteredTarget<'a> {
+    inner: FileTarget,
+    progress: &'a dyn Progress,
+}
+
+impl SnapshotTarget for MeteredTarget<'_> {
+    fn write_snapshot(
+        &mut self,
+        zxid: i64,
+        body: &mut dyn FnMut(&mut dyn Write) -> io::Result<()>,
+    ) -> Result<u64, String> {
+        let progress = self.progress;
+        self.inner.write_snapshot(zxid, &mut |w| {
+            let mut counted = ProgressWrite::new(w, progress);
+            body(&mut counted)
+        })
+    }
+
+    fn purge(&mut self, keep: usize) -> Result<Option<i64>, String> {
+        self.inner.purge(keep)
+    }
+}
 
 fn version2(dir: &Path) -> std::path::PathBuf {
     dir.join("version-2")
@@ -44,7 +80,11 @@ pub fn import(
         snap_dir.display(),
         log_dir.display()
     );
-    let restored = restore::restore(&snap_dir, &log_dir, &ReadOptions { max_buffer })
+    let meter = Meter::new("reading Apache ZooKeeper's snapshot and logs");
+    let restored =
+        restore::restore_with_progress(&snap_dir, &log_dir, &ReadOptions { max_buffer }, &meter);
+    meter.finish();
+    let restored = restored
         .with_context(|| format!("reading Apache ZooKeeper's data in {}", snap_dir.display()))?;
     for (path, why) in &restored.skipped_snapshots {
         tracing::warn!("skipped {}: {why}", path.display());
@@ -72,7 +112,7 @@ pub fn import(
         }
     }
 
-    let (mut store, recovered) = open_and_recover(data_dir, data_log_dir, max_buffer)?;
+    let (mut store, recovered) = open_and_recover(data_dir, data_log_dir, max_buffer, &NoProgress)?;
     if recovered.tree.last_processed_zxid != 0
         || store.log.last_zxid() != 0
         || !store.snapshots.list()?.is_empty()
@@ -84,9 +124,15 @@ pub fn import(
         );
     }
     let sessions: Vec<(i64, i32)> = restored.sessions.iter().map(|(s, t)| (*s, *t)).collect();
-    let mut target = FileTarget(store.snapshots);
-    zk_server::snapshots::take(&mut target, &restored.tree, &sessions, 3)
-        .map_err(anyhow::Error::msg)?;
+    let meter = Meter::new("writing Ferrokeeper's snapshot");
+    meter.set_total(snapshot_size_estimate(&restored.tree));
+    let mut target = MeteredTarget {
+        inner: FileTarget(store.snapshots),
+        progress: &meter,
+    };
+    let written = zk_server::snapshots::take(&mut target, &restored.tree, &sessions, 3);
+    meter.finish();
+    written.map_err(anyhow::Error::msg)?;
     let (cur, acc) = (
         epoch::read_epoch_file(&snap_dir.join("currentEpoch"))?,
         epoch::read_epoch_file(&snap_dir.join("acceptedEpoch"))?,
@@ -97,7 +143,7 @@ pub fn import(
     if let Some(e) = cur {
         store.epochs.set_current_epoch(e)?;
     }
-    let _ = target.purge(3);
+    let _ = target.inner.purge(3);
     tracing::info!(
         "imported {} nodes and {} sessions up to zxid 0x{:x} in {:.3}s",
         restored.tree.node_count(),
@@ -128,14 +174,22 @@ pub fn export(
         "{} already holds snapshots or txn logs",
         out.display()
     );
-    let (store, recovered) = open_and_recover(data_dir, data_log_dir, max_buffer)?;
-    let (file, summary) = snapfile::write_snapshot_file(
+    let meter = Meter::new("reading Ferrokeeper's snapshot");
+    let opened = open_and_recover(data_dir, data_log_dir, max_buffer, &meter);
+    meter.finish();
+    let (store, recovered) = opened?;
+    let meter = Meter::new("writing Apache ZooKeeper's snapshot");
+    meter.set_total(snapshot_size_estimate(&recovered.tree));
+    let written = snapfile::write_snapshot_file_with_progress(
         &out,
         &recovered.tree,
         recovered.sessions.iter().copied(),
         Compression::Plain,
         &WriteOptions::default(),
-    )?;
+        &meter,
+    );
+    meter.finish();
+    let (file, summary) = written?;
     let (cur, acc) = store.epochs.epochs()?;
     if cur != 0 || acc != 0 {
         epoch::write_epoch_file(&out, "acceptedEpoch", acc)?;

@@ -10,6 +10,7 @@ use std::time::Instant;
 use anyhow::Context as _;
 use zk_server::recovery::{self, Recovered};
 use zk_server::snapshots::SnapshotTarget;
+use zk_storage::progress::{Progress, ProgressRead};
 use zk_storage::SnapshotStore as _;
 use zk_storage_rocksdb::{FileSnapshotStore, Storage};
 use zk_tree::snapshot::{read_snapshot, ReadOptions};
@@ -40,6 +41,7 @@ impl SnapshotTarget for FileTarget {
 fn load_snapshot(
     snaps: &FileSnapshotStore,
     max_buffer: usize,
+    progress: &dyn Progress,
 ) -> anyhow::Result<(DataTree, Vec<(i64, i32)>)> {
     let list = snaps.list()?;
     for zxid in list.into_iter().rev() {
@@ -55,8 +57,9 @@ fn load_snapshot(
                 continue;
             }
         };
+        progress.set_total(std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0));
         match read_snapshot(
-            BufReader::with_capacity(1 << 20, file),
+            BufReader::with_capacity(1 << 20, ProgressRead::new(file, progress)),
             zxid,
             &ReadOptions { max_buffer },
         ) {
@@ -82,15 +85,16 @@ fn load_snapshot(
 
 /// Opens the storage under `data_dir` / `data_log_dir` and rebuilds the state: the newest
 /// valid snapshot, then every logged txn after it. When txns were replayed, a fresh snapshot
-/// is written so the next start is fast.
+/// is written so the next start is fast. Reading the snapshot is reported to `progress`.
 pub fn open_and_recover(
     data_dir: &Path,
     data_log_dir: &Path,
     max_buffer: usize,
+    progress: &dyn Progress,
 ) -> anyhow::Result<(Storage, Recovered)> {
     let started = Instant::now();
     let storage = Storage::open(data_dir, data_log_dir).context("opening the data directories")?;
-    let (tree, sessions) = load_snapshot(&storage.snapshots, max_buffer)?;
+    let (tree, sessions) = load_snapshot(&storage.snapshots, max_buffer, progress)?;
     let recovered =
         recovery::replay(&storage.log, tree, sessions).context("replaying the txn log")?;
     tracing::info!(

@@ -32,6 +32,7 @@
 pub mod conformance;
 pub mod java;
 pub mod mem;
+pub mod progress;
 
 use bytes::Bytes;
 

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use bytes::Bytes;
 use zk_proto::txn::{
@@ -479,4 +480,76 @@ fn restore_uses_the_newest_good_snapshot_and_replays_sessions() {
         .to_string();
     assert!(err.contains("no usable snapshot"), "{err}");
     assert_eq!(list_logs(d).unwrap().len(), 1);
+}
+
+/// Records what a restore reports.
+#[derive(Default)]
+struct Recorder {
+    totals: std::sync::Mutex<Vec<u64>>,
+    done: AtomicU64,
+    calls: AtomicU64,
+}
+
+impl zk_storage::progress::Progress for Recorder {
+    fn set_total(&self, total: u64) {
+        self.totals.lock().unwrap().push(total);
+        self.done.store(0, Relaxed);
+    }
+    fn advance(&self, bytes: u64) {
+        self.done.fetch_add(bytes, Relaxed);
+        self.calls.fetch_add(1, Relaxed);
+    }
+}
+
+#[test]
+fn restore_reports_progress_over_the_snapshot_and_log_bytes() {
+    use zk_storage::java::restore::restore_with_progress;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for compression in [Compression::Gzip, Compression::Plain] {
+        let _ = std::fs::remove_dir_all(d.join("v"));
+        let v = d.join("v");
+        std::fs::create_dir_all(&v).unwrap();
+        let (snap, _) = write_snapshot_file(
+            &v,
+            &small_tree(20),
+            [(0x42, 30_000)],
+            compression,
+            &WriteOptions::default(),
+        )
+        .unwrap();
+        // Two logs after the snapshot, ~3 MiB of entries in the second, preallocated.
+        let first = write_log(&v, &[create(21, "/a", b"a")], 64 * 1024);
+        let big: Vec<LogEntry> = (0..30)
+            .map(|i| create(22 + i, &format!("/big{i}"), &vec![i as u8; 100_000]))
+            .collect();
+        let second = write_log(&v, &big, 4 * 1024 * 1024);
+        let len = |p: &Path| std::fs::metadata(p).unwrap().len();
+        let used = |p: &Path| read_log_file(p).unwrap().1.offset();
+        assert!(len(&second) >= 4 * 1024 * 1024, "preallocated");
+        // The preallocated (sparse) tails are not counted: about the entries' bytes are.
+        let least = len(&snap.path) + used(&first) + used(&second);
+        let most = least + 2 * 8192;
+
+        let rec = Recorder::default();
+        let r = restore_with_progress(&v, &v, &ReadOptions::default(), &rec).unwrap();
+        assert_eq!(r.last_zxid, 51, "{compression:?}");
+        let totals = rec.totals.lock().unwrap().clone();
+        assert_eq!(totals.len(), 1, "{totals:?}");
+        // (A filesystem without sparse files allocates the zeros: then they count.)
+        let dense = len(&snap.path) + len(&first) + len(&second);
+        assert!(
+            (least..=most).contains(&totals[0]) || totals[0] == dense,
+            "{compression:?}: total {} not in {least}..={most}",
+            totals[0]
+        );
+        assert_eq!(
+            rec.done.load(Relaxed),
+            totals[0],
+            "every byte reported once"
+        );
+        // Per buffer and per MiB of log, not per entry: the 31 entries give fewer reports.
+        let calls = rec.calls.load(Relaxed);
+        assert!((4..20).contains(&calls), "{calls} reports");
+    }
 }

@@ -11,9 +11,16 @@ use zk_tree::snapshot::{LoadedSnapshot, ReadOptions, ZxidDigest};
 use zk_tree::DataTree;
 
 use super::names::DataFile;
-use super::snapfile::{is_valid_snapshot, list_snapshots, read_snapshot_file, SnapshotFile};
+use super::snapfile::{
+    is_valid_snapshot, list_snapshots, read_snapshot_file, read_snapshot_file_with_progress,
+    SnapshotFile,
+};
 use super::txnlog::{list_logs, logs_after, LogEnd, LogReader};
 use super::JavaFormatError;
+use crate::progress::{NoProgress, Progress};
+
+/// Log bytes read between two progress reports.
+const LOG_PROGRESS_STEP: u64 = 1 << 20;
 
 /// How many snapshots, newest first, are tried before giving up (`FileSnap.deserialize`).
 pub const SNAPSHOTS_TRIED: usize = 100;
@@ -95,8 +102,23 @@ pub fn restore(
     log_dir: &Path,
     opts: &ReadOptions,
 ) -> Result<Restored, JavaFormatError> {
+    restore_with_progress(snap_dir, log_dir, opts, &NoProgress)
+}
+
+/// [`restore`], reporting progress in bytes: the total is the snapshot's file size plus the
+/// allocated sizes of the log files it needs (their preallocated tails are sparse; set
+/// again, from 0, if that snapshot turns out damaged and an older one is tried); the
+/// snapshot's bytes are reported as they are read, the logs' per MiB of entries and, at the
+/// end of each file, the rest of its allocated size.
+pub fn restore_with_progress(
+    snap_dir: &Path,
+    log_dir: &Path,
+    opts: &ReadOptions,
+    progress: &dyn Progress,
+) -> Result<Restored, JavaFormatError> {
     let mut skipped = Vec::new();
     let mut loaded = None;
+    let all_logs = list_logs(log_dir)?;
     for file in list_snapshots(snap_dir)?.into_iter().take(SNAPSHOTS_TRIED) {
         match is_valid_snapshot(&file) {
             Ok(true) => {}
@@ -109,7 +131,14 @@ pub fn restore(
                 continue;
             }
         }
-        match read_snapshot_file(&file, opts) {
+        progress.set_total(
+            file_len(&file.path)?
+                + logs_after(&all_logs, file.zxid)
+                    .iter()
+                    .map(|l| log_bytes(&l.path))
+                    .sum::<Result<u64, _>>()?,
+        );
+        match read_snapshot_file_with_progress(&file, opts, progress) {
             Ok(l) => {
                 loaded = Some((file, l));
                 break;
@@ -117,7 +146,6 @@ pub fn restore(
             Err(e) => skipped.push((file.path.clone(), e.to_string())),
         }
     }
-    let all_logs = list_logs(log_dir)?;
     let Some((file, snap)) = loaded else {
         if let Some(first) = all_logs.first() {
             return Err(JavaFormatError::Invalid(format!(
@@ -142,9 +170,31 @@ pub fn restore(
         });
     };
 
-    let mut restored = replay(file, snap, &all_logs)?;
+    let mut restored = replay(file, snap, &all_logs, progress)?;
     restored.skipped_snapshots = skipped;
     Ok(restored)
+}
+
+fn file_len(path: &Path) -> Result<u64, JavaFormatError> {
+    std::fs::metadata(path)
+        .map(|m| m.len())
+        .map_err(|e| JavaFormatError::io(path, e))
+}
+
+/// A log file's size for progress: the bytes actually allocated when that is less than its
+/// length. Upstream preallocates 64 MiB by writing one byte at the new end, so the file is
+/// sparse and its allocated size is about the size of its entries, which is what is read.
+fn log_bytes(path: &Path) -> Result<u64, JavaFormatError> {
+    let m = std::fs::metadata(path).map_err(|e| JavaFormatError::io(path, e))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        Ok(m.len().min(m.blocks().saturating_mul(512)))
+    }
+    #[cfg(not(unix))]
+    {
+        Ok(m.len())
+    }
 }
 
 /// Restores from one given snapshot file and the logs in `log_dir` after it (a chosen
@@ -155,7 +205,7 @@ pub fn restore_from(
     opts: &ReadOptions,
 ) -> Result<Restored, JavaFormatError> {
     let snap = read_snapshot_file(file, opts)?;
-    replay(file.clone(), snap, &list_logs(log_dir)?)
+    replay(file.clone(), snap, &list_logs(log_dir)?, &NoProgress)
 }
 
 /// Applies the entries of `all_logs` after the snapshot's zxid to its tree.
@@ -163,6 +213,7 @@ fn replay(
     file: SnapshotFile,
     snap: LoadedSnapshot,
     all_logs: &[DataFile],
+    progress: &dyn Progress,
 ) -> Result<Restored, JavaFormatError> {
     let snap_zxid = file.zxid;
     let mut tree = snap.tree;
@@ -179,8 +230,13 @@ fn replay(
     for log in logs_after(all_logs, snap_zxid) {
         let mut reader = LogReader::open(&log.path)?;
         let (mut entries, mut applied) = (0u64, 0u64);
+        let mut reported = 0u64;
         while let Some((_, entry)) = reader.next_entry()? {
             entries += 1;
+            if reader.offset() - reported >= LOG_PROGRESS_STEP {
+                progress.advance(reader.offset() - reported);
+                reported = reader.offset();
+            }
             if !caught_up {
                 if entry.header.zxid <= snap_zxid {
                     continue;
@@ -211,6 +267,8 @@ fn replay(
             .end()
             .cloned()
             .unwrap_or(LogEnd::EndOfFile { offset: 0 });
+        // The rest of the file: preallocated zeros or a torn tail, read or not.
+        progress.advance(log_bytes(&log.path)?.saturating_sub(reported));
         logs.push(LogReport {
             path: log.path,
             entries,

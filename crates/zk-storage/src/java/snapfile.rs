@@ -19,6 +19,7 @@ use zk_tree::DataTree;
 use super::names::{self, Compression, SNAPSHOT_PREFIX};
 use super::snappy::{SnappyReader, SnappyWriter, MAGIC as SNAPPY_MAGIC};
 use super::{sync_dir, JavaFormatError};
+use crate::progress::{NoProgress, Progress, ProgressRead, ProgressWrite};
 
 /// A snapshot file in a data directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,10 +97,17 @@ fn starts_with(f: &mut File, magic: &[u8]) -> io::Result<bool> {
     Ok(head == magic)
 }
 
-/// Opens the decompressed stream of a snapshot file.
-fn open_stream(file: &SnapshotFile) -> Result<Box<dyn Read>, JavaFormatError> {
+/// Opens the decompressed stream of a snapshot file; the bytes read from the file itself
+/// (compressed, for gz and snappy) are reported to `progress`.
+fn open_stream<'a>(
+    file: &SnapshotFile,
+    progress: &'a dyn Progress,
+) -> Result<Box<dyn Read + 'a>, JavaFormatError> {
     let p = &file.path;
-    let f = File::open(p).map_err(|e| JavaFormatError::io(p, e))?;
+    let f = ProgressRead::new(
+        File::open(p).map_err(|e| JavaFormatError::io(p, e))?,
+        progress,
+    );
     Ok(match file.compression {
         // zk_tree's reader pulls 256 KiB at a time: no buffering needed.
         Compression::Plain => Box::new(f),
@@ -117,7 +125,16 @@ pub fn read_snapshot_file(
     file: &SnapshotFile,
     opts: &ReadOptions,
 ) -> Result<LoadedSnapshot, JavaFormatError> {
-    let stream = open_stream(file)?;
+    read_snapshot_file_with_progress(file, opts, &NoProgress)
+}
+
+/// [`read_snapshot_file`], reporting the bytes read from the file to `progress`.
+pub fn read_snapshot_file_with_progress(
+    file: &SnapshotFile,
+    opts: &ReadOptions,
+    progress: &dyn Progress,
+) -> Result<LoadedSnapshot, JavaFormatError> {
+    let stream = open_stream(file, progress)?;
     read_snapshot(stream, file.zxid, opts).map_err(|source| JavaFormatError::Snapshot {
         path: file.path.clone(),
         source,
@@ -138,12 +155,29 @@ where
     I: IntoIterator<Item = (i64, i32)>,
     I::IntoIter: ExactSizeIterator,
 {
+    write_snapshot_file_with_progress(dir, tree, sessions, compression, opts, &NoProgress)
+}
+
+/// [`write_snapshot_file`], reporting the bytes written to the file (compressed, for gz and
+/// snappy) to `progress`.
+pub fn write_snapshot_file_with_progress<I>(
+    dir: &Path,
+    tree: &DataTree,
+    sessions: I,
+    compression: Compression,
+    opts: &WriteOptions,
+    progress: &dyn Progress,
+) -> Result<(SnapshotFile, WriteSummary), JavaFormatError>
+where
+    I: IntoIterator<Item = (i64, i32)>,
+    I::IntoIter: ExactSizeIterator,
+{
     let zxid = tree.last_processed_zxid;
     let name = names::snapshot_name(zxid, compression);
     let target = dir.join(&name);
     // Not "snapshot.*": upstream must never take a half-written file for a snapshot.
     let tmp = dir.join(format!("tmp.{name}"));
-    let written = write_to(&tmp, tree, sessions, compression, opts);
+    let written = write_to(&tmp, tree, sessions, compression, opts, progress);
     let summary = match written {
         Ok(s) => s,
         Err(e) => {
@@ -169,13 +203,14 @@ fn write_to<I>(
     sessions: I,
     compression: Compression,
     opts: &WriteOptions,
+    progress: &dyn Progress,
 ) -> Result<WriteSummary, JavaFormatError>
 where
     I: IntoIterator<Item = (i64, i32)>,
     I::IntoIter: ExactSizeIterator,
 {
     let io = |e| JavaFormatError::io(tmp, e);
-    let f = File::create(tmp).map_err(io)?;
+    let f = ProgressWrite::new(File::create(tmp).map_err(io)?, progress);
     let (f, summary) = match compression {
         Compression::Plain => {
             let mut f = f;
@@ -204,6 +239,6 @@ where
             (f, s)
         }
     };
-    f.sync_all().map_err(io)?;
+    f.into_inner().sync_all().map_err(io)?;
     Ok(summary)
 }

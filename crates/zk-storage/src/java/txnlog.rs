@@ -199,6 +199,11 @@ impl LogReader {
         &self.path
     }
 
+    /// File offset just past the last entry returned (the header's end before the first).
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
     /// Where the entries stopped, once [`LogReader::next_raw`] has returned `None`.
     pub fn end(&self) -> Option<&LogEnd> {
         self.end.as_ref()
