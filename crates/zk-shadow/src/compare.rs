@@ -10,6 +10,14 @@
 //!   proxy sends on (a request naming the primary's node goes to the candidate's);
 //! * children and ephemerals lists compare as sets (neither server promises an order);
 //! * watch events are paired by order within the session.
+//!
+//! The causal fence: a client that saw another session's write on the primary (an event, a
+//! read) may act on it at once, but the candidate may not have applied that write yet. So each
+//! client frame gets a proxy-wide number when the relay taps it, writes are registered as
+//! outstanding until the candidate answers them, and a request goes to the candidate only
+//! when no other session's write numbered before it is outstanding (bounded by
+//! `Config::mapping_wait`). Whatever the client saw on the primary was caused by frames the
+//! proxy had tapped before, so the candidate sees the same history.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -72,6 +80,10 @@ pub(crate) struct Shared {
     /// a request naming an unknown sequential node waits (bounded) for its mapping.
     creates_in_flight: AtomicUsize,
     sessions: Mutex<Sessions>,
+    /// Client frames tapped so far (the proxy-wide order).
+    seq: std::sync::atomic::AtomicU64,
+    /// Writes tapped and not yet answered by the candidate: seq → connection.
+    fence: Mutex<std::collections::BTreeMap<u64, u64>>,
 }
 
 impl Shared {
@@ -83,7 +95,41 @@ impl Shared {
             names_changed: Notify::new(),
             creates_in_flight: AtomicUsize::new(0),
             sessions: Mutex::default(),
+            seq: std::sync::atomic::AtomicU64::new(0),
+            fence: Mutex::default(),
         }
+    }
+
+    pub(crate) fn next_seq(&self) -> u64 {
+        self.seq.fetch_add(1, Ordering::SeqCst) + 1
+    }
+
+    pub(crate) fn fence_add(&self, seq: u64, conn: u64) {
+        self.fence
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(seq, conn);
+    }
+
+    pub(crate) fn fence_remove(&self, seq: u64) {
+        let removed = self
+            .fence
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&seq)
+            .is_some();
+        if removed {
+            self.names_changed.notify_waiters();
+        }
+    }
+
+    /// True if another connection's write tapped before `seq` still waits for the candidate.
+    fn fenced(&self, seq: u64, conn: u64) -> bool {
+        self.fence
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .range(..seq)
+            .any(|(_, c)| *c != conn)
     }
 
     fn names(&self) -> std::sync::MutexGuard<'_, Names> {
@@ -150,6 +196,11 @@ fn sequential_pair(a: &[u8], b: &[u8]) -> bool {
         && b[b.len() - 10..].iter().all(u8::is_ascii_digit)
 }
 
+/// True for the opcodes that change the tree or the session (what the causal fence tracks).
+pub(crate) fn is_write(op: i32) -> bool {
+    matches!(op, 1 | 2 | 5 | 7 | 13 | 14 | 15 | 16 | 19 | 20 | 21 | -11)
+}
+
 /// True if some component of `path` ends with a sequential counter.
 fn names_sequential(path: &[u8]) -> bool {
     path.split(|&b| b == b'/')
@@ -158,6 +209,8 @@ fn names_sequential(path: &[u8]) -> bool {
 
 /// One request: what each server answered so far.
 struct Pending {
+    /// The frame's proxy-wide number.
+    seq: u64,
     client_xid: i32,
     candidate_xid: i32,
     op: i32,
@@ -172,6 +225,7 @@ struct Pending {
 
 /// A request waiting for the candidate's names of the sequential nodes it mentions.
 struct Held {
+    seq: u64,
     client_xid: i32,
     request: Option<Request>,
     raw: Bytes,
@@ -248,6 +302,13 @@ pub(crate) async fn comparer(
         }
     }
     c.release_creates();
+    // Frames still queued will never be sent: open the fence they hold.
+    rx.close();
+    while let Ok(item) = rx.try_recv() {
+        if let Tapped::Client(seq, _) = item {
+            c.shared.fence_remove(seq);
+        }
+    }
     c.shared.metrics.comparer_done();
 }
 
@@ -262,7 +323,7 @@ impl Comparer {
     async fn run(&mut self, rx: &mut mpsc::Receiver<Tapped>) -> Result<(), Stop> {
         // The handshake: the client's first frame.
         let connect = match rx.recv().await {
-            Some(Tapped::Client(f)) => f,
+            Some(Tapped::Client(_, f)) => f,
             Some(Tapped::Primary(f)) => {
                 return Err(Stop::Protocol(format!(
                     "primary spoke first ({} bytes)",
@@ -333,7 +394,7 @@ impl Comparer {
             let names_changed = self.shared.names_changed.notified();
             tokio::select! {
                 item = rx.recv(), if client_open => match item {
-                    Some(Tapped::Client(f)) => self.on_client(f, &mut w).await?,
+                    Some(Tapped::Client(seq, f)) => self.on_client(seq, f, &mut w).await?,
                     Some(Tapped::Primary(f)) => self.on_primary(f)?,
                     None => client_open = false,
                 },
@@ -383,7 +444,7 @@ impl Comparer {
                     .all(|p| p.primary.is_none() || p.candidate.is_some())
     }
 
-    async fn on_client(&mut self, f: Bytes, w: &mut OwnedWriteHalf) -> Result<(), Stop> {
+    async fn on_client(&mut self, seq: u64, f: Bytes, w: &mut OwnedWriteHalf) -> Result<(), Stop> {
         if f.len() < 8 {
             return Err(Stop::Protocol("request shorter than its header".into()));
         }
@@ -418,6 +479,7 @@ impl Comparer {
             self.close_sent = true;
         }
         self.pending.push_back(Pending {
+            seq,
             client_xid: xid,
             candidate_xid,
             op,
@@ -428,6 +490,7 @@ impl Comparer {
             sent: false,
         });
         self.held.push_back(Held {
+            seq,
             client_xid: xid,
             request,
             raw: f,
@@ -460,10 +523,9 @@ impl Comparer {
                     }
                 });
             }
-            if unresolved
-                && self.shared.creates_in_flight.load(Ordering::Relaxed) > 0
-                && Instant::now() < h.deadline
-            {
+            let waiting = (unresolved && self.shared.creates_in_flight.load(Ordering::Relaxed) > 0)
+                || self.shared.fenced(h.seq, self.conn);
+            if waiting && Instant::now() < h.deadline {
                 return Ok(());
             }
             let Some(h) = self.held.pop_front() else {
@@ -573,14 +635,20 @@ impl Comparer {
             }
             -2 => {}
             xid => {
+                let mut answered = None;
                 if let Some(p) = self
                     .pending
                     .iter_mut()
                     .find(|p| p.sent && p.candidate_xid == xid && p.candidate.is_none())
                 {
                     p.candidate = Some((h, body));
+                    answered = Some(p.seq);
                 }
                 self.compare_ready();
+                // After compare_ready: a sequential name is learnt before the fence opens.
+                if let Some(seq) = answered {
+                    self.shared.fence_remove(seq);
+                }
             }
         }
         Ok(())

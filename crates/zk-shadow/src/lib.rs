@@ -57,8 +57,10 @@ pub struct Config {
     pub max_frame: usize,
     /// How long a closed connection's comparer waits for the candidate's last replies.
     pub drain_timeout: Duration,
-    /// How long a request naming a sequential node waits for the candidate's name of it
-    /// (learnt when both servers have answered the create).
+    /// How long a request may be held back before it goes to the candidate: while it names a
+    /// sequential node whose candidate name is not known yet (learnt when both servers have
+    /// answered the create), and while the candidate has not answered a write that another
+    /// session sent before it (the causal fence, see `compare`).
     pub mapping_wait: Duration,
 }
 
@@ -129,8 +131,9 @@ fn is_transient(e: &std::io::Error) -> bool {
 /// What the relay hands the comparer, in the order it saw it.
 #[derive(Debug)]
 pub(crate) enum Tapped {
-    /// A whole frame payload the client sent (the first one is the ConnectRequest).
-    Client(Bytes),
+    /// A whole frame payload the client sent (the first one is the ConnectRequest), with its
+    /// place in the proxy-wide order of client frames.
+    Client(u64, Bytes),
     /// A whole frame payload the primary sent (the first one is the ConnectResponse).
     Primary(Bytes),
 }
@@ -175,25 +178,44 @@ impl Tap {
             }
             self.buf.advance(4);
             let frame = self.buf.split_to(n).freeze();
-            self.first = false;
+            let first = std::mem::replace(&mut self.first, false);
             let item = if self.from_client {
-                Tapped::Client(frame)
+                // Numbered (and, for writes, fenced) before the primary can see it.
+                let seq = self.shared.next_seq();
+                if !first
+                    && frame.len() >= 8
+                    && compare::is_write(i32::from_be_bytes([
+                        frame[4], frame[5], frame[6], frame[7],
+                    ]))
+                {
+                    self.shared.fence_add(seq, self.conn);
+                }
+                Tapped::Client(seq, frame)
             } else {
                 Tapped::Primary(frame)
             };
             match self.tx.try_send(item) {
                 Ok(()) => {}
-                Err(mpsc::error::TrySendError::Full(_)) => {
+                Err(mpsc::error::TrySendError::Full(item)) => {
+                    self.forget(item);
                     self.shared.metrics.dropped.fetch_add(1, Ordering::Relaxed);
                     self.lose(Some("comparer queue full: frame dropped".to_string()));
                     return;
                 }
-                Err(mpsc::error::TrySendError::Closed(_)) => {
+                Err(mpsc::error::TrySendError::Closed(item)) => {
+                    self.forget(item);
                     // The comparer gave up on this session already (and said why).
                     self.lost.store(true, Ordering::Relaxed);
                     return;
                 }
             }
+        }
+    }
+
+    /// A frame that never reaches the comparer must not hold other sessions back.
+    fn forget(&self, item: Tapped) {
+        if let Tapped::Client(seq, _) = item {
+            self.shared.fence_remove(seq);
         }
     }
 
