@@ -13,11 +13,12 @@
 //!
 //! The causal fence: a client that saw another session's write on the primary (an event, a
 //! read) may act on it at once, but the candidate may not have applied that write yet. So each
-//! client frame gets a proxy-wide number when the relay taps it, writes are registered as
-//! outstanding until the candidate answers them, and a request goes to the candidate only
-//! when no other session's write numbered before it is outstanding (bounded by
-//! `Config::mapping_wait`). Whatever the client saw on the primary was caused by frames the
-//! proxy had tapped before, so the candidate sees the same history.
+//! client request gets a proxy-wide number when the relay taps it and stays outstanding until
+//! the candidate answers it; a read goes to the candidate only when no other session's earlier
+//! write is outstanding, a write only when no other session's earlier request of any kind is
+//! (bounded by `Config::mapping_wait`). Whatever the client saw on the primary was caused by
+//! frames the proxy had tapped before, so the candidate sees the same history, and a read
+//! that raced a write on the primary races it in the same order on the candidate.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -82,8 +83,8 @@ pub(crate) struct Shared {
     sessions: Mutex<Sessions>,
     /// Client frames tapped so far (the proxy-wide order).
     seq: std::sync::atomic::AtomicU64,
-    /// Writes tapped and not yet answered by the candidate: seq → connection.
-    fence: Mutex<std::collections::BTreeMap<u64, u64>>,
+    /// Requests tapped and not yet answered by the candidate: seq → (connection, is a write).
+    fence: Mutex<std::collections::BTreeMap<u64, (u64, bool)>>,
 }
 
 impl Shared {
@@ -104,11 +105,11 @@ impl Shared {
         self.seq.fetch_add(1, Ordering::SeqCst) + 1
     }
 
-    pub(crate) fn fence_add(&self, seq: u64, conn: u64) {
+    pub(crate) fn fence_add(&self, seq: u64, conn: u64, write: bool) {
         self.fence
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(seq, conn);
+            .insert(seq, (conn, write));
     }
 
     pub(crate) fn fence_remove(&self, seq: u64) {
@@ -123,13 +124,24 @@ impl Shared {
         }
     }
 
-    /// True if another connection's write tapped before `seq` still waits for the candidate.
-    fn fenced(&self, seq: u64, conn: u64) -> bool {
+    /// The outstanding writes before `seq` (for the log).
+    fn fence_snapshot(&self, seq: u64) -> Vec<(u64, u64)> {
         self.fence
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .range(..seq)
-            .any(|(_, c)| *c != conn)
+            .map(|(s, (c, _))| (*s, *c))
+            .collect()
+    }
+
+    /// True if the candidate has not answered a request of another connection tapped before
+    /// `seq` that conflicts with it: any earlier write, and for a write any earlier request.
+    fn fenced(&self, seq: u64, conn: u64, write: bool) -> bool {
+        self.fence
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .range(..seq)
+            .any(|(_, &(c, w))| c != conn && (w || write))
     }
 
     fn names(&self) -> std::sync::MutexGuard<'_, Names> {
@@ -151,10 +163,19 @@ impl Shared {
     }
 
     fn learn(&self, primary: &[u8], candidate: &[u8]) {
-        if primary == candidate || !sequential_pair(primary, candidate) {
+        // Identical sequential names are recorded too: a request naming one need not wait.
+        let same = primary == candidate && names_sequential(primary);
+        if !same && !sequential_pair(primary, candidate) {
             return;
         }
         let mut n = self.names();
+        if n.p2c.len() >= MAX_NAMES {
+            tracing::warn!(
+                "shadow: {MAX_NAMES} sequential names remembered; forgetting them all (requests naming older ones may be reported as differences)"
+            );
+            n.p2c.clear();
+            n.c2p.clear();
+        }
         let (p, c) = (
             Bytes::copy_from_slice(primary),
             Bytes::copy_from_slice(candidate),
@@ -164,7 +185,17 @@ impl Shared {
         drop(n);
         self.names_changed.notify_waiters();
     }
+
+    /// A node deleted on both servers: its names are not needed any more.
+    fn forget(&self, primary: &[u8], candidate: &[u8]) {
+        let mut n = self.names();
+        n.p2c.remove(primary);
+        n.c2p.remove(candidate);
+    }
 }
+
+/// Sequential names remembered at most (a bound on memory; see [`Shared::learn`]).
+const MAX_NAMES: usize = 1 << 20;
 
 /// `path` with its longest prefix (at a `/` boundary) found in `map` replaced.
 fn translate(map: &HashMap<Bytes, Bytes>, path: &[u8]) -> Option<Bytes> {
@@ -216,8 +247,10 @@ struct Pending {
     op: i32,
     /// (primary path, candidate path) per path the request names (one per op of a multi).
     paths: Vec<(Bytes, Bytes)>,
-    /// Counted in `creates_in_flight`.
+    /// A create (or a multi with one).
     create: bool,
+    /// Counted in `creates_in_flight` (from the moment it is sent to the candidate).
+    counted: bool,
     primary: Option<(ReplyHeader, Bytes)>,
     candidate: Option<(ReplyHeader, Bytes)>,
     sent: bool,
@@ -226,6 +259,7 @@ struct Pending {
 /// A request waiting for the candidate's names of the sequential nodes it mentions.
 struct Held {
     seq: u64,
+    op: i32,
     client_xid: i32,
     request: Option<Request>,
     raw: Bytes,
@@ -470,11 +504,6 @@ impl Comparer {
                 .any(|o| matches!(o, MultiOp::Create { .. } | MultiOp::CreateTtl(_))),
             _ => false,
         });
-        if create {
-            self.shared
-                .creates_in_flight
-                .fetch_add(1, Ordering::Relaxed);
-        }
         if op == -11 {
             self.close_sent = true;
         }
@@ -485,12 +514,14 @@ impl Comparer {
             op,
             paths: Vec::new(),
             create,
+            counted: false,
             primary: None,
             candidate: None,
             sent: false,
         });
         self.held.push_back(Held {
             seq,
+            op,
             client_xid: xid,
             request,
             raw: f,
@@ -524,9 +555,25 @@ impl Comparer {
                 });
             }
             let waiting = (unresolved && self.shared.creates_in_flight.load(Ordering::Relaxed) > 0)
-                || self.shared.fenced(h.seq, self.conn);
+                || self.shared.fenced(h.seq, self.conn, is_write(h.op));
             if waiting && Instant::now() < h.deadline {
                 return Ok(());
+            }
+            if waiting {
+                self.shared
+                    .metrics
+                    .hold_timeouts
+                    .fetch_add(1, Ordering::Relaxed);
+                let fence = self.shared.fence_snapshot(h.seq);
+                tracing::info!(
+                    conn = self.conn,
+                    seq = h.seq,
+                    unresolved,
+                    ?fence,
+                    creates = self.shared.creates_in_flight.load(Ordering::Relaxed),
+                    paths = ?paths.iter().map(|(p, _)| String::from_utf8_lossy(p).into_owned()).collect::<Vec<_>>(),
+                    "shadow: request sent to the candidate after its hold timed out"
+                );
             }
             let Some(h) = self.held.pop_front() else {
                 break;
@@ -559,6 +606,19 @@ impl Comparer {
             }
             self.pending[idx].paths = paths;
             self.pending[idx].sent = true;
+            if self.pending[idx].create {
+                self.pending[idx].counted = true;
+                let n = self
+                    .shared
+                    .creates_in_flight
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(
+                    conn = self.conn,
+                    xid = self.pending[idx].client_xid,
+                    n,
+                    "create+"
+                );
+            }
             write(w, &frame(&payload)).await?;
         }
         Ok(())
@@ -734,10 +794,12 @@ impl Comparer {
             let Some(p) = self.pending.remove(i) else {
                 break;
             };
-            if p.create {
-                self.shared
+            if p.counted {
+                let n = self
+                    .shared
                     .creates_in_flight
                     .fetch_sub(1, Ordering::Relaxed);
+                tracing::debug!(conn = self.conn, xid = p.client_xid, n, "create-");
             }
             self.compare_reply(p);
         }
@@ -769,6 +831,11 @@ impl Comparer {
         }
         if ph.err != 0 {
             return;
+        }
+        if p.op == 2 {
+            if let Some((pp, cp)) = p.paths.first() {
+                self.shared.forget(pp, cp);
+            }
         }
         self.learn_creates(&p, &pb, &cb);
         let pn = self.describe(&p, pb, false);
@@ -1000,6 +1067,18 @@ impl Comparer {
 
     /// End of the connection: what the candidate never answered.
     fn finish(&mut self) {
+        for p in &self.pending {
+            tracing::debug!(
+                conn = self.conn,
+                xid = p.client_xid,
+                cxid = p.candidate_xid,
+                op = p.op,
+                sent = p.sent,
+                primary = p.primary.is_some(),
+                candidate = p.candidate.is_some(),
+                "shadow: left pending"
+            );
+        }
         let unanswered = self
             .pending
             .iter()
@@ -1047,11 +1126,12 @@ impl Comparer {
 
     fn release_creates(&mut self) {
         for p in self.pending.drain(..) {
-            if p.create {
+            if p.counted {
                 self.shared
                     .creates_in_flight
                     .fetch_sub(1, Ordering::Relaxed);
             }
+            self.shared.fence_remove(p.seq);
         }
     }
 }

@@ -180,15 +180,14 @@ impl Tap {
             let frame = self.buf.split_to(n).freeze();
             let first = std::mem::replace(&mut self.first, false);
             let item = if self.from_client {
-                // Numbered (and, for writes, fenced) before the primary can see it.
+                // Numbered and fenced before the primary can see it.
                 let seq = self.shared.next_seq();
-                if !first
-                    && frame.len() >= 8
-                    && compare::is_write(i32::from_be_bytes([
-                        frame[4], frame[5], frame[6], frame[7],
-                    ]))
-                {
-                    self.shared.fence_add(seq, self.conn);
+                if !first && frame.len() >= 8 {
+                    let xid = i32::from_be_bytes([frame[0], frame[1], frame[2], frame[3]]);
+                    let op = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
+                    if xid != -2 {
+                        self.shared.fence_add(seq, self.conn, compare::is_write(op));
+                    }
                 }
                 Tapped::Client(seq, frame)
             } else {

@@ -32,6 +32,9 @@ pub struct Metrics {
     pub unanswered: AtomicU64,
     /// Watch events one server delivered and the other had not when the session ended.
     pub unpaired_events: AtomicU64,
+    /// Requests sent to the candidate when their hold (causal fence, sequential-name
+    /// mapping) timed out: their comparison may show ordering differences.
+    pub hold_timeouts: AtomicU64,
     /// Comparers that have finished (their connection closed and drained, or abandoned).
     pub comparers_done: AtomicU64,
     done: tokio::sync::Notify,
@@ -107,6 +110,16 @@ impl Metrics {
                 "unpaired_events",
                 "watch events without a counterpart",
                 g(&self.unpaired_events),
+            ),
+            (
+                "hold_timeouts",
+                "requests sent after their hold timed out",
+                g(&self.hold_timeouts),
+            ),
+            (
+                "comparers_done",
+                "connections fully compared or abandoned",
+                g(&self.comparers_done),
             ),
         ]
     }
