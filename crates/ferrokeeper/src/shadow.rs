@@ -28,6 +28,10 @@ pub struct Args {
     /// Milliseconds a closed session waits for the candidate's last answers.
     #[arg(long, value_name = "MS", default_value_t = 5000)]
     drain_ms: u64,
+    /// Longest time, in milliseconds, a request is held back from the candidate for causal
+    /// order or a sequential name's mapping (docs/shadow.md).
+    #[arg(long, value_name = "MS", default_value_t = 5000)]
+    hold_ms: u64,
 }
 
 /// Runs the proxy until SIGTERM or Ctrl-C, then logs the counters.
@@ -51,6 +55,7 @@ pub fn main(args: Args) -> anyhow::Result<()> {
         let mut config = zk_shadow::Config::new(args.primary, args.candidate);
         config.queue_capacity = args.queue.max(1);
         config.drain_timeout = Duration::from_millis(args.drain_ms);
+        config.mapping_wait = Duration::from_millis(args.hold_ms);
         tracing::info!(
             "shadow proxy on {}: primary {}, candidate {}",
             listener.local_addr()?,

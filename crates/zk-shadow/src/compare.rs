@@ -415,22 +415,23 @@ impl Comparer {
         let mut next_ping = far();
         let mut ping_every = Duration::from_secs(3600);
         let mut client_open = true;
+        // Set once the client is gone: the candidate's last answers are awaited until then.
+        let mut drain_until = far();
         loop {
             if !client_open && self.settled() {
                 break;
             }
             let hold_until = self.held.front().map_or_else(far, |h| h.deadline);
-            let drain_until = if client_open {
-                far()
-            } else {
-                Instant::now() + self.shared.config.drain_timeout
-            };
+
             let names_changed = self.shared.names_changed.notified();
             tokio::select! {
                 item = rx.recv(), if client_open => match item {
                     Some(Tapped::Client(seq, f)) => self.on_client(seq, f, &mut w).await?,
                     Some(Tapped::Primary(f)) => self.on_primary(f)?,
-                    None => client_open = false,
+                    None => {
+                        client_open = false;
+                        drain_until = Instant::now() + self.shared.config.drain_timeout;
+                    }
                 },
                 f = reader.next(), if !self.candidate_gone => match f {
                     Some(Ok(f)) => {
@@ -608,16 +609,9 @@ impl Comparer {
             self.pending[idx].sent = true;
             if self.pending[idx].create {
                 self.pending[idx].counted = true;
-                let n = self
-                    .shared
+                self.shared
                     .creates_in_flight
                     .fetch_add(1, Ordering::Relaxed);
-                tracing::debug!(
-                    conn = self.conn,
-                    xid = self.pending[idx].client_xid,
-                    n,
-                    "create+"
-                );
             }
             write(w, &frame(&payload)).await?;
         }
@@ -795,11 +789,9 @@ impl Comparer {
                 break;
             };
             if p.counted {
-                let n = self
-                    .shared
+                self.shared
                     .creates_in_flight
                     .fetch_sub(1, Ordering::Relaxed);
-                tracing::debug!(conn = self.conn, xid = p.client_xid, n, "create-");
             }
             self.compare_reply(p);
         }

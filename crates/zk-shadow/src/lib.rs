@@ -73,7 +73,7 @@ impl Config {
             queue_capacity: 4096,
             max_frame: zk_jute::DEFAULT_MAX_BUFFER + 1024,
             drain_timeout: Duration::from_secs(5),
-            mapping_wait: Duration::from_millis(500),
+            mapping_wait: Duration::from_secs(5),
         }
     }
 }
