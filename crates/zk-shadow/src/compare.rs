@@ -505,6 +505,13 @@ impl Comparer {
                 .any(|o| matches!(o, MultiOp::Create { .. } | MultiOp::CreateTtl(_))),
             _ => false,
         });
+        if self.pending.len() >= self.shared.config.queue_capacity {
+            // The candidate is that far behind (or silent): stop following rather than grow.
+            return Err(Stop::Candidate(format!(
+                "{} requests without an answer",
+                self.pending.len()
+            )));
+        }
         if op == -11 {
             self.close_sent = true;
         }

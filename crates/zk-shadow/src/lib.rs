@@ -49,8 +49,9 @@ pub struct Config {
     pub primary: String,
     /// The server requests are mirrored to (`host:port`).
     pub candidate: String,
-    /// Frames buffered per connection between the relay and its comparer; when full, the
-    /// comparer loses track of that session (it is counted and logged, never waited for).
+    /// Frames buffered per connection between the relay and its comparer, and requests a
+    /// session may have without the candidate's answer; beyond either the comparer stops
+    /// following that connection (counted and logged, never waited for).
     pub queue_capacity: usize,
     /// The largest frame payload the tap parses (`jute.maxbuffer`); longer frames are relayed
     /// and the session stops being compared.

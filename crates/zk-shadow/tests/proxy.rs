@@ -191,3 +191,45 @@ async fn a_dead_candidate_never_affects_the_client() {
     assert_eq!(count(&metrics.candidate_errors), 1);
     assert_eq!(count(&metrics.differences), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_candidate_is_abandoned_and_the_client_goes_on() {
+    let primary = server().await;
+    // A candidate that accepts connections and never answers.
+    let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_addr = silent.local_addr().unwrap().to_string();
+    let held = Arc::new(tokio::sync::Mutex::new(Vec::new()));
+    let keep = held.clone();
+    tokio::spawn(async move {
+        while let Ok((sock, _)) = silent.accept().await {
+            keep.lock().await.push(sock);
+        }
+    });
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let (_stop, rx) = watch::channel(false);
+    let metrics = Arc::new(Metrics::default());
+    let mut config = Config::new(&primary.addr, &silent_addr);
+    config.queue_capacity = 8;
+    let m = metrics.clone();
+    tokio::spawn(async move { zk_shadow::run(listener, config, m, rx).await.unwrap() });
+
+    let c = client(&addr).await;
+    c.create("/busy", b"", &persistent()).await.unwrap();
+    for i in 0..20 {
+        c.set_data("/busy", format!("{i}").as_bytes(), None)
+            .await
+            .unwrap();
+    }
+    assert_eq!(c.get_data("/busy").await.unwrap().0, b"19");
+    drop(c);
+    within("comparer done", metrics.wait_comparers_done(1)).await;
+    assert_eq!(
+        count(&metrics.desynced_sessions),
+        1,
+        "{}",
+        metrics.summary()
+    );
+    assert_eq!(count(&metrics.candidate_errors), 1);
+    assert_eq!(count(&metrics.differences), 0);
+}
