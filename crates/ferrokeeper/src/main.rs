@@ -6,6 +6,7 @@
 
 mod migrate;
 mod progress;
+mod shadow;
 mod storage;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -64,6 +65,9 @@ enum Tool {
         #[arg(long, short = 'c', value_name = "FILE")]
         config: Option<PathBuf>,
     },
+    /// Serve clients from --primary and mirror every session to --candidate, logging each
+    /// difference between their answers (docs/shadow.md).
+    Shadow(shadow::Args),
 }
 
 fn init_logging() {
@@ -123,11 +127,14 @@ fn dir_bytes(dir: &Path) -> u64 {
 fn main() -> anyhow::Result<()> {
     init_logging();
     let cli = Cli::parse();
+    if let Some(Tool::Shadow(args)) = cli.tool {
+        return shadow::main(args);
+    }
     let (sys, rest) = SystemProperties::from_args(cli.define.iter().map(|d| format!("-D{d}")))?;
     anyhow::ensure!(rest.is_empty(), "unexpected arguments {rest:?}");
     let tool_config = match &cli.tool {
         Some(Tool::Import { config, .. } | Tool::Export { config, .. }) => config.clone(),
-        None => None,
+        Some(Tool::Shadow(_)) | None => None,
     };
     let loaded = match cli.config.or(cli.config_positional).or(tool_config) {
         Some(path) => config::load(&path, sys)
@@ -165,7 +172,7 @@ fn main() -> anyhow::Result<()> {
                 max_buffer,
             )
         }
-        None => {}
+        Some(Tool::Shadow(_)) | None => {}
     }
     if cfg.is_distributed() {
         tracing::warn!(
