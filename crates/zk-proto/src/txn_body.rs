@@ -387,6 +387,21 @@ impl LogEntry {
         self.encode(&mut buf);
         buf.freeze()
     }
+
+    /// The bytes of `LogEntry::new(header, body, digest)` from borrowed parts: the write
+    /// path logs a txn it keeps for applying, without cloning its body.
+    pub fn bytes_of(header: &TxnHeader, body: &TxnBody, digest: Option<&TxnDigest>) -> Bytes {
+        let mut header = header.clone();
+        header.type_ = body.op_code().code();
+        let len = header.encoded_len() + body.encoded_len() + digest.map_or(0, Record::encoded_len);
+        let mut buf = BytesMut::with_capacity(len);
+        header.encode(&mut buf);
+        body.encode(&mut buf);
+        if let Some(d) = digest {
+            d.encode(&mut buf);
+        }
+        buf.freeze()
+    }
 }
 
 #[cfg(test)]
@@ -395,6 +410,24 @@ mod tests {
     use crate::data::{Acl, Id};
     use proptest::prelude::*;
     use zk_jute::sample::{Sample, SampleRng};
+
+    #[test]
+    fn bytes_of_borrowed_parts_is_the_entry() {
+        let header = TxnHeader {
+            client_id: 7,
+            cxid: 3,
+            zxid: 0x100,
+            time: 42,
+            type_: 0,
+        };
+        let body = TxnBody::SetData(SetDataTxn {
+            path: Some("/a".into()),
+            data: Some(Bytes::from_static(b"v")),
+            version: 2,
+        });
+        let entry = LogEntry::new(header.clone(), body.clone(), None);
+        assert_eq!(LogEntry::bytes_of(&header, &body, None), entry.to_bytes());
+    }
 
     fn acl() -> Option<Vec<Acl>> {
         Some(vec![Acl {

@@ -656,8 +656,8 @@ impl Core {
     // ----- requests ----------------------------------------------------------------
 
     fn submit(&mut self, p: Prepared, origin: Origin) {
-        let entry = LogEntry::new(p.header.clone(), p.body.clone(), None);
-        self.to_log.push((p.header.zxid, entry.to_bytes()));
+        let bytes = LogEntry::bytes_of(&p.header, &p.body, None);
+        self.to_log.push((p.header.zxid, bytes));
         self.in_flight.push_back(InFlight {
             prepared: p,
             origin,
