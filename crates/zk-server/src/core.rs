@@ -734,16 +734,16 @@ impl Core {
         op: Box<Request>,
         forced: Option<ErrorCode>,
     ) {
-        let q = self.queues.entry(session).or_default();
-        if q.is_empty() {
-            self.read_now(conn, xid, &op, forced);
-        } else {
-            q.push_back(Queued::Read {
+        // A read waits only behind its own session's pending writes; with none it is answered
+        // now (and leaves no empty queue behind).
+        match self.queues.get_mut(&session) {
+            Some(q) if !q.is_empty() => q.push_back(Queued::Read {
                 conn,
                 xid,
                 op,
                 forced,
-            });
+            }),
+            _ => self.read_now(conn, xid, &op, forced),
         }
     }
 
