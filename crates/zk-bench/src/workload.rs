@@ -581,9 +581,23 @@ pub struct PerSessionReport {
 /// What each session of a [`per_session`] run sends.
 pub type Plan = dyn Fn(usize, u64) -> Option<Request> + Send + Sync;
 
+/// Phases of a [`per_session`] run, as its coordinator announces them.
+const GO_WORK: u8 = 1;
+const GO_CLOSE: u8 = 2;
+const GO_ABORT: u8 = 3;
+
+/// What a session of a [`per_session`] run tells the coordinator.
+enum Event {
+    Connected,
+    Worked { sent: u64, errors: u64 },
+    Failed(BenchError),
+}
+
 /// Opens `sessions` sessions over `threads` threads; then each session `s` sends
 /// `plan(s, 0)`, `plan(s, 1)`, ... until `None`, `depth` in flight; then, with every session
 /// still open, runs `hold_cmd` (through `sh -c`) and keeps its output; then closes them all.
+/// Sessions waiting for the others ping every 10 s, so none expires however long the
+/// others take.
 pub fn per_session(
     addr: &str,
     sessions: usize,
@@ -594,92 +608,101 @@ pub fn per_session(
     hold_cmd: Option<&str>,
 ) -> Result<PerSessionReport, BenchError> {
     let threads = threads.max(1);
-    let barrier = Arc::new(Barrier::new(threads + 1));
-    let counts: Arc<Mutex<(u64, u64)>> = Arc::default();
+    let (ev_tx, ev_rx) = std::sync::mpsc::channel::<Event>();
+    let (go_tx, go_rx) = tokio::sync::watch::channel(0u8);
     let start = Instant::now();
-    let mut marks = (start, start);
-    let mut hold_output = None;
-    let res: Result<(), BenchError> = std::thread::scope(|scope| {
+    std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
-                let barrier = barrier.clone();
                 let plan = plan.clone();
-                let counts = counts.clone();
                 let addr = addr.to_string();
+                let ev_tx = ev_tx.clone();
+                let go_rx = go_rx.clone();
                 scope.spawn(move || -> Result<(), BenchError> {
-                    let mine: Vec<usize> = (0..sessions).filter(|s| s % threads == t).collect();
                     let rt = runtime()?;
                     let local = LocalSet::new();
-                    let connected = local.block_on(
-                        &rt,
-                        connect_all(&addr, mine.len(), connect_concurrency, 40_000),
-                    );
-                    barrier.wait(); // connected
-                    let streams = connected?;
-                    let worked = local.block_on(&rt, async {
+                    local.block_on(&rt, async {
+                        let sem = Rc::new(tokio::sync::Semaphore::new(connect_concurrency.max(1)));
                         let mut handles = Vec::new();
-                        for (s, stream) in mine.into_iter().zip(streams) {
-                            let plan = plan.clone();
-                            handles
-                                .push(tokio::task::spawn_local(send_plan(stream, s, depth, plan)));
+                        for s in (0..sessions).filter(|s| s % threads == t) {
+                            handles.push(tokio::task::spawn_local(session_life(
+                                addr.clone(),
+                                s,
+                                depth,
+                                plan.clone(),
+                                sem.clone(),
+                                ev_tx.clone(),
+                                go_rx.clone(),
+                            )));
                         }
-                        let mut streams = Vec::new();
-                        let (mut reqs, mut errs) = (0, 0);
-                        let mut result = Ok(());
                         for h in handles {
-                            match h.await {
-                                Ok(Ok((s, r, e))) => {
-                                    streams.push(s);
-                                    reqs += r;
-                                    errs += e;
-                                }
-                                Ok(Err(e)) => result = Err(e),
-                                Err(e) => {
-                                    result = Err(BenchError::Protocol(format!("session task: {e}")))
-                                }
-                            }
+                            let _ = h.await;
                         }
-                        if let Ok(mut c) = counts.lock() {
-                            c.0 += reqs;
-                            c.1 += errs;
-                        }
-                        result.map(|()| streams)
                     });
-                    barrier.wait(); // worked
-                    barrier.wait(); // held
-                    let streams = worked?;
-                    local.block_on(&rt, close_all(streams, 256));
                     Ok(())
                 })
             })
             .collect();
-        barrier.wait();
-        marks.0 = Instant::now();
-        barrier.wait();
-        marks.1 = Instant::now();
-        if let Some(cmd) = hold_cmd {
-            hold_output = std::process::Command::new("sh")
-                .arg("-c")
-                .arg(cmd)
-                .output()
-                .ok()
-                .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+        drop(ev_tx);
+        let res = coordinate(sessions, &ev_rx, &go_tx, hold_cmd, start);
+        if res.is_err() {
+            let _ = go_tx.send(GO_ABORT);
         }
-        barrier.wait();
-        let mut res = Ok(());
         for h in handles {
-            match h.join() {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => res = Err(e),
-                Err(_) => res = Err(BenchError::Protocol("thread panicked".into())),
-            }
+            let _ = h.join();
         }
         res
+    })
+}
+
+/// The coordinator's side of [`per_session`]: waits for every session to connect, starts
+/// the work, waits for all of it, runs the hold command, lets the sessions close.
+fn coordinate(
+    sessions: usize,
+    ev_rx: &std::sync::mpsc::Receiver<Event>,
+    go_tx: &tokio::sync::watch::Sender<u8>,
+    hold_cmd: Option<&str>,
+    start: Instant,
+) -> Result<PerSessionReport, BenchError> {
+    let next = || -> Result<Event, BenchError> {
+        ev_rx
+            .recv_timeout(Duration::from_secs(600))
+            .map_err(|_| BenchError::Timeout("no progress from the sessions for 10 min".into()))
+    };
+    for _ in 0..sessions {
+        match next()? {
+            Event::Connected => {}
+            Event::Failed(e) => return Err(e),
+            Event::Worked { .. } => {
+                return Err(BenchError::Protocol("worked before the start".into()))
+            }
+        }
+    }
+    let connected = Instant::now();
+    let _ = go_tx.send(GO_WORK);
+    let (mut requests, mut errors) = (0, 0);
+    for _ in 0..sessions {
+        match next()? {
+            Event::Worked { sent, errors: e } => {
+                requests += sent;
+                errors += e;
+            }
+            Event::Failed(e) => return Err(e),
+            Event::Connected => return Err(BenchError::Protocol("connected twice".into())),
+        }
+    }
+    let worked = Instant::now();
+    let hold_output = hold_cmd.and_then(|cmd| {
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg(cmd)
+            .output()
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
     });
-    res?;
-    let (requests, errors) = counts.lock().map(|c| *c).unwrap_or_default();
-    let connect = marks.0 - start;
-    let work = marks.1 - marks.0;
+    let _ = go_tx.send(GO_CLOSE);
+    let connect = connected - start;
+    let work = worked - connected;
     Ok(PerSessionReport {
         sessions,
         connect_ms: connect.as_secs_f64() * 1e3,
@@ -690,6 +713,79 @@ pub fn per_session(
         requests_per_sec: requests as f64 / seconds(work),
         hold_output,
     })
+}
+
+/// One session of a [`per_session`] run, from connecting to closing.
+async fn session_life(
+    addr: String,
+    index: usize,
+    depth: usize,
+    plan: Arc<Plan>,
+    sem: Rc<tokio::sync::Semaphore>,
+    events: std::sync::mpsc::Sender<Event>,
+    mut go: tokio::sync::watch::Receiver<u8>,
+) {
+    let res: Result<(), BenchError> = async {
+        let mut s = {
+            let _permit = sem
+                .acquire()
+                .await
+                .map_err(|_| BenchError::Protocol("semaphore closed".into()))?;
+            wire::connect(&addr, 40_000).await?.0
+        };
+        let _ = events.send(Event::Connected);
+        if keepalive_until(&mut s, &mut go, GO_WORK).await? == GO_ABORT {
+            return Ok(());
+        }
+        let (mut s, sent, errors) = send_plan(s, index, depth, plan).await?;
+        let _ = events.send(Event::Worked { sent, errors });
+        keepalive_until(&mut s, &mut go, GO_CLOSE).await?;
+        let _ = tokio::time::timeout(
+            Duration::from_secs(30),
+            wire::close_session(&mut s, i32::MAX),
+        )
+        .await;
+        Ok(())
+    }
+    .await;
+    if let Err(e) = res {
+        let _ = events.send(Event::Failed(e));
+    }
+}
+
+/// Keeps the session alive (a ping every 10 s, replies and notifications read and dropped)
+/// until the coordinator's phase reaches `want`; returns the phase.
+async fn keepalive_until(
+    s: &mut TcpStream,
+    go: &mut tokio::sync::watch::Receiver<u8>,
+    want: u8,
+) -> Result<u8, BenchError> {
+    let ping = wire::frame(&Request::Ping, wire::PING_XID);
+    let mut rbuf = BytesMut::with_capacity(1024);
+    let mut next_ping = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let phase = *go.borrow_and_update();
+        if phase >= want {
+            return Ok(phase);
+        }
+        tokio::select! {
+            r = go.changed() => {
+                if r.is_err() {
+                    return Ok(GO_ABORT);
+                }
+            }
+            _ = tokio::time::sleep_until(next_ping) => {
+                s.write_all(&ping).await?;
+                next_ping += Duration::from_secs(10);
+            }
+            r = s.read_buf(&mut rbuf) => {
+                if r? == 0 {
+                    return Err(BenchError::Closed);
+                }
+                while wire::take_frame(&mut rbuf)?.is_some() {}
+            }
+        }
+    }
 }
 
 /// Sends one session's plan; returns the stream, the requests sent and the errors.
