@@ -637,6 +637,26 @@ fn mntr(v: &CoreView<'_>, out: &mut String) {
         line(c, &val);
     }
     for name in BASIC_SUMMARIES {
+        if *name == "fsynctime" {
+            // One sample per group commit (append + fsync), as FileTxnLog.commit records.
+            let l = &s.log;
+            let cnt = l.syncs.load(Ordering::Relaxed);
+            let sum = l.sync_ms_sum.load(Ordering::Relaxed);
+            let avg = if cnt == 0 {
+                0.0
+            } else {
+                sum as f64 / cnt as f64
+            };
+            line(&format!("avg_{name}"), &java_double(avg));
+            line(&format!("min_{name}"), &l.sync_ms_min());
+            line(
+                &format!("max_{name}"),
+                &l.sync_ms_max.load(Ordering::Relaxed),
+            );
+            line(&format!("cnt_{name}"), &cnt);
+            line(&format!("sum_{name}"), &sum);
+            continue;
+        }
         line(&format!("avg_{name}"), &java_double(0.0));
         for part in ["min", "max", "cnt", "sum"] {
             line(&format!("{part}_{name}"), &0);

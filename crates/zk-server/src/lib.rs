@@ -108,9 +108,8 @@ pub async fn run_with_clock(
 
     let (log_tx, log_rx) = std::sync::mpsc::channel();
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();
-    let log_stats = Arc::new(log::LogStats::default());
     let writer = {
-        let log_stats = log_stats.clone();
+        let log_stats = stats.log.clone();
         std::thread::Builder::new()
             .name("txn-log".into())
             .spawn(move || log::run_writer(log, log_rx, ev_tx, log_stats))?

@@ -31,13 +31,41 @@ pub enum LogEvent {
     Failed(String),
 }
 
-/// Counters of the log writer, for `mntr` and benchmarks.
+/// Counters of the log writer, for `mntr` (as upstream's `fsynctime` summary, which
+/// `FileTxnLog.commit` feeds once per fsync) and benchmarks.
 #[derive(Debug, Default)]
 pub struct LogStats {
-    /// syncs done.
+    /// syncs done (`zk_cnt_fsynctime`).
     pub syncs: AtomicU64,
     /// entries written.
     pub entries: AtomicU64,
+    /// Milliseconds spent in append + sync, summed (`zk_sum_fsynctime`).
+    pub sync_ms_sum: AtomicU64,
+    /// The longest append + sync in ms (`zk_max_fsynctime`).
+    pub sync_ms_max: AtomicU64,
+    /// The shortest append + sync in ms, plus one; 0 before the first sync.
+    sync_ms_min_plus_one: AtomicU64,
+}
+
+impl LogStats {
+    /// Records one sync that took `ms` milliseconds.
+    pub fn record_sync(&self, ms: u64) {
+        self.syncs.fetch_add(1, Ordering::Relaxed);
+        self.sync_ms_sum.fetch_add(ms, Ordering::Relaxed);
+        self.sync_ms_max.fetch_max(ms, Ordering::Relaxed);
+        let prev = self.sync_ms_min_plus_one.load(Ordering::Relaxed);
+        if prev == 0 || ms + 1 < prev {
+            // Single writer (the log thread): a plain store is enough.
+            self.sync_ms_min_plus_one.store(ms + 1, Ordering::Relaxed);
+        }
+    }
+
+    /// The shortest sync in ms (0 before the first).
+    pub fn sync_ms_min(&self) -> u64 {
+        self.sync_ms_min_plus_one
+            .load(Ordering::Relaxed)
+            .saturating_sub(1)
+    }
 }
 
 /// Runs the writer until the command channel closes.
@@ -72,10 +100,11 @@ pub fn run_writer(
         let Some(last) = batch.last().map(|e| e.0) else {
             continue;
         };
+        let started = std::time::Instant::now();
         let res = log.append(&batch).and_then(|()| log.sync());
         match res {
             Ok(()) => {
-                stats.syncs.fetch_add(1, Ordering::Relaxed);
+                stats.record_sync(started.elapsed().as_millis() as u64);
                 stats
                     .entries
                     .fetch_add(batch.len() as u64, Ordering::Relaxed);

@@ -55,6 +55,8 @@ pub struct Stats {
     pub trace_mask: AtomicI64,
     /// Every open client connection.
     pub conns: ConnRegistry,
+    /// The log writer's counters (fsyncs).
+    pub log: Arc<crate::log::LogStats>,
     /// Requests by opcode (index: `opcode + 16`, see [`Stats::count_op`]).
     ops: [AtomicU64; 160],
     latency_min: AtomicU64,
@@ -80,6 +82,7 @@ impl Stats {
             connections_rejected: AtomicU64::new(0),
             trace_mask: AtomicI64::new(DEFAULT_TRACE_MASK),
             conns: ConnRegistry::default(),
+            log: Arc::default(),
             ops: std::array::from_fn(|_| AtomicU64::new(0)),
             latency_min: AtomicU64::new(u64::MAX),
             latency_max: AtomicU64::new(0),

@@ -685,3 +685,32 @@ async fn words_outside_the_whitelist_are_refused() {
     assert_eq!(field(&srvr, "Received"), "20", "{srvr}");
     assert_eq!(field(&srvr, "Sent"), "19", "{srvr}");
 }
+
+/// `zk_cnt_fsynctime` counts the log's fsyncs (upstream: one per `FileTxnLog.commit`); the
+/// benchmark divides writes by it to show group commit.
+#[tokio::test]
+async fn mntr_counts_fsyncs() {
+    let Some(srv) = all_words_server(settings()).await else {
+        return;
+    };
+    let mut r = srv.raw().await;
+    let cnt = |mntr: &str| -> u64 {
+        mntr_lines(mntr)
+            .into_iter()
+            .find(|(k, _)| k == "zk_cnt_fsynctime")
+            .map(|(_, v)| v.parse().unwrap())
+            .unwrap_or_else(|| panic!("no zk_cnt_fsynctime in:\n{mntr}"))
+    };
+    let before = cnt(&word(&srv, "mntr").await);
+    let path = unique("fsync-count");
+    let rep = r
+        .call(
+            1,
+            op::CREATE,
+            &J::new().create(&path, b"x", OPEN, 0).bytes(),
+        )
+        .await;
+    assert_eq!(rep.err, 0);
+    let after = cnt(&word(&srv, "mntr").await);
+    assert!(after > before, "fsyncs {before} -> {after} across a create");
+}

@@ -1,0 +1,121 @@
+//! zk-bench against an in-process Ferrokeeper: every workload runs, and its numbers are
+//! consistent with what it was asked to do.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use zk_bench::mix::Mix;
+use zk_bench::workload::{self, RunConfig};
+
+/// A Ferrokeeper on 127.0.0.1:0 (in-memory log) on its own thread; stops when the returned
+/// sender is dropped.
+fn server() -> (String, tokio::sync::watch::Sender<bool>) {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            addr_tx
+                .send(listener.local_addr().unwrap().to_string())
+                .unwrap();
+            let settings = zk_server::Settings {
+                max_client_cnxns: 0,
+                ..zk_server::Settings::default()
+            };
+            zk_server::run(
+                settings,
+                listener,
+                zk_tree::DataTree::new(),
+                Vec::new(),
+                zk_server::Stores::in_memory(),
+                rx,
+            )
+            .await
+            .unwrap();
+        });
+    });
+    let addr = addr_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    (addr, tx)
+}
+
+#[test]
+fn every_workload_runs_against_ferrokeeper() {
+    let (addr, _stop) = server();
+
+    // Load keys, then a closed-loop run of every op.
+    workload::ensure_parents(&addr, 2_500).unwrap();
+    let load = workload::per_session(&addr, 4, 2, 32, 4, workload::load_plan(2_500, 4, 100), None)
+        .unwrap();
+    assert_eq!(load.requests, 2_500);
+    assert_eq!(load.errors, 0);
+
+    let mut cfg = RunConfig::new(&addr);
+    cfg.mix =
+        Mix::parse("get=40,set=15,create=10,delete=10,exists=10,children=10,multi=5").unwrap();
+    cfg.sessions = 4;
+    cfg.depth = 4;
+    cfg.threads = 2;
+    cfg.keys = 2_500;
+    cfg.warmup = Duration::from_millis(100);
+    cfg.duration = Duration::from_millis(500);
+    let r = workload::run(&cfg).unwrap();
+    assert!(r.ops > 100, "{r:?}");
+    assert_eq!(r.errors, 0, "{r:?}");
+    for op in [
+        "get", "set", "create", "delete", "exists", "children", "multi",
+    ] {
+        let s = &r.by_op[op];
+        assert!(s.count > 0, "{op}: {r:?}");
+        assert!(s.p50_us <= s.p99_us && s.p99_us <= s.p999_us && s.p999_us <= s.max_us);
+    }
+    assert!(r.writes_per_sec > 0.0 && r.writes_per_sec < r.ops_per_sec);
+
+    // Open loop at a fixed rate sends that rate, whatever the server's speed.
+    cfg.mix = Mix::parse("get").unwrap();
+    cfg.rate = Some(2_000.0);
+    cfg.duration = Duration::from_secs(1);
+    let r = workload::run(&cfg).unwrap();
+    assert!(
+        (1_500..=2_500).contains(&r.ops),
+        "2,000/s for 1 s sent {} requests",
+        r.ops
+    );
+
+    // Watches on the keys, held while a command runs.
+    let w = workload::per_session(
+        &addr,
+        10,
+        1,
+        16,
+        10,
+        workload::watch_plan(50, 2_500),
+        Some("echo held"),
+    )
+    .unwrap();
+    assert_eq!(w.requests, 500);
+    assert_eq!(w.errors, 0);
+    assert_eq!(w.hold_output.as_deref(), Some("held"));
+
+    // Every watcher is told.
+    let f = workload::fanout(&addr, 20, 2, 8).unwrap();
+    assert_eq!(f.last_notification_ms.len(), 2);
+    assert!(f
+        .last_notification_ms
+        .iter()
+        .zip(&f.first_notification_ms)
+        .all(|(l, first)| l >= first && *l > 0.0));
+
+    let p = workload::probe(&addr, "/zkbench/k/p00000/n0000000", Duration::from_secs(5)).unwrap();
+    assert_eq!(p.attempts, 1);
+
+    // Sessions, held open.
+    let none: Arc<workload::Plan> = Arc::new(|_, _| None);
+    let s = workload::per_session(&addr, 50, 2, 1, 16, none, Some("true")).unwrap();
+    assert_eq!(s.sessions, 50);
+    assert!(s.connect_per_sec > 0.0);
+}

@@ -1,0 +1,386 @@
+#!/usr/bin/env python3
+"""Turns scripts/bench-servers' results (JSON lines) into the servers section of
+docs/benchmarks.md, between the `<!-- servers:begin -->` and `<!-- servers:end -->` markers
+(added at the end of the file the first time). Everything else in the file is kept.
+
+    scripts/bench-report.py RESULTS.jsonl docs/benchmarks.md
+"""
+
+import json
+import statistics
+import sys
+
+BEGIN = "<!-- servers:begin (written by scripts/bench-servers; edits here are overwritten) -->"
+END = "<!-- servers:end -->"
+ZK, FK = "zookeeper", "ferrokeeper"
+
+
+def load(path):
+    rows = [json.loads(line) for line in open(path) if line.strip()]
+    by = {}
+    for r in rows:
+        by.setdefault((r["server"], r["workload"]), []).append(r["data"])
+    return by
+
+
+def med(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def fmt_int(v):
+    return "–" if v is None else f"{v:,.0f}"
+
+
+def fmt_us(v):
+    if v is None:
+        return "–"
+    if v >= 10_000:
+        return f"{v / 1000:,.0f} ms"
+    if v >= 1000:
+        return f"{v / 1000:.1f} ms"
+    return f"{v:,.0f} µs"
+
+
+def fmt_bytes(v):
+    if v is None:
+        return "–"
+    if abs(v) >= 1 << 30:
+        return f"{v / (1 << 30):.2f} GiB"
+    if abs(v) >= 1 << 20:
+        return f"{v / (1 << 20):.0f} MiB"
+    return f"{v:,.0f} B"
+
+
+def ratio(fk, zk):
+    if fk is None or zk is None or zk == 0:
+        return None
+    return fk / zk
+
+
+def fmt_ratio(r):
+    if r is None:
+        return "–"
+    return f"{r:.2f}×" if r < 10 else f"{r:.1f}×"
+
+
+def verdict(r, target, higher_better):
+    """'met' / 'missed' against a target ratio (FK/ZK)."""
+    if r is None:
+        return "–"
+    ok = r >= target if higher_better else r <= target
+    want = f"≥ {target:g}×" if higher_better else f"≤ {target:g}×"
+    return f"{want}: {'met' if ok else '**missed**'}"
+
+
+def run_stat(by, server, workload, key, op=None):
+    runs = by.get((server, workload), [])
+    vals = []
+    for r in runs:
+        if op is None:
+            vals.append(r["all"][key] if key.endswith("_us") else r[key])
+        elif op in r["by_op"]:
+            vals.append(r["by_op"][op][key])
+    return med(vals)
+
+
+def single(by, server, workload):
+    runs = by.get((server, workload), [])
+    return runs[-1] if runs else None
+
+
+def hold(by, server, workload):
+    """The memory figures a `--hold` measured, or {}."""
+    r = single(by, server, workload)
+    if not r or not r.get("hold_output"):
+        return {}
+    try:
+        return json.loads(r["hold_output"])
+    except ValueError:
+        return {}
+
+
+def mem(by, server, workload):
+    return single(by, server, workload) or {}
+
+
+def report(by):
+    meta = (by.get(("meta", "run")) or [{}])[-1]
+    rates = (by.get(("meta", "rates")) or [{}])[-1]
+    gc = ((by.get((ZK, "jvm")) or [{}])[-1].get("gc") or "?").replace("Use", "-XX:+Use")
+    out = []
+    w = out.append
+    w("## Ferrokeeper and Apache ZooKeeper, side by side")
+    w("")
+    w(
+        "Both servers in the same run, on the same machine, driven by the same client "
+        "(`zk-bench`, raw Jute frames, every session of a thread multiplexed on one "
+        "current-thread runtime), with equivalent settings. **Ratio** is always Ferrokeeper "
+        "÷ Apache ZooKeeper: above 1 is more for Ferrokeeper (good for throughput, bad for "
+        "latency, memory and time)."
+    )
+    w("")
+    w(f"- Command: `{meta.get('command', 'scripts/bench')}` "
+      f"({meta.get('seconds', 0) // 60} min {meta.get('seconds', 0) % 60} s).")
+    w(f"- Date: {meta.get('started', '?')}.")
+    w(f"- Machine: {meta.get('cores', '?')} cores ({meta.get('cpu', '?')}), "
+      f"{meta.get('mem_gib', '?')} GiB, kernel {meta.get('kernel', '?')}; "
+      f"{meta.get('java', '?')}; {meta.get('rustc', '?')}, release profile.")
+    w("- Servers: Debian's Apache ZooKeeper 3.8.0 (`zookeeper` package, `QuorumPeerMain`, "
+      f"NIO connection factory, `-Xmx{meta.get('zk_heap', '?')}`: ZooKeeper's admin guide "
+      "asks for a heap large enough never to swap, and this is well above the live set of the "
+      f"largest workload here; no GC flags, so the JVM's own choice for one CPU: `{gc}`) and "
+      "Ferrokeeper (RocksDB txn log). Same "
+      "`zoo.cfg` for both: standalone, `tickTime=2000`, `maxClientCnxns=0`, fsync on every "
+      "commit (`forceSync` default yes; Ferrokeeper always syncs), data directories on the same "
+      f"disk (`{meta.get('disk', '?')}`), logging at WARN.")
+    w("- Pinning: server on core 0, client on core 1 (`taskset`), for both.")
+    reps = meta.get("reps", 1)
+    times = {1: "once", 2: "twice"}.get(reps, f"{reps} times")
+    w(f"- Timed runs: {meta.get('warmup', '?')} s warm-up then {meta.get('duration', '?')} s "
+      f"measured, {times} each; the tables give the median of the repetitions (with two, "
+      "their mean). 100-byte values, 1,000 keys (`/zkbench/k/p00000/n0000123`), picked "
+      "uniformly.")
+    w("- Conditions: the machine was shared with other builds and test runs (load average "
+      f"{meta.get('load_before', '?')} at the end of the run, on 2 cores), so each pinned "
+      "process shared its core with other work. Closed-loop throughput suffers little from "
+      "that; open-loop latency suffers most, because every late wakeup of the client or the "
+      "server is charged to the requests due meanwhile. Compare the two servers, not the "
+      "absolute numbers.")
+    if meta.get("quick"):
+        w("- **Reduced grid (`--quick`)**: "
+          f"{meta.get('znodes', 0):,} znodes instead of 1,000,000, "
+          f"{meta.get('watch_sessions', 0):,} × {meta.get('watches_per_session', 0):,} watches "
+          f"instead of 10,000 × 1,000, {meta.get('sessions_many', 0):,} sessions instead of "
+          f"20,000, fan-out to {meta.get('fanout', 0):,} sessions instead of 10,000, one "
+          "repetition of 3 s.")
+    w("")
+
+    # (1) latency, one at a time.
+    w("### (1) One request at a time (1 session × 1 in flight)")
+    w("")
+    w("| op | ZK p50 | FK p50 | ratio | ZK p99 | FK p99 | ratio | ZK p99.9 | FK p99.9 | ratio | ZK ops/s | FK ops/s |")
+    w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for label, wl, op in [
+        ("getData", "lat-get", "get"),
+        ("setData", "lat-set", "set"),
+        ("create", "lat-create-delete", "create"),
+        ("delete", "lat-create-delete", "delete"),
+        ("multi (2 × setData)", "lat-multi", "multi"),
+    ]:
+        cells = [label]
+        for key in ["p50_us", "p99_us", "p999_us"]:
+            z = run_stat(by, ZK, wl, key, op)
+            f = run_stat(by, FK, wl, key, op)
+            cells += [fmt_us(z), fmt_us(f), fmt_ratio(ratio(f, z))]
+        z = run_stat(by, ZK, wl, "ops_per_sec")
+        f = run_stat(by, FK, wl, "ops_per_sec")
+        cells += [fmt_int(z), fmt_int(f)]
+        w("| " + " | ".join(cells) + " |")
+    w("")
+    w("create and delete come from one run that alternates them (`create=50,delete=50`: each "
+      "delete removes a node the session created), so the ops/s there is for both together.")
+    w("")
+
+    # (2)-(4) throughput.
+    w("### (2) reads, (3) writes, (4) mixes: 64 sessions × 16 in flight, closed loop")
+    w("")
+    w("| workload | ZK ops/s | FK ops/s | ratio | target | ZK p99 | FK p99 | ZK p99.9 | FK p99.9 |")
+    w("|---|---:|---:|---:|---|---:|---:|---:|---:|")
+    for label, wl, target in [
+        ("(2) getData", "read-64x16", 3),
+        ("(3) setData, fsync on", "write-64x16", 2),
+        ("(4) 90 % get, 10 % set", "mix-90-10", None),
+        ("(4) 50 % get, 50 % set", "mix-50-50", None),
+    ]:
+        z = run_stat(by, ZK, wl, "ops_per_sec")
+        f = run_stat(by, FK, wl, "ops_per_sec")
+        r = ratio(f, z)
+        w("| " + " | ".join([
+            label, fmt_int(z), fmt_int(f), fmt_ratio(r),
+            verdict(r, target, True) if target else "",
+            fmt_us(run_stat(by, ZK, wl, "p99_us")), fmt_us(run_stat(by, FK, wl, "p99_us")),
+            fmt_us(run_stat(by, ZK, wl, "p999_us")), fmt_us(run_stat(by, FK, wl, "p999_us")),
+        ]) + " |")
+    w("")
+    w("Closed-loop percentiles at saturation mostly measure the queue the client keeps full "
+      "(1,024 requests in flight): they follow throughput. Tail latency under the same load "
+      "is the open-loop table below.")
+    w("")
+
+    w("### (2), (3) Latency under load: open loop, 64 sessions, the same offered rate for both")
+    w("")
+    w(f"Requests leave at fixed intended times, {fmt_int(rates.get('read'))} getData/s or "
+      f"{fmt_int(rates.get('write'))} setData/s in total (80 % of Apache ZooKeeper's "
+      "closed-loop throughput, measured at the start of the run), and latency counts from the "
+      "intended send time, so a stall is charged to every request it delays (no coordinated "
+      "omission).")
+    w("")
+    w("| workload | ZK p50 | FK p50 | ZK p99 | FK p99 | ratio | target | ZK p99.9 | FK p99.9 | ratio | target | ZK max | FK max |")
+    w("|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---|---:|---:|")
+    for label, wl in [("getData", "open-read"), ("setData", "open-write")]:
+        z99, f99 = run_stat(by, ZK, wl, "p99_us"), run_stat(by, FK, wl, "p99_us")
+        z999, f999 = run_stat(by, ZK, wl, "p999_us"), run_stat(by, FK, wl, "p999_us")
+        r99, r999 = ratio(f99, z99), ratio(f999, z999)
+        w("| " + " | ".join([
+            label,
+            fmt_us(run_stat(by, ZK, wl, "p50_us")), fmt_us(run_stat(by, FK, wl, "p50_us")),
+            fmt_us(z99), fmt_us(f99), fmt_ratio(r99), verdict(r99, 1 / 3, False).replace("0.333333", "1/3"),
+            fmt_us(z999), fmt_us(f999), fmt_ratio(r999), verdict(r999, 1 / 5, False).replace("0.2", "1/5"),
+            fmt_us(run_stat(by, ZK, wl, "max_us")), fmt_us(run_stat(by, FK, wl, "max_us")),
+        ]) + " |")
+    w("")
+
+    # Group commit.
+    w("### Group commit: fsyncs per second against writes per second")
+    w("")
+    w("setData from 64 sessions; fsyncs from `mntr`'s `zk_cnt_fsynctime` (Apache ZooKeeper "
+      "counts one per `FileTxnLog.commit` with an fsync; Ferrokeeper one per group commit of "
+      "its log writer), txns from the zxid `srvr` reports, before and after the run.")
+    w("")
+    w("| writers | server | writes/s | fsyncs/s | writes per fsync | target |")
+    w("|---|---|---:|---:|---:|---|")
+    for label, wl in [("64 × 1 in flight", "fsync-64x1"), ("64 × 16 in flight", "fsync-64x16")]:
+        for server in (ZK, FK):
+            r = single(by, server, wl)
+            if not r:
+                continue
+            secs = r["wall_ms"] / 1000
+            per = r["txns"] / r["fsyncs"] if r["fsyncs"] else None
+            target = ""
+            if server == FK and per is not None:
+                target = f"≥ 50: {'met' if per >= 50 else '**missed**'}"
+            w(f"| {label} | {server} | {fmt_int(r['run']['writes_per_sec'])} | "
+              f"{fmt_int(r['fsyncs'] / secs)} | {'–' if per is None else f'{per:,.1f}'} | {target} |")
+    w("")
+
+    # (5) memory.
+    w("### (5) Memory")
+    w("")
+    n = meta.get("znodes", 0)
+    nw = meta.get("watch_sessions", 0) * meta.get("watches_per_session", 0)
+    w(f"RSS from `/proc/PID/status`; for Apache ZooKeeper also the heap in use right after a "
+      f"full GC (`jcmd PID GC.run`, then `GC.heap_info`). Per znode: the growth from before to "
+      f"after loading {n:,} znodes (paths of 26 bytes, 100-byte data, 1,000 children per "
+      f"parent). Per watch: {meta.get('watch_sessions', 0):,} sessions each setting "
+      f"{meta.get('watches_per_session', 0):,} exists-watches on the loaded znodes ({nw:,} "
+      "watches), against the same sessions without watches.")
+    w("")
+    w("| figure | ZK RSS | ZK heap after GC | FK RSS | ratio (FK RSS ÷ ZK heap) | target |")
+    w("|---|---:|---:|---:|---:|---|")
+
+    def delta(server, a, b, key, count):
+        x, y = a(server).get(key), b(server).get(key)
+        if x is None or y is None or not count:
+            return None
+        return (y - x) / count
+
+    before = lambda s: mem(by, s, "before-load")
+    after = lambda s: mem(by, s, "after-load")
+    zr, zh, fr = delta(ZK, before, after, "rss", n), delta(ZK, before, after, "heap", n), delta(FK, before, after, "rss", n)
+    r = ratio(fr, zh)
+    w(f"| bytes per znode | {fmt_bytes(zr)} | {fmt_bytes(zh)} | {fmt_bytes(fr)} | {fmt_ratio(r)} | {verdict(r, 0.25, False).replace('0.25', '1/4')} |")
+    sess = lambda s: hold(by, s, "sessions-for-watches")
+    wat = lambda s: hold(by, s, "watches")
+    zr, zh, fr = delta(ZK, sess, wat, "rss", nw), delta(ZK, sess, wat, "heap", nw), delta(FK, sess, wat, "rss", nw)
+    r = ratio(fr, zh)
+    w(f"| bytes per watch | {fmt_bytes(zr)} | {fmt_bytes(zh)} | {fmt_bytes(fr)} | {fmt_ratio(r)} | {verdict(r, 0.25, False).replace('0.25', '1/4')} |")
+    za, fa = after(ZK), after(FK)
+    w(f"| total with {n:,} znodes | {fmt_bytes(za.get('rss'))} | {fmt_bytes(za.get('heap'))} | {fmt_bytes(fa.get('rss'))} | {fmt_ratio(ratio(fa.get('rss'), za.get('heap')))} | |")
+    zi, fi = mem(by, ZK, "idle"), mem(by, FK, "idle")
+    w(f"| idle, just started | {fmt_bytes(zi.get('rss'))} | {fmt_bytes(zi.get('heap'))} | {fmt_bytes(fi.get('rss'))} | | |")
+    w("")
+    w("The ratio compares Ferrokeeper's whole RSS growth with the JVM's live heap growth, "
+      "the figure most favourable to Apache ZooKeeper (its RSS also holds free heap and the "
+      "JVM itself).")
+    w("")
+    lz, lf = single(by, ZK, "load"), single(by, FK, "load")
+    if lz and lf:
+        w(f"Loading the {n:,} znodes (16 sessions × 128 creates in flight) took "
+          f"{lz['work_ms'] / 1000:.1f} s on Apache ZooKeeper ({fmt_int(lz['requests_per_sec'])} "
+          f"creates/s) and {lf['work_ms'] / 1000:.1f} s on Ferrokeeper "
+          f"({fmt_int(lf['requests_per_sec'])} creates/s).")
+        w("")
+
+    # (6) restart and disk.
+    w(f"### (6) Restart with {n:,} znodes, and the data directory")
+    w("")
+    w("Restart: from launching the server process until a new session's getData of a loaded "
+      "znode succeeds (zk-bench polls every 10 ms). Data directory: `du -sb` once the server "
+      "has stopped.")
+    w("")
+    w("| figure | ZK | FK | ratio | target |")
+    w("|---|---:|---:|---:|---|")
+    rz, rf = single(by, ZK, "restart"), single(by, FK, "restart")
+    tz = rz and rz["since_launch_ms"]
+    tf = rf and rf["since_launch_ms"]
+    r = ratio(tf, tz)
+    w(f"| restart until a read succeeds | {fmt_int(tz)} ms | {fmt_int(tf)} ms | {fmt_ratio(r)} | {verdict(r, 0.2, False).replace('0.2', '1/5')} |")
+    dz, df = single(by, ZK, "data-dir"), single(by, FK, "data-dir")
+    dz, df = dz and dz["bytes"], df and df["bytes"]
+    w(f"| data directory with {n:,} znodes | {fmt_bytes(dz)} | {fmt_bytes(df)} | {fmt_ratio(ratio(df, dz))} | |")
+    az, af = mem(by, ZK, "after-restart"), mem(by, FK, "after-restart")
+    w(f"| RSS after the restart | {fmt_bytes(az.get('rss'))} | {fmt_bytes(af.get('rss'))} | {fmt_ratio(ratio(af.get('rss'), az.get('rss')))} | |")
+    w("")
+
+    # (7) sessions.
+    m = meta.get("sessions_many", 0)
+    w(f"### (7) {m:,} concurrent sessions")
+    w("")
+    if m < 20000 and not meta.get("quick"):
+        w(f"{m:,} rather than 20,000 sessions: this machine's hard limit on open files is "
+          f"{meta.get('fd_limit', '?'):,}, and each session costs one descriptor on each side.")
+        w("")
+    w("| figure | ZK | FK | ratio |")
+    w("|---|---:|---:|---:|")
+    sz, sf = single(by, ZK, "sessions"), single(by, FK, "sessions")
+    cz, cf = sz and sz["connect_per_sec"], sf and sf["connect_per_sec"]
+    w(f"| connect rate (sessions/s, 64 connecting at once) | {fmt_int(cz)} | {fmt_int(cf)} | {fmt_ratio(ratio(cf, cz))} |")
+    per = {}
+    for s in (ZK, FK):
+        b = mem(by, s, "before-sessions")
+        h = hold(by, s, "sessions")
+        for key in ("rss", "heap"):
+            if b.get(key) is not None and h.get(key) is not None and m:
+                per[(s, key)] = (h[key] - b[key]) / m
+    w(f"| bytes per session (RSS) | {fmt_bytes(per.get((ZK, 'rss')))} | {fmt_bytes(per.get((FK, 'rss')))} | {fmt_ratio(ratio(per.get((FK, 'rss')), per.get((ZK, 'rss'))))} |")
+    w(f"| bytes per session (ZK: heap after GC) | {fmt_bytes(per.get((ZK, 'heap')))} | {fmt_bytes(per.get((FK, 'rss')))} | {fmt_ratio(ratio(per.get((FK, 'rss')), per.get((ZK, 'heap'))))} |")
+    w("")
+
+    # (8) fan-out.
+    fo = meta.get("fanout", 0)
+    w(f"### (8) Watch fan-out: {fo:,} sessions watch one node")
+    w("")
+    w("Every session sets a getData watch on `/zkbench/fan`; another session sets it; the time "
+      "from sending setData until the last session has read its notification (median of "
+      f"{meta.get('fanout_rounds', '?')} rounds, watches set again each round). The client "
+      "reads the notifications on one core, so this is an upper bound for both.")
+    w("")
+    w("| figure | ZK | FK | ratio |")
+    w("|---|---:|---:|---:|")
+    fz, ff = single(by, ZK, "fanout"), single(by, FK, "fanout")
+    lz_, lf_ = fz and fz["median_last_ms"], ff and ff["median_last_ms"]
+    w(f"| setData → last notification | {'–' if lz_ is None else f'{lz_:,.1f} ms'} | {'–' if lf_ is None else f'{lf_:,.1f} ms'} | {fmt_ratio(ratio(lf_, lz_))} |")
+    fz1 = fz and med(fz["first_notification_ms"])
+    ff1 = ff and med(ff["first_notification_ms"])
+    w(f"| setData → first notification | {'–' if fz1 is None else f'{fz1:,.1f} ms'} | {'–' if ff1 is None else f'{ff1:,.1f} ms'} | {fmt_ratio(ratio(ff1, fz1))} |")
+    w("")
+    return "\n".join(out)
+
+
+def main():
+    results, doc = sys.argv[1], sys.argv[2]
+    body = report(load(results))
+    text = open(doc).read()
+    block = f"{BEGIN}\n{body}\n{END}\n"
+    if BEGIN in text and END in text:
+        head = text[: text.index(BEGIN)]
+        tail = text[text.index(END) + len(END):].lstrip("\n")
+        text = head + block + (("\n" + tail) if tail else "")
+    else:
+        text = text.rstrip("\n") + "\n\n" + block
+    open(doc, "w").write(text)
+
+
+if __name__ == "__main__":
+    main()
