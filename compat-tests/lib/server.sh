@@ -14,6 +14,8 @@
 #   ZK_JAVA_CLASSPATH        extra classpath entries for the Apache ZooKeeper server
 #   COMPAT_KEEP=1            keep the server's temp dir (config, data, log) after the run
 #   ZK_START_TIMEOUT         seconds to wait for `srvr` to answer (default 30)
+#   COMPAT_SERVER_EXTRA_CFG  extra zoo.cfg lines (a suite's TLS/SASL settings)
+#   COMPAT_SERVER_PROPS      extra -Dkey=value arguments (space-separated) for either server
 #
 # Every function here is bounded in time; nothing waits forever.
 
@@ -173,6 +175,12 @@ extendedTypesEnabled=true
 znode.container.checkIntervalMs=1000
 admin.enableServer=false
 EOF
+    if [ -n "${COMPAT_SERVER_EXTRA_CFG:-}" ]; then
+        printf '%s\n' "$COMPAT_SERVER_EXTRA_CFG" >>"$COMPAT_SERVER_DIR/zoo.cfg"
+    fi
+    local extra_props=()
+    # shellcheck disable=SC2206 # space-separated -D arguments, by design
+    [ -n "${COMPAT_SERVER_PROPS:-}" ] && extra_props=($COMPAT_SERVER_PROPS)
     local log="$COMPAT_SERVER_DIR/server.log"
     case "$kind" in
         zookeeper)
@@ -187,6 +195,7 @@ EOF
                 -Dlog4j.configuration="file:$COMPAT_SERVER_DIR/log4j.properties" \
                 -Dznode.container.checkIntervalMs=1000 \
                 -Dzookeeper.admin.enableServer=false \
+                "${extra_props[@]}" \
                 -cp "$(compat_zk_server_classpath)" \
                 org.apache.zookeeper.server.quorum.QuorumPeerMain "$COMPAT_SERVER_DIR/zoo.cfg" \
                 >"$COMPAT_SERVER_DIR/stdout.log" 2>&1 </dev/null &
@@ -195,7 +204,7 @@ EOF
         ferrokeeper)
             # As for the JVM: ZooKeeper reads znode.container.* only as system properties.
             FERROKEEPER_OPCODE_STATS="$COMPAT_SERVER_DIR/opcodes.txt" \
-                "$bin" -Dznode.container.checkIntervalMs=1000 --config "$COMPAT_SERVER_DIR/zoo.cfg" >"$log" 2>&1 </dev/null &
+                "$bin" -Dznode.container.checkIntervalMs=1000 "${extra_props[@]}" --config "$COMPAT_SERVER_DIR/zoo.cfg" >"$log" 2>&1 </dev/null &
             COMPAT_SERVER_PID=$!
             ;;
     esac
