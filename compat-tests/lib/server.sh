@@ -17,6 +17,8 @@
 #   COMPAT_TICK_TIME         tickTime of the started server (default 2000)
 #   COMPAT_CONTAINER_CHECK_MS  znode.container.checkIntervalMs (default 1000)
 #   COMPAT_ZOO_CFG_EXTRA     more zoo.cfg lines (keys not set above)
+#   COMPAT_SERVER_EXTRA_CFG  extra zoo.cfg lines (a suite's TLS/SASL settings)
+#   COMPAT_SERVER_PROPS      extra -Dkey=value arguments (space-separated) for either server
 #
 # Every function here is bounded in time; nothing waits forever.
 
@@ -177,6 +179,12 @@ znode.container.checkIntervalMs=${COMPAT_CONTAINER_CHECK_MS:-1000}
 admin.enableServer=false
 ${COMPAT_ZOO_CFG_EXTRA:-}
 EOF
+    if [ -n "${COMPAT_SERVER_EXTRA_CFG:-}" ]; then
+        printf '%s\n' "$COMPAT_SERVER_EXTRA_CFG" >>"$COMPAT_SERVER_DIR/zoo.cfg"
+    fi
+    local extra_props=()
+    # shellcheck disable=SC2206 # space-separated -D arguments, by design
+    [ -n "${COMPAT_SERVER_PROPS:-}" ] && extra_props=($COMPAT_SERVER_PROPS)
     local log="$COMPAT_SERVER_DIR/server.log"
     case "$kind" in
         zookeeper)
@@ -191,6 +199,7 @@ EOF
                 -Dlog4j.configuration="file:$COMPAT_SERVER_DIR/log4j.properties" \
                 -Dznode.container.checkIntervalMs="${COMPAT_CONTAINER_CHECK_MS:-1000}" \
                 -Dzookeeper.admin.enableServer=false \
+                "${extra_props[@]}" \
                 -cp "$(compat_zk_server_classpath)" \
                 org.apache.zookeeper.server.quorum.QuorumPeerMain "$COMPAT_SERVER_DIR/zoo.cfg" \
                 >"$COMPAT_SERVER_DIR/stdout.log" 2>&1 </dev/null &
@@ -199,7 +208,7 @@ EOF
         ferrokeeper)
             # As for the JVM: ZooKeeper reads znode.container.* only as system properties.
             FERROKEEPER_OPCODE_STATS="$COMPAT_SERVER_DIR/opcodes.txt" \
-                "$bin" -Dznode.container.checkIntervalMs="${COMPAT_CONTAINER_CHECK_MS:-1000}" --config "$COMPAT_SERVER_DIR/zoo.cfg" >"$log" 2>&1 </dev/null &
+                "$bin" -Dznode.container.checkIntervalMs="${COMPAT_CONTAINER_CHECK_MS:-1000}" "${extra_props[@]}" --config "$COMPAT_SERVER_DIR/zoo.cfg" >"$log" 2>&1 </dev/null &
             COMPAT_SERVER_PID=$!
             ;;
     esac

@@ -91,11 +91,18 @@ fn default_config(sys: SystemProperties) -> anyhow::Result<config::Loaded> {
     Ok(Config::parse(&props, None, sys, &config::DiskFiles)?)
 }
 
-fn listen_addr(cfg: &Config) -> anyhow::Result<SocketAddr> {
-    let ep = cfg
-        .client_port_address
-        .as_ref()
-        .context("no clientPort configured: nothing to serve clients on")?;
+fn listen_addr(cfg: &Config) -> anyhow::Result<Option<SocketAddr>> {
+    let Some(ep) = cfg.client_port_address.as_ref() else {
+        anyhow::ensure!(
+            cfg.secure_client_port_address.is_some(),
+            "no clientPort or secureClientPort configured: nothing to serve clients on"
+        );
+        return Ok(None);
+    };
+    endpoint_addr(ep, "clientPortAddress").map(Some)
+}
+
+fn endpoint_addr(ep: &config::Endpoint, what: &str) -> anyhow::Result<SocketAddr> {
     let ip = match &ep.host {
         Host::Wildcard => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
         Host::Ip(ip) => *ip,
@@ -103,9 +110,9 @@ fn listen_addr(cfg: &Config) -> anyhow::Result<SocketAddr> {
             use std::net::ToSocketAddrs;
             (name.as_str(), ep.port)
                 .to_socket_addrs()
-                .with_context(|| format!("resolving clientPortAddress {name}"))?
+                .with_context(|| format!("resolving {what} {name}"))?
                 .next()
-                .with_context(|| format!("clientPortAddress {name} resolves to nothing"))?
+                .with_context(|| format!("{what} {name} resolves to nothing"))?
                 .ip()
         }
     };
@@ -180,6 +187,20 @@ fn main() -> anyhow::Result<()> {
         );
     }
     let addr = listen_addr(&cfg)?;
+    let secure_addr = cfg
+        .secure_client_port_address
+        .as_ref()
+        .map(|ep| endpoint_addr(ep, "secureClientPortAddress"))
+        .transpose()?;
+    // TLS material is loaded before anything listens: a bad store stops the start.
+    let tls = match secure_addr.is_some() || cfg.client_port_unification {
+        true => Some(std::sync::Arc::new(
+            zk_server::tls::TlsOptions::from_properties(&cfg.properties)
+                .and_then(zk_server::tls::TlsServer::new)
+                .context("setting up TLS for the secure client port")?,
+        )),
+        false => None,
+    };
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("creating dataDir {}", cfg.data_dir.display()))?;
 
@@ -187,23 +208,45 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("binding {addr}"))?;
-        let bound = listener.local_addr()?;
+        let mut listeners = Vec::new();
+        let mut bound = None;
+        if let Some(addr) = addr {
+            let socket = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding {addr}"))?;
+            bound = Some(socket.local_addr()?.port());
+            let mode = if cfg.client_port_unification && tls.is_some() {
+                zk_server::ListenMode::Unified
+            } else {
+                zk_server::ListenMode::Plain
+            };
+            listeners.push(zk_server::Listener { socket, mode });
+        }
+        let mut secure_bound = None;
+        if let Some(addr) = secure_addr {
+            let socket = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding secure client port {addr}"))?;
+            secure_bound = Some(socket.local_addr()?.port());
+            listeners.push(zk_server::Listener {
+                socket,
+                mode: zk_server::ListenMode::Tls,
+            });
+        }
         let cwd = std::env::current_dir().unwrap_or_default();
         let conf_text = config::render_conf(
             &cfg,
             &ConfRuntime {
-                client_port: Some(bound.port()),
-                secure_client_port: None,
+                client_port: bound,
+                secure_client_port: secure_bound,
                 snap_dir_bytes: dir_bytes(&cfg.snap_dir()),
                 log_dir_bytes: dir_bytes(&cfg.log_dir()),
                 working_dir: &cwd,
                 membership: None,
             },
         );
-        let settings = zk_server::Settings::from_config(&cfg, conf_text);
+        let mut settings = zk_server::Settings::from_config(&cfg, conf_text);
+        settings.tls = tls;
         let (tx, rx) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
             let Ok(mut term) =
@@ -232,9 +275,9 @@ fn main() -> anyhow::Result<()> {
         )?;
         let mut snapshots = storage::FileTarget(store.snapshots);
         storage::snapshot_after_recovery(&mut snapshots, &recovered);
-        zk_server::run(
+        zk_server::run_listeners(
             settings,
-            listener,
+            listeners,
             recovered.tree,
             recovered.sessions,
             zk_server::Stores {
@@ -242,6 +285,7 @@ fn main() -> anyhow::Result<()> {
                 snapshots: Some(Box::new(snapshots)),
             },
             rx,
+            zk_server::core::Clock::new(),
         )
         .await
         .context("server stopped")

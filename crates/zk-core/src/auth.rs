@@ -17,6 +17,17 @@ pub struct AuthConfig {
     pub super_digest: Option<String>,
     /// `zookeeper.skipACL=yes`.
     pub skip_acl: bool,
+    /// The `sasl` scheme is registered (`zookeeper.authProvider.*` names
+    /// `SASLAuthenticationProvider`).
+    pub sasl_provider: bool,
+    /// `zookeeper.letAnySaslUserDoX`: an ACL id every SASL identity matches.
+    pub sasl_let_any_user: Option<String>,
+    /// The `x509` scheme is registered (a secure client port is configured, or
+    /// `zookeeper.authProvider.x509` is set).
+    pub x509_provider: bool,
+    /// `zookeeper.X509AuthenticationProvider.superUser`: the certificate subject that is
+    /// super, and matches every x509 ACL.
+    pub x509_super_user: Option<String>,
 }
 
 impl std::fmt::Debug for AuthConfig {
@@ -28,7 +39,10 @@ impl std::fmt::Debug for AuthConfig {
                 &self.super_digest.as_ref().map(|_| "<redacted>"),
             )
             .field("skip_acl", &self.skip_acl)
-            .finish()
+            .field("sasl_provider", &self.sasl_provider)
+            .field("x509_provider", &self.x509_provider)
+            .field("x509_super_user", &self.x509_super_user)
+            .finish_non_exhaustive()
     }
 }
 
@@ -90,9 +104,42 @@ pub fn authenticate(
     }
 }
 
-fn scheme_is_authenticated(scheme: &[u8]) -> bool {
-    // digest: isAuthenticated() true; ip: false; unknown schemes have no provider.
-    scheme == b"digest"
+impl AuthConfig {
+    /// Whether a provider for `scheme` is registered (`ProviderRegistry.getProvider`).
+    pub fn has_provider(&self, scheme: &[u8]) -> bool {
+        match scheme {
+            b"ip" | b"digest" => true,
+            b"sasl" => self.sasl_provider,
+            b"x509" => self.x509_provider,
+            _ => false,
+        }
+    }
+
+    fn scheme_is_authenticated(&self, scheme: &[u8]) -> bool {
+        // digest, sasl, x509: isAuthenticated() true; ip: false; no provider: false.
+        scheme != b"ip" && self.has_provider(scheme)
+    }
+}
+
+/// `KerberosName`'s syntax, which `SASLAuthenticationProvider.isValid` applies: a simple
+/// name without `/` or `@`, or `name[/host]@realm`.
+fn kerberos_name_is_valid(id: &str) -> bool {
+    let Some((left, realm)) = id.split_once('@') else {
+        return !id.contains('/');
+    };
+    if realm.contains('@') || realm.contains('/') {
+        return false;
+    }
+    match left.split_once('/') {
+        Some((_, host)) => !host.contains('/'),
+        None => true,
+    }
+}
+
+/// `X500Principal(id)` accepts it (roughly: comma- or semicolon-separated `type=value`
+/// attributes, or the empty name).
+fn x500_name_is_valid(id: &str) -> bool {
+    id.trim().is_empty() || id.split([',', ';']).all(|rdn| rdn.contains('='))
 }
 
 fn ipv4(s: &str) -> Option<[u8; 4]> {
@@ -205,6 +252,14 @@ pub fn check_acl(cfg: &AuthConfig, acl: &[Acl], perm: i32, auth: &[Id]) -> Resul
             let matched = match scheme {
                 b"digest" => who.id == a.id.id,
                 b"ip" => ip_matches(&text(&who.id), &expr),
+                b"sasl" if cfg.sasl_provider => {
+                    let me = text(&who.id);
+                    me == "super" || me == expr || cfg.sasl_let_any_user.as_deref() == Some(&*expr)
+                }
+                b"x509" if cfg.x509_provider => {
+                    let me = text(&who.id);
+                    me == expr || cfg.x509_super_user.as_deref() == Some(&*me)
+                }
                 _ => false,
             };
             if matched {
@@ -218,7 +273,11 @@ pub fn check_acl(cfg: &AuthConfig, acl: &[Acl], perm: i32, auth: &[Id]) -> Resul
 /// `fixupACL`: checks an ACL list from a create/setACL and expands `auth` entries into the
 /// requester's authenticated identities. INVALIDACL for an empty list, an unknown scheme,
 /// a malformed id, or `auth` without any authenticated identity.
-pub fn fixup_acl(acl: &Option<Vec<Acl>>, auth: &[Id]) -> Result<Vec<Acl>, ErrorCode> {
+pub fn fixup_acl(
+    cfg: &AuthConfig,
+    acl: &Option<Vec<Acl>>,
+    auth: &[Id],
+) -> Result<Vec<Acl>, ErrorCode> {
     let mut uniq: Vec<&Acl> = Vec::new();
     for a in acl.iter().flatten() {
         if !uniq.contains(&a) {
@@ -247,7 +306,7 @@ pub fn fixup_acl(acl: &Option<Vec<Acl>>, auth: &[Id]) -> Result<Vec<Acl>, ErrorC
                 if who
                     .scheme
                     .as_ref()
-                    .is_some_and(|s| scheme_is_authenticated(s.as_bytes()))
+                    .is_some_and(|s| cfg.scheme_is_authenticated(s.as_bytes()))
                 {
                     any = true;
                     out.push(Acl {
@@ -264,6 +323,8 @@ pub fn fixup_acl(acl: &Option<Vec<Acl>>, auth: &[Id]) -> Result<Vec<Acl>, ErrorC
             let valid = match scheme.as_bytes() {
                 b"digest" => a.id.id.is_some() && digest_is_valid(&id_text),
                 b"ip" => a.id.id.is_some() && ip_is_valid(&id_text),
+                b"sasl" if cfg.sasl_provider => kerberos_name_is_valid(&id_text),
+                b"x509" if cfg.x509_provider => x500_name_is_valid(&id_text),
                 _ => false,
             };
             if !valid {
@@ -370,32 +431,113 @@ mod tests {
     #[test]
     fn fixup_acl_rules() {
         let me = vec![id("ip", "127.0.0.1"), id("digest", "u:h")];
-        let expanded = fixup_acl(&Some(vec![acl(perms::ALL, "auth", "")]), &me).unwrap();
+        let expanded = fixup_acl(
+            &AuthConfig::default(),
+            &Some(vec![acl(perms::ALL, "auth", "")]),
+            &me,
+        )
+        .unwrap();
         assert_eq!(expanded, vec![acl(perms::ALL, "digest", "u:h")]);
         assert_eq!(
-            fixup_acl(&Some(vec![acl(1, "auth", "")]), &me[..1]),
-            Err(ErrorCode::InvalidAcl)
-        );
-        assert_eq!(fixup_acl(&Some(vec![]), &me), Err(ErrorCode::InvalidAcl));
-        assert_eq!(fixup_acl(&None, &me), Err(ErrorCode::InvalidAcl));
-        assert_eq!(
-            fixup_acl(&Some(vec![acl(1, "world", "someone")]), &me),
-            Err(ErrorCode::InvalidAcl)
-        );
-        assert_eq!(
-            fixup_acl(&Some(vec![acl(1, "digest", "nocolon")]), &me),
+            fixup_acl(
+                &AuthConfig::default(),
+                &Some(vec![acl(1, "auth", "")]),
+                &me[..1]
+            ),
             Err(ErrorCode::InvalidAcl)
         );
         assert_eq!(
-            fixup_acl(&Some(vec![acl(1, "ip", "300.0.0.1")]), &me),
+            fixup_acl(&AuthConfig::default(), &Some(vec![]), &me),
             Err(ErrorCode::InvalidAcl)
         );
         assert_eq!(
-            fixup_acl(&Some(vec![acl(1, "ip", "10.0.0.1/33")]), &me),
+            fixup_acl(&AuthConfig::default(), &None, &me),
+            Err(ErrorCode::InvalidAcl)
+        );
+        assert_eq!(
+            fixup_acl(
+                &AuthConfig::default(),
+                &Some(vec![acl(1, "world", "someone")]),
+                &me
+            ),
+            Err(ErrorCode::InvalidAcl)
+        );
+        assert_eq!(
+            fixup_acl(
+                &AuthConfig::default(),
+                &Some(vec![acl(1, "digest", "nocolon")]),
+                &me
+            ),
+            Err(ErrorCode::InvalidAcl)
+        );
+        assert_eq!(
+            fixup_acl(
+                &AuthConfig::default(),
+                &Some(vec![acl(1, "ip", "300.0.0.1")]),
+                &me
+            ),
+            Err(ErrorCode::InvalidAcl)
+        );
+        assert_eq!(
+            fixup_acl(
+                &AuthConfig::default(),
+                &Some(vec![acl(1, "ip", "10.0.0.1/33")]),
+                &me
+            ),
             Err(ErrorCode::InvalidAcl)
         );
         let dup = vec![acl(1, "ip", "10.0.0.1"), acl(1, "ip", "10.0.0.1")];
-        assert_eq!(fixup_acl(&Some(dup), &me).unwrap().len(), 1);
+        assert_eq!(
+            fixup_acl(&AuthConfig::default(), &Some(dup), &me)
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn sasl_and_x509_schemes() {
+        let none = AuthConfig::default();
+        let cfg = AuthConfig {
+            sasl_provider: true,
+            x509_provider: true,
+            x509_super_user: Some("CN=admin".into()),
+            ..Default::default()
+        };
+        let sasl = vec![acl(perms::ALL, "sasl", "jaasuser")];
+        let me = vec![id("ip", "127.0.0.1"), id("sasl", "jaasuser")];
+        assert_eq!(check_acl(&cfg, &sasl, perms::READ, &me), Ok(()));
+        assert_eq!(
+            check_acl(&none, &sasl, perms::READ, &me),
+            Err(ErrorCode::NoAuth)
+        );
+        let other = vec![id("sasl", "bob")];
+        assert_eq!(
+            check_acl(&cfg, &sasl, perms::READ, &other),
+            Err(ErrorCode::NoAuth)
+        );
+        // Without the provider the scheme is unknown: INVALIDACL, as upstream.
+        assert_eq!(
+            fixup_acl(&none, &Some(sasl.clone()), &me),
+            Err(ErrorCode::InvalidAcl)
+        );
+        assert_eq!(fixup_acl(&cfg, &Some(sasl.clone()), &me).unwrap(), sasl);
+        assert_eq!(
+            fixup_acl(&cfg, &Some(vec![acl(1, "sasl", "a@b@c")]), &me),
+            Err(ErrorCode::InvalidAcl)
+        );
+        // `auth` expands to every authenticated identity.
+        let expanded = fixup_acl(&cfg, &Some(vec![acl(perms::ALL, "auth", "")]), &me).unwrap();
+        assert_eq!(expanded, sasl);
+        let x = vec![acl(perms::READ, "x509", "CN=client,O=kazoo")];
+        let cert = vec![id("x509", "CN=client,O=kazoo")];
+        assert_eq!(check_acl(&cfg, &x, perms::READ, &cert), Ok(()));
+        let admin = vec![id("x509", "CN=admin")];
+        assert_eq!(check_acl(&cfg, &x, perms::READ, &admin), Ok(()));
+        assert_eq!(
+            check_acl(&none, &x, perms::READ, &cert),
+            Err(ErrorCode::NoAuth)
+        );
     }
 
     #[test]

@@ -16,4 +16,5 @@
 pub mod auth;
 pub mod prep;
 pub mod read;
+pub mod sasl;
 pub mod session;

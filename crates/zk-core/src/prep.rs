@@ -463,7 +463,7 @@ impl Prep {
             WriteOp::SetAcl(req) => {
                 Self::check_session(sessions, who)?;
                 let path = validated_path(&req.path)?;
-                let list = fixup_acl(&req.acl, who.auth)?;
+                let list = fixup_acl(&cfg_auth, &req.acl, who.auth)?;
                 let mut node = self.record(tree, &path)?;
                 check_acl(&cfg_auth, &node.acl, perms::ADMIN, who.auth)?;
                 let stat = node.stat.get_or_insert_with(StatPersisted::default);
@@ -620,7 +620,7 @@ impl Prep {
         } else {
             path.slice(..slash)
         };
-        let list = fixup_acl(acl, who.auth)?;
+        let list = fixup_acl(&self.cfg.auth, acl, who.auth)?;
         let mut prec = self.record(tree, &parent)?;
         check_acl(&self.cfg.auth, &prec.acl, perms::CREATE, who.auth)?;
         let parent_stat = prec.stat.clone().unwrap_or_default();

@@ -310,6 +310,7 @@ fn acls_are_enforced_and_auth_expands() {
         auth: AuthConfig {
             super_digest: None,
             skip_acl: true,
+            ..Default::default()
         },
         ..Default::default()
     });

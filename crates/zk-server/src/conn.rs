@@ -13,11 +13,12 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::{BufMut, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::codec::Decoder as _;
 use zk_proto::codec::{ClientCodec, ClientFrame, CodecError, FourLetterWord};
+use zk_proto::data::Id;
 use zk_proto::handshake::{self, ConnectShape};
 use zk_proto::proto::{ReplyHeader, WatcherEvent};
 use zk_proto::request::{OnBodyError, Request};
@@ -27,6 +28,97 @@ use crate::core::{ConnId, CoreMsg, Outgoing};
 use crate::fourlw;
 use crate::settings::Settings;
 use crate::stats::{ConnStats, LastOp, Stats};
+use crate::ListenMode;
+
+/// The reading side of a connection (plain TCP or TLS).
+type Rd = Box<dyn AsyncRead + Send + Unpin>;
+/// The writing side of a connection.
+type Wr = Box<dyn AsyncWrite + Send + Unpin>;
+
+/// Writes `buf` and flushes it (a TLS stream holds records until flushed).
+async fn send_all(wr: &mut Wr, buf: &[u8]) -> std::io::Result<()> {
+    wr.write_all(buf).await?;
+    wr.flush().await
+}
+
+/// The first byte of a TLS handshake record (`DualModeSslHandler` tells TLS from
+/// plaintext the same way: a ZooKeeper frame starts with a length's high byte, 0, and a
+/// four-letter word with a lowercase letter).
+const TLS_HANDSHAKE_RECORD: u8 = 0x16;
+
+/// Sets up the transport: TLS handshake (bounded by `ssl.handshakeDetectionTimeoutMillis`)
+/// or plaintext. Returns the halves and the identities a client certificate gives.
+async fn transport(
+    stream: TcpStream,
+    mode: ListenMode,
+    peer: SocketAddr,
+    settings: &Settings,
+) -> Option<(Rd, Wr, Vec<Id>)> {
+    let plain = |stream: TcpStream| {
+        let (rd, wr) = stream.into_split();
+        Some((Box::new(rd) as Rd, Box::new(wr) as Wr, Vec::new()))
+    };
+    let Some(tls) = settings.tls.as_ref().filter(|_| mode != ListenMode::Plain) else {
+        return plain(stream);
+    };
+    let bound = tls.options().handshake_timeout;
+    if mode == ListenMode::Unified {
+        let mut first = [0u8; 1];
+        match tokio::time::timeout(bound, stream.peek(&mut first)).await {
+            Ok(Ok(1)) if first[0] != TLS_HANDSHAKE_RECORD => return plain(stream),
+            Ok(Ok(1)) => {}
+            Ok(_) => return None,
+            Err(_) => {
+                tracing::info!(
+                    "{peer} sent nothing within {} ms; dropping",
+                    bound.as_millis()
+                );
+                return None;
+            }
+        }
+    }
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls.config());
+    let stream = match tokio::time::timeout(bound, acceptor.accept(stream)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            tracing::warn!("TLS handshake with {peer} failed: {e}");
+            return None;
+        }
+        Err(_) => {
+            tracing::warn!(
+                "TLS handshake with {peer} did not complete within {} ms; dropping the connection",
+                bound.as_millis()
+            );
+            return None;
+        }
+    };
+    let mut ids = Vec::new();
+    let leaf = stream
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|c| c.first().cloned());
+    if let Some(cert) = leaf {
+        // X509AuthenticationProvider.handleAuthentication: the verifier already checked the
+        // chain against the trust store; the subject becomes the identity.
+        let Some(subject) = crate::tls::subject_rfc2253(&cert) else {
+            tracing::warn!("cannot read the subject of {peer}'s certificate; closing");
+            return None;
+        };
+        let id = |scheme: &str, v: &str| Id {
+            scheme: Some(zk_proto::JString::from(scheme)),
+            id: Some(zk_proto::JString::from(v)),
+        };
+        if tls.options().x509_super_user.as_deref() == Some(subject.as_str()) {
+            tracing::info!("Authenticated Id '{subject}' as super user");
+            ids.push(id("super", &subject));
+        }
+        tracing::info!("Authenticated Id '{subject}' for Scheme 'x509'");
+        ids.push(id("x509", &subject));
+    }
+    let (rd, wr) = tokio::io::split(stream);
+    Some((Box::new(rd) as Rd, Box::new(wr) as Wr, ids))
+}
 
 /// Why a connection ended (for the log line).
 #[derive(Debug)]
@@ -42,7 +134,7 @@ enum End {
 
 /// Reads the next frame with the client codec, with the number of bytes it took.
 async fn next_frame(
-    rd: &mut tokio::net::tcp::OwnedReadHalf,
+    rd: &mut Rd,
     buf: &mut BytesMut,
     codec: &mut ClientCodec,
 ) -> Result<(ClientFrame, usize), End> {
@@ -80,6 +172,7 @@ fn put_frame(out: &mut BytesMut, body: impl FnOnce(&mut BytesMut)) -> usize {
 /// Serves one connection to the end.
 pub async fn serve(
     stream: TcpStream,
+    mode: ListenMode,
     peer: SocketAddr,
     id: ConnId,
     core: mpsc::Sender<CoreMsg>,
@@ -87,9 +180,12 @@ pub async fn serve(
     stats: Arc<Stats>,
 ) {
     let _ = stream.set_nodelay(true);
+    let Some((mut rd, mut wr, transport_auth)) = transport(stream, mode, peer, &settings).await
+    else {
+        return;
+    };
     let conn_stats = Arc::new(ConnStats::new(id, peer, stats.elapsed_ms()));
     stats.conns.register(conn_stats.clone());
-    let (mut rd, mut wr) = stream.into_split();
     let (tx, mut rx) = mpsc::unbounded_channel::<Outgoing>();
     let ctx = Ctx {
         peer,
@@ -99,7 +195,7 @@ pub async fn serve(
         stats: &stats,
         conn: &conn_stats,
     };
-    let end = session(&ctx, &mut rd, &mut wr, tx, &mut rx).await;
+    let end = session(&ctx, &mut rd, &mut wr, tx, &mut rx, transport_auth).await;
     match &end {
         End::Eof | End::ClosedByServer => {
             tracing::debug!("connection {id} from {peer} closed: {end:?}")
@@ -145,10 +241,11 @@ impl Ctx<'_> {
 
 async fn session(
     ctx: &Ctx<'_>,
-    rd: &mut tokio::net::tcp::OwnedReadHalf,
-    wr: &mut tokio::net::tcp::OwnedWriteHalf,
+    rd: &mut Rd,
+    wr: &mut Wr,
     tx: mpsc::UnboundedSender<Outgoing>,
     rx: &mut mpsc::UnboundedReceiver<Outgoing>,
+    transport_auth: Vec<Id>,
 ) -> End {
     let (settings, stats) = (ctx.settings, ctx.stats);
     let mut buf = BytesMut::with_capacity(4096);
@@ -177,6 +274,7 @@ async fn session(
             req,
             read_only_byte,
             tx,
+            auth: transport_auth,
         })
         .await
         .is_err()
@@ -200,7 +298,7 @@ async fn session(
                     ConnectShape::Legacy
                 };
                 put_frame(&mut out, |b| handshake::encode_response(&resp, shape, b));
-                if let Err(e) = wr.write_all(&out).await {
+                if let Err(e) = send_all(wr, &out).await {
                     return End::Io(e);
                 }
                 out.clear();
@@ -294,7 +392,7 @@ async fn session(
                     next = rx.try_recv().ok();
                 }
                 if !out.is_empty() {
-                    if let Err(e) = wr.write_all(&out).await {
+                    if let Err(e) = send_all(wr, &out).await {
                         return End::Io(e);
                     }
                     out.clear();
@@ -313,8 +411,8 @@ async fn session(
 async fn four_letter(
     ctx: &Ctx<'_>,
     word: FourLetterWord,
-    rd: &mut tokio::net::tcp::OwnedReadHalf,
-    wr: &mut tokio::net::tcp::OwnedWriteHalf,
+    rd: &mut Rd,
+    wr: &mut Wr,
     buf: &mut BytesMut,
     codec: &mut ClientCodec,
 ) -> End {
@@ -327,7 +425,12 @@ async fn four_letter(
         // Upstream reads the 8-byte mask with one non-blocking read: a mask that is not
         // already there ends the connection without an answer.
         let mut mask = codec.decode(buf);
-        if matches!(mask, Ok(None)) && rd.try_read_buf(buf).is_ok() {
+        if matches!(mask, Ok(None))
+            && matches!(
+                futures::FutureExt::now_or_never(rd.read_buf(buf)),
+                Some(Ok(_))
+            )
+        {
             mask = codec.decode(buf);
         }
         match mask {
@@ -358,7 +461,7 @@ async fn four_letter(
         }
         text.await.unwrap_or_default()
     };
-    if let Err(e) = wr.write_all(text.as_bytes()).await {
+    if let Err(e) = send_all(wr, text.as_bytes()).await {
         return End::Io(e);
     }
     ctx.sent(fourlw::answer_packets(&text));

@@ -57,6 +57,8 @@ pub enum CoreMsg {
         read_only_byte: bool,
         /// Where to send replies.
         tx: mpsc::UnboundedSender<Outgoing>,
+        /// Identities the transport established (`x509:` from a client certificate).
+        auth: Vec<Id>,
     },
     /// A request after the handshake.
     Request {
@@ -126,6 +128,8 @@ struct Conn {
     session: Option<i64>,
     auth: Vec<Id>,
     peer: IpAddr,
+    /// The connection's SASL exchange, once started.
+    sasl: Option<zk_core::sasl::DigestMd5Server>,
 }
 
 enum Origin {
@@ -440,7 +444,8 @@ impl Core {
                 req,
                 read_only_byte,
                 tx,
-            } => self.connect(conn, peer, req, read_only_byte, tx),
+                auth,
+            } => self.connect(conn, peer, req, read_only_byte, tx, auth),
             CoreMsg::Request { conn, xid, req } => self.request(conn, xid, req),
             CoreMsg::Malformed { conn, xid, op } => self.malformed(conn, xid, op),
             CoreMsg::Closed { conn } => {
@@ -481,14 +486,18 @@ impl Core {
         req: zk_proto::proto::ConnectRequest,
         read_only_byte: bool,
         tx: mpsc::UnboundedSender<Outgoing>,
+        transport_auth: Vec<Id>,
     ) {
+        let mut auth = vec![ip_identity(&peer)];
+        auth.extend(transport_auth);
         self.conns.insert(
             conn,
             Conn {
                 tx,
                 session: None,
-                auth: vec![ip_identity(&peer)],
+                auth,
                 peer,
+                sasl: None,
             },
         );
         if req.last_zxid_seen > self.last_zxid() {
@@ -664,10 +673,145 @@ impl Core {
         });
     }
 
+    /// `AuthenticationHelper.enforceAuthentication`: with enforced authentication, a
+    /// connection holding none of the required schemes gets SESSIONCLOSEDREQUIRESASLAUTH for
+    /// its request and is closed. True when the request was refused.
+    fn refused_unauthenticated(&mut self, conn: ConnId, xid: i32) -> bool {
+        let schemes = &self.settings.enforce_auth_schemes;
+        if schemes.is_empty() {
+            return false;
+        }
+        let Some(c) = self.conns.get(&conn) else {
+            return true;
+        };
+        let ok = c.auth.iter().any(|id| {
+            id.scheme
+                .as_ref()
+                .is_some_and(|s| schemes.iter().any(|w| s == w.as_str()))
+        });
+        if ok {
+            return false;
+        }
+        let held: Vec<String> = c
+            .auth
+            .iter()
+            .map(|id| {
+                id.scheme
+                    .as_ref()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            })
+            .collect();
+        tracing::error!(
+            "Client authentication scheme(s) {held:?} does not match with any of the expected \
+             authentication scheme {schemes:?}, closing session."
+        );
+        self.send(
+            conn,
+            Outgoing::Reply {
+                xid,
+                zxid: 0,
+                err: ErrorCode::SessionClosedRequireSaslAuth.code(),
+                body: Response::Empty,
+            },
+        );
+        self.send(conn, Outgoing::Close);
+        true
+    }
+
+    /// `ZooKeeperServer.processSasl`: one SASL token, answered at once (outside the
+    /// request pipeline, as upstream).
+    fn sasl(&mut self, conn: ConnId, xid: i32, token: &[u8]) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let session = c.session.unwrap_or(0);
+        let reply = |err: i32, token: Option<Vec<u8>>| Outgoing::Reply {
+            xid,
+            zxid: 0,
+            err,
+            body: Response::Sasl(SetSASLResponse {
+                token: token.map(Into::into),
+            }),
+        };
+        let creds = match &self.settings.sasl {
+            crate::settings::SaslMode::NotConfigured => {
+                // No SASL server on the connection: upstream logs the null saslServer and
+                // answers OK with a null token.
+                let _ = c.tx.send(reply(0, None));
+                return;
+            }
+            crate::settings::SaslMode::Digest(creds) => Some(creds.clone()),
+            crate::settings::SaslMode::Unsupported => None,
+        };
+        let step = match creds {
+            Some(creds) => c
+                .sasl
+                .get_or_insert_with(|| zk_core::sasl::DigestMd5Server::new(sasl_nonce()))
+                .step(token, &creds),
+            None => Err(zk_core::sasl::SaslError::Unacceptable(
+                "only DIGEST-MD5 is supported (the JAAS file asks for Kerberos/GSSAPI)",
+            )),
+        };
+        match step {
+            Ok(zk_core::sasl::Step::Continue(t)) => {
+                let _ = c.tx.send(reply(0, Some(t)));
+            }
+            Ok(zk_core::sasl::Step::Done {
+                token,
+                authorization_id,
+            }) => {
+                tracing::info!(
+                    "Session 0x{session:x}: adding SASL authorization for authorizationID: {authorization_id}"
+                );
+                let id = |scheme: &str, v: &str| Id {
+                    scheme: Some(zk_proto::JString::from(scheme)),
+                    id: Some(zk_proto::JString::from(v)),
+                };
+                let sasl_id = id("sasl", &authorization_id);
+                if !c.auth.contains(&sasl_id) {
+                    c.auth.push(sasl_id);
+                }
+                if !authorization_id.is_empty()
+                    && self.settings.sasl_super_users.contains(&authorization_id)
+                {
+                    tracing::info!(
+                        "Session 0x{session:x}: Authenticated Id '{authorization_id}' as super user"
+                    );
+                    let su = id("super", "");
+                    if !c.auth.contains(&su) {
+                        c.auth.push(su);
+                    }
+                }
+                let _ = c.tx.send(reply(0, Some(token)));
+            }
+            Err(e) => {
+                tracing::warn!("Client {} failed to SASL authenticate: {e}", c.peer);
+                // With SASL required the code says so; otherwise AUTHFAILED. Either way the
+                // reply carries an empty SetSASLResponse and the connection closes.
+                let err = if self
+                    .settings
+                    .enforce_auth_schemes
+                    .iter()
+                    .any(|s| s == "sasl")
+                {
+                    ErrorCode::SessionClosedRequireSaslAuth
+                } else {
+                    ErrorCode::AuthFailed
+                };
+                let _ = c.tx.send(reply(err.code(), None));
+                let _ = c.tx.send(Outgoing::Close);
+            }
+        }
+    }
+
     fn malformed(&mut self, conn: ConnId, xid: i32, op: OpCode) {
         let Some(session) = self.conns.get(&conn).and_then(|c| c.session) else {
             return;
         };
+        if self.refused_unauthenticated(conn, xid) {
+            return;
+        }
         if op.is_write() {
             self.write(conn, session, xid, op, &WriteOp::Malformed(op));
         } else {
@@ -686,6 +830,19 @@ impl Core {
             return;
         };
         self.stats.count_op(req.type_code());
+        match &*req {
+            Request::Sasl(s) => {
+                let token = s.token.clone().unwrap_or_default();
+                self.sasl(conn, xid, &token);
+                return;
+            }
+            Request::Auth(_) => {}
+            _ => {
+                if self.refused_unauthenticated(conn, xid) {
+                    return;
+                }
+            }
+        }
         if !self.sessions.touch(session, self.clock.mono_ms()) {
             // ZooKeeperServer.submitRequest drops requests of a session being closed.
             tracing::debug!("dropping request of closing session 0x{session:x}");
@@ -811,24 +968,8 @@ impl Core {
                     }
                 }
             }
-            Request::Sasl(_) if self.settings.sasl_configured => {
-                // SASL mechanisms are not implemented yet: fail the way upstream fails a
-                // SASL exchange (AUTHFAILED, then close) rather than leave the client looping.
-                tracing::warn!(
-                    "SASL authentication from session 0x{session:x} refused: SASL is not supported yet"
-                );
-                self.send(
-                    conn,
-                    reply(ErrorCode::AuthFailed.code(), Response::Empty, 0),
-                );
-                self.send(conn, Outgoing::Close);
-            }
             Request::Sasl(_) => {
-                // No SASL login configured: upstream answers OK with a null token.
-                self.send(
-                    conn,
-                    reply(0, Response::Sasl(SetSASLResponse { token: None }), 0),
-                );
+                // Answered in `request`; never queued.
             }
             other => {
                 let Some(op) = to_read_op(other) else {
@@ -1182,4 +1323,22 @@ fn to_read_op(req: &Request) -> Option<ReadOp> {
         Request::Ping => ReadOp::Ping,
         _ => return None,
     })
+}
+
+/// A fresh DIGEST-MD5 nonce: 24 random bytes, hex.
+fn sasl_nonce() -> String {
+    let mut b = [0u8; 24];
+    if rustls::crypto::ring::default_provider()
+        .secure_random
+        .fill(&mut b)
+        .is_err()
+    {
+        // Never expected; a nonce from the clock still keeps replays of other sessions out.
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        b[..16].copy_from_slice(&t.to_be_bytes());
+    }
+    b.iter().map(|x| format!("{x:02x}")).collect()
 }

@@ -16,11 +16,13 @@ pub mod config;
 pub mod conn;
 pub mod core;
 pub mod fourlw;
+pub mod jaas;
 pub mod log;
 pub mod recovery;
 pub mod settings;
 pub mod snapshots;
 pub mod stats;
+pub mod tls;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -62,6 +64,25 @@ impl Stores {
     }
 }
 
+/// How a listening socket treats the connections it accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListenMode {
+    /// Plaintext (`clientPort`).
+    Plain,
+    /// TLS only (`secureClientPort`): anything else fails the handshake.
+    Tls,
+    /// TLS or plaintext, told apart by the first byte (`client.portUnification=true`).
+    Unified,
+}
+
+/// A listening socket and what it serves.
+pub struct Listener {
+    /// The bound socket.
+    pub socket: TcpListener,
+    /// Plaintext, TLS or both.
+    pub mode: ListenMode,
+}
+
 /// Serves clients on `listener` until `shutdown` becomes true, over a tree recovered from
 /// storage (`tree` and the open `sessions` with their timeouts, see [`recovery`]) and a txn
 /// log that continues after it.
@@ -89,6 +110,31 @@ pub async fn run(
 pub async fn run_with_clock(
     settings: Settings,
     listener: TcpListener,
+    tree: DataTree,
+    sessions: Vec<(i64, i32)>,
+    stores: Stores,
+    shutdown: watch::Receiver<bool>,
+    clock: core::Clock,
+) -> Result<(), ServerError> {
+    // The client port speaks TLS too when port unification is on and TLS is configured.
+    let mode = if settings.client_port_unification && settings.tls.is_some() {
+        ListenMode::Unified
+    } else {
+        ListenMode::Plain
+    };
+    let listeners = vec![Listener {
+        socket: listener,
+        mode,
+    }];
+    run_listeners(settings, listeners, tree, sessions, stores, shutdown, clock).await
+}
+
+/// [`run_with_clock`] on several listening sockets (the client port and the secure client
+/// port). A [`ListenMode::Tls`] or [`ListenMode::Unified`] listener needs
+/// [`Settings::tls`].
+pub async fn run_listeners(
+    settings: Settings,
+    listeners: Vec<Listener>,
     tree: DataTree,
     sessions: Vec<(i64, i32)>,
     stores: Stores,
@@ -129,7 +175,30 @@ pub async fn run_with_clock(
 
     let per_ip: Arc<Mutex<HashMap<IpAddr, usize>>> = Arc::default();
     let mut next_id: u64 = 1;
-    tracing::info!("serving clients on {}", listener.local_addr()?);
+    // One accept task per socket, all feeding this loop.
+    let (acc_tx, mut acc_rx) = mpsc::channel(16);
+    let mut acceptors = Vec::new();
+    for l in listeners {
+        let mode = l.mode;
+        if mode != ListenMode::Plain && settings.tls.is_none() {
+            tracing::error!(
+                "{} is configured for TLS, but TLS is not set up; not serving it",
+                l.socket.local_addr()?
+            );
+            continue;
+        }
+        tracing::info!("serving clients on {} ({mode:?})", l.socket.local_addr()?);
+        let acc_tx = acc_tx.clone();
+        acceptors.push(tokio::spawn(async move {
+            loop {
+                let acc = l.socket.accept().await;
+                if acc_tx.send((acc, mode)).await.is_err() {
+                    return;
+                }
+            }
+        }));
+    }
+    drop(acc_tx);
     let mut core_task = core_task;
     let core_result = |res: Result<Result<(), String>, tokio::task::JoinError>| match res {
         Ok(Ok(())) => Ok(()),
@@ -144,7 +213,7 @@ pub async fn run_with_clock(
                 break core_result(res);
             }
             _ = shutdown.changed() => break Ok(()),
-            acc = listener.accept() => {
+            Some((acc, mode)) = acc_rx.recv() => {
                 let (stream, peer) = match acc {
                     Ok(x) => x,
                     Err(e) => {
@@ -173,7 +242,7 @@ pub async fn run_with_clock(
                 let (core_tx, settings, stats, per_ip) =
                     (core_tx.clone(), settings.clone(), stats.clone(), per_ip.clone());
                 tokio::spawn(async move {
-                    conn::serve(stream, peer, id, core_tx, settings.clone(), stats.clone()).await;
+                    conn::serve(stream, mode, peer, id, core_tx, settings.clone(), stats.clone()).await;
                     stats.connections.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
                     if settings.max_client_cnxns > 0 {
                         let mut m = per_ip.lock().unwrap_or_else(|e| e.into_inner());
@@ -189,7 +258,10 @@ pub async fn run_with_clock(
         }
     };
     drop(core_tx);
-    drop(listener);
+    for a in &acceptors {
+        a.abort();
+    }
+    drop(acc_rx);
     let result = if core_done {
         result
     } else {

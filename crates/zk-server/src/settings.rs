@@ -1,5 +1,6 @@
 //! What the running server needs to know, resolved from the configuration.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use zk_core::auth::AuthConfig;
@@ -38,8 +39,18 @@ pub struct Settings {
     pub close_session_txn: bool,
     /// `snapCount` and `autopurge.snapRetainCount`.
     pub snapshot: crate::snapshots::SnapshotPolicy,
-    /// A JAAS file is configured (`java.security.auth.login.config`): clients may try SASL.
-    pub sasl_configured: bool,
+    /// What a SASL request (op 102) meets: see [`SaslMode`].
+    pub sasl: SaslMode,
+    /// `zookeeper.superUser`: SASL authorization ids that are super.
+    pub sasl_super_users: Vec<String>,
+    /// Enforced authentication (`enforce.auth.*`, `sessionRequireClientSASLAuth`): the
+    /// schemes a connection must hold one of before any request other than auth and SASL;
+    /// empty when not enforced.
+    pub enforce_auth_schemes: Vec<String>,
+    /// TLS for the secure client port (and the client port with port unification).
+    pub tls: Option<Arc<crate::tls::TlsServer>>,
+    /// `client.portUnification`.
+    pub client_port_unification: bool,
     /// This server's id (0 standalone).
     pub server_id: i64,
     /// Text of the `conf` four-letter word.
@@ -72,7 +83,11 @@ impl Default for Settings {
             reconfig_enabled: false,
             close_session_txn: true,
             snapshot: crate::snapshots::SnapshotPolicy::default(),
-            sasl_configured: false,
+            sasl: SaslMode::NotConfigured,
+            sasl_super_users: Vec::new(),
+            enforce_auth_schemes: Vec::new(),
+            tls: None,
+            client_port_unification: false,
             server_id: 0,
             conf_text: String::new(),
             envi_text: String::new(),
@@ -110,6 +125,23 @@ impl Settings {
             auth: AuthConfig {
                 super_digest: cfg.super_digest.as_ref().map(|s| s.expose().to_string()),
                 skip_acl: cfg.skip_acl,
+                sasl_provider: cfg
+                    .auth_providers
+                    .values()
+                    .any(|c| c.ends_with(".SASLAuthenticationProvider")),
+                sasl_let_any_user: cfg
+                    .properties
+                    .get("zookeeper.letAnySaslUserDoX")
+                    .map(str::to_string),
+                x509_provider: cfg.secure_client_port_address.is_some()
+                    || cfg
+                        .auth_providers
+                        .values()
+                        .any(|c| c.ends_with(".X509AuthenticationProvider")),
+                x509_super_user: cfg
+                    .properties
+                    .get("zookeeper.X509AuthenticationProvider.superUser")
+                    .map(str::to_string),
             },
             container_check_interval: Duration::from_millis(
                 cfg.containers.check_interval_ms.max(1) as u64,
@@ -124,15 +156,89 @@ impl Settings {
                 purge_interval: (cfg.purge_interval > 0)
                     .then(|| std::time::Duration::from_secs(cfg.purge_interval as u64 * 3600)),
             },
-            sasl_configured: cfg
+            sasl: SaslMode::from_config(cfg),
+            sasl_super_users: cfg
                 .properties
-                .get("java.security.auth.login.config")
-                .is_some(),
+                .iter()
+                .filter(|(k, _, _)| {
+                    *k == "zookeeper.superUser" || k.starts_with("zookeeper.superUser.")
+                })
+                .map(|(_, v, _)| v.to_string())
+                .collect(),
+            enforce_auth_schemes: if cfg.enforce_auth.enabled {
+                cfg.enforce_auth.schemes.clone()
+            } else {
+                Vec::new()
+            },
+            tls: None,
+            client_port_unification: cfg.client_port_unification,
             server_id: 0,
             conf_text,
             envi_text: String::new(),
             data_dir: cfg.data_dir.clone(),
             data_log_dir: cfg.data_log_dir.clone(),
+        }
+    }
+}
+
+/// What the server does with SASL requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SaslMode {
+    /// No JAAS file, or no server section in it: answered OK with no token (upstream has no
+    /// SASL server for the connection).
+    NotConfigured,
+    /// DIGEST-MD5 against the JAAS file's users.
+    Digest(Arc<zk_core::sasl::Credentials>),
+    /// The JAAS file asks for something Ferrokeeper does not implement (Kerberos/GSSAPI) or
+    /// cannot be read: every exchange fails with AUTHFAILED; the reason was logged at start.
+    Unsupported,
+}
+
+impl SaslMode {
+    /// Reads the JAAS file named by `java.security.auth.login.config`, section
+    /// `zookeeper.sasl.serverconfig` (default `Server`). Problems are logged, never fatal
+    /// (upstream logs them too and serves without SASL).
+    pub fn from_config(cfg: &crate::config::Config) -> Self {
+        let Some(path) = cfg.properties.get("java.security.auth.login.config") else {
+            return SaslMode::NotConfigured;
+        };
+        let section = cfg
+            .properties
+            .get("zookeeper.sasl.serverconfig")
+            .unwrap_or("Server");
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::error!("cannot read JAAS file {path}: {e}; SASL authentication will fail");
+                return SaslMode::Unsupported;
+            }
+        };
+        let jaas = match crate::jaas::JaasConfig::parse(&text) {
+            Ok(j) => j,
+            Err(e) => {
+                tracing::error!("JAAS file {path}: {e}; SASL authentication will fail");
+                return SaslMode::Unsupported;
+            }
+        };
+        let Some(modules) = jaas.section(section) else {
+            return SaslMode::NotConfigured;
+        };
+        match crate::jaas::server_login(modules) {
+            crate::jaas::ServerLogin::Digest(creds) => {
+                tracing::info!(
+                    "SASL DIGEST-MD5 enabled for {} user(s) from section {section} of {path}",
+                    creds.len()
+                );
+                SaslMode::Digest(Arc::new(creds))
+            }
+            crate::jaas::ServerLogin::Kerberos => {
+                tracing::error!(
+                    "JAAS section {section} of {path} configures Kerberos (GSSAPI), which \
+                     Ferrokeeper does not support; only DIGEST-MD5 (DigestLoginModule) is \
+                     implemented. SASL authentication attempts will fail."
+                );
+                SaslMode::Unsupported
+            }
         }
     }
 }

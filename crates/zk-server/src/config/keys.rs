@@ -82,6 +82,10 @@ const MODELLED: &[&str] = &[
     "zookeeper.sessionRequireClientSASLAuth",
     "zookeeper.enforce.auth.enabled",
     "zookeeper.enforce.auth.schemes",
+    "zookeeper.superUser",
+    "zookeeper.letAnySaslUserDoX",
+    "zookeeper.sasl.serverconfig",
+    "zookeeper.X509AuthenticationProvider.superUser",
     "zookeeper.multiAddress.enabled",
     "zookeeper.jute.maxbuffer.extrasize",
     "readonlymode.enabled",
@@ -176,11 +180,6 @@ pub(crate) fn zoo_cfg_property_warning(key: &str) -> Option<String> {
 /// understood or belongs to the JVM.
 pub(crate) fn command_line_warning(name: &str) -> Option<String> {
     if is_modelled_property(name) || JVM_PREFIXES.iter().any(|p| name.starts_with(p)) {
-        if name == "java.security.auth.login.config" {
-            return Some(format!(
-                "-D{name}: accepted, not implemented (SASL authentication)"
-            ));
-        }
         return None;
     }
     let bare = name.strip_prefix("zookeeper.").unwrap_or(name);
@@ -246,7 +245,11 @@ mod tests {
         assert_eq!(command_line_warning("zookeeper.snapCount"), None);
         assert_eq!(command_line_warning("java.awt.headless"), None);
         assert_eq!(command_line_warning("zookeeper.log.dir"), None);
-        assert!(command_line_warning("java.security.auth.login.config").is_some());
+        assert_eq!(
+            command_line_warning("java.security.auth.login.config"),
+            None
+        );
+        assert_eq!(command_line_warning("zookeeper.superUser"), None);
         assert!(command_line_warning("zookeeper.tickTime")
             .unwrap()
             .contains("zoo.cfg only"));

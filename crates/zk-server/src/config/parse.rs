@@ -438,11 +438,6 @@ fn parse_properties(
     )?;
     if d.secure_client_addr.is_some() {
         configure_ssl_auth(sys)?;
-        w.push(
-            "zoo.cfg: secureClientPort accepted, not implemented (TLS client connections); \
-             no TLS listener is opened"
-                .into(),
-        );
     }
 
     if d.tick_time == 0 {
@@ -837,7 +832,7 @@ fn finish(
             continue;
         }
         match keys::KNOWN_AUTH_PROVIDERS.iter().find(|(c, _)| *c == class) {
-            Some((_, "ip" | "digest")) => {}
+            Some((_, "ip" | "digest" | "sasl" | "x509")) => {}
             Some((_, scheme)) => w.push(format!(
                 "authProvider.{suffix}: the {scheme} scheme is accepted, not implemented"
             )),

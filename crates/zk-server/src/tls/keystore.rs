@@ -1,0 +1,443 @@
+//! Reading key and trust stores in the formats Apache ZooKeeper accepts (`KeyStoreFileType`):
+//! JKS (read here: the format is small and no maintained crate reads it), PKCS#12 (the
+//! `p12-keystore` crate) and PEM (`rustls-pki-types`).
+//!
+//! The type comes from `ssl.keyStore.type` / `ssl.trustStore.type` when set, else from the
+//! file name's extension (`.jks`, `.p12`/`.pfx`, `.pem`), as `KeyStoreFileType.fromFilename`.
+
+use std::path::Path;
+
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use sha1::{Digest as _, Sha1};
+
+/// A store's format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreType {
+    /// Java KeyStore (`0xFEEDFEED`).
+    Jks,
+    /// PKCS#12.
+    Pkcs12,
+    /// PEM certificates and (for a key store) a private key.
+    Pem,
+}
+
+/// Why a store could not be read. Never carries the password.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Reading the file failed.
+    #[error("reading {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The type is neither set nor implied by the file name, or is not one ZooKeeper knows.
+    #[error("unknown store type '{0}' (expected JKS, PKCS12 or PEM)")]
+    UnknownType(String),
+    /// The content is not a store of that type, or the password does not open it.
+    #[error("{path}: {what}")]
+    Bad {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        what: String,
+    },
+}
+
+impl StoreType {
+    /// `ssl.*Store.type` (case-insensitive: JKS, PKCS12, PEM; BCFKS is not supported), or the
+    /// file extension when the type is unset.
+    pub fn resolve(type_prop: Option<&str>, path: &Path) -> Result<Self, StoreError> {
+        match type_prop.map(str::trim).filter(|t| !t.is_empty()) {
+            Some(t) => match t.to_ascii_uppercase().as_str() {
+                "JKS" => Ok(StoreType::Jks),
+                "PKCS12" => Ok(StoreType::Pkcs12),
+                "PEM" => Ok(StoreType::Pem),
+                _ => Err(StoreError::UnknownType(t.to_string())),
+            },
+            None => {
+                let ext = path
+                    .extension()
+                    .map(|e| e.to_string_lossy().to_ascii_lowercase())
+                    .unwrap_or_default();
+                match ext.as_str() {
+                    "jks" => Ok(StoreType::Jks),
+                    "p12" | "pfx" => Ok(StoreType::Pkcs12),
+                    "pem" => Ok(StoreType::Pem),
+                    other => Err(StoreError::UnknownType(format!(
+                        "(none; file extension '{other}')"
+                    ))),
+                }
+            }
+        }
+    }
+}
+
+/// What a store holds.
+#[derive(Debug, Default)]
+pub struct Store {
+    /// The private key (the first key entry), if any.
+    pub key: Option<PrivateKeyDer<'static>>,
+    /// That key's certificate chain, leaf first.
+    pub chain: Vec<CertificateDer<'static>>,
+    /// Every certificate not part of a key entry (trusted certificates).
+    pub trusted: Vec<CertificateDer<'static>>,
+}
+
+/// Reads the store at `path` of type `kind` with `password` (may be empty).
+pub fn load(path: &Path, kind: StoreType, password: &str) -> Result<Store, StoreError> {
+    let shown = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|source| StoreError::Io {
+        path: shown.clone(),
+        source,
+    })?;
+    let bad = |what: String| StoreError::Bad {
+        path: shown.clone(),
+        what,
+    };
+    match kind {
+        StoreType::Jks => read_jks(&bytes, password).map_err(|w| bad(w.to_string())),
+        StoreType::Pkcs12 => read_pkcs12(&bytes, password).map_err(bad),
+        StoreType::Pem => read_pem(&bytes).map_err(bad),
+    }
+}
+
+fn read_pem(bytes: &[u8]) -> Result<Store, String> {
+    let mut store = Store::default();
+    for cert in CertificateDer::pem_slice_iter(bytes) {
+        store
+            .chain
+            .push(cert.map_err(|e| format!("bad PEM certificate: {e}"))?);
+    }
+    // An encrypted PEM key (keyStore.password set) is not supported: rustls-pki-types reads
+    // PKCS#8, PKCS#1 and SEC1 keys in the clear.
+    if let Ok(key) = PrivateKeyDer::from_pem_slice(bytes) {
+        store.key = Some(key);
+    }
+    if store.key.is_none() {
+        // A trust store: its certificates are the trusted ones.
+        store.trusted = std::mem::take(&mut store.chain);
+    }
+    if store.key.is_none() && store.trusted.is_empty() {
+        return Err("no certificate or private key in PEM file".into());
+    }
+    Ok(store)
+}
+
+fn read_pkcs12(bytes: &[u8], password: &str) -> Result<Store, String> {
+    use p12_keystore::{KeyStore, KeyStoreEntry, Pkcs12ImportPolicy};
+    let ks = KeyStore::from_pkcs12(bytes, password, Pkcs12ImportPolicy::Relaxed)
+        .map_err(|e| format!("not a PKCS#12 store, or wrong password ({e})"))?;
+    let mut store = Store::default();
+    for (_, entry) in ks.entries() {
+        match entry {
+            KeyStoreEntry::PrivateKeyChain(kc) if store.key.is_none() => {
+                store.key = Some(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+                    kc.key().as_der().to_vec(),
+                )));
+                store.chain = kc
+                    .certs()
+                    .iter()
+                    .map(|c| CertificateDer::from(c.as_der().to_vec()))
+                    .collect();
+            }
+            KeyStoreEntry::Certificate(c) => store
+                .trusted
+                .push(CertificateDer::from(c.as_der().to_vec())),
+            _ => {}
+        }
+    }
+    Ok(store)
+}
+
+// ---- JKS ------------------------------------------------------------------------------
+
+const JKS_MAGIC: u32 = 0xFEED_FEED;
+const JCEKS_MAGIC: u32 = 0xCECE_CECE;
+/// Sun's proprietary key protection algorithm (`KeyProtector`).
+const SUN_KEY_PROTECTOR_OID: &[u8] = &[0x2b, 0x06, 0x01, 0x04, 0x01, 0x2a, 0x02, 0x11, 0x01, 0x01];
+
+struct Reader<'a> {
+    b: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], &'static str> {
+        let end = self.at.checked_add(n).ok_or("truncated store")?;
+        let s = self.b.get(self.at..end).ok_or("truncated store")?;
+        self.at = end;
+        Ok(s)
+    }
+    fn u16(&mut self) -> Result<u16, &'static str> {
+        let s = self.take(2)?;
+        Ok(u16::from_be_bytes([s[0], s[1]]))
+    }
+    fn u32(&mut self) -> Result<u32, &'static str> {
+        let s = self.take(4)?;
+        Ok(u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
+    }
+    fn utf(&mut self) -> Result<&'a [u8], &'static str> {
+        let n = self.u16()? as usize;
+        self.take(n)
+    }
+    fn blob(&mut self) -> Result<&'a [u8], &'static str> {
+        let n = self.u32()? as usize;
+        self.take(n)
+    }
+}
+
+/// The password as Java's `char[]` in big-endian bytes (what JKS hashes).
+fn password_bytes(password: &str) -> Vec<u8> {
+    password.encode_utf16().flat_map(u16::to_be_bytes).collect()
+}
+
+fn read_jks(bytes: &[u8], password: &str) -> Result<Store, &'static str> {
+    let mut r = Reader { b: bytes, at: 0 };
+    match r.u32()? {
+        JKS_MAGIC => {}
+        JCEKS_MAGIC => return Err("JCEKS stores are not supported; convert to PKCS12"),
+        _ => return Err("not a JKS store (bad magic number)"),
+    }
+    let version = r.u32()?;
+    if version != 1 && version != 2 {
+        return Err("unsupported JKS version");
+    }
+    let count = r.u32()?;
+    let pw = password_bytes(password);
+    let mut store = Store::default();
+    let cert = |r: &mut Reader<'_>| -> Result<CertificateDer<'static>, &'static str> {
+        if version == 2 {
+            let kind = r.utf()?;
+            if kind != b"X.509" {
+                return Err("non-X.509 certificate in JKS store");
+            }
+        }
+        Ok(CertificateDer::from(r.blob()?.to_vec()))
+    };
+    for _ in 0..count {
+        let tag = r.u32()?;
+        let _alias = r.utf()?;
+        let _timestamp = r.take(8)?;
+        match tag {
+            1 => {
+                let protected = r.blob()?;
+                let n = r.u32()?;
+                let mut chain = Vec::new();
+                for _ in 0..n {
+                    chain.push(cert(&mut r)?);
+                }
+                if store.key.is_none() {
+                    let pkcs8 = unprotect_key(protected, &pw)?;
+                    store.key = Some(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pkcs8)));
+                    store.chain = chain;
+                }
+            }
+            2 => store.trusted.push(cert(&mut r)?),
+            3 => return Err("secret-key entries belong to JCEKS stores"),
+            _ => return Err("unknown JKS entry tag"),
+        }
+    }
+    // Integrity: SHA-1 over password, "Mighty Aphrodite" and everything before the digest.
+    let body = &bytes[..r.at];
+    let digest = r.take(20)?;
+    if !password.is_empty() {
+        let mut h = Sha1::new();
+        h.update(&pw);
+        h.update(b"Mighty Aphrodite");
+        h.update(body);
+        if h.finalize().as_slice() != digest {
+            return Err("keystore was tampered with, or password was incorrect");
+        }
+    }
+    Ok(store)
+}
+
+/// Reads one DER TLV at `b`, returning (tag, content, rest).
+fn der(b: &[u8]) -> Result<(u8, &[u8], &[u8]), &'static str> {
+    let bad = "malformed DER in JKS key entry";
+    let (&tag, rest) = b.split_first().ok_or(bad)?;
+    let (&l0, mut rest) = rest.split_first().ok_or(bad)?;
+    let len = if l0 < 0x80 {
+        l0 as usize
+    } else {
+        let n = (l0 & 0x7f) as usize;
+        if n == 0 || n > 4 || rest.len() < n {
+            return Err(bad);
+        }
+        let len = rest[..n].iter().fold(0usize, |a, &x| (a << 8) | x as usize);
+        rest = &rest[n..];
+        len
+    };
+    if rest.len() < len {
+        return Err(bad);
+    }
+    Ok((tag, &rest[..len], &rest[len..]))
+}
+
+/// `KeyProtector.recover`: the PKCS#8 key inside an `EncryptedPrivateKeyInfo` protected with
+/// Sun's SHA-1 keystream.
+fn unprotect_key(epki: &[u8], pw: &[u8]) -> Result<Vec<u8>, &'static str> {
+    let (tag, seq, _) = der(epki)?;
+    if tag != 0x30 {
+        return Err("malformed JKS key entry");
+    }
+    let (tag, alg, rest) = der(seq)?;
+    if tag != 0x30 {
+        return Err("malformed JKS key entry");
+    }
+    let (tag, oid, _) = der(alg)?;
+    if tag != 0x06 || oid != SUN_KEY_PROTECTOR_OID {
+        return Err("JKS key protected with an unsupported algorithm");
+    }
+    let (tag, data, _) = der(rest)?;
+    if tag != 0x04 || data.len() < 40 {
+        return Err("malformed JKS key entry");
+    }
+    let (salt, rest) = data.split_at(20);
+    let (cipher, check) = rest.split_at(rest.len() - 20);
+    let mut plain = Vec::with_capacity(cipher.len());
+    let mut block: [u8; 20] = salt.try_into().map_err(|_| "malformed JKS key entry")?;
+    for chunk in cipher.chunks(20) {
+        let mut h = Sha1::new();
+        h.update(pw);
+        h.update(block);
+        block = h.finalize().into();
+        plain.extend(chunk.iter().zip(block.iter()).map(|(c, k)| c ^ k));
+    }
+    let mut h = Sha1::new();
+    h.update(pw);
+    h.update(&plain);
+    if h.finalize().as_slice() != check {
+        return Err("cannot recover key: wrong password");
+    }
+    Ok(plain)
+}
+
+/// Writes a JKS store (tests, and tools that need a store without a JDK): one private key
+/// entry (`pkcs8` with `chain`) if given, then trusted certificates.
+pub fn write_jks(
+    password: &str,
+    key: Option<(&[u8], &[&[u8]])>,
+    trusted: &[&[u8]],
+    salt: [u8; 20],
+) -> Vec<u8> {
+    fn utf(out: &mut Vec<u8>, s: &str) {
+        out.extend_from_slice(&(s.len() as u16).to_be_bytes());
+        out.extend_from_slice(s.as_bytes());
+    }
+    fn der_len(out: &mut Vec<u8>, n: usize) {
+        if n < 0x80 {
+            out.push(n as u8);
+        } else {
+            let bytes: Vec<u8> = n
+                .to_be_bytes()
+                .into_iter()
+                .skip_while(|&b| b == 0)
+                .collect();
+            out.push(0x80 | bytes.len() as u8);
+            out.extend_from_slice(&bytes);
+        }
+    }
+    let pw = password_bytes(password);
+    let mut out = Vec::new();
+    out.extend_from_slice(&JKS_MAGIC.to_be_bytes());
+    out.extend_from_slice(&2u32.to_be_bytes());
+    let count = key.is_some() as u32 + trusted.len() as u32;
+    out.extend_from_slice(&count.to_be_bytes());
+    if let Some((pkcs8, chain)) = key {
+        out.extend_from_slice(&1u32.to_be_bytes());
+        utf(&mut out, "key");
+        out.extend_from_slice(&0u64.to_be_bytes());
+        let mut data = salt.to_vec();
+        let mut block = salt;
+        for chunk in pkcs8.chunks(20) {
+            let mut h = Sha1::new();
+            h.update(&pw);
+            h.update(block);
+            block = h.finalize().into();
+            data.extend(chunk.iter().zip(block.iter()).map(|(c, k)| c ^ k));
+        }
+        let mut h = Sha1::new();
+        h.update(&pw);
+        h.update(pkcs8);
+        data.extend_from_slice(&h.finalize());
+        let mut alg = vec![0x06, SUN_KEY_PROTECTOR_OID.len() as u8];
+        alg.extend_from_slice(SUN_KEY_PROTECTOR_OID);
+        alg.extend_from_slice(&[0x05, 0x00]);
+        let mut inner = vec![0x30];
+        der_len(&mut inner, alg.len());
+        inner.extend_from_slice(&alg);
+        inner.push(0x04);
+        der_len(&mut inner, data.len());
+        inner.extend_from_slice(&data);
+        let mut epki = vec![0x30];
+        der_len(&mut epki, inner.len());
+        epki.extend_from_slice(&inner);
+        out.extend_from_slice(&(epki.len() as u32).to_be_bytes());
+        out.extend_from_slice(&epki);
+        out.extend_from_slice(&(chain.len() as u32).to_be_bytes());
+        for c in chain {
+            utf(&mut out, "X.509");
+            out.extend_from_slice(&(c.len() as u32).to_be_bytes());
+            out.extend_from_slice(c);
+        }
+    }
+    for (i, c) in trusted.iter().enumerate() {
+        out.extend_from_slice(&2u32.to_be_bytes());
+        utf(&mut out, &format!("ca{i}"));
+        out.extend_from_slice(&0u64.to_be_bytes());
+        utf(&mut out, "X.509");
+        out.extend_from_slice(&(c.len() as u32).to_be_bytes());
+        out.extend_from_slice(c);
+    }
+    let mut h = Sha1::new();
+    h.update(&pw);
+    h.update(b"Mighty Aphrodite");
+    h.update(&out);
+    let d = h.finalize();
+    out.extend_from_slice(&d);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jks_round_trip_and_wrong_password() {
+        let key = b"pretend this is a pkcs8 key of some length, longer than one block".to_vec();
+        let chain: [&[u8]; 2] = [b"leaf-cert", b"ca-cert"];
+        let bytes = write_jks("apassword", Some((&key, &chain)), &[b"trusted"], [7; 20]);
+        let store = read_jks(&bytes, "apassword").unwrap();
+        let Some(PrivateKeyDer::Pkcs8(k)) = &store.key else {
+            panic!()
+        };
+        assert_eq!(k.secret_pkcs8_der(), &key[..]);
+        assert_eq!(store.chain.len(), 2);
+        assert_eq!(store.chain[0].as_ref(), b"leaf-cert");
+        assert_eq!(store.trusted[0].as_ref(), b"trusted");
+        let err = read_jks(&bytes, "wrong").unwrap_err();
+        assert!(err.contains("password"));
+        assert!(read_jks(&bytes[..bytes.len() - 3], "apassword").is_err());
+        assert!(read_jks(b"\xca\xfe\xba\xbe", "x").is_err());
+    }
+
+    #[test]
+    fn store_type_from_name_or_property() {
+        let p = Path::new("/x/keystore.jks");
+        assert_eq!(StoreType::resolve(None, p).unwrap(), StoreType::Jks);
+        assert_eq!(
+            StoreType::resolve(Some("pkcs12"), p).unwrap(),
+            StoreType::Pkcs12
+        );
+        assert_eq!(
+            StoreType::resolve(None, Path::new("a.pfx")).unwrap(),
+            StoreType::Pkcs12
+        );
+        assert!(StoreType::resolve(Some("BCFKS"), p).is_err());
+        assert!(StoreType::resolve(None, Path::new("a.bin")).is_err());
+    }
+}

@@ -1,0 +1,631 @@
+//! TLS, x509 identities, SASL DIGEST-MD5 and enforced authentication, over the wire.
+//!
+//! Every test starts an in-process server with its own certificates (made here with rcgen:
+//! a CA, a server certificate for 127.0.0.1/localhost, client certificates) and talks to it
+//! with rustls and hand-encoded Jute. Negative cases: a client certificate from another CA,
+//! an expired one, plaintext on the TLS port, a handshake that never finishes, a wrong SASL
+//! password, enforced authentication without credentials. After each failure the test
+//! checks that the server still serves a good client.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{code, op, within, J, R};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use zk_server::config::SystemProperties;
+use zk_server::settings::SaslMode;
+use zk_server::tls::{TlsOptions, TlsServer};
+use zk_server::{ListenMode, Listener, Settings};
+
+const OP_SASL: i32 = 102;
+const SESSION_CLOSED_REQUIRE_SASL_AUTH: i32 = -124;
+
+// ----- certificates ----------------------------------------------------------------------
+
+struct Issued {
+    der: CertificateDer<'static>,
+    key: PrivatePkcs8KeyDer<'static>,
+}
+
+struct Ca {
+    cert: rcgen::Certificate,
+    key: rcgen::KeyPair,
+}
+
+fn ca(name: &str) -> Ca {
+    let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    p.distinguished_name = rcgen::DistinguishedName::new();
+    p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    p.distinguished_name.push(rcgen::DnType::CommonName, name);
+    p.key_usages = vec![
+        rcgen::KeyUsagePurpose::KeyCertSign,
+        rcgen::KeyUsagePurpose::CrlSign,
+    ];
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = p.self_signed(&key).unwrap();
+    Ca { cert, key }
+}
+
+fn issue(ca: &Ca, cn: &str, server: bool, expired: bool) -> Issued {
+    let mut p = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    p.distinguished_name = rcgen::DistinguishedName::new();
+    p.subject_alt_names
+        .push(rcgen::SanType::IpAddress("127.0.0.1".parse().unwrap()));
+    p.distinguished_name
+        .push(rcgen::DnType::OrganizationName, "Ferrokeeper Tests");
+    p.distinguished_name.push(rcgen::DnType::CommonName, cn);
+    p.extended_key_usages = vec![if server {
+        rcgen::ExtendedKeyUsagePurpose::ServerAuth
+    } else {
+        rcgen::ExtendedKeyUsagePurpose::ClientAuth
+    }];
+    if expired {
+        p.not_before = rcgen::date_time_ymd(2001, 1, 1);
+        p.not_after = rcgen::date_time_ymd(2002, 1, 1);
+    }
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = p.signed_by(&key, &ca.cert, &ca.key).unwrap();
+    Issued {
+        der: cert.der().clone(),
+        key: PrivatePkcs8KeyDer::from(key.serialize_der()),
+    }
+}
+
+/// A directory with the server's stores; removed on drop.
+struct Stores {
+    dir: PathBuf,
+    ca: Ca,
+}
+
+impl Drop for Stores {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Stores {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "fk-security-{name}-{}-{}",
+            std::process::id(),
+            common::unique("d").replace('/', "")
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        Stores {
+            dir,
+            ca: ca("Test CA"),
+        }
+    }
+
+    /// Writes keystore.jks (a fresh server certificate) and truststore.jks (the CA).
+    fn write_jks(&self) {
+        let server = issue(&self.ca, "server", true, false);
+        let chain: [&[u8]; 1] = [server.der.as_ref()];
+        let ks = zk_server::tls::keystore::write_jks(
+            "apassword",
+            Some((server.key.secret_pkcs8_der(), &chain)),
+            &[],
+            [1; 20],
+        );
+        write_atomically(&self.dir.join("keystore.jks"), &ks);
+        let ts =
+            zk_server::tls::keystore::write_jks("apassword", None, &[self.ca.cert.der()], [2; 20]);
+        std::fs::write(self.dir.join("truststore.jks"), ts).unwrap();
+    }
+
+    fn props(&self, client_auth: &str) -> SystemProperties {
+        let mut sys = SystemProperties::new();
+        let path = |f: &str| self.dir.join(f).display().to_string();
+        sys.set("zookeeper.ssl.keyStore.location", path("keystore.jks"));
+        sys.set("zookeeper.ssl.keyStore.password", "apassword");
+        sys.set("zookeeper.ssl.trustStore.location", path("truststore.jks"));
+        sys.set("zookeeper.ssl.trustStore.password", "apassword");
+        sys.set("zookeeper.ssl.clientAuth", client_auth);
+        sys.set("zookeeper.ssl.handshakeDetectionTimeoutMillis", "500");
+        sys
+    }
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+// ----- server ----------------------------------------------------------------------------
+
+struct Server {
+    plain: String,
+    secure: String,
+    _shutdown: watch::Sender<bool>,
+}
+
+async fn serve(mut settings: Settings, tls: Option<SystemProperties>, unified: bool) -> Server {
+    if let Some(sys) = tls {
+        let opts = TlsOptions::from_properties(&sys).unwrap();
+        settings.tls = Some(Arc::new(TlsServer::new(opts).unwrap()));
+    }
+    let plain = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let secure = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (plain_addr, secure_addr) = (
+        plain.local_addr().unwrap().to_string(),
+        secure.local_addr().unwrap().to_string(),
+    );
+    let mut listeners = vec![Listener {
+        socket: plain,
+        mode: if unified {
+            ListenMode::Unified
+        } else {
+            ListenMode::Plain
+        },
+    }];
+    if settings.tls.is_some() {
+        listeners.push(Listener {
+            socket: secure,
+            mode: ListenMode::Tls,
+        });
+    }
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        zk_server::run_listeners(
+            settings,
+            listeners,
+            zk_tree::DataTree::new(),
+            Vec::new(),
+            zk_server::Stores::in_memory(),
+            rx,
+            zk_server::core::Clock::new(),
+        )
+        .await
+        .unwrap();
+    });
+    Server {
+        plain: plain_addr,
+        secure: secure_addr,
+        _shutdown: tx,
+    }
+}
+
+// ----- client ----------------------------------------------------------------------------
+
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// A framed client over TCP or TLS.
+struct Wire {
+    io: Box<dyn Io>,
+    buf: Vec<u8>,
+}
+
+#[derive(Debug)]
+struct Reply {
+    xid: i32,
+    err: i32,
+    body: Vec<u8>,
+}
+
+impl Wire {
+    async fn plain(addr: &str) -> Wire {
+        let s = within("connect", TcpStream::connect(addr)).await.unwrap();
+        Wire {
+            io: Box::new(s),
+            buf: Vec::new(),
+        }
+    }
+
+    /// A TLS connection trusting `ca`, presenting `client` if given.
+    async fn tls(addr: &str, ca: &CertificateDer<'static>, client: Option<&Issued>) -> Wire {
+        Self::try_tls(addr, ca, client)
+            .await
+            .expect("TLS handshake")
+    }
+
+    async fn try_tls(
+        addr: &str,
+        ca: &CertificateDer<'static>,
+        client: Option<&Issued>,
+    ) -> std::io::Result<Wire> {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(ca.clone()).unwrap();
+        let b = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots);
+        let cfg = match client {
+            Some(c) => b
+                .with_client_auth_cert(vec![c.der.clone()], PrivateKeyDer::Pkcs8(c.key.clone_key()))
+                .unwrap(),
+            None => b.with_no_client_auth(),
+        };
+        let tcp = within("connect", TcpStream::connect(addr)).await?;
+        let conn = tokio_rustls::TlsConnector::from(Arc::new(cfg));
+        let mut s = within(
+            "TLS handshake",
+            conn.connect(ServerName::try_from("localhost").unwrap(), tcp),
+        )
+        .await?;
+        // TLS 1.3 reports a refused client certificate only with the server's first
+        // record: make the server speak (it answers nothing to a 0-length read).
+        s.flush().await?;
+        Ok(Wire {
+            io: Box::new(s),
+            buf: Vec::new(),
+        })
+    }
+
+    async fn send_frame(&mut self, payload: &[u8]) {
+        let mut f = (payload.len() as i32).to_be_bytes().to_vec();
+        f.extend_from_slice(payload);
+        self.io.write_all(&f).await.unwrap();
+        self.io.flush().await.unwrap();
+    }
+
+    async fn read_n(&mut self, n: usize) -> Option<Vec<u8>> {
+        while self.buf.len() < n {
+            let mut chunk = [0u8; 4096];
+            match within("server bytes", self.io.read(&mut chunk)).await {
+                Ok(0) | Err(_) => return None,
+                Ok(k) => self.buf.extend_from_slice(&chunk[..k]),
+            }
+        }
+        Some(self.buf.drain(..n).collect())
+    }
+
+    async fn frame(&mut self) -> Option<Vec<u8>> {
+        let len = self.read_n(4).await?;
+        let len = i32::from_be_bytes(len.try_into().unwrap());
+        self.read_n(len as usize).await
+    }
+
+    /// A new session; `None` if the server closed instead.
+    async fn session(&mut self) -> Option<()> {
+        let req = J::new()
+            .i32(0)
+            .i64(0)
+            .i32(30_000)
+            .i64(0)
+            .buf(&[0; 16])
+            .bool(false)
+            .bytes();
+        self.send_frame(&req).await;
+        let f = self.frame().await?;
+        let mut r = R(&f);
+        let (_, _, session) = (r.i32(), r.i32(), r.i64());
+        assert_ne!(session, 0);
+        Some(())
+    }
+
+    async fn call(&mut self, xid: i32, op: i32, body: &[u8]) -> Option<Reply> {
+        self.send_frame(&J::new().i32(xid).i32(op).raw(body).bytes())
+            .await;
+        let f = self.frame().await?;
+        let mut r = R(&f);
+        let (xid, _zxid, err) = (r.i32(), r.i64(), r.i32());
+        Some(Reply {
+            xid,
+            err,
+            body: r.0.to_vec(),
+        })
+    }
+
+    /// The server closes without another frame.
+    async fn expect_closed(&mut self) {
+        if let Some(f) = self.frame().await {
+            panic!("expected the connection to close, got {f:?}");
+        }
+    }
+
+    /// whoAmI: (scheme, id) pairs.
+    async fn who_am_i(&mut self) -> Vec<(String, String)> {
+        let rep = self.call(50, op::WHO_AM_I, &[]).await.unwrap();
+        assert_eq!(rep.err, 0);
+        let mut r = R(&rep.body);
+        let n = r.i32();
+        (0..n).map(|_| (r.str(), r.str())).collect()
+    }
+
+    async fn create(&mut self, xid: i32, path: &str, acl: &[(i32, &str, &str)]) -> i32 {
+        let body = J::new().create(path, b"x", acl, 0).bytes();
+        self.call(xid, op::CREATE, &body).await.unwrap().err
+    }
+
+    async fn get(&mut self, xid: i32, path: &str) -> i32 {
+        let body = J::new().str(path).bool(false).bytes();
+        self.call(xid, op::GET_DATA, &body).await.unwrap().err
+    }
+
+    /// One SASL round: (err, token).
+    async fn sasl(&mut self, xid: i32, token: &[u8]) -> Option<(i32, Option<Vec<u8>>)> {
+        let rep = self
+            .call(xid, OP_SASL, &J::new().buf(token).bytes())
+            .await?;
+        assert_eq!(rep.xid, xid);
+        let token = if rep.body.is_empty() {
+            None
+        } else {
+            R(&rep.body).buf()
+        };
+        Some((rep.err, token))
+    }
+
+    /// The DIGEST-MD5 exchange kazoo and the Java client run; the final error code.
+    async fn digest_md5(&mut self, user: &str, password: &str) -> i32 {
+        let (err, challenge) = self.sasl(1, b"").await.unwrap();
+        assert_eq!(err, 0);
+        let challenge = challenge.unwrap();
+        let resp = zk_core::sasl::client_response(&challenge, user, password, "c1nonce");
+        let (err, rspauth) = self.sasl(2, &resp).await.unwrap();
+        if err == 0 {
+            assert!(rspauth.unwrap().starts_with(b"rspauth="));
+        }
+        err
+    }
+}
+
+/// A server is still serving: a fresh plaintext session answers.
+async fn still_serving(addr: &str) {
+    let mut w = Wire::plain(addr).await;
+    w.session().await.expect("a session after the failure");
+    assert_eq!(w.get(1, "/").await, code::OK);
+}
+
+// ----- TLS -------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn tls_with_client_certificate_gives_x509_identity() {
+    let stores = Stores::new("x509");
+    stores.write_jks();
+    let mut settings = common::settings();
+    settings.auth.x509_provider = true;
+    let srv = serve(settings, Some(stores.props("need")), false).await;
+    let client = issue(&stores.ca, "client one", false, false);
+    let mut w = Wire::tls(&srv.secure, stores.ca.cert.der(), Some(&client)).await;
+    w.session().await.unwrap();
+    let ids = w.who_am_i().await;
+    let subject = "CN=client one,O=Ferrokeeper Tests";
+    assert!(
+        ids.contains(&("x509".into(), subject.into())),
+        "whoAmI: {ids:?}"
+    );
+    // The identity works in ACLs: only this certificate can read the node.
+    assert_eq!(
+        w.create(2, "/x509", &[(31, "x509", subject)]).await,
+        code::OK
+    );
+    assert_eq!(w.get(3, "/x509").await, code::OK);
+    let mut plain = Wire::plain(&srv.plain).await;
+    plain.session().await.unwrap();
+    assert_eq!(plain.get(1, "/x509").await, code::NO_AUTH);
+    // `auth` expands to the x509 identity.
+    assert_eq!(w.create(4, "/auth", &[(31, "auth", "")]).await, code::OK);
+}
+
+#[tokio::test]
+async fn tls_refuses_bad_certificates_and_plaintext() {
+    let stores = Stores::new("bad");
+    stores.write_jks();
+    let srv = serve(common::settings(), Some(stores.props("need")), false).await;
+    let ca_der = stores.ca.cert.der().clone();
+
+    // No client certificate while one is needed.
+    let w = Wire::try_tls(&srv.secure, &ca_der, None).await;
+    assert_refused(w).await;
+    // A certificate from another CA.
+    let stranger = issue(&ca("Other CA"), "stranger", false, false);
+    assert_refused(Wire::try_tls(&srv.secure, &ca_der, Some(&stranger)).await).await;
+    // An expired certificate from the right CA.
+    let expired = issue(&stores.ca, "old", false, true);
+    assert_refused(Wire::try_tls(&srv.secure, &ca_der, Some(&expired)).await).await;
+    // Plaintext on the TLS port: no session, the connection closes.
+    let mut p = Wire::plain(&srv.secure).await;
+    assert!(p.session().await.is_none());
+
+    let good = issue(&stores.ca, "good", false, false);
+    let mut w = Wire::tls(&srv.secure, &ca_der, Some(&good)).await;
+    w.session().await.unwrap();
+    still_serving(&srv.plain).await;
+}
+
+/// A handshake that failed, or one the server drops right after (TLS 1.3 clients learn
+/// about a refused certificate only when they read).
+async fn assert_refused(w: std::io::Result<Wire>) {
+    if let Ok(mut w) = w {
+        assert!(
+            w.session().await.is_none(),
+            "the server accepted the session"
+        );
+    }
+}
+
+#[tokio::test]
+async fn stalled_handshake_is_dropped_and_server_keeps_serving() {
+    let stores = Stores::new("stall");
+    stores.write_jks();
+    let srv = serve(common::settings(), Some(stores.props("none")), false).await;
+    // Half a ClientHello record header, then nothing.
+    let mut s = TcpStream::connect(&srv.secure).await.unwrap();
+    s.write_all(&[0x16, 0x03, 0x01]).await.unwrap();
+    let started = std::time::Instant::now();
+    let mut b = [0u8; 16];
+    // The server closes after its 500 ms bound (an EOF or a reset, well before WAIT).
+    let n = within("the server dropping the stalled handshake", s.read(&mut b)).await;
+    assert!(matches!(n, Ok(0) | Err(_)), "{n:?}");
+    assert!(started.elapsed() >= Duration::from_millis(400));
+    // A TCP connection that sends nothing at all is dropped the same way.
+    let mut idle = TcpStream::connect(&srv.secure).await.unwrap();
+    let n = within("the server dropping the idle connection", idle.read(&mut b)).await;
+    assert!(matches!(n, Ok(0) | Err(_)), "{n:?}");
+    let mut w = Wire::tls(&srv.secure, stores.ca.cert.der(), None).await;
+    w.session().await.unwrap();
+    assert_eq!(w.get(1, "/").await, code::OK);
+}
+
+#[tokio::test]
+async fn port_unification_serves_tls_and_plaintext_on_one_port() {
+    let stores = Stores::new("unified");
+    stores.write_jks();
+    let srv = serve(common::settings(), Some(stores.props("want")), true).await;
+    let mut t = Wire::tls(&srv.plain, stores.ca.cert.der(), None).await;
+    t.session().await.unwrap();
+    assert_eq!(t.get(1, "/").await, code::OK);
+    still_serving(&srv.plain).await;
+    // Four-letter words still work in plaintext.
+    let srvr = common::four_letter(&srv.plain, "srvr").await;
+    assert!(srvr.contains("Mode: standalone"), "{srvr}");
+}
+
+#[tokio::test]
+async fn rewritten_key_store_is_reloaded() {
+    let stores = Stores::new("reload");
+    stores.write_jks();
+    let srv = serve(common::settings(), Some(stores.props("none")), false).await;
+    let first = server_cert(&srv.secure, &stores).await;
+    // Same file name, new content (a renewed certificate): the next connection sees it.
+    stores.write_jks();
+    let second = server_cert(&srv.secure, &stores).await;
+    assert_ne!(first, second);
+    let third = server_cert(&srv.secure, &stores).await;
+    assert_eq!(second, third);
+}
+
+/// The certificate the server presents.
+async fn server_cert(addr: &str, stores: &Stores) -> Vec<u8> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(stores.ca.cert.der().clone()).unwrap();
+    let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let s = within(
+        "TLS handshake",
+        tokio_rustls::TlsConnector::from(Arc::new(cfg))
+            .connect(ServerName::try_from("localhost").unwrap(), tcp),
+    )
+    .await
+    .unwrap();
+    s.get_ref().1.peer_certificates().unwrap()[0].to_vec()
+}
+
+#[test]
+fn bad_store_password_is_an_error_without_the_password() {
+    let stores = Stores::new("pw");
+    stores.write_jks();
+    let mut sys = stores.props("need");
+    sys.set("zookeeper.ssl.keyStore.password", "not-the-password");
+    let err = TlsServer::new(TlsOptions::from_properties(&sys).unwrap()).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("password"), "{text}");
+    assert!(!text.contains("not-the-password"), "{text}");
+}
+
+// ----- SASL ------------------------------------------------------------------------------
+
+fn sasl_settings() -> Settings {
+    let mut creds = zk_core::sasl::Credentials::default();
+    creds.insert("jaasuser", "jaas_password");
+    creds.insert("admin", "admin_password");
+    let mut s = common::settings();
+    s.sasl = SaslMode::Digest(Arc::new(creds));
+    s.auth.sasl_provider = true;
+    s.sasl_super_users = vec!["admin".into()];
+    s
+}
+
+#[tokio::test]
+async fn sasl_digest_md5_gives_sasl_identity() {
+    let srv = serve(sasl_settings(), None, false).await;
+    let mut w = Wire::plain(&srv.plain).await;
+    w.session().await.unwrap();
+    assert_eq!(w.digest_md5("jaasuser", "jaas_password").await, 0);
+    let ids = w.who_am_i().await;
+    assert!(ids.contains(&("sasl".into(), "jaasuser".into())), "{ids:?}");
+    assert_eq!(
+        w.create(3, "/s", &[(31, "sasl", "jaasuser")]).await,
+        code::OK
+    );
+    let mut other = Wire::plain(&srv.plain).await;
+    other.session().await.unwrap();
+    assert_eq!(other.get(1, "/s").await, code::NO_AUTH);
+    // zookeeper.superUser: the admin reads everything.
+    let mut admin = Wire::plain(&srv.plain).await;
+    admin.session().await.unwrap();
+    assert_eq!(admin.digest_md5("admin", "admin_password").await, 0);
+    assert_eq!(admin.get(1, "/s").await, code::OK);
+}
+
+#[tokio::test]
+async fn sasl_wrong_password_or_user_fails_and_closes() {
+    let srv = serve(sasl_settings(), None, false).await;
+    for (user, pw) in [("jaasuser", "wrong"), ("nobody", "x")] {
+        let mut w = Wire::plain(&srv.plain).await;
+        w.session().await.unwrap();
+        assert_eq!(w.digest_md5(user, pw).await, code::AUTH_FAILED);
+        w.expect_closed().await;
+    }
+    still_serving(&srv.plain).await;
+}
+
+#[tokio::test]
+async fn sasl_without_server_section_answers_empty_token() {
+    let srv = serve(common::settings(), None, false).await;
+    let mut w = Wire::plain(&srv.plain).await;
+    w.session().await.unwrap();
+    assert_eq!(w.sasl(1, b"").await, Some((0, None)));
+    assert_eq!(w.get(2, "/").await, code::OK);
+}
+
+// ----- enforced authentication -----------------------------------------------------------
+
+#[tokio::test]
+async fn enforced_sasl_refuses_unauthenticated_requests() {
+    let mut settings = sasl_settings();
+    settings.enforce_auth_schemes = vec!["sasl".into()];
+    let srv = serve(settings, None, false).await;
+    // Without credentials: SESSIONCLOSEDREQUIRESASLAUTH, then the connection closes.
+    let mut w = Wire::plain(&srv.plain).await;
+    w.session().await.unwrap();
+    let rep = w
+        .call(7, op::GET_DATA, &J::new().str("/").bool(false).bytes())
+        .await;
+    let rep = rep.expect("an answer before the close");
+    assert_eq!((rep.xid, rep.err), (7, SESSION_CLOSED_REQUIRE_SASL_AUTH));
+    w.expect_closed().await;
+    // A failed SASL exchange under enforcement says the same.
+    let mut bad = Wire::plain(&srv.plain).await;
+    bad.session().await.unwrap();
+    assert_eq!(
+        bad.digest_md5("jaasuser", "nope").await,
+        SESSION_CLOSED_REQUIRE_SASL_AUTH
+    );
+    bad.expect_closed().await;
+    // With credentials everything works.
+    let mut ok = Wire::plain(&srv.plain).await;
+    ok.session().await.unwrap();
+    assert_eq!(ok.digest_md5("jaasuser", "jaas_password").await, 0);
+    assert_eq!(ok.get(3, "/").await, code::OK);
+}
+
+#[tokio::test]
+async fn enforced_digest_accepts_addauth() {
+    let mut settings = common::settings();
+    settings.enforce_auth_schemes = vec!["digest".into()];
+    let srv = serve(settings, None, false).await;
+    let mut w = Wire::plain(&srv.plain).await;
+    w.session().await.unwrap();
+    let auth = J::new().i32(0).str("digest").buf(b"u:p").bytes();
+    let rep = w.call(-4, op::AUTH, &auth).await.unwrap();
+    assert_eq!(rep.err, 0);
+    assert_eq!(w.get(1, "/").await, code::OK);
+}
