@@ -8,6 +8,7 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::io;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -22,7 +23,7 @@ use zookeeper_client as zk;
 
 /// Snapshots kept in memory, by zxid, shared with the test.
 #[derive(Clone, Default)]
-struct MemTarget(Arc<Mutex<BTreeMap<i64, Bytes>>>);
+struct MemTarget(Arc<Mutex<BTreeMap<i64, Bytes>>>, Arc<AtomicUsize>);
 
 impl MemTarget {
     fn list(&self) -> Vec<i64> {
@@ -31,6 +32,11 @@ impl MemTarget {
 
     fn get(&self, zxid: i64) -> Bytes {
         self.0.lock().unwrap()[&zxid].clone()
+    }
+
+    /// How many snapshots were written, purged ones included.
+    fn written(&self) -> usize {
+        self.1.load(Ordering::SeqCst)
     }
 }
 
@@ -44,6 +50,7 @@ impl SnapshotTarget for MemTarget {
         body(&mut buf).map_err(|e| e.to_string())?;
         let n = buf.len() as u64;
         self.0.lock().unwrap().insert(zxid, Bytes::from(buf));
+        self.1.fetch_add(1, Ordering::SeqCst);
         Ok(n)
     }
 
@@ -117,7 +124,9 @@ async fn snapshots_taken_under_load_restore_to_the_final_state() {
     .unwrap();
     let open = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
     c.create("/s", b"", &open).await.unwrap();
-    // Rounds of pipelined writes until a snapshot was taken while writes went on (bounded).
+    // Rounds of pipelined writes until a snapshot was taken while writes went on and more
+    // snapshots were written than are retained, so the purge has something to drop (bounded:
+    // 12 rounds are ~26,000 txns, at least 8 snapshots at snapCount 3000).
     let mut saw_fuzzy = false;
     for round in 0..12 {
         let mut pending = Vec::new();
@@ -144,11 +153,13 @@ async fn snapshots_taken_under_load_restore_to_the_final_state() {
                 .digest
                 .is_none()
         });
-        if saw_fuzzy && round >= 2 {
+        if saw_fuzzy && snaps.written() >= 4 {
             break;
         }
+        eprintln!("round {round}: {} snapshots written", snaps.written());
     }
     assert!(saw_fuzzy, "no snapshot was taken while writes went on");
+    assert!(snaps.written() >= 4, "only {} snapshots", snaps.written());
     // The purge task keeps the newest 3 snapshots and drops the log below the oldest.
     let mut purged = false;
     for _ in 0..200 {
