@@ -162,7 +162,7 @@ async fn snapshots_taken_under_load_restore_to_the_final_state() {
     assert!(snaps.written() >= 4, "only {} snapshots", snaps.written());
     // The purge task keeps the newest 3 snapshots and drops the log below the oldest.
     let mut purged = false;
-    for _ in 0..200 {
+    for _ in 0..1200 {
         let kept = snaps.list();
         let first_logged = zk_storage::TxnLog::read_from(&log, 1, 1).unwrap()[0].0;
         if kept.len() == 3 && first_logged == kept[0] + 1 {

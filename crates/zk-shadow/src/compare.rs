@@ -283,6 +283,9 @@ struct Comparer {
     candidate_events: VecDeque<WatcherEvent>,
     close_sent: bool,
     candidate_gone: bool,
+    /// Set by the relay when it stopped feeding this comparer (a frame was dropped): what
+    /// the comparer still holds is incomplete, so it reports no differences any more.
+    lost: Arc<AtomicBool>,
 }
 
 /// Why a comparer stopped following its session.
@@ -319,6 +322,7 @@ pub(crate) async fn comparer(
         candidate_events: VecDeque::new(),
         close_sent: false,
         candidate_gone: false,
+        lost: lost.clone(),
     };
     if let Err(stop) = c.run(&mut rx).await {
         if !lost.swap(true, Ordering::Relaxed) {
@@ -1046,6 +1050,9 @@ impl Comparer {
         primary: &str,
         candidate: &str,
     ) {
+        if self.lost.load(Ordering::Relaxed) {
+            return;
+        }
         self.shared
             .metrics
             .differences
@@ -1077,6 +1084,10 @@ impl Comparer {
                 candidate = p.candidate.is_some(),
                 "shadow: left pending"
             );
+        }
+        if self.lost.load(Ordering::Relaxed) {
+            // The session was given up on (and counted) already.
+            return;
         }
         let unanswered = self
             .pending

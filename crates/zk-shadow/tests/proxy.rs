@@ -230,6 +230,14 @@ async fn a_silent_candidate_is_abandoned_and_the_client_goes_on() {
         "{}",
         metrics.summary()
     );
-    assert_eq!(count(&metrics.candidate_errors), 1);
-    assert_eq!(count(&metrics.differences), 0);
+    // Either the comparer gave up on the candidate (8 requests without an answer) or, when
+    // it fell behind the relay first, the relay dropped a frame (its queue holds 8 too):
+    // which comes first depends on scheduling; both stop the comparison without a false
+    // difference.
+    assert!(
+        count(&metrics.candidate_errors) == 1 || count(&metrics.dropped) > 0,
+        "{}",
+        metrics.summary()
+    );
+    assert_eq!(count(&metrics.differences), 0, "{}", metrics.summary());
 }

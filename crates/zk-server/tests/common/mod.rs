@@ -36,7 +36,7 @@ use zookeeper_client as zk;
 pub const SUPER_DIGEST: &str = "super:D/InIHSb7yEEbrWz8b9l71RjZJU=";
 
 /// Bound on every wait for something the server should do promptly.
-pub const WAIT: Duration = Duration::from_secs(5);
+pub const WAIT: Duration = Duration::from_secs(30);
 
 /// Awaits `f`, failing the test if it takes longer than [`WAIT`] (a safety net, not a sleep).
 pub async fn within<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
