@@ -47,4 +47,7 @@ pub enum BenchError {
     /// The server did not answer in time.
     #[error("timed out: {0}")]
     Timeout(String),
+    /// TLS: unreadable certificate or key files, or a refused handshake.
+    #[error("TLS: {0}")]
+    Tls(String),
 }
