@@ -365,7 +365,65 @@ def report(by):
     ff1 = ff and med(ff["first_notification_ms"])
     w(f"| setData → first notification | {'–' if fz1 is None else f'{fz1:,.1f} ms'} | {'–' if ff1 is None else f'{ff1:,.1f} ms'} | {fmt_ratio(ratio(ff1, fz1))} |")
     w("")
+    tls_overhead(by, meta, w)
     return "\n".join(out)
+
+
+def negotiated(by, server):
+    """The TLS version and suite zk-bench reported for SERVER's TLS runs, or '?'."""
+    seen = sorted({r.get("tls") or "?" for wl in ("tls-lat-get-tls", "tls-read-64x16-tls")
+                   for r in by.get((server, wl), [])})
+    return ", ".join(f"`{t}`" for t in seen) if seen else "–"
+
+
+def tls_overhead(by, meta, w):
+    """The TLS overhead table: getData over plaintext and TLS, against one server run with
+    both ports, for each server."""
+    w("### TLS overhead: getData over TLS and over plaintext")
+    w("")
+    w("Each server runs once more, with a second configuration, the same for both: the "
+      "plaintext `clientPort` and a `secureClientPort` in one server process, "
+      "`serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory` (Apache "
+      "ZooKeeper serves TLS only through Netty, so its plaintext figures here are Netty's, not "
+      "the NIO factory's of the tables above), a PEM key store holding an RSA 2048 certificate "
+      "for 127.0.0.1 made with `openssl` for the run, `ssl.clientAuth=none` (no client "
+      "certificate), `ssl.protocol=TLSv1.2` (3.8.0's default, and Ferrokeeper's) and "
+      f"`ssl.ciphersuites={meta.get('tls_suite', '?')}` (the first suite of 3.8.0's default "
+      "list for an RSA key), pinned so that both servers encrypt the same way (left to "
+      "themselves, Apache ZooKeeper picks from its own list and Ferrokeeper follows the "
+      "client's preference, which for rustls is AES-256-GCM first). The plaintext "
+      "and TLS rows of a server come from the same process, measured alternately after a "
+      "warm-up of each path; zk-bench (rustls, on its own core) pays for TLS too. Negotiated: "
+      f"Apache ZooKeeper {negotiated(by, ZK)}, Ferrokeeper {negotiated(by, FK)}.")
+    w("")
+    w("**TLS ÷ plain** is the cost of TLS on that server (above 1 for latency, below 1 for "
+      "throughput, is what TLS costs); **FK ÷ ZK** compares the servers over the same "
+      "transport. TLS costs per record, each with its own encryption and tag: at 1 × 1 every "
+      "request and every reply is a record of its own, while at 64 × 16 a write carries "
+      "whatever requests or replies are ready, so several can share a record.")
+    w("")
+    w("| getData | ZK plain | ZK TLS | ZK TLS ÷ plain | FK plain | FK TLS | FK TLS ÷ plain | FK ÷ ZK plain | FK ÷ ZK TLS |")
+    w("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    rows = [
+        ("1 × 1 p50", "tls-lat-get", "p50_us", fmt_us),
+        ("1 × 1 p99", "tls-lat-get", "p99_us", fmt_us),
+        ("1 × 1 p99.9", "tls-lat-get", "p999_us", fmt_us),
+        ("1 × 1 ops/s", "tls-lat-get", "ops_per_sec", fmt_int),
+        ("64 × 16 ops/s", "tls-read-64x16", "ops_per_sec", fmt_int),
+        ("64 × 16 p99", "tls-read-64x16", "p99_us", fmt_us),
+    ]
+    for label, wl, key, fmt in rows:
+        zp = run_stat(by, ZK, f"{wl}-plain", key)
+        zt = run_stat(by, ZK, f"{wl}-tls", key)
+        fp = run_stat(by, FK, f"{wl}-plain", key)
+        ft = run_stat(by, FK, f"{wl}-tls", key)
+        w("| " + " | ".join([
+            label,
+            fmt(zp), fmt(zt), fmt_ratio(ratio(zt, zp)),
+            fmt(fp), fmt(ft), fmt_ratio(ratio(ft, fp)),
+            fmt_ratio(ratio(fp, zp)), fmt_ratio(ratio(ft, zt)),
+        ]) + " |")
+    w("")
 
 
 def main():

@@ -17,7 +17,9 @@
 //! * open loop: requests leave at fixed intended times (total `rate` per second), and a
 //!   request's latency counts from its intended send time, so a server stall shows up in
 //!   the percentiles instead of silently slowing the generator (coordinated omission);
-//! * per-op HDR histograms (µs), merged across sessions and threads: p50, p99, p99.9, max.
+//! * per-op HDR histograms (µs), merged across sessions and threads: p50, p99, p99.9, max;
+//! * plaintext or TLS (rustls, [`wire::TlsClient`]), the connection an enum of the two
+//!   ([`wire::Stream`]) so plaintext runs pay nothing for the option.
 //!
 //! What it does not do: reconnect, follow redirects or check replies beyond their error
 //! code. A connection loss ends the run with an error.
@@ -47,4 +49,7 @@ pub enum BenchError {
     /// The server did not answer in time.
     #[error("timed out: {0}")]
     Timeout(String),
+    /// TLS: unreadable certificate or key files, or a refused handshake.
+    #[error("TLS: {0}")]
+    Tls(String),
 }

@@ -1,12 +1,14 @@
 //! `zk-bench`: the command line of the load generator (see the library's docs). Every
 //! subcommand prints one JSON object on stdout.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 use zk_bench::mix::Mix;
+use zk_bench::wire::{Endpoint, TlsClient};
 use zk_bench::workload::{self, RunConfig};
 
 #[derive(Parser, Debug)]
@@ -19,11 +21,44 @@ struct Cli {
     cmd: Cmd,
 }
 
+/// TLS options (every subcommand).
+#[derive(Args, Debug, Clone)]
+struct TlsArgs {
+    /// Connect over TLS (the server's secureClientPort); needs --tls-ca.
+    #[arg(long, requires = "tls_ca")]
+    tls: bool,
+    /// PEM file of the CA certificates the server's certificate must chain to.
+    #[arg(long, requires = "tls", value_name = "PEM")]
+    tls_ca: Option<PathBuf>,
+    /// PEM file of a client certificate chain to present (with --tls-key).
+    #[arg(long, requires_all = ["tls", "tls_key"], value_name = "PEM")]
+    tls_cert: Option<PathBuf>,
+    /// PEM file of the client certificate's private key.
+    #[arg(long, requires_all = ["tls", "tls_cert"], value_name = "PEM")]
+    tls_key: Option<PathBuf>,
+    /// Name checked in the server's certificate (default: the host of --connect).
+    #[arg(long, requires = "tls")]
+    tls_server_name: Option<String>,
+}
+
+impl TlsArgs {
+    fn endpoint(&self, addr: &str) -> Result<Endpoint> {
+        let Some(ca) = self.tls_ca.as_deref().filter(|_| self.tls) else {
+            return Ok(Endpoint::plain(addr));
+        };
+        let client = self.tls_cert.as_deref().zip(self.tls_key.as_deref());
+        let tls = TlsClient::new(ca, client, self.tls_server_name.as_deref())?;
+        Ok(Endpoint::tls(addr, tls))
+    }
+}
+
 #[derive(Args, Debug, Clone)]
 struct Common {
     /// Server `host:port`.
     #[arg(long, default_value = "127.0.0.1:2181")]
     connect: String,
+    #[command(flatten)]
+    tls: TlsArgs,
     /// Client threads (each a current-thread runtime).
     #[arg(long, default_value_t = 1)]
     threads: usize,
@@ -134,6 +169,8 @@ enum Cmd {
         /// Server `host:port`.
         #[arg(long, default_value = "127.0.0.1:2181")]
         connect: String,
+        #[command(flatten)]
+        tls: TlsArgs,
         /// The path to read.
         #[arg(long, default_value = "/zkbench/k/p00000/n0000000")]
         path: String,
@@ -168,7 +205,9 @@ fn main() -> Result<()> {
             no_setup,
             seed,
         } => {
+            let ep = common.tls.endpoint(&common.connect)?;
             let mut cfg = RunConfig::new(&common.connect);
+            cfg.endpoint = ep.clone();
             cfg.mix = Mix::parse(&mix)?;
             cfg.sessions = sessions;
             cfg.depth = depth;
@@ -181,9 +220,9 @@ fn main() -> Result<()> {
             cfg.keys = keys;
             cfg.seed = seed;
             if !no_setup {
-                workload::ensure_parents(&common.connect, keys)?;
+                workload::ensure_parents(&ep, keys)?;
                 workload::per_session(
-                    &common.connect,
+                    &ep,
                     4,
                     1,
                     128,
@@ -194,7 +233,12 @@ fn main() -> Result<()> {
             }
             let report = workload::run(&cfg)?;
             eprintln!(
-                "{mix}: {:.0} ops/s, p50 {} µs, p99 {} µs, p99.9 {} µs, max {} µs, {} errors",
+                "{mix}{}: {:.0} ops/s, p50 {} µs, p99 {} µs, p99.9 {} µs, max {} µs, {} errors",
+                report
+                    .tls
+                    .as_deref()
+                    .map(|t| format!(" over {t}"))
+                    .unwrap_or_default(),
                 report.ops_per_sec,
                 report.all.p50_us,
                 report.all.p99_us,
@@ -211,9 +255,10 @@ fn main() -> Result<()> {
             sessions,
             depth,
         } => {
-            workload::ensure_parents(&common.connect, count)?;
+            let ep = common.tls.endpoint(&common.connect)?;
+            workload::ensure_parents(&ep, count)?;
             let r = workload::per_session(
-                &common.connect,
+                &ep,
                 sessions,
                 common.threads,
                 depth,
@@ -230,7 +275,7 @@ fn main() -> Result<()> {
         } => {
             let none: Arc<workload::Plan> = Arc::new(|_, _| None);
             let r = workload::per_session(
-                &common.connect,
+                &common.tls.endpoint(&common.connect)?,
                 count,
                 common.threads,
                 1,
@@ -249,7 +294,7 @@ fn main() -> Result<()> {
             hold,
         } => {
             let r = workload::per_session(
-                &common.connect,
+                &common.tls.endpoint(&common.connect)?,
                 sessions,
                 common.threads,
                 depth,
@@ -265,7 +310,7 @@ fn main() -> Result<()> {
             rounds,
         } => {
             let r = workload::fanout(
-                &common.connect,
+                &common.tls.endpoint(&common.connect)?,
                 sessions,
                 rounds,
                 common.connect_concurrency,
@@ -274,9 +319,14 @@ fn main() -> Result<()> {
         }
         Cmd::Probe {
             connect,
+            tls,
             path,
             limit,
-        } => print(&workload::probe(&connect, &path, secs(limit)?)?),
+        } => print(&workload::probe(
+            &tls.endpoint(&connect)?,
+            &path,
+            secs(limit)?,
+        )?),
     }
 }
 
@@ -324,6 +374,57 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn tls_options_parse_and_need_a_ca() {
+        let cli = Cli::try_parse_from([
+            "zk-bench",
+            "run",
+            "--tls",
+            "--tls-ca",
+            "/x/ca.pem",
+            "--tls-cert",
+            "/x/c.pem",
+            "--tls-key",
+            "/x/k.pem",
+            "--tls-server-name",
+            "localhost",
+        ])
+        .unwrap();
+        let Cmd::Run { common, .. } = cli.cmd else {
+            panic!("{:?}", cli.cmd)
+        };
+        assert!(common.tls.tls);
+        assert_eq!(common.tls.tls_ca.as_deref(), Some("/x/ca.pem".as_ref()));
+        assert_eq!(common.tls.tls_server_name.as_deref(), Some("localhost"));
+        // --tls without a CA, a CA without --tls, a certificate without its key.
+        assert!(Cli::try_parse_from(["zk-bench", "run", "--tls"]).is_err());
+        assert!(Cli::try_parse_from(["zk-bench", "run", "--tls-ca", "ca.pem"]).is_err());
+        assert!(Cli::try_parse_from([
+            "zk-bench",
+            "run",
+            "--tls",
+            "--tls-ca",
+            "ca.pem",
+            "--tls-cert",
+            "c.pem"
+        ])
+        .is_err());
+        // A CA file that does not exist is an error, not a panic.
+        let cli = Cli::try_parse_from([
+            "zk-bench",
+            "probe",
+            "--tls",
+            "--tls-ca",
+            "/nonexistent/ca.pem",
+        ])
+        .unwrap();
+        let Cmd::Probe { tls, connect, .. } = cli.cmd else {
+            panic!()
+        };
+        let err = tls.endpoint(&connect).unwrap_err().to_string();
+        assert!(err.contains("/nonexistent/ca.pem"), "{err}");
     }
 
     #[test]

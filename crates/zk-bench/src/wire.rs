@@ -1,9 +1,19 @@
-//! The client wire, as little of it as a load generator needs: the handshake, request
-//! frames (built once per key with zk-proto's records and reused with the xid patched) and
-//! reply headers.
+//! The client wire, as little of it as a load generator needs: the connection (plain TCP
+//! or TLS, [`Stream`]), the handshake, request frames (built once per key with zk-proto's
+//! records and reused with the xid patched) and reply headers.
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use bytes::{Buf, Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use serde::Serialize;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use zk_proto::data::{Acl, Id};
 use zk_proto::handshake::{self, ConnectShape};
@@ -162,11 +172,235 @@ pub fn reply_header(frame: Bytes) -> Result<ReplyHeader, BenchError> {
     ReplyHeader::decode(&mut d).map_err(|e| BenchError::Protocol(format!("reply header: {e}")))
 }
 
+/// A connection to the server: plain TCP, or TLS over TCP.
+///
+/// An enum rather than a trait object so the plaintext path stays a direct call on the
+/// `TcpStream` (one predictable branch per read or write, no allocation, no vtable).
+pub enum Stream {
+    /// Plaintext.
+    Plain(TcpStream),
+    /// TLS (boxed: the rustls state is large and would make every plain stream as large).
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+impl Stream {
+    /// Writes all of `buf` and pushes it to the socket. A TLS stream may keep encrypted
+    /// records buffered when the socket is full; the flush sends them, so a request never
+    /// waits in the client while it waits for a reply.
+    pub async fn send(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.write_all(buf).await?;
+        if let Stream::Tls(_) = self {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// The negotiated protocol version and cipher suite (`TLSv1_3 TLS13_AES_256_GCM_SHA384`),
+    /// or `None` for plaintext.
+    pub fn tls_session(&self) -> Option<String> {
+        match self {
+            Stream::Plain(_) => None,
+            Stream::Tls(s) => {
+                let c = s.get_ref().1;
+                let version = c
+                    .protocol_version()
+                    .map_or_else(|| "?".to_string(), |v| format!("{v:?}"));
+                let suite = c
+                    .negotiated_cipher_suite()
+                    .map_or_else(|| "?".to_string(), |s| format!("{:?}", s.suite()));
+                Some(format!("{version} {suite}"))
+            }
+        }
+    }
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+/// The client side of TLS: the CA certificates the server's certificate must chain to, a
+/// client certificate if the server asks for one, and the name the server's certificate
+/// must carry. Cloning is cheap (the rustls configuration is shared).
+#[derive(Clone, Serialize)]
+pub struct TlsClient {
+    #[serde(skip)]
+    connector: tokio_rustls::TlsConnector,
+    /// The CA file (PEM).
+    pub ca: PathBuf,
+    /// The client certificate file (PEM), if one is presented.
+    pub client_cert: Option<PathBuf>,
+    /// The name checked in the server's certificate; `None`: the host of the address.
+    pub server_name: Option<String>,
+}
+
+impl fmt::Debug for TlsClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsClient")
+            .field("ca", &self.ca)
+            .field("client_cert", &self.client_cert)
+            .field("server_name", &self.server_name)
+            .finish_non_exhaustive()
+    }
+}
+
+fn read_file(what: &str, path: &Path) -> Result<Vec<u8>, BenchError> {
+    std::fs::read(path).map_err(|e| BenchError::Tls(format!("{what} {}: {e}", path.display())))
+}
+
+impl TlsClient {
+    /// Trusts the certificates in `ca` (PEM); presents `client` (certificate chain PEM,
+    /// private key PEM) when given; checks `server_name` in the server's certificate, or
+    /// the host of the address connected to. TLS 1.2 and 1.3 are offered (rustls' ring
+    /// provider and its default cipher suites); the server picks.
+    pub fn new(
+        ca: &Path,
+        client: Option<(&Path, &Path)>,
+        server_name: Option<&str>,
+    ) -> Result<TlsClient, BenchError> {
+        let bad = |what: &str, path: &Path, e: &dyn fmt::Display| {
+            BenchError::Tls(format!("{what} {}: {e}", path.display()))
+        };
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_slice_iter(&read_file("CA file", ca)?) {
+            let cert = cert.map_err(|e| bad("CA file", ca, &e))?;
+            roots.add(cert).map_err(|e| bad("CA file", ca, &e))?;
+        }
+        if roots.is_empty() {
+            return Err(bad("CA file", ca, &"no certificate"));
+        }
+        if let Some(name) = server_name {
+            ServerName::try_from(name.to_string())
+                .map_err(|e| BenchError::Tls(format!("server name {name}: {e}")))?;
+        }
+        let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| BenchError::Tls(e.to_string()))?
+        .with_root_certificates(roots);
+        let config = match client {
+            None => builder.with_no_client_auth(),
+            Some((cert_path, key_path)) => {
+                let chain = CertificateDer::pem_slice_iter(&read_file("certificate", cert_path)?)
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| bad("certificate", cert_path, &e))?;
+                if chain.is_empty() {
+                    return Err(bad("certificate", cert_path, &"no certificate"));
+                }
+                let key = PrivateKeyDer::from_pem_slice(&read_file("key", key_path)?)
+                    .map_err(|e| bad("key", key_path, &e))?;
+                builder
+                    .with_client_auth_cert(chain, key)
+                    .map_err(|e| bad("key", key_path, &e))?
+            }
+        };
+        Ok(TlsClient {
+            connector: tokio_rustls::TlsConnector::from(Arc::new(config)),
+            ca: ca.to_path_buf(),
+            client_cert: client.map(|(c, _)| c.to_path_buf()),
+            server_name: server_name.map(str::to_string),
+        })
+    }
+
+    /// The name to check for a connection to `addr` (`host:port`, `[v6]:port`).
+    fn name_for(&self, addr: &str) -> Result<ServerName<'static>, BenchError> {
+        let host = match &self.server_name {
+            Some(n) => n.as_str(),
+            None => addr
+                .rsplit_once(':')
+                .map_or(addr, |(h, _)| h)
+                .trim_start_matches('[')
+                .trim_end_matches(']'),
+        };
+        ServerName::try_from(host.to_string())
+            .map_err(|e| BenchError::Tls(format!("server name {host}: {e}")))
+    }
+}
+
+/// Where the server is and how to talk to it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Endpoint {
+    /// `host:port`.
+    pub addr: String,
+    /// TLS settings; `None`: plaintext.
+    pub tls: Option<TlsClient>,
+}
+
+impl Endpoint {
+    /// A plaintext endpoint.
+    pub fn plain(addr: &str) -> Endpoint {
+        Endpoint {
+            addr: addr.to_string(),
+            tls: None,
+        }
+    }
+
+    /// A TLS endpoint.
+    pub fn tls(addr: &str, tls: TlsClient) -> Endpoint {
+        Endpoint {
+            addr: addr.to_string(),
+            tls: Some(tls),
+        }
+    }
+
+    /// Opens the connection (TCP, then the TLS handshake if TLS is on). A refused
+    /// handshake (an untrusted certificate, a name mismatch) is a [`BenchError::Tls`].
+    pub async fn open(&self) -> Result<Stream, BenchError> {
+        let tcp = TcpStream::connect(&self.addr).await?;
+        tcp.set_nodelay(true)?;
+        match &self.tls {
+            None => Ok(Stream::Plain(tcp)),
+            Some(tls) => {
+                let name = tls.name_for(&self.addr)?;
+                let s = tls.connector.connect(name, tcp).await.map_err(|e| {
+                    BenchError::Tls(format!("TLS handshake with {}: {e}", self.addr))
+                })?;
+                Ok(Stream::Tls(Box::new(s)))
+            }
+        }
+    }
+}
+
 /// Opens a connection and a session (`timeout_ms` requested); returns the stream and the
 /// session id.
-pub async fn connect(addr: &str, timeout_ms: i32) -> Result<(TcpStream, i64), BenchError> {
-    let mut s = TcpStream::connect(addr).await?;
-    s.set_nodelay(true)?;
+pub async fn connect(ep: &Endpoint, timeout_ms: i32) -> Result<(Stream, i64), BenchError> {
+    let mut s = ep.open().await?;
     let req = ConnectRequest {
         protocol_version: 0,
         last_zxid_seen: 0,
@@ -180,7 +414,7 @@ pub async fn connect(addr: &str, timeout_ms: i32) -> Result<(TcpStream, i64), Be
     handshake::encode_request(&req, ConnectShape::WithReadOnly, &mut buf);
     let len = (buf.len() - 4) as i32;
     buf[..4].copy_from_slice(&len.to_be_bytes());
-    s.write_all(&buf).await?;
+    s.send(&buf).await?;
     let mut rbuf = BytesMut::with_capacity(64);
     loop {
         if let Some(f) = take_frame(&mut rbuf)? {
@@ -194,15 +428,27 @@ pub async fn connect(addr: &str, timeout_ms: i32) -> Result<(TcpStream, i64), Be
             }
             return Ok((s, resp.session_id));
         }
-        if s.read_buf(&mut rbuf).await? == 0 {
+        if read_more(&mut s, &mut rbuf).await? == 0 {
             return Err(BenchError::Closed);
         }
     }
 }
 
+/// Reads what is available into `buf`. A TLS alert from the server (a refused client
+/// certificate shows up at the first read under TLS 1.3) is a [`BenchError::Tls`].
+pub async fn read_more(s: &mut Stream, buf: &mut BytesMut) -> Result<usize, BenchError> {
+    match s.read_buf(buf).await {
+        Ok(n) => Ok(n),
+        Err(e) if matches!(s, Stream::Tls(_)) && e.kind() == io::ErrorKind::InvalidData => {
+            Err(BenchError::Tls(e.to_string()))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Sends closeSession and waits for its reply (bounded by the caller).
-pub async fn close_session(s: &mut TcpStream, xid: i32) -> Result<(), BenchError> {
-    s.write_all(&frame(&Request::CloseSession, xid)).await?;
+pub async fn close_session(s: &mut Stream, xid: i32) -> Result<(), BenchError> {
+    s.send(&frame(&Request::CloseSession, xid)).await?;
     let mut rbuf = BytesMut::with_capacity(256);
     loop {
         while let Some(f) = take_frame(&mut rbuf)? {
@@ -210,9 +456,11 @@ pub async fn close_session(s: &mut TcpStream, xid: i32) -> Result<(), BenchError
                 return Ok(());
             }
         }
-        if s.read_buf(&mut rbuf).await? == 0 {
-            // Some servers close without answering; the session is closed either way.
-            return Ok(());
+        match s.read_buf(&mut rbuf).await {
+            // Some servers close without answering (or reset); the session is closed either
+            // way.
+            Ok(0) | Err(_) => return Ok(()),
+            Ok(_) => {}
         }
     }
 }

@@ -13,14 +13,13 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use serde::Serialize;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::AsyncReadExt;
 use tokio::task::LocalSet;
 use zk_proto::request::Request;
 
 use crate::hist::{Latencies, Summary};
 use crate::mix::{Mix, Op, Rng};
-use crate::wire::{self, NOTIFICATION_XID};
+use crate::wire::{self, Endpoint, Stream, NOTIFICATION_XID};
 use crate::BenchError;
 
 /// ZooKeeper's error code for an existing node.
@@ -33,8 +32,9 @@ const PREBUILD_MAX_KEYS: u64 = 100_000;
 /// Settings of a timed run.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunConfig {
-    /// `host:port`.
-    pub addr: String,
+    /// The server (`addr`, and `tls` when TLS is on).
+    #[serde(flatten)]
+    pub endpoint: Endpoint,
     /// The ops and their weights.
     pub mix: Mix,
     /// Sessions (one connection each).
@@ -63,10 +63,10 @@ pub struct RunConfig {
 
 impl RunConfig {
     /// Defaults: one session, one request in flight, get, 1,000 keys of 100 bytes, 5 s after
-    /// 1 s of warm-up, one thread.
+    /// 1 s of warm-up, one thread, plaintext.
     pub fn new(addr: &str) -> RunConfig {
         RunConfig {
-            addr: addr.to_string(),
+            endpoint: Endpoint::plain(addr),
             mix: Mix::parse("get").unwrap_or_else(|_| unreachable!("valid mix")),
             sessions: 1,
             depth: 1,
@@ -102,6 +102,9 @@ pub struct RunReport {
     pub all: Summary,
     /// Per op.
     pub by_op: std::collections::BTreeMap<String, Summary>,
+    /// With TLS: the protocol version and cipher suite negotiated (`TLSv1_2
+    /// TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256`); `None` for plaintext.
+    pub tls: Option<String>,
 }
 
 /// Frames built once, per key.
@@ -149,7 +152,7 @@ impl Shared {
 
 /// Creates `/zkbench`, `/zkbench/k`, `/zkbench/c` and the parents of `keys` keys (existing
 /// ones are fine).
-pub fn ensure_parents(addr: &str, keys: u64) -> Result<(), BenchError> {
+pub fn ensure_parents(ep: &Endpoint, keys: u64) -> Result<(), BenchError> {
     let parents = keys.div_ceil(wire::KEYS_PER_PARENT);
     let mut paths = vec![
         wire::ROOT.to_string(),
@@ -160,7 +163,7 @@ pub fn ensure_parents(addr: &str, keys: u64) -> Result<(), BenchError> {
     let empty = Bytes::new();
     let rt = runtime()?;
     rt.block_on(async {
-        let (mut s, _) = wire::connect(addr, 30_000).await?;
+        let (mut s, _) = wire::connect(ep, 30_000).await?;
         // The three roots in order, then the parents pipelined.
         let (roots, rest) = paths.split_at(3);
         for p in roots {
@@ -184,7 +187,7 @@ pub fn ensure_parents(addr: &str, keys: u64) -> Result<(), BenchError> {
 /// Sends every request pipelined (up to 256 in flight) and waits for all replies; an error
 /// code outside `allowed` fails.
 async fn call_many(
-    s: &mut TcpStream,
+    s: &mut Stream,
     reqs: impl Iterator<Item = Request>,
     allowed: &[i32],
 ) -> Result<(), BenchError> {
@@ -201,13 +204,13 @@ async fn call_many(
             inflight += 1;
         }
         if !out.is_empty() {
-            s.write_all(&out).await?;
+            s.send(&out).await?;
             out.clear();
         }
         if inflight == 0 {
             return Ok(());
         }
-        if s.read_buf(&mut rbuf).await? == 0 {
+        if wire::read_more(s, &mut rbuf).await? == 0 {
             return Err(BenchError::Closed);
         }
         while let Some(f) = wire::take_frame(&mut rbuf)? {
@@ -235,22 +238,22 @@ fn runtime() -> Result<tokio::runtime::Runtime, BenchError> {
 /// Connects `n` sessions on this thread, at most `concurrency` at once; returns them in
 /// order.
 async fn connect_all(
-    addr: &str,
+    ep: &Endpoint,
     n: usize,
     concurrency: usize,
     timeout_ms: i32,
-) -> Result<Vec<TcpStream>, BenchError> {
+) -> Result<Vec<Stream>, BenchError> {
     let sem = Rc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
     let mut handles = Vec::with_capacity(n);
     for _ in 0..n {
         let sem = sem.clone();
-        let addr = addr.to_string();
+        let ep = ep.clone();
         handles.push(tokio::task::spawn_local(async move {
             let _permit = sem
                 .acquire()
                 .await
                 .map_err(|_| BenchError::Protocol("semaphore closed".into()))?;
-            wire::connect(&addr, timeout_ms).await.map(|(s, _)| s)
+            wire::connect(&ep, timeout_ms).await.map(|(s, _)| s)
         }));
     }
     let mut out = Vec::with_capacity(n);
@@ -264,7 +267,7 @@ async fn connect_all(
 }
 
 /// Closes every session (closeSession, then the connection), `concurrency` at a time.
-async fn close_all(streams: Vec<TcpStream>, concurrency: usize) {
+async fn close_all(streams: Vec<Stream>, concurrency: usize) {
     let sem = Rc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
     let mut handles = Vec::with_capacity(streams.len());
     for mut s in streams {
@@ -329,26 +332,30 @@ pub fn run(cfg: &RunConfig) -> Result<RunReport, BenchError> {
     let barrier = Arc::new(Barrier::new(cfg.threads));
     let connect_start = Instant::now();
     let connect_end: Arc<Mutex<Option<Instant>>> = Arc::default();
-    let results: Vec<Result<Latencies, BenchError>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..cfg.threads)
-            .map(|t| {
-                let shared = shared.clone();
-                let barrier = barrier.clone();
-                let connect_end = connect_end.clone();
-                scope.spawn(move || run_thread(t, shared, barrier, connect_end))
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(BenchError::Protocol("thread panicked".into())))
-            })
-            .collect()
-    });
+    let results: Vec<Result<(Latencies, Option<String>), BenchError>> =
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..cfg.threads)
+                .map(|t| {
+                    let shared = shared.clone();
+                    let barrier = barrier.clone();
+                    let connect_end = connect_end.clone();
+                    scope.spawn(move || run_thread(t, shared, barrier, connect_end))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(BenchError::Protocol("thread panicked".into())))
+                })
+                .collect()
+        });
     let mut lat = Latencies::new();
+    let mut tls = None;
     for r in results {
-        lat.merge(&r?);
+        let (l, t) = r?;
+        lat.merge(&l);
+        tls = tls.or(t);
     }
     let connected = connect_end
         .lock()
@@ -372,6 +379,7 @@ pub fn run(cfg: &RunConfig) -> Result<RunReport, BenchError> {
         connect_per_sec: cfg.sessions as f64 / seconds(connected - connect_start),
         all: lat.total(),
         by_op: lat.summaries(),
+        tls,
     })
 }
 
@@ -380,7 +388,7 @@ fn run_thread(
     shared: Arc<Shared>,
     barrier: Arc<Barrier>,
     connect_end: Arc<Mutex<Option<Instant>>>,
-) -> Result<Latencies, BenchError> {
+) -> Result<(Latencies, Option<String>), BenchError> {
     let cfg = &shared.cfg;
     let mine: Vec<usize> = (0..cfg.sessions).filter(|s| s % cfg.threads == t).collect();
     let rt = runtime()?;
@@ -388,7 +396,7 @@ fn run_thread(
     let connected = local.block_on(
         &rt,
         connect_all(
-            &cfg.addr,
+            &cfg.endpoint,
             mine.len(),
             cfg.connect_concurrency,
             cfg.session_timeout_ms,
@@ -397,6 +405,7 @@ fn run_thread(
     // Wait for the other threads even on failure, so nobody waits forever.
     barrier.wait();
     let streams = connected?;
+    let tls = streams.first().and_then(Stream::tls_session);
     if let Ok(mut g) = connect_end.lock() {
         let now = Instant::now();
         if g.is_none_or(|e| e < now) {
@@ -425,17 +434,17 @@ fn run_thread(
         result
     })?;
     let out = lat.borrow().clone();
-    Ok(out)
+    Ok((out, tls))
 }
 
 /// One session's part of a timed run; returns the stream for closing.
 async fn drive(
-    mut s: TcpStream,
+    mut s: Stream,
     shared: Arc<Shared>,
     index: usize,
     t0: Instant,
     lat: Rc<RefCell<Latencies>>,
-) -> Result<TcpStream, BenchError> {
+) -> Result<Stream, BenchError> {
     let cfg = &shared.cfg;
     let warm = t0 + cfg.warmup;
     let end = warm + cfg.duration;
@@ -500,7 +509,7 @@ async fn drive(
             }
         }
         if !out.is_empty() {
-            s.write_all(&out).await?;
+            s.send(&out).await?;
             out.clear();
         }
         let sending = interval.is_some() && next_send < end;
@@ -599,7 +608,7 @@ enum Event {
 /// Sessions waiting for the others ping every 10 s, so none expires however long the
 /// others take.
 pub fn per_session(
-    addr: &str,
+    ep: &Endpoint,
     sessions: usize,
     threads: usize,
     depth: usize,
@@ -615,7 +624,7 @@ pub fn per_session(
         let handles: Vec<_> = (0..threads)
             .map(|t| {
                 let plan = plan.clone();
-                let addr = addr.to_string();
+                let ep = ep.clone();
                 let ev_tx = ev_tx.clone();
                 let go_rx = go_rx.clone();
                 scope.spawn(move || -> Result<(), BenchError> {
@@ -626,7 +635,7 @@ pub fn per_session(
                         let mut handles = Vec::new();
                         for s in (0..sessions).filter(|s| s % threads == t) {
                             handles.push(tokio::task::spawn_local(session_life(
-                                addr.clone(),
+                                ep.clone(),
                                 s,
                                 depth,
                                 plan.clone(),
@@ -717,7 +726,7 @@ fn coordinate(
 
 /// One session of a [`per_session`] run, from connecting to closing.
 async fn session_life(
-    addr: String,
+    ep: Endpoint,
     index: usize,
     depth: usize,
     plan: Arc<Plan>,
@@ -731,7 +740,7 @@ async fn session_life(
                 .acquire()
                 .await
                 .map_err(|_| BenchError::Protocol("semaphore closed".into()))?;
-            wire::connect(&addr, 40_000).await?.0
+            wire::connect(&ep, 40_000).await?.0
         };
         let _ = events.send(Event::Connected);
         if keepalive_until(&mut s, &mut go, GO_WORK).await? == GO_ABORT {
@@ -756,7 +765,7 @@ async fn session_life(
 /// Keeps the session alive (a ping every 10 s, replies and notifications read and dropped)
 /// until the coordinator's phase reaches `want`; returns the phase.
 async fn keepalive_until(
-    s: &mut TcpStream,
+    s: &mut Stream,
     go: &mut tokio::sync::watch::Receiver<u8>,
     want: u8,
 ) -> Result<u8, BenchError> {
@@ -775,7 +784,7 @@ async fn keepalive_until(
                 }
             }
             _ = tokio::time::sleep_until(next_ping) => {
-                s.write_all(&ping).await?;
+                s.send(&ping).await?;
                 next_ping += Duration::from_secs(10);
             }
             r = s.read_buf(&mut rbuf) => {
@@ -790,11 +799,11 @@ async fn keepalive_until(
 
 /// Sends one session's plan; returns the stream, the requests sent and the errors.
 async fn send_plan(
-    mut s: TcpStream,
+    mut s: Stream,
     index: usize,
     depth: usize,
     plan: Arc<Plan>,
-) -> Result<(TcpStream, u64, u64), BenchError> {
+) -> Result<(Stream, u64, u64), BenchError> {
     let mut n = 0u64;
     let mut done = false;
     let mut inflight = 0usize;
@@ -814,7 +823,7 @@ async fn send_plan(
             }
         }
         if !out.is_empty() {
-            s.write_all(&out).await?;
+            s.send(&out).await?;
             out.clear();
         }
         if inflight == 0 {
@@ -879,7 +888,7 @@ pub struct FanoutReport {
 /// until the last watcher is told, over `rounds` rounds (watches set again each round).
 /// Runs on one thread.
 pub fn fanout(
-    addr: &str,
+    ep: &Endpoint,
     sessions: usize,
     rounds: usize,
     connect_concurrency: usize,
@@ -888,7 +897,7 @@ pub fn fanout(
     let local = LocalSet::new();
     let node = format!("{}/fan", wire::ROOT);
     local.block_on(&rt, async {
-        let (mut writer, _) = wire::connect(addr, 40_000).await?;
+        let (mut writer, _) = wire::connect(ep, 40_000).await?;
         call_many(
             &mut writer,
             [wire::ROOT.to_string(), node.clone()]
@@ -897,9 +906,9 @@ pub fn fanout(
             &[NODE_EXISTS],
         )
         .await?;
-        let streams = connect_all(addr, sessions, connect_concurrency, 40_000).await?;
+        let streams = connect_all(ep, sessions, connect_concurrency, 40_000).await?;
         let watch = wire::frame(&wire::get_data(&node, true), 1);
-        let mut streams: Vec<Rc<RefCell<Option<TcpStream>>>> = streams
+        let mut streams: Vec<Rc<RefCell<Option<Stream>>>> = streams
             .into_iter()
             .map(|s| Rc::new(RefCell::new(Some(s))))
             .collect();
@@ -915,7 +924,7 @@ pub fn fanout(
                 };
                 let watch = watch.clone();
                 armed.push(tokio::task::spawn_local(async move {
-                    s.write_all(&watch).await?;
+                    s.send(&watch).await?;
                     let mut rbuf = BytesMut::with_capacity(256);
                     loop {
                         while let Some(f) = wire::take_frame(&mut rbuf)? {
@@ -923,7 +932,7 @@ pub fn fanout(
                                 return Ok::<_, BenchError>((s, rbuf));
                             }
                         }
-                        if s.read_buf(&mut rbuf).await? == 0 {
+                        if wire::read_more(&mut s, &mut rbuf).await? == 0 {
                             return Err(BenchError::Closed);
                         }
                     }
@@ -946,7 +955,7 @@ pub fn fanout(
                                 return Ok::<_, BenchError>((s, Instant::now()));
                             }
                         }
-                        if s.read_buf(&mut rbuf).await? == 0 {
+                        if wire::read_more(&mut s, &mut rbuf).await? == 0 {
                             return Err(BenchError::Closed);
                         }
                     }
@@ -975,7 +984,7 @@ pub fn fanout(
             lasts.push((last - sent).as_secs_f64() * 1e3);
             firsts.push((first.unwrap_or(sent) - sent).as_secs_f64() * 1e3);
         }
-        let all: Vec<TcpStream> = streams
+        let all: Vec<Stream> = streams
             .into_iter()
             .filter_map(|c| c.borrow_mut().take())
             .collect();
@@ -1005,7 +1014,7 @@ pub struct ProbeReport {
 
 /// Tries, every 10 ms, to open a session and read `path`, until it works or `limit` passes:
 /// how long a restarted server takes to serve its data.
-pub fn probe(addr: &str, path: &str, limit: Duration) -> Result<ProbeReport, BenchError> {
+pub fn probe(ep: &Endpoint, path: &str, limit: Duration) -> Result<ProbeReport, BenchError> {
     let rt = runtime()?;
     let start = Instant::now();
     let mut attempts = 0;
@@ -1013,7 +1022,7 @@ pub fn probe(addr: &str, path: &str, limit: Duration) -> Result<ProbeReport, Ben
         loop {
             attempts += 1;
             let attempt = async {
-                let (mut s, _) = wire::connect(addr, 30_000).await?;
+                let (mut s, _) = wire::connect(ep, 30_000).await?;
                 call_many(&mut s, std::iter::once(wire::get_data(path, false)), &[]).await?;
                 wire::close_session(&mut s, i32::MAX).await
             };

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use zk_bench::mix::Mix;
+use zk_bench::wire::Endpoint;
 use zk_bench::workload::{self, RunConfig};
 
 /// A Ferrokeeper on 127.0.0.1:0 (in-memory log) on its own thread; stops when the returned
@@ -46,11 +47,12 @@ fn server() -> (String, tokio::sync::watch::Sender<bool>) {
 #[test]
 fn every_workload_runs_against_ferrokeeper() {
     let (addr, _stop) = server();
+    let ep = Endpoint::plain(&addr);
 
     // Load keys, then a closed-loop run of every op.
-    workload::ensure_parents(&addr, 2_500).unwrap();
-    let load = workload::per_session(&addr, 4, 2, 32, 4, workload::load_plan(2_500, 4, 100), None)
-        .unwrap();
+    workload::ensure_parents(&ep, 2_500).unwrap();
+    let load =
+        workload::per_session(&ep, 4, 2, 32, 4, workload::load_plan(2_500, 4, 100), None).unwrap();
     assert_eq!(load.requests, 2_500);
     assert_eq!(load.errors, 0);
 
@@ -88,7 +90,7 @@ fn every_workload_runs_against_ferrokeeper() {
 
     // Watches on the keys, held while a command runs.
     let w = workload::per_session(
-        &addr,
+        &ep,
         10,
         1,
         16,
@@ -102,7 +104,7 @@ fn every_workload_runs_against_ferrokeeper() {
     assert_eq!(w.hold_output.as_deref(), Some("held"));
 
     // Every watcher is told.
-    let f = workload::fanout(&addr, 20, 2, 8).unwrap();
+    let f = workload::fanout(&ep, 20, 2, 8).unwrap();
     assert_eq!(f.last_notification_ms.len(), 2);
     assert!(f
         .last_notification_ms
@@ -110,12 +112,12 @@ fn every_workload_runs_against_ferrokeeper() {
         .zip(&f.first_notification_ms)
         .all(|(l, first)| l >= first && *l > 0.0));
 
-    let p = workload::probe(&addr, "/zkbench/k/p00000/n0000000", Duration::from_secs(5)).unwrap();
+    let p = workload::probe(&ep, "/zkbench/k/p00000/n0000000", Duration::from_secs(5)).unwrap();
     assert_eq!(p.attempts, 1);
 
     // Sessions, held open.
     let none: Arc<workload::Plan> = Arc::new(|_, _| None);
-    let s = workload::per_session(&addr, 50, 2, 1, 16, none, Some("true")).unwrap();
+    let s = workload::per_session(&ep, 50, 2, 1, 16, none, Some("true")).unwrap();
     assert_eq!(s.sessions, 50);
     assert!(s.connect_per_sec > 0.0);
 }

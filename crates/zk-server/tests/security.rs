@@ -518,6 +518,103 @@ async fn server_cert(addr: &str, stores: &Stores) -> Vec<u8> {
     s.get_ref().1.peer_certificates().unwrap()[0].to_vec()
 }
 
+// ----- keytool's EC keys ------------------------------------------------------------------
+
+/// `keytool` from a JDK, or `None` (after a notice) when there is none and
+/// `FERROKEEPER_REQUIRE_JAVA=1` is not set.
+fn keytool() -> Option<PathBuf> {
+    let found = std::env::var_os("JAVA_HOME")
+        .map(|h| PathBuf::from(h).join("bin/keytool"))
+        .filter(|p| p.is_file())
+        .or_else(|| {
+            std::env::var_os("PATH").and_then(|path| {
+                std::env::split_paths(&path)
+                    .map(|d| d.join("keytool"))
+                    .find(|p| p.is_file())
+            })
+        });
+    if found.is_none() {
+        if std::env::var("FERROKEEPER_REQUIRE_JAVA").as_deref() == Ok("1") {
+            panic!("FERROKEEPER_REQUIRE_JAVA=1 but keytool is not on PATH (nor in JAVA_HOME)");
+        }
+        eprintln!(
+            "SKIPPED: keytool not found (install a JDK, or set FERROKEEPER_REQUIRE_JAVA=1 to \
+             make this a failure); keytool's EC keys were NOT checked"
+        );
+    }
+    found
+}
+
+/// keytool -genkeypair: a self-signed EC certificate for localhost/127.0.0.1 on `curve`, in
+/// a `store_type` store; returns the store and the certificate (DER).
+fn keytool_ec_store(
+    keytool: &Path,
+    dir: &Path,
+    curve: &str,
+    store_type: &str,
+) -> (PathBuf, CertificateDer<'static>) {
+    let store = dir.join(format!("{curve}.{}", store_type.to_ascii_lowercase()));
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(keytool)
+            .args(args)
+            .args(["-keystore", &store.display().to_string()])
+            .args(["-storepass", "apassword", "-noprompt"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "keytool {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    run(&[
+        "-genkeypair",
+        "-alias",
+        "server",
+        "-keyalg",
+        "EC",
+        "-groupname",
+        curve,
+        "-dname",
+        "CN=localhost,O=Ferrokeeper Tests",
+        "-ext",
+        "SAN=ip:127.0.0.1,dns:localhost",
+        "-validity",
+        "2",
+        "-storetype",
+        store_type,
+    ]);
+    let der = run(&["-exportcert", "-alias", "server", "-storetype", store_type]);
+    (store, CertificateDer::from(der))
+}
+
+#[tokio::test]
+async fn keytool_ec_keys_serve_tls() {
+    let Some(keytool) = keytool() else { return };
+    let stores = Stores::new("keytool-ec");
+    // P-256 in PKCS12 (keytool's default store type), P-384 in JKS.
+    for (curve, store_type) in [("secp256r1", "PKCS12"), ("secp384r1", "JKS")] {
+        let (store, cert) = keytool_ec_store(&keytool, &stores.dir, curve, store_type);
+        let mut sys = SystemProperties::new();
+        sys.set(
+            "zookeeper.ssl.keyStore.location",
+            store.display().to_string(),
+        );
+        sys.set("zookeeper.ssl.keyStore.password", "apassword");
+        sys.set("zookeeper.ssl.keyStore.type", store_type);
+        sys.set("zookeeper.ssl.clientAuth", "none");
+        // Both protocol versions: the handshake signs with the EC key either way.
+        for protocol in ["TLSv1.2", "TLSv1.3"] {
+            sys.set("zookeeper.ssl.protocol", protocol);
+            let srv = serve(common::settings(), Some(sys.clone()), false).await;
+            let mut w = Wire::tls(&srv.secure, &cert, None).await;
+            w.session().await.unwrap();
+            assert_eq!(w.get(1, "/").await, code::OK, "{curve} {protocol}");
+        }
+    }
+}
+
 #[test]
 fn bad_store_password_is_an_error_without_the_password() {
     let stores = Stores::new("pw");

@@ -4,6 +4,11 @@
 //!
 //! The type comes from `ssl.keyStore.type` / `ssl.trustStore.type` when set, else from the
 //! file name's extension (`.jks`, `.p12`/`.pfx`, `.pem`), as `KeyStoreFileType.fromFilename`.
+//!
+//! EC keys written by the JDK (keytool, `ECPrivateKeyImpl`) leave the optional public point
+//! out of the PKCS#8 `ECPrivateKey` (RFC 5915); *ring* needs it. Such P-256 and P-384 keys are
+//! completed on load: the point is derived from the private scalar and the PKCS#8 re-encoded
+//! ([`complete_ec_key`]).
 
 use std::path::Path;
 
@@ -97,11 +102,94 @@ pub fn load(path: &Path, kind: StoreType, password: &str) -> Result<Store, Store
         path: shown.clone(),
         what,
     };
-    match kind {
-        StoreType::Jks => read_jks(&bytes, password).map_err(|w| bad(w.to_string())),
-        StoreType::Pkcs12 => read_pkcs12(&bytes, password).map_err(bad),
-        StoreType::Pem => read_pem(&bytes).map_err(bad),
+    let mut store = match kind {
+        StoreType::Jks => read_jks(&bytes, password).map_err(|w| bad(w.to_string()))?,
+        StoreType::Pkcs12 => read_pkcs12(&bytes, password).map_err(bad)?,
+        StoreType::Pem => read_pem(&bytes).map_err(bad)?,
+    };
+    store.key = store.key.map(complete_ec_key).transpose().map_err(bad)?;
+    Ok(store)
+}
+
+/// id-ecPublicKey, 1.2.840.10045.2.1.
+const EC_PUBLIC_KEY_OID: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
+/// prime256v1 (secp256r1), 1.2.840.10045.3.1.7.
+const P256_OID: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+/// secp384r1, 1.3.132.0.34.
+const P384_OID: &[u8] = &[0x2b, 0x81, 0x04, 0x00, 0x22];
+/// The `[1] publicKey` field of `ECPrivateKey`.
+const EC_PUBLIC_KEY_TAG: u8 = 0xa1;
+
+/// The named curve of a PKCS#8 EC key whose `ECPrivateKey` has no public key; `None` for any
+/// other key (RSA, EdDSA, an EC key that has its public key, or something that does not
+/// parse: those go to rustls unchanged).
+fn ec_curve_missing_public_key(pkcs8: &[u8]) -> Option<&[u8]> {
+    // PrivateKeyInfo ::= SEQUENCE { version INTEGER, algorithm AlgorithmIdentifier,
+    //                               privateKey OCTET STRING, [0] attributes OPTIONAL, ... }
+    let (0x30, info, _) = der(pkcs8).ok()? else {
+        return None;
+    };
+    let (0x02, _, rest) = der(info).ok()? else {
+        return None;
+    };
+    let (0x30, alg, rest) = der(rest).ok()? else {
+        return None;
+    };
+    let (0x06, EC_PUBLIC_KEY_OID, params) = der(alg).ok()? else {
+        return None;
+    };
+    let (0x06, curve, _) = der(params).ok()? else {
+        return None;
+    };
+    let (0x04, ec_key, _) = der(rest).ok()? else {
+        return None;
+    };
+    // ECPrivateKey ::= SEQUENCE { version INTEGER (1), privateKey OCTET STRING,
+    //                             [0] parameters OPTIONAL, [1] publicKey OPTIONAL }
+    let (0x30, fields, _) = der(ec_key).ok()? else {
+        return None;
+    };
+    let (0x02, _, rest) = der(fields).ok()? else {
+        return None;
+    };
+    let (0x04, _, mut rest) = der(rest).ok()? else {
+        return None;
+    };
+    while !rest.is_empty() {
+        let (tag, _, next) = der(rest).ok()?;
+        if tag == EC_PUBLIC_KEY_TAG {
+            return None;
+        }
+        rest = next;
     }
+    Some(curve)
+}
+
+/// Returns `key` usable by *ring*: a PKCS#8 P-256 or P-384 key stored without its public
+/// point (as keytool writes them) is re-encoded with the point, derived from the private
+/// scalar. Every other key is returned as it is. Fails only for such an EC key whose scalar
+/// is not valid for its curve.
+pub fn complete_ec_key(key: PrivateKeyDer<'static>) -> Result<PrivateKeyDer<'static>, String> {
+    use p256::pkcs8::{DecodePrivateKey as _, EncodePrivateKey as _};
+    let PrivateKeyDer::Pkcs8(pkcs8) = &key else {
+        return Ok(key);
+    };
+    let der = pkcs8.secret_pkcs8_der();
+    let completed = match ec_curve_missing_public_key(der) {
+        None => return Ok(key),
+        Some(P256_OID) => p256::SecretKey::from_pkcs8_der(der)
+            .and_then(|k| k.to_pkcs8_der())
+            .map_err(|e| format!("EC P-256 private key: {e}"))?,
+        Some(P384_OID) => p384::SecretKey::from_pkcs8_der(der)
+            .and_then(|k| k.to_pkcs8_der())
+            .map_err(|e| format!("EC P-384 private key: {e}"))?,
+        // Other curves (secp521r1, ...): *ring* signs with none of them anyway; rustls
+        // reports the key as unsupported.
+        Some(_) => return Ok(key),
+    };
+    Ok(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+        completed.as_bytes().to_vec(),
+    )))
 }
 
 fn read_pem(bytes: &[u8]) -> Result<Store, String> {
@@ -257,7 +345,7 @@ fn read_jks(bytes: &[u8], password: &str) -> Result<Store, &'static str> {
 
 /// Reads one DER TLV at `b`, returning (tag, content, rest).
 fn der(b: &[u8]) -> Result<(u8, &[u8], &[u8]), &'static str> {
-    let bad = "malformed DER in JKS key entry";
+    let bad = "malformed DER in a key entry";
     let (&tag, rest) = b.split_first().ok_or(bad)?;
     let (&l0, mut rest) = rest.split_first().ok_or(bad)?;
     let len = if l0 < 0x80 {
@@ -423,6 +511,87 @@ mod tests {
         assert!(err.contains("password"));
         assert!(read_jks(&bytes[..bytes.len() - 3], "apassword").is_err());
         assert!(read_jks(b"\xca\xfe\xba\xbe", "x").is_err());
+    }
+
+    /// A PKCS#8 EC key as the JDK writes it: `ECPrivateKey` with the scalar only.
+    fn java_style_ec_pkcs8(curve_oid: &[u8], scalar: &[u8]) -> Vec<u8> {
+        fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+            assert!(content.len() < 0x80);
+            let mut v = vec![tag, content.len() as u8];
+            v.extend_from_slice(content);
+            v
+        }
+        let ec_private_key = tlv(0x30, &[tlv(0x02, &[1]), tlv(0x04, scalar)].concat());
+        let alg = tlv(
+            0x30,
+            &[tlv(0x06, EC_PUBLIC_KEY_OID), tlv(0x06, curve_oid)].concat(),
+        );
+        tlv(
+            0x30,
+            &[tlv(0x02, &[0]), alg, tlv(0x04, &ec_private_key)].concat(),
+        )
+    }
+
+    fn ring_accepts(key: &PrivateKeyDer<'static>) -> bool {
+        rustls::crypto::ring::default_provider()
+            .key_provider
+            .load_private_key(key.clone_key())
+            .is_ok()
+    }
+
+    #[test]
+    fn ec_keys_without_public_point_are_completed() {
+        for (curve, len) in [(P256_OID, 32), (P384_OID, 48)] {
+            let scalar: Vec<u8> = (1..=len as u8).collect();
+            let java = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(java_style_ec_pkcs8(
+                curve, &scalar,
+            )));
+            assert!(
+                !ring_accepts(&java),
+                "ring takes keys without the point now"
+            );
+            let done = complete_ec_key(java.clone_key()).unwrap();
+            assert!(ring_accepts(&done));
+            let PrivateKeyDer::Pkcs8(d) = &done else {
+                panic!()
+            };
+            // The same scalar, now with the point; completing again changes nothing.
+            assert!(d
+                .secret_pkcs8_der()
+                .windows(scalar.len())
+                .any(|w| w == scalar));
+            assert_eq!(ec_curve_missing_public_key(d.secret_pkcs8_der()), None);
+            let again = complete_ec_key(done.clone_key()).unwrap();
+            assert_eq!(again.secret_der(), done.secret_der());
+        }
+        // The point is the scalar times the generator: 1 gives the generator itself.
+        let mut one = vec![0u8; 32];
+        one[31] = 1;
+        let done = complete_ec_key(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+            java_style_ec_pkcs8(P256_OID, &one),
+        )))
+        .unwrap();
+        let gx = [
+            0x6b, 0x17, 0xd1, 0xf2, 0xe1, 0x2c, 0x42, 0x47, 0xf8, 0xbc, 0xe6, 0xe5, 0x63, 0xa4,
+            0x40, 0xf2, 0x77, 0x03, 0x7d, 0x81, 0x2d, 0xeb, 0x33, 0xa0, 0xf4, 0xa1, 0x39, 0x45,
+            0xd8, 0x98, 0xc2, 0x96,
+        ];
+        let mut point = vec![0x04];
+        point.extend_from_slice(&gx);
+        assert!(done.secret_der().windows(33).any(|w| w == point));
+        // A scalar of zero is no key: an error, not a panic.
+        assert!(
+            complete_ec_key(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+                java_style_ec_pkcs8(P256_OID, &[0; 32])
+            )))
+            .is_err()
+        );
+        // Keys that need nothing pass through untouched.
+        let rsa_like = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(vec![0x30, 0x03, 1, 2, 3]));
+        assert_eq!(
+            complete_ec_key(rsa_like.clone_key()).unwrap().secret_der(),
+            rsa_like.secret_der()
+        );
     }
 
     #[test]
