@@ -46,7 +46,9 @@
 //!   A stale id is harmless: it is checked against the entry's own watch list, the source
 //!   of truth. The list is filtered and deduplicated when it holds more than twice its
 //!   live count (+8), so it stays O(live) and the work is amortised over the pushes that
-//!   made it grow. Closing a watcher walks its list once: O(its watches).
+//!   made it grow. Closing a watcher walks its list once: O(its watches). A watcher whose
+//!   last watch goes loses its slot and list, and a table with no watch left drops its
+//!   storage.
 //!
 //! Measured by `tests/watch_memory.rs` (1,000 watchers × 100 exists-watches on distinct
 //! 26-byte paths, as the benchmark's (5) Memory): the table used to hold 210.4 B per watch
