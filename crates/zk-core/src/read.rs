@@ -471,15 +471,13 @@ fn set_watches(
     }
     let (data, child) = tree.watch_tables_mut();
     for p in sw.persistent_watches.iter().flatten() {
-        let pb = p.bytes().clone();
-        child.add(&pb, w, WatchMode::Persistent);
-        data.add(&pb, w, WatchMode::Persistent);
+        child.add(p.as_bytes(), w, WatchMode::Persistent);
+        data.add(p.as_bytes(), w, WatchMode::Persistent);
     }
     // 3.8 registers recursive watches in both tables on reconnect (unlike addWatch).
     for p in sw.persistent_recursive_watches.iter().flatten() {
-        let pb = p.bytes().clone();
-        child.add(&pb, w, WatchMode::PersistentRecursive);
-        data.add(&pb, w, WatchMode::PersistentRecursive);
+        child.add(p.as_bytes(), w, WatchMode::PersistentRecursive);
+        data.add(p.as_bytes(), w, WatchMode::PersistentRecursive);
     }
 }
 

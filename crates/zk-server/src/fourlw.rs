@@ -371,7 +371,7 @@ fn watches(by_path: bool, v: &CoreView<'_>, out: &mut String) {
     if by_path {
         let mut paths: Vec<(String, Vec<i64>)> = data
             .by_path()
-            .map(|(p, ws)| (lossy(p), ws.iter().map(|w| session_of(*w)).collect()))
+            .map(|(p, ws)| (lossy(p), ws.map(session_of).collect()))
             .collect();
         paths.sort();
         for (p, ss) in paths {
@@ -384,7 +384,7 @@ fn watches(by_path: bool, v: &CoreView<'_>, out: &mut String) {
         let mut by_watcher: Vec<(i64, Vec<String>)> = data
             .by_watcher()
             .map(|(w, ps)| {
-                let mut ps: Vec<String> = ps.map(|p| lossy(p)).collect();
+                let mut ps: Vec<String> = ps.map(lossy).collect();
                 ps.sort();
                 (session_of(w), ps)
             })

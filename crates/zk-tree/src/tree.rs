@@ -306,7 +306,7 @@ impl DataTree {
         let n = self.nodes.get(path).ok_or(ErrorCode::NoNode)?;
         let out = (n.data.clone(), n.stat());
         if let Some(w) = watcher {
-            self.data_watches.add(&bytes(path), w, WatchMode::Standard);
+            self.data_watches.add(path, w, WatchMode::Standard);
         }
         Ok(out)
     }
@@ -318,7 +318,7 @@ impl DataTree {
         watcher: Option<WatcherId>,
     ) -> Result<Stat, ErrorCode> {
         if let Some(w) = watcher {
-            self.data_watches.add(&bytes(path), w, WatchMode::Standard);
+            self.data_watches.add(path, w, WatchMode::Standard);
         }
         self.nodes
             .get(path)
@@ -335,7 +335,7 @@ impl DataTree {
         let n = self.nodes.get(path).ok_or(ErrorCode::NoNode)?;
         let out = (n.children.iter().cloned().collect(), n.stat());
         if let Some(w) = watcher {
-            self.child_watches.add(&bytes(path), w, WatchMode::Standard);
+            self.child_watches.add(path, w, WatchMode::Standard);
         }
         Ok(out)
     }
@@ -393,7 +393,6 @@ impl DataTree {
 
     /// addWatch: a persistent or persistent-recursive watch (`DataTree.addWatch`).
     pub fn add_persistent_watch(&mut self, path: &[u8], watcher: WatcherId, recursive: bool) {
-        let p = bytes(path);
         // DataTree.addWatch (3.8): both modes go into both tables, so removeWatches of one
         // type leaves the other half in place. A recursive watch in the child table fires
         // only for NodeDeleted (NodeChildrenChanged is skipped for recursive watches), and
@@ -403,16 +402,15 @@ impl DataTree {
         } else {
             WatchMode::Persistent
         };
-        self.data_watches.add(&p, watcher, mode);
-        self.child_watches.add(&p, watcher, mode);
+        self.data_watches.add(path, watcher, mode);
+        self.child_watches.add(path, watcher, mode);
     }
 
     /// Registers a one-shot watch directly (setWatches).
     pub fn add_watch(&mut self, path: &[u8], watcher: WatcherId, kind: WatchKind) {
-        let p = bytes(path);
         match kind {
-            WatchKind::Data => self.data_watches.add(&p, watcher, WatchMode::Standard),
-            WatchKind::Child => self.child_watches.add(&p, watcher, WatchMode::Standard),
+            WatchKind::Data => self.data_watches.add(path, watcher, WatchMode::Standard),
+            WatchKind::Child => self.child_watches.add(path, watcher, WatchMode::Standard),
         };
     }
 
