@@ -81,8 +81,15 @@ pub fn import(
         log_dir.display()
     );
     let meter = Meter::new("reading Apache ZooKeeper's snapshot and logs");
-    let restored =
-        restore::restore_with_progress(&snap_dir, &log_dir, &ReadOptions { max_buffer }, &meter);
+    let restored = restore::restore_with_progress(
+        &snap_dir,
+        &log_dir,
+        &ReadOptions {
+            max_buffer,
+            ..ReadOptions::default()
+        },
+        &meter,
+    );
     meter.finish();
     let restored = restored
         .with_context(|| format!("reading Apache ZooKeeper's data in {}", snap_dir.display()))?;

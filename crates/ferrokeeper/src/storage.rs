@@ -57,11 +57,15 @@ fn load_snapshot(
                 continue;
             }
         };
-        progress.set_total(std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0));
+        let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        progress.set_total(size);
         match read_snapshot(
             BufReader::with_capacity(1 << 20, ProgressRead::new(file, progress)),
             zxid,
-            &ReadOptions { max_buffer },
+            &ReadOptions {
+                max_buffer,
+                size_hint: size,
+            },
         ) {
             Ok(loaded) => {
                 tracing::info!(

@@ -30,5 +30,5 @@ pub mod watch;
 
 pub use acl::{AclCache, AclKey};
 pub use apply::TxnResult;
-pub use tree::{DataTree, Node, Notification, WatchKind, WatchedEvent};
+pub use tree::{Children, DataTree, Node, Notification, WatchKind, WatchedEvent};
 pub use watch::{WatchMode, WatchTable, WatcherId};

@@ -35,7 +35,61 @@ pub struct Node {
     /// The persisted Stat fields.
     pub stat: StatPersisted,
     /// Child names (slices of the children's path keys: no name is stored twice).
-    pub children: HashSet<Bytes, RandomState>,
+    pub children: Children,
+}
+
+/// A node's child names: nothing allocated for a leaf (most nodes), a hash set otherwise.
+///
+/// One pointer wide, so a leaf costs 8 bytes here instead of an empty set's 40.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Children(Option<Box<HashSet<Bytes, RandomState>>>);
+
+impl Children {
+    /// Adds `name`; true if it was not there.
+    pub fn insert(&mut self, name: Bytes) -> bool {
+        self.0.get_or_insert_with(Default::default).insert(name)
+    }
+
+    /// Removes `name`; true if it was there. The set is freed when it empties.
+    pub fn remove(&mut self, name: &[u8]) -> bool {
+        let Some(set) = self.0.as_mut() else {
+            return false;
+        };
+        let removed = set.remove(name);
+        if set.is_empty() {
+            self.0 = None;
+        }
+        removed
+    }
+
+    /// True if `name` is a child.
+    pub fn contains(&self, name: &[u8]) -> bool {
+        self.0.as_ref().is_some_and(|s| s.contains(name))
+    }
+
+    /// Number of children.
+    pub fn len(&self) -> usize {
+        self.0.as_ref().map_or(0, |s| s.len())
+    }
+
+    /// True for a leaf.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_none()
+    }
+
+    /// The names, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = &Bytes> + '_ {
+        self.0.iter().flat_map(|s| s.iter())
+    }
+}
+
+impl<'a> IntoIterator for &'a Children {
+    type Item = &'a Bytes;
+    type IntoIter = std::iter::Flatten<std::option::IntoIter<&'a HashSet<Bytes, RandomState>>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.as_deref().into_iter().flatten()
+    }
 }
 
 impl Node {
@@ -45,7 +99,7 @@ impl Node {
             data,
             acl,
             stat,
-            children: HashSet::default(),
+            children: Children::default(),
         }
     }
 
@@ -119,7 +173,9 @@ pub(crate) enum RestoreConflict {
 /// The data tree.
 #[derive(Debug, Clone)]
 pub struct DataTree {
-    nodes: HashMap<Bytes, Node, RandomState>,
+    /// Boxed: a map slot is a key and a pointer (40 bytes), so growing the map moves little
+    /// and its empty slots cost little (a hash map is 44 to 87 % full).
+    nodes: HashMap<Bytes, Box<Node>, RandomState>,
     acls: AclCache,
     data_watches: WatchTable,
     child_watches: WatchTable,
@@ -200,7 +256,7 @@ impl DataTree {
             }
         }
         self.track_owner(&path, node.stat.ephemeral_owner);
-        self.nodes.insert(path, node);
+        self.nodes.insert(path, Box::new(node));
     }
 
     /// Snapshot restore: links `path` (never the root) under `parent`, which must exist, and
@@ -223,7 +279,7 @@ impl DataTree {
             std::collections::hash_map::Entry::Occupied(_) => Err(RestoreConflict::Duplicate),
             std::collections::hash_map::Entry::Vacant(v) => {
                 let path = v.key().clone();
-                v.insert(node);
+                v.insert(Box::new(node));
                 self.track_owner(&path, owner);
                 Ok(())
             }
@@ -267,9 +323,19 @@ impl DataTree {
 
     // ----- reads -------------------------------------------------------------------
 
+    /// Makes room for `additional` more nodes at once (a snapshot being loaded).
+    pub fn reserve_nodes(&mut self, additional: usize) {
+        self.nodes.reserve(additional);
+    }
+
+    /// Gives back the room [`DataTree::reserve_nodes`] made and nodes did not fill.
+    pub fn shrink_nodes(&mut self) {
+        self.nodes.shrink_to_fit();
+    }
+
     /// The node at `path`.
     pub fn node(&self, path: &[u8]) -> Option<&Node> {
-        self.nodes.get(path)
+        self.nodes.get(path).map(|n| &**n)
     }
 
     /// The ACL list of a node.
@@ -294,7 +360,7 @@ impl DataTree {
 
     /// Every (path, node), in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = (&Bytes, &Node)> {
-        self.nodes.iter()
+        self.nodes.iter().map(|(p, n)| (p, &**n))
     }
 
     /// getData: data and Stat, registering a data watch when `watcher` is given.
@@ -322,7 +388,7 @@ impl DataTree {
         }
         self.nodes
             .get(path)
-            .map(Node::stat)
+            .map(|n| n.stat())
             .ok_or(ErrorCode::NoNode)
     }
 
@@ -521,7 +587,7 @@ impl DataTree {
         let node = Node::new(data, key, stat);
         let client_stat = node.stat();
         self.track_owner(&path, owner);
-        self.nodes.insert(path.clone(), node);
+        self.nodes.insert(path.clone(), Box::new(node));
 
         if parent_path.starts_with(QUOTA_PATH) {
             if name.as_ref() == quota::LIMIT_NODE.as_bytes() {
@@ -628,7 +694,7 @@ impl DataTree {
             n.stat.mzxid = zxid;
             n.stat.version = version;
             let key = self.nodes.get_key_value(path).map(|(k, _)| k.clone());
-            (key, self.nodes.get(path).map(Node::stat), diff)
+            (key, self.nodes.get(path).map(|n| n.stat()), diff)
         };
         let (Some(key), Some(stat)) = (key, stat) else {
             return Err(ErrorCode::NoNode);
