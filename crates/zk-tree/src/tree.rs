@@ -41,6 +41,8 @@ pub struct Node {
 /// A node's child names: nothing allocated for a leaf (most nodes), a hash set otherwise.
 ///
 /// One pointer wide, so a leaf costs 8 bytes here instead of an empty set's 40.
+// The box is the point: an unboxed set is 40 bytes in every node, leaves included.
+#[allow(clippy::box_collection)]
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Children(Option<Box<HashSet<Bytes, RandomState>>>);
 
