@@ -156,9 +156,10 @@ pub async fn run_listeners(
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();
     let writer = {
         let log_stats = stats.log.clone();
+        let policy = settings.flush;
         std::thread::Builder::new()
             .name("txn-log".into())
-            .spawn(move || log::run_writer(log, log_rx, ev_tx, log_stats))?
+            .spawn(move || log::run_writer(log, log_rx, ev_tx, log_stats, policy))?
     };
 
     let (core_tx, core_rx) = mpsc::channel(settings.global_outstanding_limit.max(16));

@@ -1,13 +1,15 @@
 //! The log writer: a dedicated thread that group-commits txns.
 //!
-//! It blocks on the first batch, takes every batch that arrived meanwhile, appends them all
-//! and syncs once, then tells the core how far the log is durable. A failed append or sync
+//! It blocks on the first batch, takes every batch that arrived meanwhile (and, with a
+//! [`FlushPolicy`] delay, what arrives within it), appends them all and syncs once, then
+//! tells the core how far the log is durable. A failed append or sync
 //! is fatal: it is reported once and the thread stops (the store is poisoned; the node
 //! must restart and recover from disk).
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::Receiver;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::sync::mpsc::UnboundedSender;
@@ -68,55 +70,308 @@ impl LogStats {
     }
 }
 
-/// Runs the writer until the command channel closes.
+/// When the writer syncs: Apache ZooKeeper's `SyncRequestProcessor` batching knobs, read
+/// from the same system properties (`zookeeper.flushDelay`, `zookeeper.maxWriteQueuePollTime`,
+/// `zookeeper.maxBatchSize`; in zoo.cfg without the `zookeeper.` prefix).
+///
+/// With the defaults (no delay) the writer syncs as soon as nothing more is queued, so a
+/// batch is whatever arrived during the previous sync. A delay holds a batch open: the
+/// writer syncs when `delay` has passed since the previous sync, when no entry has arrived
+/// for `max_poll`, or when the batch holds `max_batch` entries, whichever comes first. The
+/// first entry after an idle spell (longer than `delay`) is synced at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlushPolicy {
+    /// `zookeeper.flushDelay`: the longest a batch is held open, counted from the previous
+    /// sync. Zero: sync whenever the queue is empty.
+    pub delay: Duration,
+    /// `zookeeper.maxWriteQueuePollTime` (default a third of the delay): how long the
+    /// writer waits for the next entry before it syncs what it has.
+    pub max_poll: Duration,
+    /// `zookeeper.maxBatchSize` (default 1000): sync once a batch holds this many entries;
+    /// 0 means no limit.
+    pub max_batch: usize,
+}
+
+impl Default for FlushPolicy {
+    fn default() -> Self {
+        FlushPolicy {
+            delay: Duration::ZERO,
+            max_poll: Duration::ZERO,
+            max_batch: 1000,
+        }
+    }
+}
+
+impl FlushPolicy {
+    /// The policy from the three properties as Apache ZooKeeper reads them (milliseconds;
+    /// negative values count as zero).
+    pub fn from_millis(flush_delay: i64, max_poll: i64, max_batch: i32) -> Self {
+        let ms = |v: i64| Duration::from_millis(v.max(0) as u64);
+        FlushPolicy {
+            delay: ms(flush_delay),
+            max_poll: ms(max_poll),
+            max_batch: max_batch.max(0) as usize,
+        }
+    }
+
+    /// How long to wait for the next entry while `pending` entries are held, the previous
+    /// sync having ended at `last_sync`; zero means sync now unless something is ready.
+    fn poll_time(&self, last_sync: Instant, now: Instant) -> Duration {
+        self.max_poll.min(self.remaining(last_sync, now))
+    }
+
+    fn remaining(&self, last_sync: Instant, now: Instant) -> Duration {
+        self.delay
+            .saturating_sub(now.saturating_duration_since(last_sync))
+    }
+
+    /// Whether a batch of `pending` entries must be synced now, before looking for more
+    /// (`SyncRequestProcessor.shouldFlush`).
+    fn must_sync(&self, pending: usize, last_sync: Instant, now: Instant) -> bool {
+        (!self.delay.is_zero() && self.remaining(last_sync, now).is_zero())
+            || (self.max_batch > 0 && pending >= self.max_batch)
+    }
+}
+
+/// Runs the writer until the command channel closes (syncing what it still holds).
 pub fn run_writer(
-    mut log: Box<dyn TxnLog>,
+    log: Box<dyn TxnLog>,
     rx: Receiver<LogCmd>,
     tx: UnboundedSender<LogEvent>,
     stats: Arc<LogStats>,
+    policy: FlushPolicy,
 ) {
-    let mut pending_purge: Option<i64> = None;
-    while let Ok(cmd) = rx.recv() {
-        let mut batch = match cmd {
-            LogCmd::Append(b) => b,
-            LogCmd::PurgeBefore(z) => {
-                pending_purge = Some(z);
-                Vec::new()
+    let mut w = Writer {
+        log,
+        tx,
+        stats,
+        batch: Vec::new(),
+        pending_purge: None,
+        last_sync: Instant::now(),
+    };
+    loop {
+        let cmd = if w.batch.is_empty() {
+            match rx.recv() {
+                Ok(cmd) => cmd,
+                Err(_) => break,
+            }
+        } else {
+            let wait = policy.poll_time(w.last_sync, Instant::now());
+            let next = if wait.is_zero() {
+                rx.try_recv().map_err(|e| match e {
+                    TryRecvError::Empty => RecvTimeoutError::Timeout,
+                    TryRecvError::Disconnected => RecvTimeoutError::Disconnected,
+                })
+            } else {
+                rx.recv_timeout(wait)
+            };
+            match next {
+                Ok(cmd) => cmd,
+                // Nothing more within the poll time: sync what is held.
+                Err(RecvTimeoutError::Timeout) => {
+                    if !w.sync() {
+                        return;
+                    }
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
             }
         };
-        while let Ok(cmd) = rx.try_recv() {
-            match cmd {
-                LogCmd::Append(more) => batch.extend(more),
-                LogCmd::PurgeBefore(z) => pending_purge = Some(z),
-            }
+        match cmd {
+            LogCmd::Append(entries) => w.batch.extend(entries),
+            LogCmd::PurgeBefore(z) => w.pending_purge = Some(z),
         }
-        if let Some(z) = pending_purge.take() {
+        if w.batch.is_empty() {
+            w.purge();
+        } else if policy.must_sync(w.batch.len(), w.last_sync, Instant::now()) && !w.sync() {
+            return;
+        }
+    }
+    // The core is gone (shutdown): what it handed over is still made durable.
+    w.sync();
+}
+
+/// The writer's state between syncs.
+struct Writer {
+    log: Box<dyn TxnLog>,
+    tx: UnboundedSender<LogEvent>,
+    stats: Arc<LogStats>,
+    /// Entries received and not yet synced, in zxid order.
+    batch: Vec<(i64, Bytes)>,
+    /// The newest purge asked for and not yet done.
+    pending_purge: Option<i64>,
+    /// When the previous sync ended (the writer's start before the first).
+    last_sync: Instant,
+}
+
+impl Writer {
+    fn purge(&mut self) {
+        if let Some(z) = self.pending_purge.take() {
             // A failed purge loses nothing: the entries stay and are replayed over the
             // snapshot (txns are idempotent).
-            if let Err(e) = log.purge_before(z) {
+            if let Err(e) = self.log.purge_before(z) {
                 tracing::warn!("purging the txn log below 0x{z:x} failed: {e}");
             }
         }
-        let Some(last) = batch.last().map(|e| e.0) else {
-            continue;
+    }
+
+    /// Appends and syncs the batch and reports it durable. False when the writer must stop
+    /// (the log failed, or nobody listens any more).
+    fn sync(&mut self) -> bool {
+        self.purge();
+        let Some(last) = self.batch.last().map(|e| e.0) else {
+            return true;
         };
-        let started = std::time::Instant::now();
-        let res = log.append(&batch).and_then(|()| log.sync());
+        let started = Instant::now();
+        let res = self.log.append(&self.batch).and_then(|()| self.log.sync());
+        self.last_sync = Instant::now();
         match res {
             Ok(()) => {
-                stats.record_sync(started.elapsed().as_millis() as u64);
-                stats
+                let ms = self.last_sync.duration_since(started).as_millis() as u64;
+                self.stats.record_sync(ms);
+                self.stats
                     .entries
-                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
-                if tx.send(LogEvent::Durable(last)).is_err() {
-                    return;
-                }
+                    .fetch_add(self.batch.len() as u64, Ordering::Relaxed);
+                self.batch.clear();
+                self.tx.send(LogEvent::Durable(last)).is_ok()
             }
             Err(e) => {
                 tracing::error!("FATAL: writing the txn log failed: {e}; no further writes will be acknowledged");
-                let _ = tx.send(LogEvent::Failed(e.to_string()));
-                return;
+                let _ = self.tx.send(LogEvent::Failed(e.to_string()));
+                false
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
+    use zk_storage::mem::MemStore;
+
+    fn entry(zxid: i64) -> LogCmd {
+        LogCmd::Append(vec![(zxid, Bytes::from_static(b"txn"))])
+    }
+
+    struct Running {
+        cmds: std::sync::mpsc::Sender<LogCmd>,
+        events: UnboundedReceiver<LogEvent>,
+        stats: Arc<LogStats>,
+        thread: std::thread::JoinHandle<()>,
+    }
+
+    /// A writer over an in-memory log with `queued` already waiting in its channel.
+    fn start(policy: FlushPolicy, queued: Vec<LogCmd>) -> Running {
+        let (cmds, rx) = std::sync::mpsc::channel();
+        for c in queued {
+            cmds.send(c).unwrap();
+        }
+        let (tx, events) = unbounded_channel();
+        let stats = Arc::new(LogStats::default());
+        let s = stats.clone();
+        let thread =
+            std::thread::spawn(move || run_writer(Box::new(MemStore::new()), rx, tx, s, policy));
+        Running {
+            cmds,
+            events,
+            stats,
+            thread,
+        }
+    }
+
+    async fn next_durable(events: &mut UnboundedReceiver<LogEvent>) -> i64 {
+        match tokio::time::timeout(Duration::from_secs(30), events.recv()).await {
+            Ok(Some(LogEvent::Durable(z))) => z,
+            other => panic!("expected a durable zxid, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_policy_decides_as_sync_request_processor() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let none = FlushPolicy::default();
+        // No delay: never hold a batch (only the size limit syncs while more is queued).
+        assert_eq!(none.poll_time(t0, t0), Duration::ZERO);
+        assert!(!none.must_sync(999, t0, t0));
+        assert!(none.must_sync(1000, t0, t0));
+        let p = FlushPolicy::from_millis(9, 3, 64);
+        assert_eq!(p.max_poll, ms(3));
+        // Right after a sync: wait up to the poll time; later, no longer than the delay's rest.
+        assert_eq!(p.poll_time(t0, t0), ms(3));
+        assert_eq!(p.poll_time(t0, t0 + ms(7)), ms(2));
+        assert!(!p.must_sync(1, t0, t0 + ms(8)));
+        assert!(p.must_sync(1, t0, t0 + ms(9)));
+        assert!(p.must_sync(64, t0, t0));
+        // Negative values count as zero; a zero batch size means no limit.
+        let odd = FlushPolicy::from_millis(-5, -1, 0);
+        assert_eq!(
+            odd,
+            FlushPolicy {
+                delay: Duration::ZERO,
+                max_poll: Duration::ZERO,
+                max_batch: 0
+            }
+        );
+        assert!(!odd.must_sync(1_000_000, t0, t0));
+    }
+
+    #[tokio::test]
+    async fn a_batch_is_synced_when_it_reaches_the_size_limit() {
+        let policy = FlushPolicy {
+            max_batch: 10,
+            ..FlushPolicy::default()
+        };
+        let mut w = start(policy, (1..=25).map(entry).collect());
+        assert_eq!(next_durable(&mut w.events).await, 10);
+        assert_eq!(next_durable(&mut w.events).await, 20);
+        assert_eq!(next_durable(&mut w.events).await, 25);
+        assert_eq!(w.stats.syncs.load(Ordering::Relaxed), 3);
+        drop(w.cmds);
+        w.thread.join().unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_flush_delay_holds_the_batch_open_until_it_is_full() {
+        let policy = FlushPolicy {
+            delay: Duration::from_secs(600),
+            max_poll: Duration::from_secs(600),
+            max_batch: 3,
+        };
+        let mut w = start(policy, vec![entry(1)]);
+        // Without a delay the first entry would be synced on its own right away.
+        let early = tokio::time::timeout(Duration::from_millis(300), w.events.recv()).await;
+        assert!(
+            early.is_err(),
+            "synced before the batch was full: {early:?}"
+        );
+        w.cmds.send(entry(2)).unwrap();
+        w.cmds.send(entry(3)).unwrap();
+        assert_eq!(next_durable(&mut w.events).await, 3);
+        assert_eq!(w.stats.syncs.load(Ordering::Relaxed), 1);
+        assert_eq!(w.stats.entries.load(Ordering::Relaxed), 3);
+        drop(w.cmds);
+        w.thread.join().unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_held_batch_is_synced_when_nothing_more_arrives_within_the_poll_time() {
+        let poll = Duration::from_millis(50);
+        let policy = FlushPolicy {
+            delay: Duration::from_secs(600),
+            max_poll: poll,
+            max_batch: 1000,
+        };
+        let started = Instant::now();
+        let mut w = start(policy, vec![entry(1), entry(2)]);
+        assert_eq!(next_durable(&mut w.events).await, 2);
+        assert!(started.elapsed() >= poll);
+        assert_eq!(w.stats.syncs.load(Ordering::Relaxed), 1);
+        // Shutdown syncs what is still held, however long the delay.
+        w.cmds.send(entry(3)).unwrap();
+        drop(w.cmds);
+        assert_eq!(next_durable(&mut w.events).await, 3);
+        w.thread.join().unwrap();
     }
 }

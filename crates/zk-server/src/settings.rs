@@ -39,6 +39,9 @@ pub struct Settings {
     pub close_session_txn: bool,
     /// `snapCount` and `autopurge.snapRetainCount`.
     pub snapshot: crate::snapshots::SnapshotPolicy,
+    /// When the txn log syncs (`zookeeper.flushDelay`, `maxWriteQueuePollTime`,
+    /// `maxBatchSize`).
+    pub flush: crate::log::FlushPolicy,
     /// What a SASL request (op 102) meets: see [`SaslMode`].
     pub sasl: SaslMode,
     /// `zookeeper.superUser`: SASL authorization ids that are super.
@@ -83,6 +86,7 @@ impl Default for Settings {
             reconfig_enabled: false,
             close_session_txn: true,
             snapshot: crate::snapshots::SnapshotPolicy::default(),
+            flush: crate::log::FlushPolicy::default(),
             sasl: SaslMode::NotConfigured,
             sasl_super_users: Vec::new(),
             enforce_auth_schemes: Vec::new(),
@@ -156,6 +160,11 @@ impl Settings {
                 purge_interval: (cfg.purge_interval > 0)
                     .then(|| std::time::Duration::from_secs(cfg.purge_interval as u64 * 3600)),
             },
+            flush: crate::log::FlushPolicy::from_millis(
+                cfg.flush_delay_ms,
+                cfg.max_write_queue_poll_time_ms,
+                cfg.max_batch_size,
+            ),
             sasl: SaslMode::from_config(cfg),
             sasl_super_users: cfg
                 .properties

@@ -234,6 +234,9 @@ fn defaults_are_apache_zookeepers() {
     assert!(c.force_sync);
     assert_eq!(c.pre_alloc_size, 64 * 1024 * 1024);
     assert_eq!(c.fsync_warning_threshold_ms, 1000);
+    assert_eq!(c.flush_delay_ms, 0);
+    assert_eq!(c.max_write_queue_poll_time_ms, 0);
+    assert_eq!(c.max_batch_size, 1000);
     assert_eq!(c.txn_log_size_limit_kb, -1);
     assert!(c.admin.enabled);
     assert_eq!(c.admin.address, "0.0.0.0");
@@ -247,6 +250,41 @@ fn defaults_are_apache_zookeepers() {
     assert!(!c.client_port_unification && !c.session_require_client_sasl_auth);
     assert!(!c.enforce_auth.enabled && c.enforce_auth.schemes.is_empty());
     assert!(c.properties.is_empty());
+}
+
+#[test]
+fn group_commit_knobs_come_from_zoo_cfg_or_the_command_line() {
+    // zoo.cfg keys land on zookeeper.<key>; the poll time defaults to a third of the delay.
+    let Loaded {
+        config: c,
+        warnings,
+    } = ok("dataDir=/var/lib/zk\nflushDelay=10\nmaxBatchSize=64\n");
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(
+        (
+            c.flush_delay_ms,
+            c.max_write_queue_poll_time_ms,
+            c.max_batch_size
+        ),
+        (10, 3, 64)
+    );
+    let Loaded { config: c, .. } = load(
+        "dataDir=/var/lib/zk\n",
+        &[
+            "zookeeper.flushDelay=6",
+            "zookeeper.maxWriteQueuePollTime=1",
+        ],
+        &[],
+    )
+    .unwrap();
+    assert_eq!(
+        (
+            c.flush_delay_ms,
+            c.max_write_queue_poll_time_ms,
+            c.max_batch_size
+        ),
+        (6, 1, 1000)
+    );
 }
 
 #[test]
@@ -379,23 +417,23 @@ fn zoo_cfg_overrides_command_line_properties() {
 
 #[test]
 fn unknown_keys_become_properties_with_one_warning_each() {
-    let l = ok("dataDir=/d\nflushDelay=5\nfoo.bar = baz\nextendedTypesEnabled=true\n");
+    let l = ok("dataDir=/d\nrequestThrottleLimit=5\nfoo.bar = baz\nextendedTypesEnabled=true\n");
     let p = &l.config.properties;
-    assert_eq!(p.get("zookeeper.flushDelay"), Some("5"));
+    assert_eq!(p.get("zookeeper.requestThrottleLimit"), Some("5"));
     assert_eq!(p.get("zookeeper.foo.bar"), Some("baz"));
     assert!(l.config.extended_types_enabled);
     assert_eq!(l.warnings.len(), 2, "{:?}", l.warnings);
-    assert!(l.warnings[0].contains("flushDelay") && l.warnings[0].contains("not implemented"));
+    assert!(l.warnings[0].contains("requestThrottleLimit") && l.warnings[0].contains("not implemented"));
     assert!(l.warnings[1].contains("foo.bar"));
     // Unknown -D properties too, but not the JVM's.
     let l = load(
         "dataDir=/d\n",
-        &["zookeeper.flushDelay=5", "java.net.preferIPv4Stack=true"],
+        &["zookeeper.requestThrottleLimit=5", "java.net.preferIPv4Stack=true"],
         &[],
     )
     .unwrap();
     assert_eq!(l.warnings.len(), 1, "{:?}", l.warnings);
-    assert!(l.warnings[0].contains("-Dzookeeper.flushDelay"));
+    assert!(l.warnings[0].contains("-Dzookeeper.requestThrottleLimit"));
 }
 
 #[test]

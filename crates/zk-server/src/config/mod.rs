@@ -380,6 +380,13 @@ pub struct Config {
     pub containers: Containers,
     /// `zookeeper.forceSync`: fsync unless exactly `no`. Default yes.
     pub force_sync: bool,
+    /// `zookeeper.flushDelay` in ms, default 0: how long the txn log may hold a batch open
+    /// before it syncs.
+    pub flush_delay_ms: i64,
+    /// `zookeeper.maxWriteQueuePollTime` in ms, default a third of `flush_delay_ms`.
+    pub max_write_queue_poll_time_ms: i64,
+    /// `zookeeper.maxBatchSize`, default 1000: the most txns one sync waits for.
+    pub max_batch_size: i32,
     /// `zookeeper.preAllocSize` (given in KB), in bytes; default 64 MB.
     pub pre_alloc_size: i64,
     /// `zookeeper.fsync.warningthresholdms`, else `fsync.warningthresholdms`, default 1000.

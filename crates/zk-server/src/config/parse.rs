@@ -809,6 +809,8 @@ fn finish(
         }
     }
 
+    let flush_delay_ms = sys.get_long("zookeeper.flushDelay", 0);
+
     let fsync_warning_threshold_ms = sys
         .get("zookeeper.fsync.warningthresholdms")
         .and_then(super::system::java_decode)
@@ -962,6 +964,10 @@ fn finish(
             max_never_used_interval_ms: sys.get_long("znode.container.maxNeverUsedIntervalMs", 0),
         },
         force_sync: sys.get("zookeeper.forceSync") != Some("no"),
+        flush_delay_ms,
+        max_write_queue_poll_time_ms: sys
+            .get_long("zookeeper.maxWriteQueuePollTime", flush_delay_ms / 3),
+        max_batch_size: sys.get_integer("zookeeper.maxBatchSize", 1000),
         pre_alloc_size,
         fsync_warning_threshold_ms,
         txn_log_size_limit_kb: sys.get_long("zookeeper.txnLogSizeLimitInKb", -1),
