@@ -26,6 +26,9 @@ use crate::BenchError;
 const NODE_EXISTS: i32 = -110;
 /// How long after the end of a run replies may still take.
 const DRAIN: Duration = Duration::from_secs(60);
+/// How early the open loop's timer wakes a session before its next send: more than tokio's
+/// 1 ms timer grain, so the wake-up is never late; the rest is spent yielding.
+const TIMER_GRAIN: Duration = Duration::from_micros(1500);
 /// Above this many keys, requests are encoded when sent instead of once per key.
 const PREBUILD_MAX_KEYS: u64 = 100_000;
 
@@ -524,9 +527,22 @@ async fn drive(
             )));
         }
         let n = if sending {
-            tokio::select! {
-                r = s.read_buf(&mut rbuf) => Some(r?),
-                _ = tokio::time::sleep_until(next_send.into()) => None,
+            // tokio's timer has a 1 ms grain and rounds a deadline up to the next tick, which
+            // would add up to a millisecond to every request's latency (it counts from the
+            // intended time). So the timer only brings the session close; the last stretch
+            // is spent yielding to the other tasks until the send is due.
+            let early = Instant::now() + TIMER_GRAIN;
+            if next_send > early {
+                tokio::select! {
+                    r = s.read_buf(&mut rbuf) => Some(r?),
+                    _ = tokio::time::sleep_until((next_send - TIMER_GRAIN).into()) => None,
+                }
+            } else {
+                tokio::select! {
+                    biased;
+                    r = s.read_buf(&mut rbuf) => Some(r?),
+                    _ = tokio::task::yield_now() => None,
+                }
             }
         } else {
             match tokio::time::timeout_at(deadline.into(), s.read_buf(&mut rbuf)).await {

@@ -423,12 +423,17 @@ fn unknown_keys_become_properties_with_one_warning_each() {
     assert_eq!(p.get("zookeeper.foo.bar"), Some("baz"));
     assert!(l.config.extended_types_enabled);
     assert_eq!(l.warnings.len(), 2, "{:?}", l.warnings);
-    assert!(l.warnings[0].contains("requestThrottleLimit") && l.warnings[0].contains("not implemented"));
+    assert!(
+        l.warnings[0].contains("requestThrottleLimit") && l.warnings[0].contains("not implemented")
+    );
     assert!(l.warnings[1].contains("foo.bar"));
     // Unknown -D properties too, but not the JVM's.
     let l = load(
         "dataDir=/d\n",
-        &["zookeeper.requestThrottleLimit=5", "java.net.preferIPv4Stack=true"],
+        &[
+            "zookeeper.requestThrottleLimit=5",
+            "java.net.preferIPv4Stack=true",
+        ],
         &[],
     )
     .unwrap();
