@@ -141,12 +141,12 @@ def report(by):
       f"measured, {times} each; the tables give the median of the repetitions (with two, "
       "their mean). 100-byte values, 1,000 keys (`/zkbench/k/p00000/n0000123`), picked "
       "uniformly.")
-    w("- Conditions: the machine was shared with other builds and test runs (load average "
-      f"{meta.get('load_before', '?')} at the end of the run, on 2 cores), so each pinned "
-      "process shared its core with other work. Closed-loop throughput suffers little from "
-      "that; open-loop latency suffers most, because every late wakeup of the client or the "
-      "server is charged to the requests due meanwhile. Compare the two servers, not the "
-      "absolute numbers.")
+    w(f"- Conditions: load average {meta.get('load_before', '?')} at the end of the run, on "
+      "2 cores. The two pinned processes account for up to 2 of it (the open-loop client "
+      "keeps its core busy between sends, see zk-bench above); anything beyond that was other "
+      "work sharing the cores, which open-loop latency suffers from most, because every late "
+      "wakeup of the client or the server is charged to the requests due meanwhile. Compare "
+      "the two servers, not the absolute numbers.")
     if meta.get("quick"):
         w("- **Reduced grid (`--quick`)**: "
           f"{meta.get('znodes', 0):,} znodes instead of 1,000,000, "
