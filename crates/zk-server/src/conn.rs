@@ -132,6 +132,10 @@ enum End {
     CoreGone,
 }
 
+/// The largest write buffer a connection keeps between flushes; a larger one (grown by a
+/// burst of replies) is given back once sent.
+const KEEP_WRITE_BUFFER: usize = 64 * 1024;
+
 /// Reads the next frame with the client codec, with the number of bytes it took.
 async fn next_frame(
     rd: &mut Rd,
@@ -282,7 +286,9 @@ async fn session(
         return End::CoreGone;
     }
     // Nothing more is read until the session is settled (upstream disables receive).
-    let mut out = BytesMut::with_capacity(4096);
+    // The write buffer starts empty and grows with what is queued: an idle session holds
+    // only the few bytes its ConnectResponse needed.
+    let mut out = BytesMut::new();
     loop {
         match rx.recv().await {
             Some(Outgoing::Connected {
@@ -396,6 +402,10 @@ async fn session(
                         return End::Io(e);
                     }
                     out.clear();
+                    if out.capacity() > KEEP_WRITE_BUFFER {
+                        // A burst (a large getData, a long children list) is not kept.
+                        out = BytesMut::new();
+                    }
                 }
                 batch.finish(ctx);
                 if close {

@@ -242,9 +242,10 @@ mod tests {
         assert!(zoo_cfg_property_warning("zookeeper.snapCount")
             .unwrap()
             .contains("write snapCount"));
-        assert!(zoo_cfg_property_warning("flushDelay")
+        assert!(zoo_cfg_property_warning("requestThrottleLimit")
             .unwrap()
             .contains("not implemented"));
+        assert_eq!(zoo_cfg_property_warning("flushDelay"), None);
         assert_eq!(command_line_warning("zookeeper.snapCount"), None);
         assert_eq!(command_line_warning("java.awt.headless"), None);
         assert_eq!(command_line_warning("zookeeper.log.dir"), None);
@@ -256,8 +257,9 @@ mod tests {
         assert!(command_line_warning("zookeeper.tickTime")
             .unwrap()
             .contains("zoo.cfg only"));
-        assert!(command_line_warning("zookeeper.flushDelay")
+        assert!(command_line_warning("zookeeper.requestThrottleLimit")
             .unwrap()
             .contains("not implemented"));
+        assert_eq!(command_line_warning("zookeeper.maxBatchSize"), None);
     }
 }
