@@ -132,6 +132,11 @@ enum End {
     CoreGone,
 }
 
+/// A connection's first read buffer: room for a ConnectRequest and a few small requests. The
+/// codec reserves a longer frame's whole length once its header is in, and a buffer that
+/// fills up doubles, so a busy connection reads in larger pieces.
+const READ_BUFFER_START: usize = 1024;
+
 /// The largest write buffer a connection keeps between flushes; a larger one (grown by a
 /// burst of replies) is given back once sent.
 const KEEP_WRITE_BUFFER: usize = 64 * 1024;
@@ -252,7 +257,7 @@ async fn session(
     transport_auth: Vec<Id>,
 ) -> End {
     let (settings, stats) = (ctx.settings, ctx.stats);
-    let mut buf = BytesMut::with_capacity(4096);
+    let mut buf = BytesMut::with_capacity(READ_BUFFER_START);
     let mut codec = ClientCodec::new(settings.max_buffer);
     let (req, read_only_byte, connect_bytes) = match next_frame(rd, &mut buf, &mut codec).await {
         Ok((ClientFrame::Connect(h), n)) => (h.request, h.shape == ConnectShape::WithReadOnly, n),
