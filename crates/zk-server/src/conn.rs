@@ -137,8 +137,8 @@ enum End {
 /// fills up doubles, so a busy connection reads in larger pieces.
 const READ_BUFFER_START: usize = 1024;
 
-/// The largest write buffer a connection keeps between flushes; a larger one (grown by a
-/// burst of replies) is given back once sent.
+/// The largest write buffer a connection keeps for good; a larger one (grown by a burst of
+/// replies) is given back at the first flush that fills less than a quarter of it.
 const KEEP_WRITE_BUFFER: usize = 64 * 1024;
 
 /// Reads the next frame with the client codec, with the number of bytes it took.
@@ -406,9 +406,12 @@ async fn session(
                     if let Err(e) = send_all(wr, &out).await {
                         return End::Io(e);
                     }
+                    // A buffer grown by a burst (a large getData, a long children list)
+                    // is given back at the first flush that uses little of it; one that
+                    // keeps being filled (large replies in a row) is kept.
+                    let used = out.len();
                     out.clear();
-                    if out.capacity() > KEEP_WRITE_BUFFER {
-                        // A burst (a large getData, a long children list) is not kept.
+                    if out.capacity() > KEEP_WRITE_BUFFER && used < out.capacity() / 4 {
                         out = BytesMut::new();
                     }
                 }

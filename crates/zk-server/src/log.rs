@@ -178,6 +178,8 @@ pub fn run_writer(
             }
         };
         match cmd {
+            // The first batch is taken as it is; later ones are appended to it.
+            LogCmd::Append(entries) if w.batch.is_empty() => w.batch = entries,
             LogCmd::Append(entries) => w.batch.extend(entries),
             LogCmd::PurgeBefore(z) => w.pending_purge = Some(z),
         }
