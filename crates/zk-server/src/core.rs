@@ -90,6 +90,13 @@ pub enum CoreMsg {
         /// Where the text goes.
         reply: oneshot::Sender<String>,
     },
+    /// A question from the operator surface (AdminServer, metrics).
+    Query {
+        /// The question.
+        query: crate::ops::query::Query,
+        /// Where the answer goes.
+        reply: oneshot::Sender<crate::ops::query::Answer>,
+    },
 }
 
 /// What the core tells a connection.
@@ -461,6 +468,9 @@ impl Core {
             CoreMsg::FourLetter { cmd, reply } => {
                 let text = fourlw::render(&cmd, &self.view());
                 let _ = reply.send(text);
+            }
+            CoreMsg::Query { query, reply } => {
+                let _ = reply.send(crate::ops::query::answer(query, &self.view()));
             }
         }
     }

@@ -21,9 +21,9 @@ use std::sync::atomic::Ordering;
 
 use zk_core::session::SessionTable;
 use zk_proto::codec::FourLetterWord;
-use zk_tree::quota::StatsTrack;
 use zk_tree::DataTree;
 
+use crate::ops::figures::{Figures, Kind, TreeFigures, Value};
 use crate::settings::Settings;
 use crate::stats::{ConnStats, Stats, SESSIONLESS_CNXN_TIMEOUT_MS, ZK_VERSION};
 
@@ -236,30 +236,29 @@ pub fn java_socket_addr(a: &SocketAddr) -> String {
 
 // ----- dump --------------------------------------------------------------------------
 
-fn dump(v: &CoreView<'_>, out: &mut String) {
-    out.push_str("SessionTracker dump:\n");
-    // SessionTrackerImpl.dumpSessions: the expiry queue, deadlines on the core's clock.
-    let buckets: Vec<(i64, Vec<i64>)> = v
+/// Session expiry buckets (wall-clock ms of the deadline, sorted session ids) and each
+/// session's ephemeral paths (sorted), as `dump` lists them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionsDump {
+    /// `SessionTrackerImpl.dumpSessions`: deadline (wall-clock ms) → session ids.
+    pub expiry: Vec<(i64, Vec<i64>)>,
+    /// `DataTree.dumpEphemerals`: session → paths.
+    pub ephemerals: Vec<(i64, Vec<String>)>,
+}
+
+/// The sessions part of `dump`, typed.
+pub fn sessions_dump(v: &CoreView<'_>) -> SessionsDump {
+    // The expiry queue, deadlines on the core's clock.
+    let expiry = v
         .sessions
         .expiry_buckets()
         .map(|(t, ids)| {
             let mut ids: Vec<i64> = ids.collect();
             ids.sort_unstable();
-            (t, ids)
+            (v.now_wall_ms + (t - v.now_mono_ms), ids)
         })
         .collect();
-    let total: usize = buckets.iter().map(|(_, ids)| ids.len()).sum();
-    let _ = writeln!(out, "Session Sets ({})/({total}):", buckets.len());
-    for (t, ids) in &buckets {
-        let wall = v.now_wall_ms + (t - v.now_mono_ms);
-        let _ = writeln!(out, "{} expire at {}:", ids.len(), java_date(wall));
-        for id in ids {
-            let _ = writeln!(out, "\t0x{id:x}");
-        }
-    }
-    out.push_str("ephemeral nodes dump:\n");
-    // DataTree.dumpEphemerals.
-    let mut eph: Vec<(i64, Vec<String>)> = v
+    let mut ephemerals: Vec<(i64, Vec<String>)> = v
         .tree
         .all_ephemerals()
         .map(|(s, paths)| {
@@ -268,7 +267,25 @@ fn dump(v: &CoreView<'_>, out: &mut String) {
             (s, p)
         })
         .collect();
-    eph.sort_by_key(|(s, _)| *s);
+    ephemerals.sort_by_key(|(s, _)| *s);
+    SessionsDump { expiry, ephemerals }
+}
+
+fn dump(v: &CoreView<'_>, out: &mut String) {
+    out.push_str("SessionTracker dump:\n");
+    let SessionsDump {
+        expiry: buckets,
+        ephemerals: eph,
+    } = sessions_dump(v);
+    let total: usize = buckets.iter().map(|(_, ids)| ids.len()).sum();
+    let _ = writeln!(out, "Session Sets ({})/({total}):", buckets.len());
+    for (wall, ids) in &buckets {
+        let _ = writeln!(out, "{} expire at {}:", ids.len(), java_date(*wall));
+        for id in ids {
+            let _ = writeln!(out, "\t0x{id:x}");
+        }
+    }
+    out.push_str("ephemeral nodes dump:\n");
     let _ = writeln!(out, "Sessions with Ephemerals ({}):", eph.len());
     for (s, paths) in &eph {
         let _ = writeln!(out, "0x{s:x}:");
@@ -356,9 +373,18 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
 
 // ----- wchc, wchp ----------------------------------------------------------------------
 
-/// `WatchManager.dumpWatches` of the data-watch table, by session or by path, then the
-/// blank line `WatchCommand` adds.
-fn watches(by_path: bool, v: &CoreView<'_>, out: &mut String) {
+/// The data-watch table by session (sorted paths) and by path (session ids), as `wchc`
+/// and `wchp` list them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WatchesDump {
+    /// Session → watched paths, sorted by session.
+    pub by_session: Vec<(i64, Vec<String>)>,
+    /// Path → watching sessions, sorted by path.
+    pub by_path: Vec<(String, Vec<i64>)>,
+}
+
+/// `WatchManager.dumpWatches` of the data-watch table, typed.
+pub fn watches_dump(v: &CoreView<'_>) -> WatchesDump {
     let sessions: HashMap<u64, i64> = v
         .stats
         .conns
@@ -368,29 +394,38 @@ fn watches(by_path: bool, v: &CoreView<'_>, out: &mut String) {
         .collect();
     let session_of = |w: u64| sessions.get(&w).copied().unwrap_or(0);
     let (data, _) = v.tree.watch_tables();
+    let mut by_path: Vec<(String, Vec<i64>)> = data
+        .by_path()
+        .map(|(p, ws)| (lossy(p), ws.map(session_of).collect()))
+        .collect();
+    by_path.sort();
+    let mut by_session: Vec<(i64, Vec<String>)> = data
+        .by_watcher()
+        .map(|(w, ps)| {
+            let mut ps: Vec<String> = ps.map(lossy).collect();
+            ps.sort();
+            (session_of(w), ps)
+        })
+        .collect();
+    by_session.sort();
+    WatchesDump {
+        by_session,
+        by_path,
+    }
+}
+
+/// `wchc`/`wchp`, then the blank line `WatchCommand` adds.
+fn watches(by_path: bool, v: &CoreView<'_>, out: &mut String) {
+    let d = watches_dump(v);
     if by_path {
-        let mut paths: Vec<(String, Vec<i64>)> = data
-            .by_path()
-            .map(|(p, ws)| (lossy(p), ws.map(session_of).collect()))
-            .collect();
-        paths.sort();
-        for (p, ss) in paths {
+        for (p, ss) in d.by_path {
             let _ = writeln!(out, "{p}");
             for s in ss {
                 let _ = writeln!(out, "\t0x{s:x}");
             }
         }
     } else {
-        let mut by_watcher: Vec<(i64, Vec<String>)> = data
-            .by_watcher()
-            .map(|(w, ps)| {
-                let mut ps: Vec<String> = ps.map(lossy).collect();
-                ps.sort();
-                (session_of(w), ps)
-            })
-            .collect();
-        by_watcher.sort();
-        for (s, ps) in by_watcher {
+        for (s, ps) in d.by_session {
             let _ = writeln!(out, "0x{s:x}");
             for p in ps {
                 let _ = writeln!(out, "\t{p}");
@@ -406,333 +441,63 @@ fn lossy(p: &[u8]) -> String {
 
 // ----- mntr --------------------------------------------------------------------------
 
-/// The gauges `ZooKeeperServer.registerMetrics` registers, in the order 3.8.0's metrics
-/// provider prints them (after `version` and `server_state`).
-const GAUGES: &[&str] = &[
-    "ephemerals_count",
-    "num_alive_connections",
-    "avg_latency",
-    "outstanding_requests",
-    "znode_count",
-    "global_sessions",
-    "non_mtls_remote_conn_count",
-    "last_client_response_size",
-    "packets_sent",
-    "packets_received",
-    "max_client_response_size",
-    "connection_drop_probability",
-    "watch_count",
-    "auth_failed_count",
-    "min_latency",
-    "max_file_descriptor_count",
-    "approximate_data_size",
-    "open_file_descriptor_count",
-    "local_sessions",
-    "uptime",
-    "max_latency",
-    "outstanding_tls_handshake",
-    "min_client_response_size",
-    "non_mtls_local_conn_count",
-];
-
-/// The quota gauge sets, in printing order; each prints `<namespace>_<name>` per namespace.
-const QUOTA_GAUGE_SETS: &[&str] = &[
-    "quota_bytes_limit_per_namespace",
-    "quota_count_usage_per_namespace",
-    "quota_count_limit_per_namespace",
-    "quota_bytes_usage_per_namespace",
-];
-
-/// `ServerMetrics` counters, in printing order.
-const COUNTERS: &[&str] = &[
-    "proposal_count",
-    "watch_bytes",
-    "outstanding_changes_removed",
-    "throttled_ops",
-    "stale_requests_dropped",
-    "large_requests_rejected",
-    "insecure_admin_count",
-    "connection_rejected",
-    "cnxn_closed_without_zk_server_running",
-    "sessionless_connections_expired",
-    "looking_count",
-    "dead_watchers_queued",
-    "stale_requests",
-    "connection_drop_count",
-    "learner_proposal_received_count",
-    "digest_mismatches_count",
-    "dead_watchers_cleared",
-    "response_packet_cache_hits",
-    "bytes_received_count",
-    "add_dead_watcher_stall_time",
-    "request_throttle_wait_count",
-    "requests_not_forwarded_to_commit_processor",
-    "response_packet_cache_misses",
-    "ensemble_auth_success",
-    "prep_processor_request_queued",
-    "learner_commit_received_count",
-    "stale_replies",
-    "connection_request_count",
-    "response_bytes",
-    "ensemble_auth_fail",
-    "diff_count",
-    "response_packet_get_children_cache_misses",
-    "connection_revalidate_count",
-    "quit_leading_due_to_disloyal_voter",
-    "snap_count",
-    "unrecoverable_error_count",
-    "unsuccessful_handshake",
-    "commit_count",
-    "stale_sessions_expired",
-    "response_packet_get_children_cache_hits",
-    "sync_processor_request_queued",
-    "outstanding_changes_queued",
-    "request_commit_queued",
-    "ensemble_auth_skip",
-    "skip_learner_request_to_next_processor_count",
-    "tls_handshake_exceeded",
-    "revalidate_count",
-];
-
-/// `ServerMetrics` summaries without percentiles (avg, min, max, cnt, sum), in order.
-const BASIC_SUMMARIES: &[&str] = &[
-    "socket_closing_time",
-    "proposal_process_time",
-    "leader_unavailable_time",
-    "node_created_watch_count",
-    "session_queues_drained",
-    "write_commit_proc_req_queued",
-    "connection_token_deficit",
-    "read_commit_proc_req_queued",
-    "node_deleted_watch_count",
-    "startup_txns_load_time",
-    "sync_processor_queue_size",
-    "follower_sync_time",
-    "prep_processor_queue_size",
-    "fsynctime",
-    "inflight_snap_count",
-    "reads_issued_from_session_queue",
-    "learner_request_processor_queue_size",
-    "snapshottime",
-    "unavailable_time",
-    "startup_txns_loaded",
-    "reads_after_write_in_session_queue",
-    "requests_in_session_queue",
-    "write_commit_proc_issued",
-    "prep_process_time",
-    "pending_session_queue_size",
-    "time_waiting_empty_pool_in_commit_processor_read_ms",
-    "commit_process_time",
-    "dbinittime",
-    "inflight_diff_count",
-    "netty_queued_buffer_capacity",
-    "election_time",
-    "commit_commit_proc_req_queued",
-    "sync_processor_batch_size",
-    "node_children_watch_count",
-    "write_batch_time_in_commit_processor",
-    "read_commit_proc_issued",
-    "concurrent_request_processing_in_commit_processor",
-    "observer_sync_time",
-    "node_changed_watch_count",
-    "sync_process_time",
-    "startup_snap_load_time",
-];
-
-/// `ServerMetrics` summaries with percentiles (avg, min, max, cnt, sum, p50, p95, p99,
-/// p999), in order.
-const PERCENTILE_SUMMARIES: &[&str] = &[
-    "prep_processor_queue_time_ms",
-    "jvm_pause_time_ms",
-    "close_session_prep_time",
-    "read_commitproc_time_ms",
-    "updatelatency",
-    "local_write_committed_time_ms",
-    "request_throttle_queue_time_ms",
-    "readlatency",
-    "quorum_ack_latency",
-    "om_commit_process_time_ms",
-    "read_final_proc_time_ms",
-    "commit_propagation_latency",
-    "dead_watchers_cleaner_latency",
-    "write_final_proc_time_ms",
-    "proposal_ack_creation_latency",
-    "proposal_latency",
-    "om_proposal_process_time_ms",
-    "sync_processor_queue_and_flush_time_ms",
-    "propagation_latency",
-    "server_write_committed_time_ms",
-    "sync_processor_queue_time_ms",
-    "sync_processor_queue_flush_time_ms",
-    "write_commitproc_time_ms",
-];
-
 /// `mntr` (`MonitorCommand`): `zk_<key>\t<value>` lines. Counters and summaries
 /// Ferrokeeper does not keep print what upstream prints before their first event (0, and
 /// 0.0 for averages); the per-namespace read/write summary sets, which upstream prints only
 /// once a namespace has been touched, are not printed.
 fn mntr(v: &CoreView<'_>, out: &mut String) {
-    let s = v.stats;
+    let figures = Figures::collect(TreeFigures::of(v), v.stats);
+    mntr_lines(&figures, out);
+}
+
+/// Prints `figures` as `mntr` lines (the default metrics provider's format).
+pub fn mntr_lines(f: &Figures, out: &mut String) {
     let mut line = |k: &str, val: &dyn std::fmt::Display| {
         let _ = writeln!(out, "zk_{k}\t{val}");
     };
-    line("version", &full_version());
-    line("server_state", &"standalone");
-    let (min, avg, max) = s.latency();
-    let (resp_last, resp_min, resp_max) = s.response_sizes();
-    let (data, child) = v.tree.watch_tables();
-    let (fd_open, fd_max) = file_descriptors();
-    for g in GAUGES {
-        let val: String = match *g {
-            "ephemerals_count" => v
-                .tree
-                .all_ephemerals()
-                .map(|(_, p)| p.len())
-                .sum::<usize>()
-                .to_string(),
-            "num_alive_connections" => s.conns.len().to_string(),
-            "avg_latency" => java_double(avg),
-            "outstanding_requests" => v.outstanding.to_string(),
-            "znode_count" => node_count(v.tree).to_string(),
-            "global_sessions" => v.sessions.len().to_string(),
-            "last_client_response_size" => resp_last.to_string(),
-            "packets_sent" => s.packets_sent.load(Ordering::Relaxed).to_string(),
-            "packets_received" => s.packets_received.load(Ordering::Relaxed).to_string(),
-            "max_client_response_size" => resp_max.to_string(),
-            "connection_drop_probability" => java_double(0.0),
-            "watch_count" => (data.len() + child.len()).to_string(),
-            "min_latency" => min.to_string(),
-            "max_file_descriptor_count" => fd_max.to_string(),
-            // DataTree.approximateDataSize: path length plus data length of every node.
-            "approximate_data_size" => v
-                .tree
-                .iter()
-                .map(|(p, n)| p.len() + n.data_len())
-                .sum::<usize>()
-                .to_string(),
-            "open_file_descriptor_count" => fd_open.to_string(),
-            "uptime" => s.elapsed_ms().to_string(),
-            "max_latency" => max.to_string(),
-            "min_client_response_size" => resp_min.to_string(),
-            // No local sessions, no TLS, no connection dropping, no auth-failure counting
-            // (upstream counts only failed TLS handshakes).
-            _ => "0".to_string(),
-        };
-        line(g, &val);
+    line("version", &f.version);
+    line("server_state", &f.server_state);
+    let gauges = f
+        .metrics
+        .iter()
+        .filter(|m| matches!(m.kind, Kind::Gauge(_)));
+    for m in gauges {
+        if let Kind::Gauge(v) = m.kind {
+            line(m.name, &mntr_value(v));
+        }
     }
-    let quotas = quota_gauges(v.tree);
-    for (name, per_ns) in QUOTA_GAUGE_SETS.iter().zip(quotas.iter()) {
+    for (name, per_ns) in &f.quota_sets {
         for (ns, val) in per_ns {
             line(&format!("{ns}_{name}"), val);
         }
     }
-    for c in COUNTERS {
-        let val = match *c {
-            "connection_rejected" => s.connections_rejected.load(Ordering::Relaxed),
-            "bytes_received_count" => s.bytes_received.load(Ordering::Relaxed),
-            "connection_request_count" => s.connection_requests.load(Ordering::Relaxed),
-            "stale_sessions_expired" => s.sessions_expired.load(Ordering::Relaxed),
-            _ => 0,
-        };
-        line(c, &val);
-    }
-    for name in BASIC_SUMMARIES {
-        if *name == "fsynctime" {
-            // One sample per group commit (append + fsync), as FileTxnLog.commit records.
-            let l = &s.log;
-            let cnt = l.syncs.load(Ordering::Relaxed);
-            let sum = l.sync_ms_sum.load(Ordering::Relaxed);
-            let avg = if cnt == 0 {
-                0.0
-            } else {
-                sum as f64 / cnt as f64
-            };
-            line(&format!("avg_{name}"), &java_double(avg));
-            line(&format!("min_{name}"), &l.sync_ms_min());
-            line(
-                &format!("max_{name}"),
-                &l.sync_ms_max.load(Ordering::Relaxed),
-            );
-            line(&format!("cnt_{name}"), &cnt);
-            line(&format!("sum_{name}"), &sum);
-            continue;
-        }
-        line(&format!("avg_{name}"), &java_double(0.0));
-        for part in ["min", "max", "cnt", "sum"] {
-            line(&format!("{part}_{name}"), &0);
-        }
-    }
-    for name in PERCENTILE_SUMMARIES {
-        line(&format!("avg_{name}"), &java_double(0.0));
-        for part in ["min", "max", "cnt", "sum", "p50", "p95", "p99", "p999"] {
-            line(&format!("{part}_{name}"), &0);
+    for m in &f.metrics {
+        match m.kind {
+            Kind::Gauge(_) => {}
+            Kind::Counter(c) => line(m.name, &c),
+            Kind::Summary(s) => {
+                let name = m.name;
+                line(&format!("avg_{name}"), &java_double(s.avg()));
+                line(&format!("min_{name}"), &s.min);
+                line(&format!("max_{name}"), &s.max);
+                line(&format!("cnt_{name}"), &s.count);
+                line(&format!("sum_{name}"), &s.sum);
+                if s.percentiles {
+                    for p in ["p50", "p95", "p99", "p999"] {
+                        line(&format!("{p}_{name}"), &0);
+                    }
+                }
+            }
         }
     }
 }
 
-/// `QuotaMetricsUtils`: per top-level namespace, the quota limits (the hard limit when set)
-/// and usages found in the leaves of `/zookeeper/quota`, in [`QUOTA_GAUGE_SETS`]' order.
-fn quota_gauges(tree: &DataTree) -> [BTreeMap<String, i64>; 4] {
-    let mut sets: [BTreeMap<String, i64>; 4] = Default::default();
-    let root = zk_tree::tree::QUOTA_PATH;
-    let mut stack: Vec<Vec<u8>> = vec![root.to_vec()];
-    while let Some(path) = stack.pop() {
-        let Some(node) = tree.node(&path) else {
-            continue;
-        };
-        if !node.children.is_empty() {
-            for c in &node.children {
-                let mut p = path.clone();
-                p.push(b'/');
-                p.extend_from_slice(c);
-                stack.push(p);
-            }
-            continue;
-        }
-        let is_limit = path.ends_with(zk_tree::quota::LIMIT_NODE.as_bytes());
-        let is_stat = path.ends_with(zk_tree::quota::STAT_NODE.as_bytes());
-        let (Some(data), true) = (&node.data, is_limit || is_stat) else {
-            continue;
-        };
-        // PathUtils.getTopNamespace of the path below /zookeeper/quota.
-        let rest = lossy(&path[root.len()..]);
-        let Some(ns) = rest.split('/').nth(1).filter(|n| !n.is_empty()) else {
-            continue;
-        };
-        let t = StatsTrack::parse(data);
-        let hard_or = |hard: i64, soft: i64| if hard > -1 { hard } else { soft };
-        let values: [Option<i64>; 4] = if is_limit {
-            [
-                Some(hard_or(t.get("byteHardLimit"), t.bytes())),
-                None,
-                Some(hard_or(t.get("countHardLimit"), t.count())),
-                None,
-            ]
-        } else {
-            [None, Some(t.count()), None, Some(t.bytes())]
-        };
-        for (set, val) in sets.iter_mut().zip(values) {
-            if let Some(val) = val {
-                *set.entry(ns.to_string()).or_insert(0) += val;
-            }
-        }
+/// A gauge as `mntr` prints it: longs as integers, doubles as Java prints them.
+pub fn mntr_value(v: Value) -> String {
+    match v {
+        Value::Int(i) => i.to_string(),
+        Value::Float(f) => java_double(f),
     }
-    sets
-}
-
-/// `OSMXBean`'s open and maximum file descriptor counts (-1 where unknown).
-fn file_descriptors() -> (i64, i64) {
-    let open = std::fs::read_dir("/proc/self/fd").map_or(-1, |d| d.count() as i64);
-    let max = std::fs::read_to_string("/proc/self/limits")
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .find(|l| l.starts_with("Max open files"))
-                .and_then(|l| l.split_whitespace().nth(3))
-                .and_then(|v| v.parse::<i64>().ok())
-        })
-        .unwrap_or(-1);
-    (open, max)
 }
 
 /// `Double.toString` for the values the words print (averages rounded to 4 decimals):
@@ -779,7 +544,7 @@ fn dir_size(dir: &Path) -> u64 {
 
 /// (txn-log directory size, snapshot directory size): `dataLogDir/version-2` and
 /// `dataDir/version-2`.
-fn dir_sizes(settings: &Settings) -> (u64, u64) {
+pub fn dir_sizes(settings: &Settings) -> (u64, u64) {
     (
         dir_size(&settings.data_log_dir.join("version-2")),
         dir_size(&settings.data_dir.join("version-2")),
@@ -1008,6 +773,7 @@ mod tests {
     fn mntr_key_counts_match_3_8_0() {
         // 2 + gauges + counters + 5 per basic summary + 9 per percentile summary = 485
         // lines on a fresh 3.8.0 standalone server.
+        use crate::ops::figures::*;
         let n = 2
             + GAUGES.len()
             + COUNTERS.len()

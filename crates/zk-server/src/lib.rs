@@ -18,6 +18,7 @@ pub mod core;
 pub mod fourlw;
 pub mod jaas;
 pub mod log;
+pub mod ops;
 pub mod recovery;
 pub mod settings;
 pub mod snapshots;
@@ -200,6 +201,16 @@ pub async fn run_listeners(
         }));
     }
     drop(acc_tx);
+    // The operator surface (AdminServer, metrics page, readiness): off unless configured.
+    let ops_state = Arc::new(ops::OpsState::new(
+        settings.clone(),
+        stats.clone(),
+        core_tx.clone(),
+    ));
+    let ops_bound = ops::start(ops_state.clone(), shutdown.clone()).await;
+    ops_state.set_serving(true);
+    ops::sd_notify::ready();
+    settings.ops.bound.send_replace(Some(ops_bound));
     let mut core_task = core_task;
     let core_result = |res: Result<Result<(), String>, tokio::task::JoinError>| match res {
         Ok(Ok(())) => Ok(()),
@@ -258,6 +269,9 @@ pub async fn run_listeners(
             }
         }
     };
+    ops_state.set_serving(false);
+    ops::sd_notify::stopping();
+    drop(ops_state);
     drop(core_tx);
     for a in &acceptors {
         a.abort();

@@ -64,6 +64,8 @@ pub struct Settings {
     pub data_dir: std::path::PathBuf,
     /// dataLogDir, for `dirs`.
     pub data_log_dir: std::path::PathBuf,
+    /// The AdminServer and the metrics page (both off in [`Settings::default`]).
+    pub ops: crate::ops::OpsSettings,
 }
 
 impl Default for Settings {
@@ -97,6 +99,7 @@ impl Default for Settings {
             envi_text: String::new(),
             data_dir: std::path::PathBuf::from("data"),
             data_log_dir: std::path::PathBuf::from("data"),
+            ops: crate::ops::OpsSettings::default(),
         }
     }
 }
@@ -186,6 +189,7 @@ impl Settings {
             envi_text: String::new(),
             data_dir: cfg.data_dir.clone(),
             data_log_dir: cfg.data_log_dir.clone(),
+            ops: crate::ops::OpsSettings::from_config(cfg),
         }
     }
 }

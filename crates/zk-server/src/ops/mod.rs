@@ -1,0 +1,230 @@
+//! The operator surface: Apache ZooKeeper's AdminServer (`/commands/<name>`), the Prometheus
+//! metrics page (`metricsProvider.*`), Kubernetes-style probes and systemd readiness.
+//!
+//! ```text
+//!   admin.serverAddress:serverPort ─► axum ─┬─ /commands/<name> ─► admin::run ─┐
+//!                                           ├─ /healthz, /readyz              │ Query
+//!   metricsProvider.httpHost:httpPort ─► axum ── /metrics ─► prometheus ──────┼──────► core
+//!                                                                             │ Stats (atomics)
+//! ```
+//!
+//! Both servers are cold paths: they read the counters the server keeps anyway and ask the
+//! core for tree figures with a [`query::Query`], the way four-letter words do.
+
+pub mod admin;
+pub mod facade;
+pub mod figures;
+pub mod json;
+pub mod prometheus;
+pub mod query;
+pub mod sd_notify;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::core::CoreMsg;
+use crate::settings::Settings;
+use crate::stats::Stats;
+
+/// The prefix of the one metrics-provider class whose page Ferrokeeper serves.
+pub const PROMETHEUS_PROVIDER: &str =
+    "org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider";
+
+/// How long an operator request waits for the core before it answers "not serving".
+const CORE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Where the AdminServer listens and how it is reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminSettings {
+    /// `admin.serverAddress`.
+    pub address: String,
+    /// `admin.serverPort` (0: any free port, for tests).
+    pub port: u16,
+    /// `admin.commandURL`.
+    pub command_url: String,
+}
+
+/// The operator surface's settings.
+#[derive(Debug, Clone, Default)]
+pub struct OpsSettings {
+    /// The AdminServer, when `admin.enableServer` is not `false`.
+    pub admin: Option<AdminSettings>,
+    /// `metricsProvider.httpHost` and `httpPort`, when the Prometheus provider is chosen.
+    pub prometheus: Option<(String, u16)>,
+    /// The configuration file's text (`initial_configuration`).
+    pub initial_configuration: String,
+    /// The client port (`configuration`), 0 when none.
+    pub client_port: i32,
+    /// `clientPortListenBacklog`.
+    pub client_port_listen_backlog: i32,
+    /// Told where the servers listen once they are bound (tests bind port 0).
+    pub bound: Arc<watch::Sender<Option<Bound>>>,
+}
+
+impl OpsSettings {
+    /// The settings a parsed configuration asks for.
+    pub fn from_config(cfg: &crate::config::Config) -> Self {
+        let admin = cfg.admin.enabled.then(|| AdminSettings {
+            address: cfg.admin.address.clone(),
+            port: u16::try_from(cfg.admin.port).unwrap_or(8080),
+            command_url: cfg.admin.command_url.clone(),
+        });
+        let prometheus = (cfg.metrics_provider_class_name == PROMETHEUS_PROVIDER).then(|| {
+            let p = &cfg.metrics_provider_config;
+            let host = p.get("httpHost").unwrap_or("0.0.0.0").trim().to_string();
+            let port = p
+                .get("httpPort")
+                .and_then(|v| v.trim().parse::<u16>().ok())
+                .unwrap_or(7000);
+            (host, port)
+        });
+        let initial_configuration = cfg
+            .config_file
+            .as_ref()
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .unwrap_or_default();
+        OpsSettings {
+            admin,
+            prometheus,
+            initial_configuration,
+            client_port: cfg
+                .client_port_address
+                .as_ref()
+                .map_or(0, |e| i32::from(e.port)),
+            client_port_listen_backlog: cfg.client_port_listen_backlog,
+            bound: Arc::default(),
+        }
+    }
+}
+
+/// What the operator servers share: settings, counters, the way to the core, and whether
+/// the node serves clients.
+pub struct OpsState {
+    /// Server settings.
+    pub settings: Arc<Settings>,
+    /// Counters.
+    pub stats: Arc<Stats>,
+    core: mpsc::Sender<CoreMsg>,
+    serving: AtomicBool,
+}
+
+impl OpsState {
+    /// State over a running core.
+    pub fn new(settings: Arc<Settings>, stats: Arc<Stats>, core: mpsc::Sender<CoreMsg>) -> Self {
+        OpsState {
+            settings,
+            stats,
+            core,
+            serving: AtomicBool::new(false),
+        }
+    }
+
+    /// Marks the node as serving clients (or not).
+    pub fn set_serving(&self, on: bool) {
+        self.serving.store(on, Ordering::Relaxed);
+    }
+
+    /// Whether the node serves clients: its listeners are up and the core answers.
+    pub async fn ready(&self) -> bool {
+        self.serving.load(Ordering::Relaxed) && self.ask(query::Query::Figures).await.is_some()
+    }
+
+    /// Asks the core; `None` when it is gone or does not answer in time.
+    pub async fn ask(&self, q: query::Query) -> Option<query::Answer> {
+        let (reply, rx) = oneshot::channel();
+        let msg = CoreMsg::Query { query: q, reply };
+        let sent = tokio::time::timeout(CORE_TIMEOUT, self.core.send(msg)).await;
+        if !matches!(sent, Ok(Ok(()))) {
+            return None;
+        }
+        tokio::time::timeout(CORE_TIMEOUT, rx).await.ok()?.ok()
+    }
+
+    /// The figures of now; `None` when the core does not answer.
+    pub async fn figures(&self) -> Option<figures::Figures> {
+        match self.ask(query::Query::Figures).await? {
+            query::Answer::Figures(t) => Some(figures::Figures::collect(*t, &self.stats)),
+            _ => None,
+        }
+    }
+}
+
+/// The bound operator listeners (their ports, for tests that bind port 0).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Bound {
+    /// The AdminServer's address.
+    pub admin: Option<std::net::SocketAddr>,
+    /// The metrics page's address.
+    pub metrics: Option<std::net::SocketAddr>,
+}
+
+/// Starts the AdminServer and the metrics page as `state.settings.ops` asks. A port that
+/// cannot be bound is logged as upstream logs it and that server is skipped; the node keeps
+/// serving clients. Both stop when `shutdown` becomes true.
+pub async fn start(state: Arc<OpsState>, shutdown: watch::Receiver<bool>) -> Bound {
+    let mut bound = Bound::default();
+    let ops = &state.settings.ops;
+    if let Some(a) = &ops.admin {
+        let router = admin::router(state.clone(), &a.command_url);
+        match serve(&a.address, a.port, router, shutdown.clone()).await {
+            Ok(addr) => {
+                tracing::info!(
+                    "Started AdminServer on address {}, port {} and command URL {}",
+                    a.address,
+                    addr.port(),
+                    a.command_url
+                );
+                bound.admin = Some(addr);
+            }
+            Err(e) => tracing::error!(
+                "Problem starting AdminServer on address {}, port {} and command URL {}: {e}",
+                a.address,
+                a.port,
+                a.command_url
+            ),
+        }
+    }
+    if let Some((host, port)) = &ops.prometheus {
+        let router = prometheus::router(state.clone());
+        match serve(host, *port, router, shutdown).await {
+            Ok(addr) => {
+                tracing::info!("Prometheus metrics available on http://{addr}/metrics");
+                bound.metrics = Some(addr);
+            }
+            Err(e) => {
+                tracing::error!("Cannot start the Prometheus metrics page on {host}:{port}: {e}")
+            }
+        }
+    }
+    bound
+}
+
+async fn serve(
+    host: &str,
+    port: u16,
+    router: axum::Router,
+    mut shutdown: watch::Receiver<bool>,
+) -> std::io::Result<std::net::SocketAddr> {
+    let listener = tokio::net::TcpListener::bind((host, port)).await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        let stop = async move {
+            // A dropped sender counts as shutdown too.
+            while !*shutdown.borrow_and_update() {
+                if shutdown.changed().await.is_err() {
+                    break;
+                }
+            }
+        };
+        if let Err(e) = axum::serve(listener, router)
+            .with_graceful_shutdown(stop)
+            .await
+        {
+            tracing::warn!("HTTP server on {addr} stopped: {e}");
+        }
+    });
+    Ok(addr)
+}
