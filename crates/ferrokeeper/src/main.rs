@@ -4,6 +4,7 @@
 //! zoo.cfg and `-D` system properties are read exactly as Apache ZooKeeper 3.8 reads them
 //! (`zk_server::config`), so existing deployments and test harnesses need no change.
 
+mod logfmt;
 mod migrate;
 mod progress;
 mod shadow;
@@ -71,17 +72,24 @@ enum Tool {
 }
 
 fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // FERROKEEPER_LOG_LAYOUT=zookeeper: Apache ZooKeeper's logback layout (docs/operations.md).
+    if std::env::var("FERROKEEPER_LOG_LAYOUT").as_deref() == Ok("zookeeper") {
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_ansi(false)
+            .event_format(logfmt::ZooKeeperLayout)
+            .init();
+        return;
+    }
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
+        .with_env_filter(filter)
         .with_target(false)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .init();
 }
 
-/// The configuration of `ferrokeeper` with no arguments.
 fn default_config(sys: SystemProperties) -> anyhow::Result<config::Loaded> {
     let mut props = JavaProperties::new();
     props.insert("tickTime", "2000");
@@ -148,6 +156,9 @@ fn main() -> anyhow::Result<()> {
             .with_context(|| format!("reading configuration {}", path.display()))?,
         None => default_config(sys)?,
     };
+    if let Some(id) = loaded.config.server_id {
+        logfmt::set_myid(id);
+    }
     for w in &loaded.warnings {
         tracing::warn!("{w}");
     }
