@@ -161,6 +161,11 @@ async fn every_command_and_alias_answers_with_upstreams_keys() {
             match c.primary {
                 "snapshot" | "restore" => {
                     assert_eq!(status, 503, "{name} is disabled, as upstream's switch off");
+                    assert_eq!(keys(&v), ["command", "error"], "{name}");
+                    assert!(
+                        v["error"].is_null(),
+                        "{name}: upstream logs the reason only"
+                    );
                     continue;
                 }
                 "leader" => {

@@ -334,18 +334,17 @@ pub async fn run(state: &OpsState, name: &str, params: &HashMap<String, String>)
             d.insert("observers".into(), Value::Array(Vec::new()));
         }
         "restore" | "snapshot" => {
+            // As upstream with admin.snapshot.enabled / admin.restore.enabled false: 503
+            // with the empty envelope (the reason goes to the log only).
             let what = if p == "restore" {
                 "Restore"
             } else {
                 "Snapshot"
             };
-            let mut body = Map::new();
-            body.insert("command".into(), p.into());
-            body.insert("error".into(), format!("{what} command is disabled").into());
-            return Reply {
-                status: StatusCode::SERVICE_UNAVAILABLE,
-                body: Value::Object(body),
-            };
+            tracing::warn!("{what} command is disabled");
+            let mut r = ok(p, d);
+            r.status = StatusCode::SERVICE_UNAVAILABLE;
+            return r;
         }
         "server_stats" | "stats" => {
             let Some(f) = state.figures().await else {
