@@ -693,6 +693,12 @@ async fn metrics_page_has_every_dashboard_and_alert_name_with_its_type() {
         assert!(fam.contains_key(n), "{n}");
     }
     assert_eq!(fam.get("ferrokeeper_requests_total").unwrap(), "counter");
+    // Recorded through the `metrics` facade: this scrape counted itself.
+    assert_eq!(
+        fam.get("ferrokeeper_metrics_scrapes_total").unwrap(),
+        "counter"
+    );
+    assert!(sample("ferrokeeper_metrics_scrapes_total").unwrap() >= 1.0);
     assert!(!fam
         .keys()
         .any(|k| k.starts_with("jvm_") && k != "jvm_pause_time_ms"));
@@ -812,6 +818,15 @@ fn admin_and_metrics_keys_come_from_zoo_cfg_and_system_properties() {
     ])
     .unwrap();
     let loaded = zk_server::config::load(&path, sys).unwrap();
+    // Served natively: no "not implemented" warning for the provider or its keys.
+    assert!(
+        !loaded
+            .warnings
+            .iter()
+            .any(|w| w.to_string().contains("metricsProvider")),
+        "{:?}",
+        loaded.warnings
+    );
     let ops = zk_server::ops::OpsSettings::from_config(&loaded.config);
     let admin = ops.admin.unwrap();
     assert_eq!((admin.address.as_str(), admin.port), ("127.0.0.2", 9090));

@@ -249,6 +249,18 @@ pub struct QuorumSasl {
     pub server_login_context: String,
 }
 
+/// The Prometheus provider's `metricsProvider.className`, whose page Ferrokeeper serves.
+pub const PROMETHEUS_METRICS_PROVIDER: &str =
+    "org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider";
+
+/// The Prometheus provider's keys Ferrokeeper honours (`exportJvmInfo` has nothing to
+/// export: there is no JVM).
+pub const PROMETHEUS_PROVIDER_KEYS: &[&str] = &[
+    "metricsProvider.httpHost",
+    "metricsProvider.httpPort",
+    "metricsProvider.exportJvmInfo",
+];
+
 /// The default `metricsProvider.className`.
 pub const DEFAULT_METRICS_PROVIDER: &str =
     "org.apache.zookeeper.metrics.impl.DefaultMetricsProvider";

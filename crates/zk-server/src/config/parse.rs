@@ -12,7 +12,8 @@ use super::secret::{shown, Secret};
 use super::system::{java_parse_int, java_parse_long, java_parse_long_radix, Origin};
 use super::{
     AdminServer, Config, ConfigError, ConfigFiles, Containers, EnforceAuth, Loaded, QuorumSasl,
-    SystemProperties, DEFAULT_METRICS_PROVIDER,
+    SystemProperties, DEFAULT_METRICS_PROVIDER, PROMETHEUS_METRICS_PROVIDER,
+    PROMETHEUS_PROVIDER_KEYS,
 };
 
 /// `ZooKeeperServer.DEFAULT_TICK_TIME`.
@@ -342,14 +343,17 @@ fn parse_properties(
             }
             "metricsProvider.className" => {
                 d.metrics_provider_class_name = value.to_owned();
-                if value != DEFAULT_METRICS_PROVIDER {
+                // The Prometheus provider's page is served natively (zk_server::ops).
+                if value != DEFAULT_METRICS_PROVIDER && value != PROMETHEUS_METRICS_PROVIDER {
                     not_implemented(w, key, "Java metrics providers cannot be loaded");
                 }
             }
             k if k.starts_with("metricsProvider.") => {
                 d.metrics_provider_config
                     .insert(k["metricsProvider.".len()..].to_owned(), value.to_owned());
-                not_implemented(w, k, "metrics provider settings");
+                if !PROMETHEUS_PROVIDER_KEYS.contains(&k) {
+                    not_implemented(w, k, "metrics provider settings");
+                }
             }
             "multiAddress.enabled" => {
                 d.multi_address_enabled = boolean(key, value)?;

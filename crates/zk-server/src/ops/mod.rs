@@ -30,8 +30,7 @@ use crate::settings::Settings;
 use crate::stats::Stats;
 
 /// The prefix of the one metrics-provider class whose page Ferrokeeper serves.
-pub const PROMETHEUS_PROVIDER: &str =
-    "org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider";
+pub const PROMETHEUS_PROVIDER: &str = crate::config::PROMETHEUS_METRICS_PROVIDER;
 
 /// How long an operator request waits for the core before it answers "not serving".
 const CORE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -165,6 +164,8 @@ pub struct Bound {
 /// cannot be bound is logged as upstream logs it and that server is skipped; the node keeps
 /// serving clients. Both stop when `shutdown` becomes true.
 pub async fn start(state: Arc<OpsState>, shutdown: watch::Receiver<bool>) -> Bound {
+    // Before anything records through the `metrics` facade.
+    facade::install();
     let mut bound = Bound::default();
     let ops = &state.settings.ops;
     if let Some(a) = &ops.admin {
