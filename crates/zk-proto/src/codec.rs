@@ -26,9 +26,13 @@
 //! Incomplete input is `Ok(None)`, never an error. After a four-letter word (and `stmk`'s
 //! 8-byte trace mask) upstream stops reading; the codec then discards whatever arrives.
 
+// Without the `codec` feature only the frame types are built, not the tokio_util codec.
+#![cfg_attr(not(feature = "codec"), allow(dead_code, unused_imports))]
+
 use std::io;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
+#[cfg(feature = "codec")]
 use tokio_util::codec::{Decoder, Encoder};
 
 use crate::handshake::{self, ConnectShape, Handshake};
@@ -251,6 +255,7 @@ impl ClientCodec {
         self.state == State::Established
     }
 
+    #[cfg(feature = "codec")]
     /// Reads one length-prefixed payload; `Ok(None)` if it is not all there yet.
     fn frame(&self, src: &mut BytesMut) -> Result<Option<Bytes>, CodecError> {
         let Some(prefix) = src.get(..4) else {
@@ -280,6 +285,7 @@ impl ClientCodec {
     }
 }
 
+#[cfg(feature = "codec")]
 impl Decoder for ClientCodec {
     type Item = ClientFrame;
     type Error = CodecError;
@@ -418,8 +424,10 @@ pub struct ConnectReply {
 pub struct Unframed(pub Bytes);
 
 /// `ReplyHeader`: xid, zxid, err.
+#[cfg(feature = "codec")]
 const REPLY_HEADER_LEN: usize = 16;
 
+#[cfg(feature = "codec")]
 fn put_len(dst: &mut BytesMut, len: usize) -> Result<(), CodecError> {
     let len = i32::try_from(len).map_err(|_| {
         CodecError::Io(io::Error::new(
@@ -431,6 +439,7 @@ fn put_len(dst: &mut BytesMut, len: usize) -> Result<(), CodecError> {
     Ok(())
 }
 
+#[cfg(feature = "codec")]
 impl<B: Body> Encoder<Reply<B>> for ClientCodec {
     type Error = CodecError;
 
@@ -445,6 +454,7 @@ impl<B: Body> Encoder<Reply<B>> for ClientCodec {
     }
 }
 
+#[cfg(feature = "codec")]
 impl Encoder<ConnectReply> for ClientCodec {
     type Error = CodecError;
 
@@ -457,6 +467,7 @@ impl Encoder<ConnectReply> for ClientCodec {
     }
 }
 
+#[cfg(feature = "codec")]
 impl Encoder<Unframed> for ClientCodec {
     type Error = CodecError;
 
@@ -466,7 +477,7 @@ impl Encoder<Unframed> for ClientCodec {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "codec"))]
 mod tests {
     use super::*;
     use crate::handshake::{encode_request, LEGACY_REQUEST_LEN, REQUEST_LEN};

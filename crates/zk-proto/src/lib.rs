@@ -16,7 +16,8 @@
 //!   in the same shape.
 //! * [`codec`]: the client port's `tokio_util` codec (length-prefixed frames checked against
 //!   `jute.maxbuffer` before allocating, handshake first, four-letter words on a fresh
-//!   connection) and the reply encoders.
+//!   connection) and the reply encoders. Its `Decoder`/`Encoder` impls are behind the
+//!   `codec` feature, which only the shells enable: the No-IO crates stay free of tokio.
 //!
 //! This crate does no IO; it turns bytes into values and back.
 

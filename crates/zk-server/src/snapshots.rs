@@ -17,19 +17,15 @@
 //! snapshot bytes up in memory: the core only serialises another slice when there is room.
 //!
 //! ```text
-//!   core task ── step(STEP_NODES) ──► Chunk ──► [bounded channel] ──► writer thread
+//!   node ── SnapshotSlice ──► core task ──► [bounded channel] ──► writer thread
 //!       ▲                                                          write, fsync, rename, purge
 //!       └──────────────────────────── Done (target back, result) ◄──────┘
 //! ```
 
 use std::io::{self, Write};
 
-use bytes::Bytes;
 use tokio::sync::mpsc;
-use zk_tree::snapshot::WriteSummary;
 
-/// Nodes serialised per step of a background snapshot: a few hundred microseconds of work.
-pub(crate) const STEP_NODES: usize = 1000;
 /// Steps buffered between the core and the writer thread.
 pub(crate) const CHUNKS_IN_FLIGHT: usize = 16;
 
@@ -47,40 +43,7 @@ pub trait SnapshotTarget: Send {
     fn purge(&mut self, keep: usize) -> Result<Option<i64>, String>;
 }
 
-/// Snapshot settings.
-#[derive(Debug, Clone, Copy)]
-pub struct SnapshotPolicy {
-    /// `snapCount`.
-    pub snap_count: u64,
-    /// `autopurge.snapRetainCount` (at least 3, as upstream).
-    pub retain: usize,
-    /// `autopurge.purgeInterval`; `None` (the default, 0 hours) never purges.
-    pub purge_interval: Option<std::time::Duration>,
-}
-
-impl Default for SnapshotPolicy {
-    fn default() -> Self {
-        SnapshotPolicy {
-            snap_count: 100_000,
-            retain: 3,
-            purge_interval: None,
-        }
-    }
-}
-
-impl SnapshotPolicy {
-    /// The next threshold: half the count plus a random share of the other half, so that
-    /// the members of an ensemble do not all snapshot at once.
-    pub fn next_threshold(&self, seed: u64) -> u64 {
-        let half = (self.snap_count / 2).max(1);
-        // splitmix64 of the seed: randomness without a dependency.
-        let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        half + z % half
-    }
-}
+pub use zk_node::SnapshotPolicy;
 
 /// Streams `tree` and `sessions` as a snapshot into `target`, then purges. Returns the
 /// oldest snapshot zxid kept (the txn log can be purged below it).
@@ -121,14 +84,8 @@ pub fn write(
     Ok(())
 }
 
-/// A piece of a background snapshot on its way to the writer thread.
-#[derive(Debug)]
-pub(crate) enum Chunk {
-    /// More bytes.
-    Data(Bytes),
-    /// The last bytes: the snapshot is complete once they are durable.
-    Last(Bytes, WriteSummary),
-}
+/// A piece of a background snapshot on its way to the writer thread (the node's slices).
+pub(crate) type Chunk = zk_node::SnapshotSlice;
 
 /// A background snapshot's outcome, with the target handed back to the core.
 pub(crate) struct Done {
