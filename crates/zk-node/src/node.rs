@@ -188,6 +188,12 @@ impl Node {
         }
     }
 
+    /// The role established a new epoch (a leader once a quorum acked NEWLEADER): zxids
+    /// this node prepares from now on are `epoch << 32 | counter`, the counter from 1.
+    pub fn start_epoch(&mut self, epoch: u32) {
+        self.prep.start_epoch(epoch);
+    }
+
     /// The tree.
     pub fn tree(&self) -> &DataTree {
         &self.tree

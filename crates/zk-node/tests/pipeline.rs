@@ -616,3 +616,38 @@ fn a_background_snapshot_is_sliced_and_reads_back_as_the_tree() {
     n.step(Input::SnapshotDone);
     assert!(!n.snapshot_wants_room());
 }
+
+#[test]
+fn zxids_are_epoch_and_counter() {
+    let mut n = node();
+    session(&mut n, 1);
+    // Standalone goes on from the last zxid; a new epoch restarts the counter.
+    n.start_epoch(3);
+    let outs = step(
+        &mut n,
+        Input::Request {
+            conn: 1,
+            xid: 1,
+            req: create("/e", b""),
+        },
+    );
+    let z = Zxid::new(3, 1);
+    assert_eq!(persisted(&outs), [z.0]);
+    let outs = step(&mut n, Input::Durable(z));
+    match outs.as_slice() {
+        [Output::Send(
+            1,
+            Outgoing::Reply {
+                xid: 1,
+                zxid,
+                err: 0,
+                ..
+            },
+        )] => {
+            assert_eq!(Zxid(*zxid).epoch(), 3);
+            assert_eq!(Zxid(*zxid).counter(), 1);
+        }
+        other => panic!("unexpected outputs {other:?}"),
+    }
+    assert_eq!(n.tree().node(b"/e").map(|x| x.stat.czxid), Some(z.0));
+}
