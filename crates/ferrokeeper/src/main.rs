@@ -273,7 +273,7 @@ fn main() -> anyhow::Result<()> {
             max_buffer,
             &zk_storage::progress::NoProgress,
         )?;
-        let mut snapshots = storage::FileTarget(store.snapshots);
+        let mut snapshots = store.snapshots;
         storage::snapshot_after_recovery(&mut snapshots, &recovered);
         zk_server::run_listeners(
             settings,

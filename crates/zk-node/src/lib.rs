@@ -32,6 +32,7 @@
 
 mod node;
 mod ops;
+pub mod recovery;
 pub mod replicate;
 
 use std::net::IpAddr;

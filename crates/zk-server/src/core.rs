@@ -27,8 +27,9 @@ use zk_proto::Zxid;
 use crate::fourlw;
 use crate::log::{LogCmd, LogEvent};
 use crate::settings::Settings;
-use crate::snapshots::{Chunk, Done, SnapshotTarget};
+use crate::snapshots::{Chunk, Done};
 use crate::stats::Stats;
+use zk_storage::SnapshotStore;
 
 pub use zk_node::{ConnId, Outgoing};
 
@@ -134,7 +135,7 @@ pub struct Core {
     to_log: Vec<(i64, Bytes)>,
     log_tx: std::sync::mpsc::Sender<LogCmd>,
     /// The snapshot target; `None` while a background snapshot's writer thread holds it.
-    snapshots: Option<Box<dyn SnapshotTarget>>,
+    snapshots: Option<Box<dyn SnapshotStore>>,
     /// The writer thread of the background snapshot in progress.
     snap_tx: Option<mpsc::Sender<Chunk>>,
     snap_done_tx: mpsc::UnboundedSender<Done>,
@@ -152,7 +153,7 @@ impl Core {
         sessions: zk_core::session::SessionTable,
         log_tx: std::sync::mpsc::Sender<LogCmd>,
         clock: Clock,
-        snapshots: Option<Box<dyn SnapshotTarget>>,
+        snapshots: Option<Box<dyn SnapshotStore>>,
     ) -> Self {
         let (snap_done_tx, snap_done_rx) = mpsc::unbounded_channel();
         let node = Node::new(

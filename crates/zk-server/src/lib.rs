@@ -18,7 +18,6 @@ pub mod core;
 pub mod fourlw;
 pub mod jaas;
 pub mod log;
-pub mod recovery;
 pub mod settings;
 pub mod snapshots;
 pub mod stats;
@@ -34,6 +33,8 @@ use zk_storage::TxnLog;
 use zk_tree::DataTree;
 
 pub use settings::Settings;
+/// Recovery at start (snapshot + log replay) is the node's.
+pub use zk_node::recovery;
 
 /// Why the server stopped abnormally.
 #[derive(Debug, thiserror::Error)]
@@ -51,7 +52,7 @@ pub struct Stores {
     /// The txn log, continuing after the recovered state.
     pub log: Box<dyn TxnLog>,
     /// Where snapshots go.
-    pub snapshots: Option<Box<dyn snapshots::SnapshotTarget>>,
+    pub snapshots: Option<Box<dyn zk_storage::SnapshotStore>>,
 }
 
 impl Stores {
