@@ -1,0 +1,40 @@
+//! Zab and FastLeaderElection as pure state machines, and the peer wire formats.
+//!
+//! What this crate owns:
+//!
+//! * [`wire`]: the bytes peers exchange, as Apache ZooKeeper 3.8/3.9 writes them: the
+//!   election connection's initial message, notification frames in every version Java sends
+//!   and accepts, and the quorum port's `QuorumPacket` stream typed per packet type.
+//! * [`quorum`]: the [`quorum::QuorumVerifier`] trait (is this set of sids a quorum?) and
+//!   its majority implementation.
+//! * [`election`]: FastLeaderElection as a sans-IO state machine: events in, commands out.
+//!
+//! What it does not own: sockets, files, clocks and randomness (the shell in zk-server and
+//! the simulator in zk-sim provide them as events), the data tree and request preparation
+//! (zk-tree, zk-core: consensus sees opaque `(zxid, txn bytes)`), and config parsing
+//! (zk-config implements [`quorum::QuorumVerifier`] for hierarchical quorums). The crate
+//! graph enforces it: no tokio, mio, rocksdb or rustls (`tests/no_io_deps.rs`).
+//!
+//! ```text
+//!             bytes from a peer                        Event::{Start, Received, TimerFired}
+//!   socket ─────────────────────► wire::*::decode ──────────────────────┐
+//!  (shell)                                                              ▼
+//!                                                          ┌─────────────────────────┐
+//!                                                          │ election::Election      │
+//!                                                          │ (pure: no IO, no clock) │
+//!                                                          └───────────┬─────────────┘
+//!   socket ◄───────────────────── wire::*::encode ◄────────────────────┘
+//!  (shell)     bytes to a peer          Command::{Send, SetTimer, Decided}
+//! ```
+//!
+//! Built so far (see the issue "Zab as pure state machines"): the codec, golden bytes
+//! against Java's own classes (`tests/java_golden.rs`), and the election. Not yet built:
+//! discovery and sync (FOLLOWERINFO .. UPTODATE, DIFF/TRUNC/SNAP choice, the learner's
+//! durable-write order) and broadcast (PROPOSAL/ACK/COMMIT); their packets are typed in
+//! [`wire::packet`] already.
+
+#![warn(missing_docs)]
+
+pub mod election;
+pub mod quorum;
+pub mod wire;
