@@ -8,6 +8,8 @@
 //! * [`quorum`]: the [`quorum::QuorumVerifier`] trait (is this set of sids a quorum?) and
 //!   its majority implementation.
 //! * [`election`]: FastLeaderElection as a sans-IO state machine: events in, commands out.
+//! * [`learner`]: the follower side of discovery, sync and broadcast, with the durable-write
+//!   order a learner must keep before it acknowledges (ZAB-NOTES §4.9).
 //!
 //! What it does not own: sockets, files, clocks and randomness (the shell in zk-server and
 //! the simulator in zk-sim provide them as events), the data tree and request preparation
@@ -28,13 +30,16 @@
 //! ```
 //!
 //! Built so far (see the issue "Zab as pure state machines"): the codec, golden bytes
-//! against Java's own classes (`tests/java_golden.rs`), and the election. Not yet built:
-//! discovery and sync (FOLLOWERINFO .. UPTODATE, DIFF/TRUNC/SNAP choice, the learner's
-//! durable-write order) and broadcast (PROPOSAL/ACK/COMMIT); their packets are typed in
-//! [`wire::packet`] already.
+//! against Java's own classes (`tests/java_golden.rs`), the election, and the follower side
+//! of discovery/sync/broadcast ([`learner`], with named tests for ZOOKEEPER-3911, -4394,
+//! -4643, -4646, -4685). Not yet built: the leader side (epoch agreement over a quorum, the
+//! DIFF/TRUNC/SNAP choice of `LearnerHandler.syncFollower`, NEWLEADER quorum, PROPOSAL/ACK/
+//! COMMIT counting, step-down), observers, REVALIDATE/SYNC/REQUEST bookkeeping, reconfig;
+//! their packets are typed in [`wire::packet`] already.
 
 #![warn(missing_docs)]
 
 pub mod election;
+pub mod learner;
 pub mod quorum;
 pub mod wire;
