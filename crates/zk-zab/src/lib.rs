@@ -8,6 +8,8 @@
 //! * [`quorum`]: the [`quorum::QuorumVerifier`] trait (is this set of sids a quorum?) and
 //!   its majority implementation.
 //! * [`election`]: FastLeaderElection as a sans-IO state machine: events in, commands out.
+//! * [`sync`]: the leader's DIFF / TRUNC / SNAP choice for one learner
+//!   (`LearnerHandler.syncFollower`), as a pure function.
 //! * [`learner`]: the follower side of discovery, sync and broadcast, with the durable-write
 //!   order a learner must keep before it acknowledges (ZAB-NOTES §4.9).
 //!
@@ -32,8 +34,8 @@
 //! Built so far (see the issue "Zab as pure state machines"): the codec, golden bytes
 //! against Java's own classes (`tests/java_golden.rs`), the election, and the follower side
 //! of discovery/sync/broadcast ([`learner`], with named tests for ZOOKEEPER-3911, -4394,
-//! -4643, -4646, -4685). Not yet built: the leader side (epoch agreement over a quorum, the
-//! DIFF/TRUNC/SNAP choice of `LearnerHandler.syncFollower`, NEWLEADER quorum, PROPOSAL/ACK/
+//! -4643, -4646, -4685), and the leader's sync decision ([`sync`]). Not yet built: the
+//! rest of the leader side (epoch agreement over a quorum, NEWLEADER quorum, PROPOSAL/ACK/
 //! COMMIT counting, step-down), observers, REVALIDATE/SYNC/REQUEST bookkeeping, reconfig;
 //! their packets are typed in [`wire::packet`] already.
 
@@ -42,4 +44,5 @@
 pub mod election;
 pub mod learner;
 pub mod quorum;
+pub mod sync;
 pub mod wire;
