@@ -10,6 +10,9 @@
 //! * [`election`]: FastLeaderElection as a sans-IO state machine: events in, commands out.
 //! * [`sync`]: the leader's DIFF / TRUNC / SNAP choice for one learner
 //!   (`LearnerHandler.syncFollower`), as a pure function.
+//! * [`discovery`]: the leader's discovery: epoch agreement over FOLLOWERINFO/OBSERVERINFO,
+//!   acceptedEpoch, the ACKEPOCH quorum and currentEpoch, one sync per learner, the
+//!   NEWLEADER-ack quorum and UPTODATE.
 //! * [`broadcast`]: the leader in BROADCAST: proposals to followers, quorum counting with
 //!   its own ack after its fsync, commits in zxid order, INFORM for observers, pings and
 //!   stepping down without a synced quorum.
@@ -38,14 +41,15 @@
 //! against Java's own classes (`tests/java_golden.rs`), the election, and the follower side
 //! of discovery/sync/broadcast ([`learner`], with named tests for ZOOKEEPER-3911, -4394,
 //! -4643, -4646, -4685), the leader's sync decision ([`sync`]) and the leader's broadcast
-//! ([`broadcast`]). Not yet built: the leader's discovery (epoch agreement over a quorum of
-//! FOLLOWERINFO/ACKEPOCH, the NEWLEADER-ack quorum) and the glue that runs election →
-//! discovery → sync → broadcast as one node, observers as learners, REVALIDATE/SYNC/REQUEST bookkeeping, reconfig;
+//! ([`broadcast`]) and discovery ([`discovery`]). Not yet built: the glue that runs
+//! election → discovery → sync → broadcast as one node (each machine is tested alone),
+//! observers as learners, REVALIDATE/SYNC/REQUEST bookkeeping, reconfig;
 //! their packets are typed in [`wire::packet`] already.
 
 #![warn(missing_docs)]
 
 pub mod broadcast;
+pub mod discovery;
 pub mod election;
 pub mod learner;
 pub mod quorum;
