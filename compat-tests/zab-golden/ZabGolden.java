@@ -173,6 +173,8 @@ public class ZabGolden {
         ados.close();
         packet("revalidate_reply", Leader.REVALIDATE, -1, ra.toByteArray());
         emit("request", forwardedRequest());
+        emit("initial_message_v1", initialMessage(false));
+        emit("initial_message_v2", initialMessage(true));
         // FastLeaderElection.buildMsg: the current form with config, and the 40-byte form.
         byte[] cfg = "server.1=a:2888:3888:participant\nserver.2=b:2888:3888:participant\nversion=0"
                 .getBytes(StandardCharsets.UTF_8);
@@ -182,6 +184,53 @@ public class ZabGolden {
         emit("notification_40", FastLeaderElection.buildMsg(2, 2, 0x400000001L, 3, 4).array());
         emit("notification_v2_observer", FastLeaderElection.buildMsg(3, Long.MIN_VALUE,
                 Long.MIN_VALUE, 1, Long.MIN_VALUE, new byte[0]).array());
+    }
+
+    /**
+     * QuorumCnxManager.startConnection's bytes, captured from a socket whose output is a
+     * buffer. The remote sid (5) is larger than ours (3), so Java "loses the challenge" and
+     * closes the socket right after the message: no worker threads start.
+     */
+    static byte[] initialMessage(boolean multiAddress) throws Exception {
+        java.util.Properties p = new java.util.Properties();
+        p.setProperty("server.1", "10.0.0.1:2888:3888");
+        p.setProperty("server.3", "10.0.0.3:2888:3888");
+        p.setProperty("server.5", "10.0.0.5:2888:3888");
+        org.apache.zookeeper.server.quorum.flexible.QuorumMaj qv =
+                new org.apache.zookeeper.server.quorum.flexible.QuorumMaj(p);
+        QuorumPeer peer = QuorumPeer.testingQuorumPeer();
+        peer.setMyid(3);
+        peer.setQuorumVerifier(qv, false);
+        // A QuorumPeer object defaults to true; QuorumPeerConfig (a real server) sets it from
+        // zookeeper.multiAddress.enabled, default false.
+        peer.setMultiAddressEnabled(multiAddress);
+        QuorumCnxManager m = new QuorumCnxManager(peer, 3, qv.getAllMembers(),
+                new org.apache.zookeeper.server.quorum.auth.NullQuorumAuthServer(),
+                new org.apache.zookeeper.server.quorum.auth.NullQuorumAuthLearner(), 1000, false, 20, false);
+        ByteArrayOutputStream bos = new ByteArrayOutputStream();
+        java.net.Socket sock = new java.net.Socket() {
+            @Override
+            public java.io.OutputStream getOutputStream() {
+                return bos;
+            }
+
+            @Override
+            public java.io.InputStream getInputStream() {
+                return new ByteArrayInputStream(new byte[0]);
+            }
+
+            @Override
+            public void close() {
+            }
+        };
+        java.lang.reflect.Method start =
+                QuorumCnxManager.class.getDeclaredMethod("startConnection", java.net.Socket.class, Long.class);
+        start.setAccessible(true);
+        if ((Boolean) start.invoke(m, sock, 5L)) {
+            throw new IllegalStateException("startConnection kept the connection");
+        }
+        m.halt();
+        return bos.toByteArray();
     }
 
     static String initial(byte[] b) {
@@ -246,5 +295,8 @@ public class ZabGolden {
         }
         OUT.append("END\n");
         System.out.print(OUT);
+        System.out.flush();
+        // QuorumCnxManager's executor threads must not keep the JVM alive.
+        System.exit(0);
     }
 }

@@ -4,13 +4,15 @@
 //! `/usr/share/java/zookeeper{,-jute}.jar` (or `$FERROKEEPER_ZK_JARS`) in ZooKeeper's quorum
 //! package, so it can call what the server calls: `FastLeaderElection.buildMsg`,
 //! `Learner.request` (through a Learner's own output archive), `Util.marshallTxnEntry`,
-//! `SerializeUtils.deserializeTxn`, `QuorumCnxManager.InitialMessage.parse`, and the
+//! `SerializeUtils.deserializeTxn`, `QuorumCnxManager.startConnection` (through reflection,
+//! over a socket whose output is a buffer), `QuorumCnxManager.InitialMessage.parse`, and the
 //! `QuorumPacket` / `LearnerInfo` records with `Leader`'s packet constants. What this proves:
 //!
 //! * **Java → us**: every packet type `Leader.java` defines (1–19), built with realistic
 //!   payloads as Leader/LearnerHandler/Learner build them, decodes with our decoder to the
 //!   typed value we expect, and our encoder of that value gives Java's bytes exactly. The
-//!   same for LearnerInfo and for notifications (the v2 form with config, the 40-byte form).
+//!   same for LearnerInfo, for notifications (the v2 form with config, the 40-byte form),
+//!   and for the election connection's initial message (V1 and V2).
 //! * **us → Java**: every packet we encode is read by Java's `QuorumPacket` and written
 //!   back unchanged; our proposal payloads go through Java's txn deserializer and
 //!   marshaller unchanged; our initial messages parse in Java to the same sid and addresses,
@@ -515,6 +517,32 @@ fn java_packets_and_notifications_decode_and_reencode() {
             hexs(&expected.to_bytes(form)),
             hexs(&bytes),
             "{name}: our encoding (left) vs Java's buildMsg (right)"
+        );
+        checked.insert(name.to_owned());
+    }
+    // QuorumCnxManager.startConnection itself: V1 as a server started from zoo.cfg sends it
+    // (zookeeper.multiAddress.enabled=false), V2 with multi-address enabled.
+    for (name, version) in [
+        ("initial_message_v1", InitialVersion::V1),
+        ("initial_message_v2", InitialVersion::V2),
+    ] {
+        let bytes = case(name);
+        let expected = InitialMessage {
+            version,
+            sid: 3,
+            addresses: vec![PeerAddress::new("10.0.0.3", 3888)],
+        };
+        let mut src = BytesMut::from(&bytes[..]);
+        assert_eq!(
+            InitialMessage::decode(&mut src).unwrap(),
+            Some(expected.clone()),
+            "{name}: decoded Java bytes"
+        );
+        assert!(src.is_empty(), "{name}: bytes left");
+        assert_eq!(
+            hexs(&expected.to_bytes()),
+            hexs(&bytes),
+            "{name}: our encoding (left) vs Java's startConnection (right)"
         );
         checked.insert(name.to_owned());
     }
