@@ -100,6 +100,39 @@ public class ZabGolden {
         return Util.marshallTxnEntry(hdr, txn);
     }
 
+    /**
+     * Learner.ping's replies, written by a Learner whose server is a real
+     * FollowerZooKeeperServer with a LearnerSessionTracker: two sessions touched, then none
+     * (the table was swapped by the first ping).
+     */
+    static byte[][] pingReplies() throws Exception {
+        java.io.File dir = java.nio.file.Files.createTempDirectory("zab-golden").toFile();
+        org.apache.zookeeper.server.persistence.FileTxnSnapLog logs =
+                new org.apache.zookeeper.server.persistence.FileTxnSnapLog(dir, dir);
+        QuorumPeer peer = QuorumPeer.testingQuorumPeer();
+        peer.setMyid(3);
+        FollowerZooKeeperServer zk =
+                new FollowerZooKeeperServer(logs, peer, new org.apache.zookeeper.server.ZKDatabase(logs));
+        zk.createSessionTracker();
+        LearnerSessionTracker tracker = (LearnerSessionTracker) zk.getSessionTracker();
+        tracker.commitSession(0x0100000000000001L, 30000);
+        tracker.commitSession(0x0300000000000002L, 4000);
+        ByteArrayOutputStream bos = new ByteArrayOutputStream();
+        Learner learner = new Learner();
+        learner.zk = zk;
+        learner.bufferedOutput = new BufferedOutputStream(bos);
+        learner.leaderOs = BinaryOutputArchive.getArchive(learner.bufferedOutput);
+        byte[][] out = new byte[2][];
+        for (int i = 0; i < 2; i++) {
+            learner.ping(new QuorumPacket(Leader.PING, 0x200000005L, null, null));
+            learner.bufferedOutput.flush();
+            out[i] = bos.toByteArray();
+            bos.reset();
+        }
+        logs.close();
+        return out;
+    }
+
     /** Learner.request writes the forwarded request through the learner's archive. */
     static byte[] forwardedRequest() throws Exception {
         ByteArrayOutputStream bos = new ByteArrayOutputStream();
@@ -150,15 +183,9 @@ public class ZabGolden {
         packet("sync", Leader.SYNC, 0, null);
         // LearnerHandler.ping: null data; Learner.ping's reply: {long id; int timeout}*.
         packet("ping", Leader.PING, 0x200000005L, null);
-        ByteArrayOutputStream pt = new ByteArrayOutputStream();
-        DataOutputStream dos = new DataOutputStream(pt);
-        dos.writeLong(0x0100000000000001L);
-        dos.writeInt(30000);
-        dos.writeLong(0x0300000000000002L);
-        dos.writeInt(4000);
-        dos.close();
-        packet("ping_reply", Leader.PING, 0x200000005L, pt.toByteArray());
-        packet("ping_reply_empty", Leader.PING, 0x200000005L, new byte[0]);
+        byte[][] replies = pingReplies();
+        emit("ping_reply", replies[0]);
+        emit("ping_reply_empty", replies[1]);
         // Learner.validateSession and LearnerHandler's answer.
         ByteArrayOutputStream rv = new ByteArrayOutputStream();
         DataOutputStream rdos = new DataOutputStream(rv);

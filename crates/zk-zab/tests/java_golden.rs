@@ -3,7 +3,9 @@
 //! `compat-tests/zab-golden/ZabGolden.java` is compiled against Debian's
 //! `/usr/share/java/zookeeper{,-jute}.jar` (or `$FERROKEEPER_ZK_JARS`) in ZooKeeper's quorum
 //! package, so it can call what the server calls: `FastLeaderElection.buildMsg`,
-//! `Learner.request` (through a Learner's own output archive), `Util.marshallTxnEntry`,
+//! `Learner.request` and `Learner.ping` (through a Learner's own output archive; the ping
+//! reply's session table comes from a real `FollowerZooKeeperServer`'s
+//! `LearnerSessionTracker`), `Util.marshallTxnEntry`,
 //! `SerializeUtils.deserializeTxn`, `QuorumCnxManager.startConnection` (through reflection,
 //! over a socket whose output is a buffer), `QuorumCnxManager.InitialMessage.parse`, and the
 //! `QuorumPacket` / `LearnerInfo` records with `Leader`'s packet constants. What this proves:
