@@ -26,15 +26,18 @@
 //! graph enforces it: no tokio, mio, rocksdb or rustls (`tests/no_io_deps.rs`).
 //!
 //! ```text
-//!             bytes from a peer                        Event::{Start, Received, TimerFired}
+//!             bytes from a peer             events: a decoded message, a timer, "durable now"
 //!   socket ─────────────────────► wire::*::decode ──────────────────────┐
 //!  (shell)                                                              ▼
-//!                                                          ┌─────────────────────────┐
-//!                                                          │ election::Election      │
-//!                                                          │ (pure: no IO, no clock) │
-//!                                                          └───────────┬─────────────┘
+//!          LOOKING                 LEADING                     FOLLOWING
+//!   ┌──────────────────┐  ┌─────────────────────────────┐  ┌──────────────────────┐
+//!   │ election         │─►│ discovery ─► sync (pure fn) │  │ learner              │
+//!   │ (FLE)            │  │      └──────► broadcast     │  │ (discovery, sync,    │
+//!   └──────────────────┘  └─────────────────────────────┘  │  broadcast)          │
+//!                         pure: no IO, no clock            └──────────────────────┘
 //!   socket ◄───────────────────── wire::*::encode ◄────────────────────┘
-//!  (shell)     bytes to a peer          Command::{Send, SetTimer, Decided}
+//!  (shell)     bytes to a peer      commands: send, set timer, write epoch, persist txns,
+//!                                   truncate, load/take snapshot, commit, serve, step down
 //! ```
 //!
 //! Built so far (see the issue "Zab as pure state machines"): the codec, golden bytes
