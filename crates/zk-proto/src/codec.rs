@@ -26,13 +26,9 @@
 //! Incomplete input is `Ok(None)`, never an error. After a four-letter word (and `stmk`'s
 //! 8-byte trace mask) upstream stops reading; the codec then discards whatever arrives.
 
-// Without the `codec` feature only the frame types are built, not the tokio_util codec.
-#![cfg_attr(not(feature = "codec"), allow(dead_code, unused_imports))]
-
 use std::io;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-#[cfg(feature = "codec")]
 use tokio_util::codec::{Decoder, Encoder};
 
 use crate::handshake::{self, ConnectShape, Handshake};
@@ -255,7 +251,6 @@ impl ClientCodec {
         self.state == State::Established
     }
 
-    #[cfg(feature = "codec")]
     /// Reads one length-prefixed payload; `Ok(None)` if it is not all there yet.
     fn frame(&self, src: &mut BytesMut) -> Result<Option<Bytes>, CodecError> {
         let Some(prefix) = src.get(..4) else {
@@ -285,7 +280,6 @@ impl ClientCodec {
     }
 }
 
-#[cfg(feature = "codec")]
 impl Decoder for ClientCodec {
     type Item = ClientFrame;
     type Error = CodecError;
@@ -347,49 +341,7 @@ impl Decoder for ClientCodec {
     }
 }
 
-/// A reply or request body: appends its bytes and knows how many.
-///
-/// Every Jute [`Record`] is one; [`NoBody`] is the empty body and [`RawBody`] a body encoded
-/// beforehand (e.g. one notification sent to many sessions).
-pub trait Body {
-    /// Appends the body's bytes.
-    fn encode_body(&self, buf: &mut BytesMut);
-    /// The exact number of bytes [`Body::encode_body`] appends.
-    fn body_len(&self) -> usize;
-}
-
-impl<R: Record> Body for R {
-    fn encode_body(&self, buf: &mut BytesMut) {
-        self.encode(buf);
-    }
-    fn body_len(&self) -> usize {
-        self.encoded_len()
-    }
-}
-
-/// No body: error replies, ping replies, setWatches, closeSession.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct NoBody;
-
-impl Body for NoBody {
-    fn encode_body(&self, _buf: &mut BytesMut) {}
-    fn body_len(&self) -> usize {
-        0
-    }
-}
-
-/// A body already encoded.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct RawBody(pub Bytes);
-
-impl Body for RawBody {
-    fn encode_body(&self, buf: &mut BytesMut) {
-        buf.put_slice(&self.0);
-    }
-    fn body_len(&self) -> usize {
-        self.0.len()
-    }
-}
+pub use crate::body::{Body, NoBody, RawBody};
 
 /// A reply frame: `ReplyHeader` then the body, behind one length prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -424,10 +376,8 @@ pub struct ConnectReply {
 pub struct Unframed(pub Bytes);
 
 /// `ReplyHeader`: xid, zxid, err.
-#[cfg(feature = "codec")]
 const REPLY_HEADER_LEN: usize = 16;
 
-#[cfg(feature = "codec")]
 fn put_len(dst: &mut BytesMut, len: usize) -> Result<(), CodecError> {
     let len = i32::try_from(len).map_err(|_| {
         CodecError::Io(io::Error::new(
@@ -439,7 +389,6 @@ fn put_len(dst: &mut BytesMut, len: usize) -> Result<(), CodecError> {
     Ok(())
 }
 
-#[cfg(feature = "codec")]
 impl<B: Body> Encoder<Reply<B>> for ClientCodec {
     type Error = CodecError;
 
@@ -454,7 +403,6 @@ impl<B: Body> Encoder<Reply<B>> for ClientCodec {
     }
 }
 
-#[cfg(feature = "codec")]
 impl Encoder<ConnectReply> for ClientCodec {
     type Error = CodecError;
 
@@ -467,7 +415,6 @@ impl Encoder<ConnectReply> for ClientCodec {
     }
 }
 
-#[cfg(feature = "codec")]
 impl Encoder<Unframed> for ClientCodec {
     type Error = CodecError;
 
@@ -477,7 +424,7 @@ impl Encoder<Unframed> for ClientCodec {
     }
 }
 
-#[cfg(all(test, feature = "codec"))]
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::handshake::{encode_request, LEGACY_REQUEST_LEN, REQUEST_LEN};
