@@ -12,7 +12,6 @@
 
 #![warn(missing_docs)]
 
-pub mod config;
 pub mod conn;
 pub mod core;
 pub mod fourlw;
@@ -34,6 +33,9 @@ use zk_storage::TxnLog;
 use zk_tree::DataTree;
 
 pub use settings::Settings;
+/// zoo.cfg and `-D` parsing lives in the `zk-config` crate; re-exported under its old
+/// path so `zk_server::config::...` keeps working.
+pub use zk_config as config;
 
 /// Why the server stopped abnormally.
 #[derive(Debug, thiserror::Error)]
