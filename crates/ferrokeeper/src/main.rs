@@ -119,6 +119,32 @@ fn endpoint_addr(ep: &config::Endpoint, what: &str) -> anyhow::Result<SocketAddr
     Ok(SocketAddr::new(ip, ep.port))
 }
 
+/// Refuses a configuration Apache ZooKeeper would run as a quorum peer
+/// (`QuorumPeerMain`: `config.isDistributed()`): several participants, or any participant
+/// with `standaloneEnabled=false`. Ensembles are not built yet, and serving such a file
+/// standalone would give every member its own diverging copy of the data. One participant
+/// with `standaloneEnabled=true` (the default) is standalone in Java too, and here.
+fn refuse_ensemble(cfg: &Config) -> anyhow::Result<()> {
+    if !cfg.is_distributed() {
+        return Ok(());
+    }
+    let participants: Vec<String> = cfg
+        .quorum
+        .voting_members()
+        .map(|s| format!("server.{}", s.id))
+        .collect();
+    anyhow::bail!(
+        "this configuration describes an ensemble ({} participant(s): {}; standaloneEnabled={}), \
+         and ensembles are not supported yet (Ferrokeeper issue 13): serving it standalone \
+         would give each member its own diverging copy of the data, so Ferrokeeper refuses \
+         to start. To run one standalone server, keep at most one participant server.N line \
+         and standaloneEnabled=true (the default), or remove the server.N lines.",
+        participants.len(),
+        participants.join(", "),
+        cfg.standalone_enabled
+    )
+}
+
 fn dir_bytes(dir: &Path) -> u64 {
     std::fs::read_dir(dir)
         .map(|it| {
@@ -181,11 +207,7 @@ fn main() -> anyhow::Result<()> {
         }
         Some(Tool::Shadow(_)) | None => {}
     }
-    if cfg.is_distributed() {
-        tracing::warn!(
-            "this configuration describes an ensemble; Ferrokeeper serves it standalone for now"
-        );
-    }
+    refuse_ensemble(&cfg)?;
     let addr = listen_addr(&cfg)?;
     let secure_addr = cfg
         .secure_client_port_address
@@ -290,4 +312,50 @@ fn main() -> anyhow::Result<()> {
         .await
         .context("server stopped")
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn parse(zoo_cfg: &str) -> Config {
+        let props = JavaProperties::parse_str(zoo_cfg).unwrap();
+        let files: BTreeMap<PathBuf, Vec<u8>> =
+            BTreeMap::from([(PathBuf::from("/zk/data/myid"), b"1".to_vec())]);
+        Config::parse(&props, None, SystemProperties::new(), &files)
+            .unwrap()
+            .config
+    }
+
+    const BASE: &str = "dataDir=/zk/data\nclientPort=2181\ninitLimit=5\nsyncLimit=2\n";
+
+    #[test]
+    fn several_participants_are_refused() {
+        let cfg = parse(&format!(
+            "{BASE}server.1=a:2888:3888\nserver.2=b:2888:3888\nserver.3=c:2888:3888\n"
+        ));
+        let e = refuse_ensemble(&cfg).unwrap_err().to_string();
+        assert!(e.contains("ensembles are not supported yet"), "{e}");
+        assert!(e.contains("server.1, server.2, server.3"), "{e}");
+        // Two participants and an observer: still an ensemble.
+        let cfg = parse(&format!(
+            "{BASE}server.1=a:2888:3888\nserver.2=b:2888:3888\nserver.3=c:2888:3888:observer\n"
+        ));
+        assert!(refuse_ensemble(&cfg).is_err());
+    }
+
+    #[test]
+    fn one_participant_is_standalone_unless_standalone_is_disabled() {
+        // QuorumPeerMain runs this standalone ("only one server specified (ignoring)").
+        let cfg = parse(&format!("{BASE}server.1=a:2888:3888\n"));
+        assert!(refuse_ensemble(&cfg).is_ok());
+        assert!(refuse_ensemble(&parse(BASE)).is_ok());
+        // ...but as a quorum peer of one when standaloneEnabled=false.
+        let cfg = parse(&format!(
+            "{BASE}standaloneEnabled=false\nserver.1=a:2888:3888\n"
+        ));
+        let e = refuse_ensemble(&cfg).unwrap_err().to_string();
+        assert!(e.contains("standaloneEnabled=false"), "{e}");
+    }
 }
