@@ -91,7 +91,11 @@ fn default_config(sys: SystemProperties) -> anyhow::Result<config::Loaded> {
     Ok(Config::parse(&props, None, sys, &config::DiskFiles)?)
 }
 
-fn listen_addr(cfg: &Config) -> anyhow::Result<Option<SocketAddr>> {
+/// Where a client port listens: its IP (`None`: every interface, IPv4 and IPv6, as
+/// ZooKeeper binds a missing `clientPortAddress`) and port.
+type ListenAddr = (Option<IpAddr>, u16);
+
+fn listen_addr(cfg: &Config) -> anyhow::Result<Option<ListenAddr>> {
     let Some(ep) = cfg.client_port_address.as_ref() else {
         anyhow::ensure!(
             cfg.secure_client_port_address.is_some(),
@@ -102,21 +106,31 @@ fn listen_addr(cfg: &Config) -> anyhow::Result<Option<SocketAddr>> {
     endpoint_addr(ep, "clientPortAddress").map(Some)
 }
 
-fn endpoint_addr(ep: &config::Endpoint, what: &str) -> anyhow::Result<SocketAddr> {
+fn endpoint_addr(ep: &config::Endpoint, what: &str) -> anyhow::Result<ListenAddr> {
     let ip = match &ep.host {
-        Host::Wildcard => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-        Host::Ip(ip) => *ip,
+        Host::Wildcard => None,
+        Host::Ip(ip) => Some(*ip),
         Host::Name(name) => {
             use std::net::ToSocketAddrs;
-            (name.as_str(), ep.port)
+            let addrs: Vec<SocketAddr> = (name.as_str(), ep.port)
                 .to_socket_addrs()
                 .with_context(|| format!("resolving {what} {name}"))?
-                .next()
-                .with_context(|| format!("{what} {name} resolves to nothing"))?
-                .ip()
+                .collect();
+            // InetAddress.getByName: IPv4 first unless java.net.preferIPv6Addresses.
+            let first = addrs
+                .iter()
+                .find(|a| a.is_ipv4())
+                .or(addrs.first())
+                .with_context(|| format!("{what} {name} resolves to nothing"))?;
+            Some(first.ip())
         }
     };
-    Ok(SocketAddr::new(ip, ep.port))
+    Ok((ip, ep.port))
+}
+
+/// `ip:port` for messages; the wildcard as ZooKeeper prints it.
+fn cfg_addr(ip: Option<IpAddr>, port: u16) -> SocketAddr {
+    SocketAddr::new(ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)), port)
 }
 
 /// Refuses a configuration Apache ZooKeeper would run as a quorum peer
@@ -232,10 +246,10 @@ fn main() -> anyhow::Result<()> {
     rt.block_on(async move {
         let mut listeners = Vec::new();
         let mut bound = None;
-        if let Some(addr) = addr {
-            let socket = tokio::net::TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("binding {addr}"))?;
+        let backlog = cfg.client_port_listen_backlog;
+        if let Some((ip, port)) = addr {
+            let socket = zk_server::listen::bind_client_port(ip, port, backlog)
+                .with_context(|| format!("binding client port {}", cfg_addr(ip, port)))?;
             bound = Some(socket.local_addr()?.port());
             let mode = if cfg.client_port_unification && tls.is_some() {
                 zk_server::ListenMode::Unified
@@ -245,10 +259,9 @@ fn main() -> anyhow::Result<()> {
             listeners.push(zk_server::Listener { socket, mode });
         }
         let mut secure_bound = None;
-        if let Some(addr) = secure_addr {
-            let socket = tokio::net::TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("binding secure client port {addr}"))?;
+        if let Some((ip, port)) = secure_addr {
+            let socket = zk_server::listen::bind_client_port(ip, port, backlog)
+                .with_context(|| format!("binding secure client port {}", cfg_addr(ip, port)))?;
             secure_bound = Some(socket.local_addr()?.port());
             listeners.push(zk_server::Listener {
                 socket,

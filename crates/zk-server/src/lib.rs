@@ -16,6 +16,7 @@ pub mod conn;
 pub mod core;
 pub mod fourlw;
 pub mod jaas;
+pub mod listen;
 pub mod log;
 pub mod recovery;
 pub mod settings;
@@ -218,7 +219,7 @@ pub async fn run_listeners(
             _ = shutdown.changed() => break Ok(()),
             Some((acc, mode)) = acc_rx.recv() => {
                 let (stream, peer) = match acc {
-                    Ok(x) => x,
+                    Ok((stream, peer)) => (stream, listen::canonical_peer(peer)),
                     Err(e) => {
                         tracing::warn!("accept failed: {e}");
                         continue;

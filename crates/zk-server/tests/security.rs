@@ -146,13 +146,23 @@ struct Server {
     _shutdown: watch::Sender<bool>,
 }
 
-async fn serve(mut settings: Settings, tls: Option<SystemProperties>, unified: bool) -> Server {
+async fn serve(settings: Settings, tls: Option<SystemProperties>, unified: bool) -> Server {
+    let plain = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let secure = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    serve_on(settings, tls, unified, plain, secure)
+}
+
+fn serve_on(
+    mut settings: Settings,
+    tls: Option<SystemProperties>,
+    unified: bool,
+    plain: TcpListener,
+    secure: TcpListener,
+) -> Server {
     if let Some(sys) = tls {
         let opts = TlsOptions::from_properties(&sys).unwrap();
         settings.tls = Some(Arc::new(TlsServer::new(opts).unwrap()));
     }
-    let plain = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let secure = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let (plain_addr, secure_addr) = (
         plain.local_addr().unwrap().to_string(),
         secure.local_addr().unwrap().to_string(),
@@ -612,6 +622,33 @@ async fn keytool_ec_keys_serve_tls() {
             w.session().await.unwrap();
             assert_eq!(w.get(1, "/").await, code::OK, "{curve} {protocol}");
         }
+    }
+}
+
+/// The secure client port on the dual-stack wildcard (no secureClientPortAddress) serves
+/// TLS clients over `::1` and 127.0.0.1 alike.
+#[tokio::test]
+async fn tls_over_ipv6_on_the_wildcard() {
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        eprintln!("SKIPPED: this host has no ::1; TLS over IPv6 was NOT checked");
+        return;
+    }
+    let stores = Stores::new("ipv6");
+    stores.write_jks();
+    let bind = || zk_server::listen::bind_client_port(None, 0, -1).unwrap();
+    let srv = serve_on(
+        common::settings(),
+        Some(stores.props("none")),
+        false,
+        bind(),
+        bind(),
+    );
+    let port = srv.secure.rsplit(':').next().unwrap().to_owned();
+    assert!(srv.secure.starts_with("[::]:"), "{}", srv.secure);
+    for addr in [format!("[::1]:{port}"), format!("127.0.0.1:{port}")] {
+        let mut w = Wire::tls(&addr, stores.ca.cert.der(), None).await;
+        w.session().await.unwrap();
+        assert_eq!(w.get(1, "/").await, code::OK, "{addr}");
     }
 }
 
