@@ -83,6 +83,21 @@ async fn the_wildcard_serves_ipv4_and_ipv6_clients() {
     .await
     .unwrap();
     assert_eq!(v4.get_data("/over-v6").await.unwrap().0, b"6");
+    // whoami: InetAddress.getHostAddress, as ZooKeeper 3.8 answered these two sessions.
+    let ip_of = |users: Vec<zk::AuthUser>| {
+        users
+            .iter()
+            .find(|u| u.scheme() == "ip")
+            .map(|u| u.user().to_owned())
+    };
+    assert_eq!(
+        ip_of(v6.list_auth_users().await.unwrap()).as_deref(),
+        Some("0:0:0:0:0:0:0:1")
+    );
+    assert_eq!(
+        ip_of(v4.list_auth_users().await.unwrap()).as_deref(),
+        Some("127.0.0.1")
+    );
 
     // cons names each client as Java does: IPv6 in full and bracketed, IPv4 unmapped.
     let cons = word(Ipv6Addr::LOCALHOST.into(), port, "cons").await;
