@@ -37,22 +37,35 @@ fn an_ensemble_config_is_refused_with_a_clear_error() {
     assert!(!dir.path().join("data/version-2").exists());
 }
 
+/// One participant with the default standaloneEnabled=true: QuorumPeerMain runs it
+/// standalone, on the client address of its own line (here an IPv6 literal).
 #[tokio::test]
-async fn a_single_server_line_runs_standalone() {
+async fn a_single_server_line_runs_standalone_on_its_client_address() {
+    let (host, connect_host) = if std::net::TcpListener::bind("[::1]:0").is_ok() {
+        ("[::1]", "[::1]")
+    } else {
+        eprintln!("no ::1 on this host: the server line's client address is 127.0.0.1");
+        ("127.0.0.1", "127.0.0.1")
+    };
     let dir = tempfile::tempdir().unwrap();
     let port = common::free_port();
-    let cfg = common::write_config(dir.path(), port, "server.1=127.0.0.1:2888:3888\n");
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("myid"), "1\n").unwrap();
+    let cfg = dir.path().join("zoo.cfg");
+    std::fs::write(
+        &cfg,
+        format!(
+            "tickTime=2000\ndataDir={}\nserver.1=127.0.0.1:2888:3888;{host}:{port}\n",
+            data.display()
+        ),
+    )
+    .unwrap();
     let child = common::start(&cfg);
-    let client = common::connect(&format!("127.0.0.1:{port}")).await;
-    client
-        .create(
-            "/standalone",
-            b"1",
-            &zookeeper_client::CreateMode::Persistent
-                .with_acls(zookeeper_client::Acls::anyone_all()),
-        )
-        .await
-        .unwrap();
+    let client = common::connect(&format!("{connect_host}:{port}")).await;
+    let open =
+        zookeeper_client::CreateMode::Persistent.with_acls(zookeeper_client::Acls::anyone_all());
+    client.create("/standalone", b"1", &open).await.unwrap();
     drop(client);
     common::stop(child);
 }
