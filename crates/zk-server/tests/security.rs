@@ -146,13 +146,23 @@ struct Server {
     _shutdown: watch::Sender<bool>,
 }
 
-async fn serve(mut settings: Settings, tls: Option<SystemProperties>, unified: bool) -> Server {
+async fn serve(settings: Settings, tls: Option<SystemProperties>, unified: bool) -> Server {
+    let plain = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let secure = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    serve_on(settings, tls, unified, plain, secure)
+}
+
+fn serve_on(
+    mut settings: Settings,
+    tls: Option<SystemProperties>,
+    unified: bool,
+    plain: TcpListener,
+    secure: TcpListener,
+) -> Server {
     if let Some(sys) = tls {
         let opts = TlsOptions::from_properties(&sys).unwrap();
         settings.tls = Some(Arc::new(TlsServer::new(opts).unwrap()));
     }
-    let plain = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let secure = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let (plain_addr, secure_addr) = (
         plain.local_addr().unwrap().to_string(),
         secure.local_addr().unwrap().to_string(),
@@ -545,6 +555,22 @@ fn keytool() -> Option<PathBuf> {
     found
 }
 
+/// Runs `keytool <args> -keystore <store>` with the store password `apassword`; its stdout.
+fn run_keytool(keytool: &Path, store: &Path, args: &[&str]) -> Vec<u8> {
+    let out = std::process::Command::new(keytool)
+        .args(args)
+        .args(["-keystore", &store.display().to_string()])
+        .args(["-storepass", "apassword", "-noprompt"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "keytool {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
 /// keytool -genkeypair: a self-signed EC certificate for localhost/127.0.0.1 on `curve`, in
 /// a `store_type` store; returns the store and the certificate (DER).
 fn keytool_ec_store(
@@ -554,20 +580,7 @@ fn keytool_ec_store(
     store_type: &str,
 ) -> (PathBuf, CertificateDer<'static>) {
     let store = dir.join(format!("{curve}.{}", store_type.to_ascii_lowercase()));
-    let run = |args: &[&str]| {
-        let out = std::process::Command::new(keytool)
-            .args(args)
-            .args(["-keystore", &store.display().to_string()])
-            .args(["-storepass", "apassword", "-noprompt"])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "keytool {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out.stdout
-    };
+    let run = |args: &[&str]| run_keytool(keytool, &store, args);
     run(&[
         "-genkeypair",
         "-alias",
@@ -612,6 +625,107 @@ async fn keytool_ec_keys_serve_tls() {
             w.session().await.unwrap();
             assert_eq!(w.get(1, "/").await, code::OK, "{curve} {protocol}");
         }
+    }
+}
+
+/// The secure client port on the dual-stack wildcard (no secureClientPortAddress) serves
+/// TLS clients over `::1` and 127.0.0.1 alike.
+#[tokio::test]
+async fn tls_over_ipv6_on_the_wildcard() {
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        eprintln!("SKIPPED: this host has no ::1; TLS over IPv6 was NOT checked");
+        return;
+    }
+    let stores = Stores::new("ipv6");
+    stores.write_jks();
+    let bind = || zk_server::listen::bind_client_port(None, 0, -1).unwrap();
+    let srv = serve_on(
+        common::settings(),
+        Some(stores.props("none")),
+        false,
+        bind(),
+        bind(),
+    );
+    let port = srv.secure.rsplit(':').next().unwrap().to_owned();
+    assert!(srv.secure.starts_with("[::]:"), "{}", srv.secure);
+    for addr in [format!("[::1]:{port}"), format!("127.0.0.1:{port}")] {
+        let mut w = Wire::tls(&addr, stores.ca.cert.der(), None).await;
+        w.session().await.unwrap();
+        assert_eq!(w.get(1, "/").await, code::OK, "{addr}");
+    }
+}
+
+/// As a user makes them on JDK 9+: `keytool -genkeypair -keystore keystore.jks` and
+/// `keytool -importcert -keystore truststore.jks` with no -storetype write PKCS12 into files
+/// named .jks. ZooKeeper starts with them whether ssl.*Store.type is unset (the name says
+/// JKS) or JKS; so do we. The trust store holds the test CA, which signed the client's
+/// certificate: mutual TLS proves both stores were read.
+#[tokio::test]
+async fn keytool_default_stores_named_jks_serve_tls() {
+    let Some(keytool) = keytool() else { return };
+    let stores = Stores::new("keytool-default");
+    let (ks, ts) = (
+        stores.dir.join("keystore.jks"),
+        stores.dir.join("truststore.jks"),
+    );
+    let ca_file = stores.dir.join("ca.der");
+    std::fs::write(&ca_file, stores.ca.cert.der()).unwrap();
+    let run = |store: &Path, args: &[&str]| run_keytool(&keytool, store, args);
+    run(
+        &ks,
+        &[
+            "-genkeypair",
+            "-alias",
+            "server",
+            "-keyalg",
+            "RSA",
+            "-dname",
+            "CN=localhost,O=Ferrokeeper Tests",
+            "-ext",
+            "SAN=ip:127.0.0.1,dns:localhost",
+            "-validity",
+            "2",
+        ],
+    );
+    let server_cert = CertificateDer::from(run(&ks, &["-exportcert", "-alias", "server"]));
+    run(
+        &ts,
+        &[
+            "-importcert",
+            "-alias",
+            "ca",
+            "-file",
+            &ca_file.display().to_string(),
+        ],
+    );
+    for store in [&ks, &ts] {
+        // A DER SEQUENCE, not the JKS magic: keytool wrote PKCS12 into the .jks file.
+        assert_eq!(
+            std::fs::read(store).unwrap()[0],
+            0x30,
+            "{}",
+            store.display()
+        );
+    }
+    let client = issue(&stores.ca, "client", false, false);
+    for store_type in [None, Some("JKS"), Some("PKCS12")] {
+        let mut sys = SystemProperties::new();
+        sys.set("zookeeper.ssl.keyStore.location", ks.display().to_string());
+        sys.set("zookeeper.ssl.keyStore.password", "apassword");
+        sys.set(
+            "zookeeper.ssl.trustStore.location",
+            ts.display().to_string(),
+        );
+        sys.set("zookeeper.ssl.trustStore.password", "apassword");
+        sys.set("zookeeper.ssl.clientAuth", "need");
+        if let Some(t) = store_type {
+            sys.set("zookeeper.ssl.keyStore.type", t);
+            sys.set("zookeeper.ssl.trustStore.type", t);
+        }
+        let srv = serve(common::settings(), Some(sys), false).await;
+        let mut w = Wire::tls(&srv.secure, &server_cert, Some(&client)).await;
+        w.session().await.unwrap();
+        assert_eq!(w.get(1, "/").await, code::OK, "{store_type:?}");
     }
 }
 
