@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 use zk_server::config::SystemProperties;
 use zk_server::core::{Clock, ManualTime};
 use zk_server::tls::{TlsOptions, TlsServer};
@@ -69,6 +69,8 @@ pub struct TestServer {
     /// The manual clock, when the server runs on one.
     pub time: Option<Arc<ManualTime>>,
     shutdown: Option<watch::Sender<bool>>,
+    /// Told when the server has stopped cleanly (dropped unsent if it failed).
+    stopped: Option<oneshot::Receiver<()>>,
 }
 
 impl Drop for TestServer {
@@ -84,6 +86,8 @@ pub struct ServerBuilder {
     settings: Settings,
     listeners: Option<Vec<ListenMode>>,
     manual_clock: bool,
+    stores: Option<zk_server::Stores>,
+    recovered: Option<(zk_tree::DataTree, Vec<(i64, i32)>)>,
 }
 
 impl ServerBuilder {
@@ -94,7 +98,22 @@ impl ServerBuilder {
             settings,
             listeners: None,
             manual_clock: false,
+            stores: None,
+            recovered: None,
         }
+    }
+
+    /// Logs to (and snapshots into) `stores` instead of an in-memory log.
+    pub fn stores(mut self, stores: zk_server::Stores) -> Self {
+        self.stores = Some(stores);
+        self
+    }
+
+    /// Starts from a recovered `tree` with its open `sessions` (id, timeout) instead of an
+    /// empty tree.
+    pub fn recovered(mut self, tree: zk_tree::DataTree, sessions: Vec<(i64, i32)>) -> Self {
+        self.recovered = Some((tree, sessions));
+        self
     }
 
     /// Listens on one socket per mode instead (each on its own `127.0.0.1:0`); a TLS or
@@ -170,33 +189,36 @@ impl ServerBuilder {
             (Clock::new(), None)
         };
         let (tx, rx) = watch::channel(false);
+        let (stopped_tx, stopped_rx) = oneshot::channel();
         let (settings, explicit) = (self.settings, self.listeners.is_some());
+        let stores = self.stores.unwrap_or_else(zk_server::Stores::in_memory);
+        let (tree, sessions) = self.recovered.unwrap_or_default();
         let run = async move {
             let mut sockets = sockets
                 .into_iter()
                 .map(|s| tokio::net::TcpListener::from_std(s).unwrap());
-            let (tree, stores) = (zk_tree::DataTree::new(), zk_server::Stores::in_memory());
             let res = if explicit {
                 let listeners = sockets
                     .zip(modes)
                     .map(|(socket, mode)| Listener { socket, mode })
                     .collect();
-                zk_server::run_listeners(settings, listeners, tree, Vec::new(), stores, rx, clock)
+                zk_server::run_listeners(settings, listeners, tree, sessions, stores, rx, clock)
                     .await
             } else {
                 let socket = sockets.next().unwrap();
-                zk_server::run_with_clock(settings, socket, tree, Vec::new(), stores, rx, clock)
-                    .await
+                zk_server::run_with_clock(settings, socket, tree, sessions, stores, rx, clock).await
             };
             if let Err(e) = res {
                 panic!("server stopped: {e}");
             }
+            let _ = stopped_tx.send(());
         };
         let server = TestServer {
             addr: addrs[0].clone(),
             addrs,
             time,
             shutdown: Some(tx),
+            stopped: Some(stopped_rx),
         };
         (server, run)
     }
@@ -210,6 +232,21 @@ impl TestServer {
             addr,
             time: None,
             shutdown: None,
+            stopped: None,
+        }
+    }
+
+    /// Stops an in-process server and waits (bounded by [`crate::WAIT`]) until it has shut
+    /// down cleanly (its final snapshot written, its log closed); fails the test if it
+    /// stopped with an error.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(true);
+        }
+        if let Some(stopped) = self.stopped.take() {
+            within("server stop", stopped)
+                .await
+                .expect("the server stopped with an error");
         }
     }
 
