@@ -13,8 +13,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::net::TcpListener;
-use tokio::sync::watch;
 use zk_server::snapshots::SnapshotPolicy;
 use zk_storage::mem::MemStore;
 use zk_storage::{SnapshotStore, StorageError};
@@ -109,21 +107,15 @@ async fn snapshots_taken_under_load_restore_to_the_final_state() {
         },
         ..common::settings()
     };
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    let (stop_tx, stop_rx) = watch::channel(false);
     let stores = zk_server::Stores {
         log: Box::new(log.clone()),
         snapshots: Some(Box::new(snaps.clone())),
     };
-    let server = tokio::spawn(zk_server::run(
-        settings,
-        listener,
-        DataTree::new(),
-        Vec::new(),
-        stores,
-        stop_rx,
-    ));
+    let server = common::ServerBuilder::new(settings)
+        .stores(stores)
+        .start()
+        .await;
+    let addr = server.addr.clone();
 
     let c = common::within(
         "connect",
@@ -188,11 +180,7 @@ async fn snapshots_taken_under_load_restore_to_the_final_state() {
         snaps.list()
     );
     drop(c);
-    stop_tx.send(true).unwrap();
-    common::within("server stop", server)
-        .await
-        .unwrap()
-        .unwrap();
+    server.stop().await;
 
     // The newest snapshot is the complete one written at shutdown: the final state.
     let kept = snaps.list();
