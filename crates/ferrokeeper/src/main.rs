@@ -99,7 +99,11 @@ fn default_config(sys: SystemProperties) -> anyhow::Result<config::Loaded> {
     Ok(Config::parse(&props, None, sys, &config::DiskFiles)?)
 }
 
-fn listen_addr(cfg: &Config) -> anyhow::Result<Option<SocketAddr>> {
+/// Where a client port listens: its IP (`None`: every interface, IPv4 and IPv6, as
+/// ZooKeeper binds a missing `clientPortAddress`) and port.
+type ListenAddr = (Option<IpAddr>, u16);
+
+fn listen_addr(cfg: &Config) -> anyhow::Result<Option<ListenAddr>> {
     let Some(ep) = cfg.client_port_address.as_ref() else {
         anyhow::ensure!(
             cfg.secure_client_port_address.is_some(),
@@ -110,21 +114,57 @@ fn listen_addr(cfg: &Config) -> anyhow::Result<Option<SocketAddr>> {
     endpoint_addr(ep, "clientPortAddress").map(Some)
 }
 
-fn endpoint_addr(ep: &config::Endpoint, what: &str) -> anyhow::Result<SocketAddr> {
+fn endpoint_addr(ep: &config::Endpoint, what: &str) -> anyhow::Result<ListenAddr> {
     let ip = match &ep.host {
-        Host::Wildcard => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-        Host::Ip(ip) => *ip,
+        Host::Wildcard => None,
+        Host::Ip(ip) => Some(*ip),
         Host::Name(name) => {
             use std::net::ToSocketAddrs;
-            (name.as_str(), ep.port)
+            let addrs: Vec<SocketAddr> = (name.as_str(), ep.port)
                 .to_socket_addrs()
                 .with_context(|| format!("resolving {what} {name}"))?
-                .next()
-                .with_context(|| format!("{what} {name} resolves to nothing"))?
-                .ip()
+                .collect();
+            // InetAddress.getByName: IPv4 first unless java.net.preferIPv6Addresses.
+            let first = addrs
+                .iter()
+                .find(|a| a.is_ipv4())
+                .or(addrs.first())
+                .with_context(|| format!("{what} {name} resolves to nothing"))?;
+            Some(first.ip())
         }
     };
-    Ok(SocketAddr::new(ip, ep.port))
+    Ok((ip, ep.port))
+}
+
+/// `ip:port` for messages; the wildcard as ZooKeeper prints it.
+fn cfg_addr(ip: Option<IpAddr>, port: u16) -> SocketAddr {
+    SocketAddr::new(ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)), port)
+}
+
+/// Refuses a configuration Apache ZooKeeper would run as a quorum peer
+/// (`QuorumPeerMain`: `config.isDistributed()`): several participants, or any participant
+/// with `standaloneEnabled=false`. Ensembles are not built yet, and serving such a file
+/// standalone would give every member its own diverging copy of the data. One participant
+/// with `standaloneEnabled=true` (the default) is standalone in Java too, and here.
+fn refuse_ensemble(cfg: &Config) -> anyhow::Result<()> {
+    if !cfg.is_distributed() {
+        return Ok(());
+    }
+    let participants: Vec<String> = cfg
+        .quorum
+        .voting_members()
+        .map(|s| format!("server.{}", s.id))
+        .collect();
+    anyhow::bail!(
+        "this configuration describes an ensemble ({} participant(s): {}; standaloneEnabled={}), \
+         and ensembles are not supported yet (Ferrokeeper issue 13): serving it standalone \
+         would give each member its own diverging copy of the data, so Ferrokeeper refuses \
+         to start. To run one standalone server, keep at most one participant server.N line \
+         and standaloneEnabled=true (the default), or remove the server.N lines.",
+        participants.len(),
+        participants.join(", "),
+        cfg.standalone_enabled
+    )
 }
 
 fn dir_bytes(dir: &Path) -> u64 {
@@ -192,11 +232,7 @@ fn main() -> anyhow::Result<()> {
         }
         Some(Tool::Shadow(_)) | None => {}
     }
-    if cfg.is_distributed() {
-        tracing::warn!(
-            "this configuration describes an ensemble; Ferrokeeper serves it standalone for now"
-        );
-    }
+    refuse_ensemble(&cfg)?;
     let addr = listen_addr(&cfg)?;
     let secure_addr = cfg
         .secure_client_port_address
@@ -221,10 +257,10 @@ fn main() -> anyhow::Result<()> {
     rt.block_on(async move {
         let mut listeners = Vec::new();
         let mut bound = None;
-        if let Some(addr) = addr {
-            let socket = tokio::net::TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("binding {addr}"))?;
+        let backlog = cfg.client_port_listen_backlog;
+        if let Some((ip, port)) = addr {
+            let socket = zk_server::listen::bind_client_port(ip, port, backlog)
+                .with_context(|| format!("binding client port {}", cfg_addr(ip, port)))?;
             bound = Some(socket.local_addr()?.port());
             let mode = if cfg.client_port_unification && tls.is_some() {
                 zk_server::ListenMode::Unified
@@ -234,10 +270,9 @@ fn main() -> anyhow::Result<()> {
             listeners.push(zk_server::Listener { socket, mode });
         }
         let mut secure_bound = None;
-        if let Some(addr) = secure_addr {
-            let socket = tokio::net::TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("binding secure client port {addr}"))?;
+        if let Some((ip, port)) = secure_addr {
+            let socket = zk_server::listen::bind_client_port(ip, port, backlog)
+                .with_context(|| format!("binding secure client port {}", cfg_addr(ip, port)))?;
             secure_bound = Some(socket.local_addr()?.port());
             listeners.push(zk_server::Listener {
                 socket,
@@ -284,7 +319,7 @@ fn main() -> anyhow::Result<()> {
             max_buffer,
             &zk_storage::progress::NoProgress,
         )?;
-        let mut snapshots = storage::FileTarget(store.snapshots);
+        let mut snapshots = store.snapshots;
         storage::snapshot_after_recovery(&mut snapshots, &recovered);
         zk_server::run_listeners(
             settings,
@@ -301,4 +336,50 @@ fn main() -> anyhow::Result<()> {
         .await
         .context("server stopped")
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn parse(zoo_cfg: &str) -> Config {
+        let props = JavaProperties::parse_str(zoo_cfg).unwrap();
+        let files: BTreeMap<PathBuf, Vec<u8>> =
+            BTreeMap::from([(PathBuf::from("/zk/data/myid"), b"1".to_vec())]);
+        Config::parse(&props, None, SystemProperties::new(), &files)
+            .unwrap()
+            .config
+    }
+
+    const BASE: &str = "dataDir=/zk/data\nclientPort=2181\ninitLimit=5\nsyncLimit=2\n";
+
+    #[test]
+    fn several_participants_are_refused() {
+        let cfg = parse(&format!(
+            "{BASE}server.1=a:2888:3888\nserver.2=b:2888:3888\nserver.3=c:2888:3888\n"
+        ));
+        let e = refuse_ensemble(&cfg).unwrap_err().to_string();
+        assert!(e.contains("ensembles are not supported yet"), "{e}");
+        assert!(e.contains("server.1, server.2, server.3"), "{e}");
+        // Two participants and an observer: still an ensemble.
+        let cfg = parse(&format!(
+            "{BASE}server.1=a:2888:3888\nserver.2=b:2888:3888\nserver.3=c:2888:3888:observer\n"
+        ));
+        assert!(refuse_ensemble(&cfg).is_err());
+    }
+
+    #[test]
+    fn one_participant_is_standalone_unless_standalone_is_disabled() {
+        // QuorumPeerMain runs this standalone ("only one server specified (ignoring)").
+        let cfg = parse(&format!("{BASE}server.1=a:2888:3888\n"));
+        assert!(refuse_ensemble(&cfg).is_ok());
+        assert!(refuse_ensemble(&parse(BASE)).is_ok());
+        // ...but as a quorum peer of one when standaloneEnabled=false.
+        let cfg = parse(&format!(
+            "{BASE}standaloneEnabled=false\nserver.1=a:2888:3888\n"
+        ));
+        let e = refuse_ensemble(&cfg).unwrap_err().to_string();
+        assert!(e.contains("standaloneEnabled=false"), "{e}");
+    }
 }

@@ -12,15 +12,15 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{bail, Context as _};
-use zk_server::snapshots::SnapshotTarget;
 use zk_storage::java::{epoch, names::Compression, restore, snapfile};
 use zk_storage::progress::{NoProgress, Progress, ProgressWrite};
-use zk_storage::{EpochStore as _, SnapshotStore as _, TxnLog as _};
+use zk_storage::{EpochStore as _, SnapshotStore, StorageError, TxnLog as _};
+use zk_storage_rocksdb::FileSnapshotStore;
 use zk_tree::snapshot::{ReadOptions, WriteOptions};
 use zk_tree::DataTree;
 
 use crate::progress::Meter;
-use crate::storage::{open_and_recover, FileTarget};
+use crate::storage::open_and_recover;
 
 /// Roughly the bytes of `tree`'s snapshot stream (paths, data, and ~80 bytes of Stat, ACL
 /// reference and lengths per node): the total a progress bar for writing it aims at.
@@ -32,16 +32,16 @@ fn snapshot_size_estimate(tree: &DataTree) -> u64 {
 
 /// Ferrokeeper's snapshot files, with the bytes written reported to a meter.
 struct MeteredTarget<'a> {
-    inner: FileTarget,
+    inner: FileSnapshotStore,
     progress: &'a dyn Progress,
 }
 
-impl SnapshotTarget for MeteredTarget<'_> {
+impl SnapshotStore for MeteredTarget<'_> {
     fn write_snapshot(
         &mut self,
         zxid: i64,
         body: &mut dyn FnMut(&mut dyn Write) -> io::Result<()>,
-    ) -> Result<u64, String> {
+    ) -> Result<u64, StorageError> {
         let progress = self.progress;
         self.inner.write_snapshot(zxid, &mut |w| {
             let mut counted = ProgressWrite::new(w, progress);
@@ -49,7 +49,15 @@ impl SnapshotTarget for MeteredTarget<'_> {
         })
     }
 
-    fn purge(&mut self, keep: usize) -> Result<Option<i64>, String> {
+    fn reader(&self, zxid: i64) -> Result<(Box<dyn io::Read + Send>, u64), StorageError> {
+        self.inner.reader(zxid)
+    }
+
+    fn list(&self) -> Result<Vec<i64>, StorageError> {
+        self.inner.list()
+    }
+
+    fn purge(&mut self, keep: usize) -> Result<Option<i64>, StorageError> {
         self.inner.purge(keep)
     }
 }
@@ -134,12 +142,12 @@ pub fn import(
     let meter = Meter::new("writing Ferrokeeper's snapshot");
     meter.set_total(snapshot_size_estimate(&restored.tree));
     let mut target = MeteredTarget {
-        inner: FileTarget(store.snapshots),
+        inner: store.snapshots,
         progress: &meter,
     };
     let written = zk_server::snapshots::take(&mut target, &restored.tree, &sessions, 3);
     meter.finish();
-    written.map_err(anyhow::Error::msg)?;
+    written?;
     let (cur, acc) = (
         epoch::read_epoch_file(&snap_dir.join("currentEpoch"))?,
         epoch::read_epoch_file(&snap_dir.join("acceptedEpoch"))?,

@@ -7,41 +7,17 @@ use std::time::Duration;
 use zk_bench::mix::Mix;
 use zk_bench::wire::Endpoint;
 use zk_bench::workload::{self, RunConfig};
+use zk_testkit::server::{ServerBuilder, TestServer};
 
 /// A Ferrokeeper on 127.0.0.1:0 (in-memory log) on its own thread; stops when the returned
-/// sender is dropped.
-fn server() -> (String, tokio::sync::watch::Sender<bool>) {
-    let (tx, rx) = tokio::sync::watch::channel(false);
-    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            addr_tx
-                .send(listener.local_addr().unwrap().to_string())
-                .unwrap();
-            let settings = zk_server::Settings {
-                max_client_cnxns: 0,
-                ..zk_server::Settings::default()
-            };
-            zk_server::run(
-                settings,
-                listener,
-                zk_tree::DataTree::new(),
-                Vec::new(),
-                zk_server::Stores::in_memory(),
-                rx,
-            )
-            .await
-            .unwrap();
-        });
-    });
-    let addr = addr_rx.recv_timeout(Duration::from_secs(10)).unwrap();
-    (addr, tx)
+/// server is dropped.
+fn server() -> (String, TestServer) {
+    let settings = zk_server::Settings {
+        max_client_cnxns: 0,
+        ..zk_server::Settings::default()
+    };
+    let server = ServerBuilder::new(settings).start_on_thread();
+    (server.addr.clone(), server)
 }
 
 #[test]

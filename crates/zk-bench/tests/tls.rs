@@ -3,65 +3,25 @@
 //! or a client certificate the server refuses ends the run with an error, not a panic.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use zk_bench::wire::{Endpoint, TlsClient};
 use zk_bench::workload::{self, RunConfig};
 use zk_bench::BenchError;
 use zk_server::config::SystemProperties;
-use zk_server::tls::{TlsOptions, TlsServer};
-use zk_server::{ListenMode, Listener};
-
-/// A self-signed CA.
-struct Ca {
-    cert: rcgen::Certificate,
-    key: rcgen::KeyPair,
-}
-
-fn ca(name: &str) -> Ca {
-    let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    p.distinguished_name = rcgen::DistinguishedName::new();
-    p.distinguished_name.push(rcgen::DnType::CommonName, name);
-    p.key_usages = vec![
-        rcgen::KeyUsagePurpose::KeyCertSign,
-        rcgen::KeyUsagePurpose::CrlSign,
-    ];
-    let key = rcgen::KeyPair::generate().unwrap();
-    let cert = p.self_signed(&key).unwrap();
-    Ca { cert, key }
-}
+use zk_server::ListenMode;
+use zk_testkit::server::{ServerBuilder, TestServer};
+use zk_testkit::tls::{ca, issue, Ca};
 
 /// Writes `NAME.pem` (the private key, then the certificate signed by `ca`, for 127.0.0.1 and
 /// localhost) and `NAME-cert.pem` / `NAME-key.pem` separately; returns the combined file.
 fn leaf(dir: &Path, ca: &Ca, name: &str, server: bool) -> PathBuf {
-    let mut p = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
-    p.subject_alt_names
-        .push(rcgen::SanType::IpAddress("127.0.0.1".parse().unwrap()));
-    p.distinguished_name = rcgen::DistinguishedName::new();
-    p.distinguished_name.push(rcgen::DnType::CommonName, name);
-    p.extended_key_usages = vec![if server {
-        rcgen::ExtendedKeyUsagePurpose::ServerAuth
-    } else {
-        rcgen::ExtendedKeyUsagePurpose::ClientAuth
-    }];
-    let key = rcgen::KeyPair::generate().unwrap();
-    let cert = p.signed_by(&key, &ca.cert, &ca.key).unwrap();
-    std::fs::write(dir.join(format!("{name}-cert.pem")), cert.pem()).unwrap();
-    std::fs::write(dir.join(format!("{name}-key.pem")), key.serialize_pem()).unwrap();
-    let both = dir.join(format!("{name}.pem"));
-    std::fs::write(&both, format!("{}{}", key.serialize_pem(), cert.pem())).unwrap();
-    both
+    issue(ca, name, server, false).write_pem(dir, name)
 }
 
 /// A Ferrokeeper whose TLS port uses `keystore` (PEM) with `ssl.clientAuth=client_auth`,
-/// trusting `truststore`; returns the TLS address. Stops when the sender is dropped.
-fn tls_server(
-    keystore: &Path,
-    truststore: &Path,
-    client_auth: &str,
-) -> (String, tokio::sync::watch::Sender<bool>) {
+/// trusting `truststore`; returns the TLS address. Stops when the server is dropped.
+fn tls_server(keystore: &Path, truststore: &Path, client_auth: &str) -> (String, TestServer) {
     let mut sys = SystemProperties::new();
     sys.set(
         "zookeeper.ssl.keyStore.location",
@@ -72,43 +32,15 @@ fn tls_server(
         truststore.display().to_string(),
     );
     sys.set("zookeeper.ssl.clientAuth", client_auth);
-    let tls = TlsServer::new(TlsOptions::from_properties(&sys).unwrap()).unwrap();
     let settings = zk_server::Settings {
         max_client_cnxns: 0,
-        tls: Some(Arc::new(tls)),
         ..zk_server::Settings::default()
     };
-    let (tx, rx) = tokio::sync::watch::channel(false);
-    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let socket = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            addr_tx
-                .send(socket.local_addr().unwrap().to_string())
-                .unwrap();
-            zk_server::run_listeners(
-                settings,
-                vec![Listener {
-                    socket,
-                    mode: ListenMode::Tls,
-                }],
-                zk_tree::DataTree::new(),
-                Vec::new(),
-                zk_server::Stores::in_memory(),
-                rx,
-                zk_server::core::Clock::new(),
-            )
-            .await
-            .unwrap();
-        });
-    });
-    let addr = addr_rx.recv_timeout(Duration::from_secs(10)).unwrap();
-    (addr, tx)
+    let server = ServerBuilder::new(settings)
+        .tls(&sys)
+        .listeners(&[ListenMode::Tls])
+        .start_on_thread();
+    (server.addr.clone(), server)
 }
 
 fn short_run(ep: &Endpoint) -> Result<workload::RunReport, BenchError> {

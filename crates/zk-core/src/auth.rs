@@ -64,9 +64,16 @@ fn id(scheme: &str, id: &str) -> Id {
     }
 }
 
-/// The identity every connection from `addr` starts with.
+/// The identity every connection from `addr` starts with: `InetAddress.getHostAddress()`,
+/// so an IPv6 client is `ip:0:0:0:0:0:0:0:1`, not `ip:::1` (Java writes all eight groups).
 pub fn ip_identity(addr: &std::net::IpAddr) -> Id {
-    id("ip", &addr.to_string())
+    match addr {
+        std::net::IpAddr::V4(v4) => id("ip", &v4.to_string()),
+        std::net::IpAddr::V6(v6) => {
+            let groups: Vec<String> = v6.segments().iter().map(|g| format!("{g:x}")).collect();
+            id("ip", &groups.join(":"))
+        }
+    }
 }
 
 /// Outcome of an addAuth packet.
@@ -367,6 +374,14 @@ mod tests {
             perms: p,
             id: id(scheme, i),
         }
+    }
+
+    #[test]
+    fn ip_identities_are_java_host_addresses() {
+        let who = |ip: &str| text(&ip_identity(&ip.parse().unwrap()).id).into_owned();
+        assert_eq!(who("10.0.0.7"), "10.0.0.7");
+        assert_eq!(who("::1"), "0:0:0:0:0:0:0:1");
+        assert_eq!(who("fd00::ab:2"), "fd00:0:0:0:0:0:ab:2");
     }
 
     #[test]

@@ -210,6 +210,14 @@ impl Prep {
         }
     }
 
+    /// Starts a new epoch: the next zxid is `epoch << 32 | 1` (a leader that has just
+    /// established `epoch`, as `Leader.lead` sets `zk.setZxid(makeZxid(epoch, 0))`). A
+    /// standalone server never calls this: it goes on from the last zxid, as
+    /// `ZooKeeperServer.loadData` does, whatever epoch that zxid carries.
+    pub fn start_epoch(&mut self, epoch: u32) {
+        self.last_zxid = zk_proto::Zxid::new(epoch, 0).0;
+    }
+
     /// The last zxid handed out.
     pub fn last_zxid(&self) -> i64 {
         self.last_zxid

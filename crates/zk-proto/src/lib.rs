@@ -14,9 +14,11 @@
 //! * [`path`]: `PathUtils.validatePath` on raw path bytes, parent/child helpers.
 //! * [`handshake`]: `ConnectRequest` in its 44- and 45-byte shapes, `ConnectResponse` answered
 //!   in the same shape.
-//! * [`codec`]: the client port's `tokio_util` codec (length-prefixed frames checked against
-//!   `jute.maxbuffer` before allocating, handshake first, four-letter words on a fresh
-//!   connection) and the reply encoders.
+//! * [`body`]: the [`body::Body`] trait frames are built from.
+//! * `codec` (feature `codec`, off by default): the client port's `tokio_util` codec
+//!   (length-prefixed frames checked against `jute.maxbuffer` before allocating, handshake
+//!   first, four-letter words on a fresh connection) and the reply encoders. Only the
+//!   shells (zk-server, zk-shadow) enable it: the No-IO crates stay free of tokio.
 //!
 //! This crate does no IO; it turns bytes into values and back.
 
@@ -32,6 +34,8 @@ pub mod records {
 
 pub use records::{data, persistence, proto, quorum, txn};
 
+pub mod body;
+#[cfg(feature = "codec")]
 pub mod codec;
 pub mod consts;
 pub mod handshake;

@@ -23,7 +23,7 @@
 
 use bytes::{Bytes, BytesMut};
 
-use crate::codec::Body;
+use crate::body::Body;
 use crate::consts::OpCode;
 use crate::multi::{CreateOp, MultiRequest};
 use crate::proto::{

@@ -21,9 +21,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::{Once, OnceLock};
+use std::path::Path;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use zk_jute::sample::{RecordVisitor, Sample, SampleRng};
@@ -39,6 +37,7 @@ use zk_proto::quorum::{LearnerInfo, QuorumPacket};
 use zk_proto::records::{visit_records, RECORD_NAMES};
 use zk_proto::txn::{CreateTxn, TxnDigest, TxnHeader};
 use zk_proto::{Decoder, JString, JuteError, Record};
+use zk_testkit::java::{Compat, Program};
 
 /// Seeds every record is compared with (each once without and once with nulls).
 const SEEDS: &[u64] = &[
@@ -60,125 +59,29 @@ const SEEDS: &[u64] = &[
 // Running the Java twin
 // ---------------------------------------------------------------------------------------
 
-/// A compiled JuteGolden, ready to run.
-struct Java {
-    java: PathBuf,
-    classpath: String,
+static JUTE_GOLDEN: Compat = Compat::new(
+    "JuteGolden",
+    "jute-golden/JuteGolden.java",
+    "java_golden",
+    "Byte compatibility with Apache ZooKeeper was NOT checked.",
+);
+
+/// The compiled twin (JuteGolden.java against the real jars), or `None` (after a loud
+/// notice) when Java is not available and `FERROKEEPER_REQUIRE_JAVA=1` is not set.
+fn java() -> Option<&'static Program> {
+    JUTE_GOLDEN.get(Path::new(env!("CARGO_TARGET_TMPDIR")))
 }
 
-fn find_tool(name: &str) -> Option<PathBuf> {
-    if let Some(home) = std::env::var_os("JAVA_HOME") {
-        let p = Path::new(&home).join("bin").join(name);
-        if p.is_file() {
-            return Some(p);
-        }
-    }
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-}
-
-/// Finds the JDK and the jars, and compiles JuteGolden.java into the test's target dir.
-fn build_java() -> Result<Java, String> {
-    let javac = find_tool("javac").ok_or("no javac on PATH or in $JAVA_HOME/bin")?;
-    let java = find_tool("java").ok_or("no java on PATH or in $JAVA_HOME/bin")?;
-    let jars = std::env::var_os("FERROKEEPER_ZK_JARS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/usr/share/java"));
-    let mut cp = Vec::new();
-    for jar in ["zookeeper-jute.jar", "zookeeper.jar", "slf4j-api.jar"] {
-        let p = jars.join(jar);
-        if !p.is_file() {
-            return Err(format!("missing {}", p.display()));
-        }
-        cp.push(p);
-    }
-    // Optional: silences slf4j's "no binding" notice.
-    let nop = jars.join("slf4j-nop.jar");
-    if nop.is_file() {
-        cp.push(nop);
-    }
-    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../compat-tests/jute-golden/JuteGolden.java");
-    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("jute-golden");
-    std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
-    let jars_cp = std::env::join_paths(&cp).map_err(|e| e.to_string())?;
-    let status = Command::new(&javac)
-        .arg("-d")
-        .arg(&out)
-        .arg("-cp")
-        .arg(&jars_cp)
-        .arg(&src)
-        .status()
-        .map_err(|e| format!("running {}: {e}", javac.display()))?;
-    // A compile error is our bug, not a missing prerequisite: never skip it.
-    assert!(status.success(), "javac failed on {}", src.display());
-    cp.insert(0, out);
-    let classpath = std::env::join_paths(&cp)
-        .map_err(|e| e.to_string())?
-        .to_string_lossy()
-        .into_owned();
-    Ok(Java { java, classpath })
-}
-
-/// The compiled twin, or `None` (after a loud notice) when Java is not available and
-/// `FERROKEEPER_REQUIRE_JAVA=1` is not set.
-fn java() -> Option<&'static Java> {
-    static JAVA: OnceLock<Result<Java, String>> = OnceLock::new();
-    match JAVA.get_or_init(build_java) {
-        Ok(j) => Some(j),
-        Err(why) => {
-            if std::env::var("FERROKEEPER_REQUIRE_JAVA").as_deref() == Ok("1") {
-                panic!("FERROKEEPER_REQUIRE_JAVA=1 but the Java golden test cannot run: {why}");
-            }
-            // Straight to stderr: libtest captures eprintln! of passing tests, and this
-            // notice must be seen.
-            static NOTICE: Once = Once::new();
-            NOTICE.call_once(|| {
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "\n**********************************************************************\n\
-                     SKIPPED java_golden: {why}\n\
-                     Byte compatibility with Apache ZooKeeper was NOT checked.\n\
-                     Install a JDK and libzookeeper-java, or set FERROKEEPER_REQUIRE_JAVA=1.\n\
-                     **********************************************************************\n"
-                );
-            });
-            None
-        }
-    }
-}
-
-impl Java {
-    /// One JVM launch: feeds `input` on stdin, returns stdout.
-    fn run(&self, input: String) -> String {
-        let mut child = Command::new(&self.java)
-            .arg("-cp")
-            .arg(&self.classpath)
-            .arg("JuteGolden")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stdin = child.stdin.take().unwrap();
-        // Write from another thread so a full stdout pipe cannot deadlock us.
-        let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
-        let out = child.wait_with_output().unwrap();
-        writer.join().unwrap().unwrap();
-        assert!(
-            out.status.success(),
-            "JuteGolden failed ({}):\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
+/// JuteGolden's block modes.
+trait Blocks {
     /// Runs a block mode (`CASES` or `MULTI`), whose lines are `<tag> <name> <hex>` up to
     /// `END`, and returns the `(name, bytes)` pairs in order.
+    fn named_block(&self, mode: &str, tag: &str) -> Vec<(String, Bytes)>;
+}
+
+impl Blocks for Program {
     fn named_block(&self, mode: &str, tag: &str) -> Vec<(String, Bytes)> {
-        let out = self.run(format!("{mode}\n"));
+        let out = self.run(&format!("{mode}\n"));
         let mut cases = Vec::new();
         for line in out.lines() {
             let mut f = line.split_whitespace();
@@ -263,7 +166,7 @@ fn every_record_matches_java() {
             }
         }
     }
-    let out = java.run(input);
+    let out = java.run(&input);
 
     let mut answers: HashMap<(String, u64, bool), Bytes> = HashMap::new();
     let mut missing = Vec::new();

@@ -217,7 +217,9 @@ pub async fn serve(
     }
     let _ = wr.shutdown().await;
     stats.conns.unregister(id);
-    let _ = core.send(CoreMsg::Closed { conn: id }).await;
+    let _ = core
+        .send(CoreMsg::Node(zk_node::Input::Closed { conn: id }))
+        .await;
 }
 
 /// What a connection task works with.
@@ -278,12 +280,14 @@ async fn session(
     if ctx
         .core
         .send(CoreMsg::Connect {
-            conn: ctx.id,
-            peer: ctx.peer.ip(),
-            req,
-            read_only_byte,
+            input: zk_node::Input::Connect {
+                conn: ctx.id,
+                peer: ctx.peer.ip(),
+                req,
+                read_only_byte,
+                auth: transport_auth,
+            },
             tx,
-            auth: transport_auth,
         })
         .await
         .is_err()
@@ -354,22 +358,22 @@ async fn session(
             let msg = match Request::decode(header.type_, body, limits) {
                 Ok(req) => {
                     pending.push(header.xid, op, arrived, ctx.conn);
-                    CoreMsg::Request {
+                    CoreMsg::Node(zk_node::Input::Request {
                         conn: ctx.id,
                         xid: header.xid,
                         req: Box::new(req),
-                    }
+                    })
                 }
                 Err(error) => match error.action() {
                     OnBodyError::CloseConnection => return End::BadFrame(error.to_string()),
                     OnBodyError::ReplyMarshallingError => {
                         tracing::info!("request {} from {}: {error}", header.xid, ctx.peer);
                         pending.push(header.xid, op, arrived, ctx.conn);
-                        CoreMsg::Malformed {
+                        CoreMsg::Node(zk_node::Input::Malformed {
                             conn: ctx.id,
                             xid: header.xid,
                             op: error.op,
-                        }
+                        })
                     }
                 },
             };

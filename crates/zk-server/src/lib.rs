@@ -12,14 +12,13 @@
 
 #![warn(missing_docs)]
 
-pub mod config;
 pub mod conn;
 pub mod core;
 pub mod fourlw;
 pub mod jaas;
+pub mod listen;
 pub mod log;
 pub mod ops;
-pub mod recovery;
 pub mod settings;
 pub mod snapshots;
 pub mod stats;
@@ -35,6 +34,11 @@ use zk_storage::TxnLog;
 use zk_tree::DataTree;
 
 pub use settings::Settings;
+/// Recovery at start (snapshot + log replay) is the node's.
+pub use zk_node::recovery;
+/// zoo.cfg and `-D` parsing lives in the `zk-config` crate; re-exported under its old
+/// path so `zk_server::config::...` keeps working.
+pub use zk_config as config;
 
 /// Why the server stopped abnormally.
 #[derive(Debug, thiserror::Error)]
@@ -52,7 +56,7 @@ pub struct Stores {
     /// The txn log, continuing after the recovered state.
     pub log: Box<dyn TxnLog>,
     /// Where snapshots go.
-    pub snapshots: Option<Box<dyn snapshots::SnapshotTarget>>,
+    pub snapshots: Option<Box<dyn zk_storage::SnapshotStore>>,
 }
 
 impl Stores {
@@ -227,7 +231,7 @@ pub async fn run_listeners(
             _ = shutdown.changed() => break Ok(()),
             Some((acc, mode)) = acc_rx.recv() => {
                 let (stream, peer) = match acc {
-                    Ok(x) => x,
+                    Ok((stream, peer)) => (stream, listen::canonical_peer(peer)),
                     Err(e) => {
                         tracing::warn!("accept failed: {e}");
                         continue;

@@ -105,6 +105,25 @@ impl Default for Settings {
 }
 
 impl Settings {
+    /// What the pure node needs of these settings; `snapshots`: whether there is a
+    /// snapshot target (without one the node starts no background snapshots).
+    pub fn node_config(&self, snapshots: bool) -> zk_node::NodeConfig {
+        zk_node::NodeConfig {
+            auth: self.auth.clone(),
+            extended_types: self.extended_types,
+            close_session_txn: self.close_session_txn,
+            reconfig_enabled: self.reconfig_enabled,
+            min_session_timeout: self.min_session_timeout,
+            max_session_timeout: self.max_session_timeout,
+            enforce_auth_schemes: self.enforce_auth_schemes.clone(),
+            sasl: self.sasl.clone(),
+            sasl_super_users: self.sasl_super_users.clone(),
+            container_check_interval_ms: self.container_check_interval.as_millis() as i64,
+            container_max_per_minute: self.container_max_per_minute,
+            snapshots: snapshots.then_some(self.snapshot),
+        }
+    }
+
     /// Limits for decoding records (`checkLength`: maxbuffer + extrasize).
     pub fn limits(&self) -> zk_proto::Limits {
         zk_proto::Limits {
@@ -168,7 +187,7 @@ impl Settings {
                 cfg.max_write_queue_poll_time_ms,
                 cfg.max_batch_size,
             ),
-            sasl: SaslMode::from_config(cfg),
+            sasl: sasl_mode_from_config(cfg),
             sasl_super_users: cfg
                 .properties
                 .iter()
@@ -194,64 +213,51 @@ impl Settings {
     }
 }
 
-/// What the server does with SASL requests.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SaslMode {
-    /// No JAAS file, or no server section in it: answered OK with no token (upstream has no
-    /// SASL server for the connection).
-    NotConfigured,
-    /// DIGEST-MD5 against the JAAS file's users.
-    Digest(Arc<zk_core::sasl::Credentials>),
-    /// The JAAS file asks for something Ferrokeeper does not implement (Kerberos/GSSAPI) or
-    /// cannot be read: every exchange fails with AUTHFAILED; the reason was logged at start.
-    Unsupported,
-}
+pub use zk_node::SaslMode;
 
-impl SaslMode {
-    /// Reads the JAAS file named by `java.security.auth.login.config`, section
-    /// `zookeeper.sasl.serverconfig` (default `Server`). Problems are logged, never fatal
-    /// (upstream logs them too and serves without SASL).
-    pub fn from_config(cfg: &crate::config::Config) -> Self {
-        let Some(path) = cfg.properties.get("java.security.auth.login.config") else {
-            return SaslMode::NotConfigured;
-        };
-        let section = cfg
-            .properties
-            .get("zookeeper.sasl.serverconfig")
-            .unwrap_or("Server");
-        let text = match std::fs::read_to_string(path) {
-            Ok(t) => t,
-            Err(e) => {
-                tracing::error!("cannot read JAAS file {path}: {e}; SASL authentication will fail");
-                return SaslMode::Unsupported;
-            }
-        };
-        let jaas = match crate::jaas::JaasConfig::parse(&text) {
-            Ok(j) => j,
-            Err(e) => {
-                tracing::error!("JAAS file {path}: {e}; SASL authentication will fail");
-                return SaslMode::Unsupported;
-            }
-        };
-        let Some(modules) = jaas.section(section) else {
-            return SaslMode::NotConfigured;
-        };
-        match crate::jaas::server_login(modules) {
-            crate::jaas::ServerLogin::Digest(creds) => {
-                tracing::info!(
-                    "SASL DIGEST-MD5 enabled for {} user(s) from section {section} of {path}",
-                    creds.len()
-                );
-                SaslMode::Digest(Arc::new(creds))
-            }
-            crate::jaas::ServerLogin::Kerberos => {
-                tracing::error!(
-                    "JAAS section {section} of {path} configures Kerberos (GSSAPI), which \
+/// Reads the JAAS file named by `java.security.auth.login.config`, section
+/// `zookeeper.sasl.serverconfig` (default `Server`). Problems are logged, never fatal
+/// (upstream logs them too and serves without SASL).
+pub fn sasl_mode_from_config(cfg: &crate::config::Config) -> SaslMode {
+    let Some(path) = cfg.properties.get("java.security.auth.login.config") else {
+        return SaslMode::NotConfigured;
+    };
+    let section = cfg
+        .properties
+        .get("zookeeper.sasl.serverconfig")
+        .unwrap_or("Server");
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::error!("cannot read JAAS file {path}: {e}; SASL authentication will fail");
+            return SaslMode::Unsupported;
+        }
+    };
+    let jaas = match crate::jaas::JaasConfig::parse(&text) {
+        Ok(j) => j,
+        Err(e) => {
+            tracing::error!("JAAS file {path}: {e}; SASL authentication will fail");
+            return SaslMode::Unsupported;
+        }
+    };
+    let Some(modules) = jaas.section(section) else {
+        return SaslMode::NotConfigured;
+    };
+    match crate::jaas::server_login(modules) {
+        crate::jaas::ServerLogin::Digest(creds) => {
+            tracing::info!(
+                "SASL DIGEST-MD5 enabled for {} user(s) from section {section} of {path}",
+                creds.len()
+            );
+            SaslMode::Digest(Arc::new(creds))
+        }
+        crate::jaas::ServerLogin::Kerberos => {
+            tracing::error!(
+                "JAAS section {section} of {path} configures Kerberos (GSSAPI), which \
                      Ferrokeeper does not support; only DIGEST-MD5 (DigestLoginModule) is \
                      implemented. SASL authentication attempts will fail."
-                );
-                SaslMode::Unsupported
-            }
+            );
+            SaslMode::Unsupported
         }
     }
 }

@@ -1,7 +1,7 @@
 //! When and where the core writes snapshots.
 //!
-//! A snapshot is Apache ZooKeeper's own format (`zk_tree::snapshot`), written to whatever
-//! [`SnapshotTarget`] the binary provides (files in dataDir/version-2). The core starts one
+//! A snapshot is Apache ZooKeeper's own format (`zk_tree::snapshot`), streamed into
+//! whatever [`SnapshotStore`] the binary provides (files in dataDir/version-2). The core starts one
 //! after every `snapCount/2 + random(snapCount/2)` applied txns (as `SyncRequestProcessor`
 //! spreads them); the binary takes one after a recovery that replayed txns, and the core one
 //! at clean shutdown. Purging is upstream's `DatadirCleanupManager`: only when
@@ -17,89 +17,40 @@
 //! snapshot bytes up in memory: the core only serialises another slice when there is room.
 //!
 //! ```text
-//!   core task ── step(STEP_NODES) ──► Chunk ──► [bounded channel] ──► writer thread
+//!   node ── SnapshotSlice ──► core task ──► [bounded channel] ──► writer thread
 //!       ▲                                                          write, fsync, rename, purge
 //!       └──────────────────────────── Done (target back, result) ◄──────┘
 //! ```
 
 use std::io::{self, Write};
 
-use bytes::Bytes;
-use tokio::sync::mpsc;
-use zk_tree::snapshot::WriteSummary;
+use zk_storage::{SnapshotStore, StorageError};
 
-/// Nodes serialised per step of a background snapshot: a few hundred microseconds of work.
-pub(crate) const STEP_NODES: usize = 1000;
+use tokio::sync::mpsc;
+
 /// Steps buffered between the core and the writer thread.
 pub(crate) const CHUNKS_IN_FLIGHT: usize = 16;
 
-/// Where snapshots go.
-pub trait SnapshotTarget: Send {
-    /// Writes the snapshot of `zxid`: `body` streams it into the writer; the target makes it
-    /// durable and visible only when `body` succeeds. Returns the bytes written.
-    fn write_snapshot(
-        &mut self,
-        zxid: i64,
-        body: &mut dyn FnMut(&mut dyn Write) -> io::Result<()>,
-    ) -> Result<u64, String>;
-
-    /// Keeps the newest `keep` snapshots; returns the zxid of the oldest one kept.
-    fn purge(&mut self, keep: usize) -> Result<Option<i64>, String>;
-}
-
-/// Snapshot settings.
-#[derive(Debug, Clone, Copy)]
-pub struct SnapshotPolicy {
-    /// `snapCount`.
-    pub snap_count: u64,
-    /// `autopurge.snapRetainCount` (at least 3, as upstream).
-    pub retain: usize,
-    /// `autopurge.purgeInterval`; `None` (the default, 0 hours) never purges.
-    pub purge_interval: Option<std::time::Duration>,
-}
-
-impl Default for SnapshotPolicy {
-    fn default() -> Self {
-        SnapshotPolicy {
-            snap_count: 100_000,
-            retain: 3,
-            purge_interval: None,
-        }
-    }
-}
-
-impl SnapshotPolicy {
-    /// The next threshold: half the count plus a random share of the other half, so that
-    /// the members of an ensemble do not all snapshot at once.
-    pub fn next_threshold(&self, seed: u64) -> u64 {
-        let half = (self.snap_count / 2).max(1);
-        // splitmix64 of the seed: randomness without a dependency.
-        let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        half + z % half
-    }
-}
+pub use zk_node::SnapshotPolicy;
 
 /// Streams `tree` and `sessions` as a snapshot into `target`, then purges. Returns the
 /// oldest snapshot zxid kept (the txn log can be purged below it).
 pub fn take(
-    target: &mut dyn SnapshotTarget,
+    target: &mut dyn SnapshotStore,
     tree: &zk_tree::DataTree,
     sessions: &[(i64, i32)],
     retain: usize,
-) -> Result<Option<i64>, String> {
+) -> Result<Option<i64>, StorageError> {
     write(target, tree, sessions)?;
     target.purge(retain.max(3))
 }
 
 /// Streams `tree` and `sessions` as a complete snapshot into `target`.
 pub fn write(
-    target: &mut dyn SnapshotTarget,
+    target: &mut dyn SnapshotStore,
     tree: &zk_tree::DataTree,
     sessions: &[(i64, i32)],
-) -> Result<(), String> {
+) -> Result<(), StorageError> {
     let started = std::time::Instant::now();
     let zxid = tree.last_processed_zxid;
     let bytes = target.write_snapshot(zxid, &mut |w| {
@@ -121,21 +72,15 @@ pub fn write(
     Ok(())
 }
 
-/// A piece of a background snapshot on its way to the writer thread.
-#[derive(Debug)]
-pub(crate) enum Chunk {
-    /// More bytes.
-    Data(Bytes),
-    /// The last bytes: the snapshot is complete once they are durable.
-    Last(Bytes, WriteSummary),
-}
+/// A piece of a background snapshot on its way to the writer thread (the node's slices).
+pub(crate) type Chunk = zk_node::SnapshotSlice;
 
 /// A background snapshot's outcome, with the target handed back to the core.
 pub(crate) struct Done {
     /// The snapshot target, for the next snapshot.
-    pub target: Box<dyn SnapshotTarget>,
+    pub target: Box<dyn SnapshotStore>,
     /// Why the snapshot failed, if it did.
-    pub result: Result<(), String>,
+    pub result: Result<(), StorageError>,
 }
 
 /// Starts the writer thread of a background snapshot of `zxid`: it writes what arrives on
@@ -143,7 +88,7 @@ pub(crate) struct Done {
 /// discards it if the channel closes first), and reports on `done`. `None` when no
 /// thread could be started; the target then comes back at once on `done` with the error.
 pub(crate) fn spawn_writer(
-    target: Box<dyn SnapshotTarget>,
+    target: Box<dyn SnapshotStore>,
     zxid: i64,
     node_count: usize,
     done: mpsc::UnboundedSender<Done>,
@@ -192,7 +137,9 @@ pub(crate) fn spawn_writer(
             if let Some(target) = target {
                 let _ = done.send(Done {
                     target,
-                    result: Err(format!("cannot start the snapshot thread: {e}")),
+                    result: Err(StorageError::Io(io::Error::other(format!(
+                        "cannot start the snapshot thread: {e}"
+                    )))),
                 });
             }
             None

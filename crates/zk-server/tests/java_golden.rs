@@ -18,124 +18,40 @@
 //! `FERROKEEPER_REQUIRE_JAVA=1` is set, in which case it fails.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use zk_server::config::{self, Config, JavaProperties, SystemProperties};
+use zk_testkit::java::{Compat, Program};
 
-struct Java {
-    java: PathBuf,
-    classpath: String,
+static CONFIG_GOLDEN: Compat = Compat::new(
+    "ConfigGolden",
+    "config-golden/ConfigGolden.java",
+    "config java_golden",
+    "zoo.cfg parsing was NOT compared with Apache ZooKeeper.",
+);
+
+/// ConfigGolden.java compiled against the real jars, or `None` (after a loud notice) when
+/// Java is not available and `FERROKEEPER_REQUIRE_JAVA=1` is not set.
+fn java() -> Option<&'static Program> {
+    CONFIG_GOLDEN.get(Path::new(env!("CARGO_TARGET_TMPDIR")))
 }
 
-fn find_tool(name: &str) -> Option<PathBuf> {
-    if let Some(home) = std::env::var_os("JAVA_HOME") {
-        let p = Path::new(&home).join("bin").join(name);
-        if p.is_file() {
-            return Some(p);
+/// One JVM for all requests; returns the answer blocks, one per request.
+fn ask(java: &Program, requests: &[String]) -> Vec<String> {
+    let text = java.run(&(requests.join("\n") + "\n"));
+    let mut blocks = Vec::new();
+    let mut cur = String::new();
+    for line in text.lines() {
+        if line == "END" {
+            blocks.push(std::mem::take(&mut cur));
+        } else {
+            cur.push_str(line);
+            cur.push('\n');
         }
     }
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-}
-
-fn build_java() -> Result<Java, String> {
-    let javac = find_tool("javac").ok_or("no javac on PATH or in $JAVA_HOME/bin")?;
-    let java = find_tool("java").ok_or("no java on PATH or in $JAVA_HOME/bin")?;
-    let jars = std::env::var_os("FERROKEEPER_ZK_JARS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/usr/share/java"));
-    let mut cp = Vec::new();
-    for jar in ["zookeeper.jar", "zookeeper-jute.jar", "slf4j-api.jar"] {
-        let p = jars.join(jar);
-        if !p.is_file() {
-            return Err(format!("missing {}", p.display()));
-        }
-        cp.push(p);
-    }
-    let nop = jars.join("slf4j-nop.jar");
-    if nop.is_file() {
-        cp.push(nop);
-    }
-    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../compat-tests/config-golden/ConfigGolden.java");
-    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("config-golden-classes");
-    std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
-    let jars_cp = std::env::join_paths(&cp).map_err(|e| e.to_string())?;
-    let status = Command::new(&javac)
-        .arg("-d")
-        .arg(&out)
-        .arg("-cp")
-        .arg(&jars_cp)
-        .arg(&src)
-        .status()
-        .map_err(|e| format!("running {}: {e}", javac.display()))?;
-    assert!(status.success(), "javac failed on {}", src.display());
-    cp.insert(0, out);
-    let classpath = std::env::join_paths(&cp)
-        .map_err(|e| e.to_string())?
-        .to_string_lossy()
-        .into_owned();
-    Ok(Java { java, classpath })
-}
-
-fn java() -> Option<Java> {
-    match build_java() {
-        Ok(j) => Some(j),
-        Err(why) => {
-            if std::env::var("FERROKEEPER_REQUIRE_JAVA").as_deref() == Ok("1") {
-                panic!("FERROKEEPER_REQUIRE_JAVA=1 but the config golden test cannot run: {why}");
-            }
-            let _ = writeln!(
-                std::io::stderr(),
-                "\n**********************************************************************\n\
-                 SKIPPED config java_golden: {why}\n\
-                 zoo.cfg parsing was NOT compared with Apache ZooKeeper.\n\
-                 **********************************************************************\n"
-            );
-            None
-        }
-    }
-}
-
-impl Java {
-    /// One JVM for all requests; returns the answer blocks, one per request.
-    fn run(&self, requests: &[String]) -> Vec<String> {
-        let mut child = Command::new(&self.java)
-            .arg("-cp")
-            .arg(&self.classpath)
-            .arg("ConfigGolden")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stdin = child.stdin.take().unwrap();
-        let input = requests.join("\n") + "\n";
-        let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
-        let out = child.wait_with_output().unwrap();
-        writer.join().unwrap().unwrap();
-        assert!(
-            out.status.success(),
-            "ConfigGolden failed ({}):\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let text = String::from_utf8(out.stdout).unwrap();
-        let mut blocks = Vec::new();
-        let mut cur = String::new();
-        for line in text.lines() {
-            if line == "END" {
-                blocks.push(std::mem::take(&mut cur));
-            } else {
-                cur.push_str(line);
-                cur.push('\n');
-            }
-        }
-        assert_eq!(blocks.len(), requests.len(), "one answer per request");
-        blocks
-    }
+    assert_eq!(blocks.len(), requests.len(), "one answer per request");
+    blocks
 }
 
 /// ConfigGolden's escaping, over UTF-16 units.
@@ -594,10 +510,13 @@ fn properties_syntax_matches_java() {
     std::fs::write(&good, SYNTAX_FILE).unwrap();
     let bad = dir.join("bad.properties");
     std::fs::write(&bad, b"a=1\nb=\\u00\n").unwrap();
-    let answers = java.run(&[
-        format!("LOAD {}", good.display()),
-        format!("LOAD {}", bad.display()),
-    ]);
+    let answers = ask(
+        java,
+        &[
+            format!("LOAD {}", good.display()),
+            format!("LOAD {}", bad.display()),
+        ],
+    );
     assert_eq!(render_load(SYNTAX_FILE), answers[0]);
     assert!(answers[0].lines().count() > 20, "{}", answers[0]);
     assert!(answers[1].starts_with("ERROR"), "{}", answers[1]);
@@ -649,7 +568,7 @@ fn zoo_cfg_semantics_match_java() {
             Err(e) => Err(e.to_string()),
         });
     }
-    let answers = java.run(&requests);
+    let answers = ask(java, &requests);
     let mut failures = Vec::new();
     for ((case, theirs), ours) in cases.iter().zip(&answers).zip(&ours) {
         let java_refused = theirs.starts_with("ERROR");

@@ -13,69 +13,20 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{code, op, within, J, R};
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use common::{code, op, within, ConnectReq, Io, Raw, Reply, ServerBuilder, J, R};
+use rustls_pki_types::CertificateDer;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
 use zk_server::config::SystemProperties;
 use zk_server::settings::SaslMode;
 use zk_server::tls::{TlsOptions, TlsServer};
-use zk_server::{ListenMode, Listener, Settings};
+use zk_server::{ListenMode, Settings};
+use zk_testkit::tls::{ca, issue, Ca, Issued};
 
 const OP_SASL: i32 = 102;
 const SESSION_CLOSED_REQUIRE_SASL_AUTH: i32 = -124;
 
 // ----- certificates ----------------------------------------------------------------------
-
-struct Issued {
-    der: CertificateDer<'static>,
-    key: PrivatePkcs8KeyDer<'static>,
-}
-
-struct Ca {
-    cert: rcgen::Certificate,
-    key: rcgen::KeyPair,
-}
-
-fn ca(name: &str) -> Ca {
-    let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    p.distinguished_name = rcgen::DistinguishedName::new();
-    p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    p.distinguished_name.push(rcgen::DnType::CommonName, name);
-    p.key_usages = vec![
-        rcgen::KeyUsagePurpose::KeyCertSign,
-        rcgen::KeyUsagePurpose::CrlSign,
-    ];
-    let key = rcgen::KeyPair::generate().unwrap();
-    let cert = p.self_signed(&key).unwrap();
-    Ca { cert, key }
-}
-
-fn issue(ca: &Ca, cn: &str, server: bool, expired: bool) -> Issued {
-    let mut p = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
-    p.distinguished_name = rcgen::DistinguishedName::new();
-    p.subject_alt_names
-        .push(rcgen::SanType::IpAddress("127.0.0.1".parse().unwrap()));
-    p.distinguished_name
-        .push(rcgen::DnType::OrganizationName, "Ferrokeeper Tests");
-    p.distinguished_name.push(rcgen::DnType::CommonName, cn);
-    p.extended_key_usages = vec![if server {
-        rcgen::ExtendedKeyUsagePurpose::ServerAuth
-    } else {
-        rcgen::ExtendedKeyUsagePurpose::ClientAuth
-    }];
-    if expired {
-        p.not_before = rcgen::date_time_ymd(2001, 1, 1);
-        p.not_after = rcgen::date_time_ymd(2002, 1, 1);
-    }
-    let key = rcgen::KeyPair::generate().unwrap();
-    let cert = p.signed_by(&key, &ca.cert, &ca.key).unwrap();
-    Issued {
-        der: cert.der().clone(),
-        key: PrivatePkcs8KeyDer::from(key.serialize_der()),
-    }
-}
 
 /// A directory with the server's stores; removed on drop.
 struct Stores {
@@ -143,80 +94,62 @@ fn write_atomically(path: &Path, bytes: &[u8]) {
 struct Server {
     plain: String,
     secure: String,
-    _shutdown: watch::Sender<bool>,
+    _server: common::TestServer,
 }
 
-async fn serve(mut settings: Settings, tls: Option<SystemProperties>, unified: bool) -> Server {
-    if let Some(sys) = tls {
-        let opts = TlsOptions::from_properties(&sys).unwrap();
-        settings.tls = Some(Arc::new(TlsServer::new(opts).unwrap()));
-    }
-    let plain = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let secure = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let (plain_addr, secure_addr) = (
-        plain.local_addr().unwrap().to_string(),
-        secure.local_addr().unwrap().to_string(),
-    );
-    let mut listeners = vec![Listener {
-        socket: plain,
-        mode: if unified {
-            ListenMode::Unified
-        } else {
-            ListenMode::Plain
-        },
+async fn serve(settings: Settings, tls: Option<SystemProperties>, unified: bool) -> Server {
+    serve_with(settings, tls, unified, None).await
+}
+
+/// [`serve`] on sockets bound by the caller (plaintext or unified first, then TLS).
+async fn serve_on(
+    settings: Settings,
+    tls: Option<SystemProperties>,
+    unified: bool,
+    plain: TcpListener,
+    secure: TcpListener,
+) -> Server {
+    let sockets = vec![plain.into_std().unwrap(), secure.into_std().unwrap()];
+    serve_with(settings, tls, unified, Some(sockets)).await
+}
+
+async fn serve_with(
+    settings: Settings,
+    tls: Option<SystemProperties>,
+    unified: bool,
+    sockets: Option<Vec<std::net::TcpListener>>,
+) -> Server {
+    let mut modes = vec![if unified {
+        ListenMode::Unified
+    } else {
+        ListenMode::Plain
     }];
-    if settings.tls.is_some() {
-        listeners.push(Listener {
-            socket: secure,
-            mode: ListenMode::Tls,
-        });
+    if tls.is_some() || settings.tls.is_some() {
+        modes.push(ListenMode::Tls);
     }
-    let (tx, rx) = watch::channel(false);
-    tokio::spawn(async move {
-        zk_server::run_listeners(
-            settings,
-            listeners,
-            zk_tree::DataTree::new(),
-            Vec::new(),
-            zk_server::Stores::in_memory(),
-            rx,
-            zk_server::core::Clock::new(),
-        )
-        .await
-        .unwrap();
-    });
+    let mut b = ServerBuilder::new(settings).listeners(&modes);
+    if let Some(sockets) = sockets {
+        b = b.sockets(sockets);
+    }
+    if let Some(sys) = &tls {
+        b = b.tls(sys);
+    }
+    let server = b.start().await;
     Server {
-        plain: plain_addr,
-        secure: secure_addr,
-        _shutdown: tx,
+        plain: server.addrs[0].clone(),
+        secure: server.addrs.get(1).cloned().unwrap_or_default(),
+        _server: server,
     }
 }
 
 // ----- client ----------------------------------------------------------------------------
 
-trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
-
 /// A framed client over TCP or TLS.
-struct Wire {
-    io: Box<dyn Io>,
-    buf: Vec<u8>,
-}
-
-#[derive(Debug)]
-struct Reply {
-    xid: i32,
-    err: i32,
-    body: Vec<u8>,
-}
+struct Wire(Raw<Box<dyn Io>>);
 
 impl Wire {
     async fn plain(addr: &str) -> Wire {
-        let s = within("connect", TcpStream::connect(addr)).await.unwrap();
-        Wire {
-            io: Box::new(s),
-            buf: Vec::new(),
-        }
+        Wire(Raw::connect(addr).await.boxed())
     }
 
     /// A TLS connection trusting `ca`, presenting `client` if given.
@@ -231,96 +164,25 @@ impl Wire {
         ca: &CertificateDer<'static>,
         client: Option<&Issued>,
     ) -> std::io::Result<Wire> {
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(ca.clone()).unwrap();
-        let b = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots);
-        let cfg = match client {
-            Some(c) => b
-                .with_client_auth_cert(vec![c.der.clone()], PrivateKeyDer::Pkcs8(c.key.clone_key()))
-                .unwrap(),
-            None => b.with_no_client_auth(),
-        };
-        let tcp = within("connect", TcpStream::connect(addr)).await?;
-        let conn = tokio_rustls::TlsConnector::from(Arc::new(cfg));
-        let mut s = within(
-            "TLS handshake",
-            conn.connect(ServerName::try_from("localhost").unwrap(), tcp),
-        )
-        .await?;
-        // TLS 1.3 reports a refused client certificate only with the server's first
-        // record: make the server speak (it answers nothing to a 0-length read).
-        s.flush().await?;
-        Ok(Wire {
-            io: Box::new(s),
-            buf: Vec::new(),
-        })
-    }
-
-    async fn send_frame(&mut self, payload: &[u8]) {
-        let mut f = (payload.len() as i32).to_be_bytes().to_vec();
-        f.extend_from_slice(payload);
-        self.io.write_all(&f).await.unwrap();
-        self.io.flush().await.unwrap();
-    }
-
-    async fn read_n(&mut self, n: usize) -> Option<Vec<u8>> {
-        while self.buf.len() < n {
-            let mut chunk = [0u8; 4096];
-            match within("server bytes", self.io.read(&mut chunk)).await {
-                Ok(0) | Err(_) => return None,
-                Ok(k) => self.buf.extend_from_slice(&chunk[..k]),
-            }
-        }
-        Some(self.buf.drain(..n).collect())
-    }
-
-    async fn frame(&mut self) -> Option<Vec<u8>> {
-        let len = self.read_n(4).await?;
-        let len = i32::from_be_bytes(len.try_into().unwrap());
-        self.read_n(len as usize).await
+        let s = zk_testkit::tls::connect(addr, ca, client).await?;
+        Ok(Wire(Raw::new(Box::new(s))))
     }
 
     /// A new session; `None` if the server closed instead.
     async fn session(&mut self) -> Option<()> {
-        let req = J::new()
-            .i32(0)
-            .i64(0)
-            .i32(30_000)
-            .i64(0)
-            .buf(&[0; 16])
-            .bool(false)
-            .bytes();
-        self.send_frame(&req).await;
-        let f = self.frame().await?;
-        let mut r = R(&f);
-        let (_, _, session) = (r.i32(), r.i32(), r.i64());
-        assert_ne!(session, 0);
+        let resp = self.0.handshake(&ConnectReq::default()).await?;
+        assert_ne!(resp.session_id, 0);
         Some(())
     }
 
     async fn call(&mut self, xid: i32, op: i32, body: &[u8]) -> Option<Reply> {
-        self.send_frame(&J::new().i32(xid).i32(op).raw(body).bytes())
-            .await;
-        let f = self.frame().await?;
-        let mut r = R(&f);
-        let (xid, _zxid, err) = (r.i32(), r.i64(), r.i32());
-        Some(Reply {
-            xid,
-            err,
-            body: r.0.to_vec(),
-        })
+        self.0.send(xid, op, body).await;
+        self.0.try_reply().await
     }
 
     /// The server closes without another frame.
     async fn expect_closed(&mut self) {
-        if let Some(f) = self.frame().await {
-            panic!("expected the connection to close, got {f:?}");
-        }
+        self.0.expect_closed().await
     }
 
     /// whoAmI: (scheme, id) pairs.
@@ -498,23 +360,9 @@ async fn rewritten_key_store_is_reloaded() {
 
 /// The certificate the server presents.
 async fn server_cert(addr: &str, stores: &Stores) -> Vec<u8> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(stores.ca.cert.der().clone()).unwrap();
-    let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    let tcp = TcpStream::connect(addr).await.unwrap();
-    let s = within(
-        "TLS handshake",
-        tokio_rustls::TlsConnector::from(Arc::new(cfg))
-            .connect(ServerName::try_from("localhost").unwrap(), tcp),
-    )
-    .await
-    .unwrap();
+    let s = zk_testkit::tls::connect(addr, stores.ca.cert.der(), None)
+        .await
+        .unwrap();
     s.get_ref().1.peer_certificates().unwrap()[0].to_vec()
 }
 
@@ -523,26 +371,23 @@ async fn server_cert(addr: &str, stores: &Stores) -> Vec<u8> {
 /// `keytool` from a JDK, or `None` (after a notice) when there is none and
 /// `FERROKEEPER_REQUIRE_JAVA=1` is not set.
 fn keytool() -> Option<PathBuf> {
-    let found = std::env::var_os("JAVA_HOME")
-        .map(|h| PathBuf::from(h).join("bin/keytool"))
-        .filter(|p| p.is_file())
-        .or_else(|| {
-            std::env::var_os("PATH").and_then(|path| {
-                std::env::split_paths(&path)
-                    .map(|d| d.join("keytool"))
-                    .find(|p| p.is_file())
-            })
-        });
-    if found.is_none() {
-        if std::env::var("FERROKEEPER_REQUIRE_JAVA").as_deref() == Ok("1") {
-            panic!("FERROKEEPER_REQUIRE_JAVA=1 but keytool is not on PATH (nor in JAVA_HOME)");
-        }
-        eprintln!(
-            "SKIPPED: keytool not found (install a JDK, or set FERROKEEPER_REQUIRE_JAVA=1 to \
-             make this a failure); keytool's EC keys were NOT checked"
-        );
-    }
-    found
+    zk_testkit::java::require_tool("keytool", "keytool's EC keys were NOT checked.")
+}
+
+/// Runs `keytool <args> -keystore <store>` with the store password `apassword`; its stdout.
+fn run_keytool(keytool: &Path, store: &Path, args: &[&str]) -> Vec<u8> {
+    let out = std::process::Command::new(keytool)
+        .args(args)
+        .args(["-keystore", &store.display().to_string()])
+        .args(["-storepass", "apassword", "-noprompt"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "keytool {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
 }
 
 /// keytool -genkeypair: a self-signed EC certificate for localhost/127.0.0.1 on `curve`, in
@@ -554,20 +399,7 @@ fn keytool_ec_store(
     store_type: &str,
 ) -> (PathBuf, CertificateDer<'static>) {
     let store = dir.join(format!("{curve}.{}", store_type.to_ascii_lowercase()));
-    let run = |args: &[&str]| {
-        let out = std::process::Command::new(keytool)
-            .args(args)
-            .args(["-keystore", &store.display().to_string()])
-            .args(["-storepass", "apassword", "-noprompt"])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "keytool {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out.stdout
-    };
+    let run = |args: &[&str]| run_keytool(keytool, &store, args);
     run(&[
         "-genkeypair",
         "-alias",
@@ -612,6 +444,108 @@ async fn keytool_ec_keys_serve_tls() {
             w.session().await.unwrap();
             assert_eq!(w.get(1, "/").await, code::OK, "{curve} {protocol}");
         }
+    }
+}
+
+/// The secure client port on the dual-stack wildcard (no secureClientPortAddress) serves
+/// TLS clients over `::1` and 127.0.0.1 alike.
+#[tokio::test]
+async fn tls_over_ipv6_on_the_wildcard() {
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        eprintln!("SKIPPED: this host has no ::1; TLS over IPv6 was NOT checked");
+        return;
+    }
+    let stores = Stores::new("ipv6");
+    stores.write_jks();
+    let bind = || zk_server::listen::bind_client_port(None, 0, -1).unwrap();
+    let srv = serve_on(
+        common::settings(),
+        Some(stores.props("none")),
+        false,
+        bind(),
+        bind(),
+    )
+    .await;
+    let port = srv.secure.rsplit(':').next().unwrap().to_owned();
+    assert!(srv.secure.starts_with("[::]:"), "{}", srv.secure);
+    for addr in [format!("[::1]:{port}"), format!("127.0.0.1:{port}")] {
+        let mut w = Wire::tls(&addr, stores.ca.cert.der(), None).await;
+        w.session().await.unwrap();
+        assert_eq!(w.get(1, "/").await, code::OK, "{addr}");
+    }
+}
+
+/// As a user makes them on JDK 9+: `keytool -genkeypair -keystore keystore.jks` and
+/// `keytool -importcert -keystore truststore.jks` with no -storetype write PKCS12 into files
+/// named .jks. ZooKeeper starts with them whether ssl.*Store.type is unset (the name says
+/// JKS) or JKS; so do we. The trust store holds the test CA, which signed the client's
+/// certificate: mutual TLS proves both stores were read.
+#[tokio::test]
+async fn keytool_default_stores_named_jks_serve_tls() {
+    let Some(keytool) = keytool() else { return };
+    let stores = Stores::new("keytool-default");
+    let (ks, ts) = (
+        stores.dir.join("keystore.jks"),
+        stores.dir.join("truststore.jks"),
+    );
+    let ca_file = stores.dir.join("ca.der");
+    std::fs::write(&ca_file, stores.ca.cert.der()).unwrap();
+    let run = |store: &Path, args: &[&str]| run_keytool(&keytool, store, args);
+    run(
+        &ks,
+        &[
+            "-genkeypair",
+            "-alias",
+            "server",
+            "-keyalg",
+            "RSA",
+            "-dname",
+            "CN=localhost,O=Ferrokeeper Tests",
+            "-ext",
+            "SAN=ip:127.0.0.1,dns:localhost",
+            "-validity",
+            "2",
+        ],
+    );
+    let server_cert = CertificateDer::from(run(&ks, &["-exportcert", "-alias", "server"]));
+    run(
+        &ts,
+        &[
+            "-importcert",
+            "-alias",
+            "ca",
+            "-file",
+            &ca_file.display().to_string(),
+        ],
+    );
+    for store in [&ks, &ts] {
+        // A DER SEQUENCE, not the JKS magic: keytool wrote PKCS12 into the .jks file.
+        assert_eq!(
+            std::fs::read(store).unwrap()[0],
+            0x30,
+            "{}",
+            store.display()
+        );
+    }
+    let client = issue(&stores.ca, "client", false, false);
+    for store_type in [None, Some("JKS"), Some("PKCS12")] {
+        let mut sys = SystemProperties::new();
+        sys.set("zookeeper.ssl.keyStore.location", ks.display().to_string());
+        sys.set("zookeeper.ssl.keyStore.password", "apassword");
+        sys.set(
+            "zookeeper.ssl.trustStore.location",
+            ts.display().to_string(),
+        );
+        sys.set("zookeeper.ssl.trustStore.password", "apassword");
+        sys.set("zookeeper.ssl.clientAuth", "need");
+        if let Some(t) = store_type {
+            sys.set("zookeeper.ssl.keyStore.type", t);
+            sys.set("zookeeper.ssl.trustStore.type", t);
+        }
+        let srv = serve(common::settings(), Some(sys), false).await;
+        let mut w = Wire::tls(&srv.secure, &server_cert, Some(&client)).await;
+        w.session().await.unwrap();
+        assert_eq!(w.get(1, "/").await, code::OK, "{store_type:?}");
     }
 }
 

@@ -295,6 +295,22 @@ async fn expiry_deletes_ephemerals_and_fires_their_watches() {
     again.expect_closed().await;
 }
 
+/// A session whose client never sends a request after the handshake still expires: its
+/// deadline was once armed on the wall clock (where it never came round) instead of the
+/// monotonic one every touch uses.
+#[tokio::test]
+async fn a_session_that_never_sends_a_request_still_expires() {
+    let Some(srv) = local_manual(settings()).await else {
+        return;
+    };
+    let mut other = raw_session(&srv, 40_000).await;
+    let mut silent = raw_session(&srv, 4_000).await;
+    // Created at t=0 with 4 s: due at t=6000 (rounded up to the tick), with no touch since.
+    srv.advance(6_000);
+    settle(&mut other, 1).await;
+    silent.expect_closed().await;
+}
+
 #[tokio::test]
 async fn client_sees_expired_state() {
     let Some(srv) = local_manual(settings()).await else {

@@ -13,10 +13,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::net::TcpListener;
-use tokio::sync::watch;
-use zk_server::snapshots::{SnapshotPolicy, SnapshotTarget};
+use zk_server::snapshots::SnapshotPolicy;
 use zk_storage::mem::MemStore;
+use zk_storage::{SnapshotStore, StorageError};
 use zk_tree::snapshot::{read_snapshot, ReadOptions};
 use zk_tree::DataTree;
 use zookeeper_client as zk;
@@ -40,21 +39,31 @@ impl MemTarget {
     }
 }
 
-impl SnapshotTarget for MemTarget {
+impl SnapshotStore for MemTarget {
     fn write_snapshot(
         &mut self,
         zxid: i64,
         body: &mut dyn FnMut(&mut dyn io::Write) -> io::Result<()>,
-    ) -> Result<u64, String> {
+    ) -> Result<u64, StorageError> {
         let mut buf = Vec::new();
-        body(&mut buf).map_err(|e| e.to_string())?;
+        body(&mut buf)?;
         let n = buf.len() as u64;
         self.0.lock().unwrap().insert(zxid, Bytes::from(buf));
         self.1.fetch_add(1, Ordering::SeqCst);
         Ok(n)
     }
 
-    fn purge(&mut self, keep: usize) -> Result<Option<i64>, String> {
+    fn reader(&self, zxid: i64) -> Result<(Box<dyn io::Read + Send>, u64), StorageError> {
+        let b = self.get(zxid);
+        let n = b.len() as u64;
+        Ok((Box::new(io::Cursor::new(b)), n))
+    }
+
+    fn list(&self) -> Result<Vec<i64>, StorageError> {
+        Ok(MemTarget::list(self))
+    }
+
+    fn purge(&mut self, keep: usize) -> Result<Option<i64>, StorageError> {
         let mut m = self.0.lock().unwrap();
         while m.len() > keep {
             m.pop_first();
@@ -98,21 +107,15 @@ async fn snapshots_taken_under_load_restore_to_the_final_state() {
         },
         ..common::settings()
     };
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    let (stop_tx, stop_rx) = watch::channel(false);
     let stores = zk_server::Stores {
         log: Box::new(log.clone()),
         snapshots: Some(Box::new(snaps.clone())),
     };
-    let server = tokio::spawn(zk_server::run(
-        settings,
-        listener,
-        DataTree::new(),
-        Vec::new(),
-        stores,
-        stop_rx,
-    ));
+    let server = common::ServerBuilder::new(settings)
+        .stores(stores)
+        .start()
+        .await;
+    let addr = server.addr.clone();
 
     let c = common::within(
         "connect",
@@ -177,11 +180,7 @@ async fn snapshots_taken_under_load_restore_to_the_final_state() {
         snaps.list()
     );
     drop(c);
-    stop_tx.send(true).unwrap();
-    common::within("server stop", server)
-        .await
-        .unwrap()
-        .unwrap();
+    server.stop().await;
 
     // The newest snapshot is the complete one written at shutdown: the final state.
     let kept = snaps.list();

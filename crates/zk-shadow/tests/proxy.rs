@@ -9,42 +9,22 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use zk_shadow::{Config, Metrics};
+use zk_testkit::server::{persistent, ServerBuilder, TestServer};
+use zk_testkit::within;
 use zookeeper_client as zk;
-
-const WAIT: Duration = Duration::from_secs(20);
-
-async fn within<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(WAIT, f)
-        .await
-        .unwrap_or_else(|_| panic!("timed out: {what}"))
-}
 
 struct Running {
     addr: String,
     _stop: watch::Sender<bool>,
 }
 
-async fn server() -> Running {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    let (tx, rx) = watch::channel(false);
+/// A Ferrokeeper with extended types on; stops when dropped.
+async fn server() -> TestServer {
     let settings = zk_server::Settings {
         extended_types: true,
         ..zk_server::Settings::default()
     };
-    tokio::spawn(async move {
-        zk_server::run(
-            settings,
-            listener,
-            zk_tree::DataTree::new(),
-            Vec::new(),
-            zk_server::Stores::in_memory(),
-            rx,
-        )
-        .await
-        .unwrap();
-    });
-    Running { addr, _stop: tx }
+    ServerBuilder::new(settings).start().await
 }
 
 async fn proxy(primary: &str, candidate: &str) -> (Running, Arc<Metrics>) {
@@ -67,10 +47,6 @@ async fn client(addr: &str) -> zk::Client {
     )
     .await
     .unwrap()
-}
-
-fn persistent() -> zk::CreateOptions<'static> {
-    zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all())
 }
 
 fn count(c: &std::sync::atomic::AtomicU64) -> u64 {

@@ -148,16 +148,22 @@ impl FileSnapshotStore {
 }
 
 impl SnapshotStore for FileSnapshotStore {
-    fn save(&mut self, zxid: i64, data: Bytes) -> Result<(), StorageError> {
+    /// Written to a temporary file, fsynced, renamed into place and the directory fsynced
+    /// ([`SnapshotWriter::commit`]); a failing body removes the temporary file.
+    fn write_snapshot(
+        &mut self,
+        zxid: i64,
+        body: &mut dyn FnMut(&mut dyn Write) -> io::Result<()>,
+    ) -> Result<u64, StorageError> {
         let mut w = self.writer(zxid)?;
-        w.write_all(&data)?;
-        w.commit().map(drop)
+        body(&mut w)?;
+        w.commit()
     }
 
-    /// The newest snapshot that can be read. The bytes are not checked (this crate does
-    /// not know their format); use [`FileSnapshotStore::latest_valid`] to check them.
-    fn latest(&self) -> Result<Option<(i64, Bytes)>, StorageError> {
-        self.latest_valid(|_| true)
+    fn reader(&self, zxid: i64) -> Result<(Box<dyn Read + Send>, u64), StorageError> {
+        let f = self.open_snapshot(zxid)?;
+        let len = f.metadata()?.len();
+        Ok((Box::new(f), len))
     }
 
     fn list(&self) -> Result<Vec<i64>, StorageError> {
@@ -175,11 +181,12 @@ impl SnapshotStore for FileSnapshotStore {
         Ok(out)
     }
 
-    fn purge(&mut self, keep: usize) -> Result<(), StorageError> {
+    fn purge(&mut self, keep: usize) -> Result<Option<i64>, StorageError> {
         let all = self.list()?;
         let n = all.len().saturating_sub(keep.max(1));
+        let oldest_kept = all.get(n).copied();
         if n == 0 {
-            return Ok(());
+            return Ok(oldest_kept);
         }
         for zxid in &all[..n] {
             match fs::remove_file(self.path_of(*zxid)) {
@@ -188,7 +195,7 @@ impl SnapshotStore for FileSnapshotStore {
             }
         }
         sync_dir(&self.dir)?;
-        Ok(())
+        Ok(oldest_kept)
     }
 }
 

@@ -6,6 +6,8 @@
 //! opens the same storage. An in-memory backend simulates it on shared state; a disk
 //! backend drops its handles without syncing and opens the files again.
 
+use std::io::Read as _;
+
 use bytes::Bytes;
 
 use crate::{EpochStore, SnapshotStore, StorageError, TxnLog};
@@ -229,7 +231,7 @@ pub fn purge_keeps_the_last_entry(b: &mut impl Backend) {
     assert_eq!(log.last_zxid(), 5, "and last_zxid survives a restart");
 }
 
-/// Snapshot save/latest/list/purge.
+/// Snapshots: streamed writes and reads, replacement, order, purge.
 pub fn snapshots(mut s: impl SnapshotStore) {
     assert!(
         s.latest().expect("latest").is_none(),
@@ -252,14 +254,65 @@ pub fn snapshots(mut s: impl SnapshotStore) {
     );
     s.save(30, Bytes::from("snap-30-again"))
         .expect("saving a zxid again replaces it");
-    s.purge(2).expect("purge");
+    let (mut r, len) = s.reader(30).expect("reader");
+    let mut back = Vec::new();
+    r.read_to_end(&mut back).expect("read");
+    assert_eq!((back.as_slice(), len), (&b"snap-30-again"[..], 13));
+    assert_eq!(s.purge(2).expect("purge"), Some(30), "the oldest kept");
     assert_eq!(
         s.list().expect("list"),
         vec![30, BIG],
         "purge keeps the newest"
     );
-    s.purge(0).expect("purge");
+    assert_eq!(s.purge(0).expect("purge"), Some(BIG));
     assert_eq!(s.list().expect("list"), vec![BIG], "purge always keeps one");
+    snapshot_streams(&mut s);
+}
+
+/// A snapshot is streamed in many writes and out again; one whose body fails is not
+/// there afterwards.
+fn snapshot_streams(s: &mut impl SnapshotStore) {
+    let chunk: Vec<u8> = (0..=255u8).collect();
+    let written = s
+        .write_snapshot(0x2_0000_0005, &mut |w| {
+            for _ in 0..1000 {
+                w.write_all(&chunk)?;
+            }
+            Ok(())
+        })
+        .expect("a streamed snapshot");
+    assert_eq!(written, 256_000, "the bytes written are counted");
+    let (mut r, len) = s.reader(0x2_0000_0005).expect("reader");
+    assert_eq!(len, 256_000);
+    let mut buf = [0u8; 4096];
+    let mut total = 0usize;
+    loop {
+        let n = r.read(&mut buf).expect("read");
+        if n == 0 {
+            break;
+        }
+        assert!(
+            buf[..n]
+                .iter()
+                .enumerate()
+                .all(|(i, b)| *b == ((total + i) % 256) as u8),
+            "the bytes come back in order"
+        );
+        total += n;
+    }
+    assert_eq!(total, 256_000);
+    let before = s.list().expect("list");
+    let failed = s.write_snapshot(0x3_0000_0001, &mut |w| {
+        w.write_all(b"half a snapshot")?;
+        Err(std::io::Error::other("the tree walk failed"))
+    });
+    assert!(failed.is_err(), "a failing body fails the write");
+    assert_eq!(
+        s.list().expect("list"),
+        before,
+        "and leaves no snapshot behind"
+    );
+    assert!(s.reader(0x3_0000_0001).is_err());
 }
 
 /// Epoch files.

@@ -9,7 +9,7 @@
 //!
 //! ```text
 //!   server ──append(batch)──► TxnLog ──sync()──► durable: only now may replies go out
-//!          ──save(zxid,..)──► SnapshotStore        (fuzzy: taken while writes go on)
+//!          ──write_snapshot(zxid, stream)──► SnapshotStore   (fuzzy: taken while writes go on)
 //!   restart: latest snapshot + TxnLog::read_from(snapshot zxid + 1) replayed
 //! ```
 //!
@@ -33,6 +33,8 @@ pub mod conformance;
 pub mod java;
 pub mod mem;
 pub mod progress;
+
+use std::io::Read as _;
 
 use bytes::Bytes;
 
@@ -79,16 +81,54 @@ pub trait TxnLog: Send {
     fn purge_before(&mut self, zxid: i64) -> Result<(), StorageError>;
 }
 
-/// Snapshots of the data tree and sessions, as opaque checksummed blobs.
+/// Snapshots of the data tree and sessions, streamed in and out: a snapshot of millions
+/// of nodes is never held in memory whole. The bytes are opaque here (their format, and
+/// its checksums, are `zk_tree::snapshot`'s).
+///
+/// Contract (checked by [`conformance::snapshots`]): a snapshot written with
+/// [`SnapshotStore::write_snapshot`] is durable and listed only once its body returned
+/// `Ok`; a body that fails leaves nothing behind; writing a zxid again replaces it;
+/// [`SnapshotStore::list`] is ascending by zxid (by value, not by name); purging always
+/// keeps at least one.
 pub trait SnapshotStore: Send {
-    /// Stores a snapshot whose state includes every txn up to `zxid`, durably.
-    fn save(&mut self, zxid: i64, data: Bytes) -> Result<(), StorageError>;
-    /// The newest valid snapshot.
-    fn latest(&self) -> Result<Option<(i64, Bytes)>, StorageError>;
+    /// Streams the snapshot whose state includes every txn up to `zxid` into the store:
+    /// `body` writes its bytes. Returns the number of bytes written.
+    fn write_snapshot(
+        &mut self,
+        zxid: i64,
+        body: &mut dyn FnMut(&mut dyn std::io::Write) -> std::io::Result<()>,
+    ) -> Result<u64, StorageError>;
+    /// Opens the snapshot of `zxid` for streaming reads, with its length in bytes.
+    fn reader(&self, zxid: i64) -> Result<(Box<dyn std::io::Read + Send>, u64), StorageError>;
     /// zxids of every stored snapshot, ascending.
     fn list(&self) -> Result<Vec<i64>, StorageError>;
-    /// Keeps the newest `keep` snapshots (at least one), deleting the rest.
-    fn purge(&mut self, keep: usize) -> Result<(), StorageError>;
+    /// Keeps the newest `keep` snapshots (at least one), deleting the rest. Returns the
+    /// zxid of the oldest one kept (the txn log is needed only after it).
+    fn purge(&mut self, keep: usize) -> Result<Option<i64>, StorageError>;
+
+    /// Stores a snapshot held in memory (small ones: tests, migration of tiny trees).
+    fn save(&mut self, zxid: i64, data: Bytes) -> Result<(), StorageError> {
+        self.write_snapshot(zxid, &mut |w| w.write_all(&data))
+            .map(drop)
+    }
+
+    /// The newest snapshot that can be read, whole. The bytes are not checked: recovery
+    /// (`zk_node::recovery`) reads them as a snapshot and falls back to older ones.
+    fn latest(&self) -> Result<Option<(i64, Bytes)>, StorageError> {
+        for zxid in self.list()?.into_iter().rev() {
+            let read = self.reader(zxid).and_then(|(mut r, len)| {
+                let mut buf = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+                r.read_to_end(&mut buf)?;
+                Ok(buf)
+            });
+            match read {
+                Ok(buf) => return Ok(Some((zxid, Bytes::from(buf)))),
+                // Unreadable: an older one may do.
+                Err(_) => continue,
+            }
+        }
+        Ok(None)
+    }
 }
 
 /// Zab's `currentEpoch` and `acceptedEpoch`.

@@ -142,35 +142,44 @@ impl TxnLog for MemStore {
 }
 
 impl SnapshotStore for MemStore {
-    fn save(&mut self, zxid: i64, data: Bytes) -> Result<(), StorageError> {
-        let mut g = self.lock();
-        if g.poisoned {
+    fn write_snapshot(
+        &mut self,
+        zxid: i64,
+        body: &mut dyn FnMut(&mut dyn std::io::Write) -> std::io::Result<()>,
+    ) -> Result<u64, StorageError> {
+        if self.lock().poisoned {
             return Err(StorageError::Poisoned);
         }
-        g.snapshots.insert(zxid, data);
-        Ok(())
+        // Written aside and inserted only once whole: a failed body leaves nothing.
+        let mut buf = Vec::new();
+        body(&mut buf)?;
+        let n = buf.len() as u64;
+        self.lock().snapshots.insert(zxid, Bytes::from(buf));
+        Ok(n)
     }
 
-    fn latest(&self) -> Result<Option<(i64, Bytes)>, StorageError> {
-        Ok(self
-            .lock()
-            .snapshots
-            .iter()
-            .next_back()
-            .map(|(z, b)| (*z, b.clone())))
+    fn reader(&self, zxid: i64) -> Result<(Box<dyn std::io::Read + Send>, u64), StorageError> {
+        let data = self.lock().snapshots.get(&zxid).cloned().ok_or_else(|| {
+            StorageError::Io(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("no snapshot 0x{zxid:x}"),
+            ))
+        })?;
+        let len = data.len() as u64;
+        Ok((Box::new(std::io::Cursor::new(data)), len))
     }
 
     fn list(&self) -> Result<Vec<i64>, StorageError> {
         Ok(self.lock().snapshots.keys().copied().collect())
     }
 
-    fn purge(&mut self, keep: usize) -> Result<(), StorageError> {
+    fn purge(&mut self, keep: usize) -> Result<Option<i64>, StorageError> {
         let mut g = self.lock();
         let keep = keep.max(1);
         while g.snapshots.len() > keep {
             g.snapshots.pop_first();
         }
-        Ok(())
+        Ok(g.snapshots.keys().next().copied())
     }
 }
 

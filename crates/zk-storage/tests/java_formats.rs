@@ -36,7 +36,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{mpsc, Once, OnceLock};
+use std::sync::{mpsc, OnceLock};
 use std::time::Duration;
 
 use base64::Engine;
@@ -52,6 +52,7 @@ use zk_storage::java::snapfile::{list_snapshots, read_snapshot_file, write_snaps
 use zk_storage::java::txnlog::{
     list_logs, read_log_file, LogEnd, LogReader, LogWriteOptions, LogWriter, DEFAULT_PREALLOC,
 };
+use zk_testkit::java::Program;
 use zk_tree::digest::tree_digest;
 use zk_tree::snapshot::{ReadOptions, WriteOptions};
 use zk_tree::DataTree;
@@ -66,72 +67,15 @@ struct Java {
     server_cp: String,
 }
 
-fn find_tool(name: &str) -> Option<PathBuf> {
-    if let Some(home) = std::env::var_os("JAVA_HOME") {
-        let p = Path::new(&home).join("bin").join(name);
-        if p.is_file() {
-            return Some(p);
-        }
-    }
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-}
-
-fn join_cp(parts: &[PathBuf]) -> String {
-    std::env::join_paths(parts)
-        .unwrap()
-        .to_string_lossy()
-        .into_owned()
-}
-
 /// Finds the JDK and the jars, and compiles FormatsDriver.java.
 fn build_java() -> Result<Java, String> {
-    let javac = find_tool("javac").ok_or("no javac on PATH or in $JAVA_HOME/bin")?;
-    let java = find_tool("java").ok_or("no java on PATH or in $JAVA_HOME/bin")?;
-    let jars = std::env::var_os("FERROKEEPER_ZK_JARS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/usr/share/java"));
-    let jar = |name: &str| -> Result<PathBuf, String> {
-        let p = jars.join(name);
-        if p.is_file() {
-            Ok(p)
-        } else {
-            Err(format!("missing {}", p.display()))
-        }
-    };
-    let zk = jar("zookeeper.jar")?;
-    let jute = jar("zookeeper-jute.jar")?;
-    let slf4j = jar("slf4j-api.jar")?;
-    let server_cp = join_cp(&[
-        zk.clone(),
-        jute.clone(),
-        jar("slf4j-log4j12.jar")?,
-        jar("log4j-1.2.jar")?,
-    ]);
-    let mut client = vec![zk, jute, slf4j];
-    if let Ok(nop) = jar("slf4j-nop.jar") {
-        client.push(nop);
-    }
-    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../compat-tests/zk-formats/FormatsDriver.java");
+    let server_cp = zk_testkit::java::classpath(&zk_testkit::java::server_jars()?)?;
+    let src = zk_testkit::java::compat_source("zk-formats/FormatsDriver.java");
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("zk-formats-driver");
-    std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
-    let status = Command::new(&javac)
-        .arg("-Xlint:all,-path")
-        .arg("-d")
-        .arg(&out)
-        .arg("-cp")
-        .arg(join_cp(&client))
-        .arg(&src)
-        .status()
-        .map_err(|e| format!("running {}: {e}", javac.display()))?;
-    // A compile error is our bug, not a missing prerequisite: never skip it.
-    assert!(status.success(), "javac failed on {}", src.display());
-    client.insert(0, out);
+    let driver = Program::compile("FormatsDriver", &src, &out, &["-Xlint:all,-path"])?;
     Ok(Java {
-        java,
-        client_cp: join_cp(&client),
+        java: driver.java,
+        client_cp: driver.classpath,
         server_cp,
     })
 }
@@ -140,26 +84,11 @@ fn build_java() -> Result<Java, String> {
 /// `FERROKEEPER_REQUIRE_JAVA=1` is not set.
 fn java() -> Option<&'static Java> {
     static JAVA: OnceLock<Result<Java, String>> = OnceLock::new();
-    match JAVA.get_or_init(build_java) {
-        Ok(j) => Some(j),
-        Err(why) => {
-            if std::env::var("FERROKEEPER_REQUIRE_JAVA").as_deref() == Ok("1") {
-                panic!("FERROKEEPER_REQUIRE_JAVA=1 but the Java formats test cannot run: {why}");
-            }
-            static NOTICE: Once = Once::new();
-            NOTICE.call_once(|| {
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "\n**********************************************************************\n\
-                     SKIPPED java_formats: {why}\n\
-                     Apache ZooKeeper's on-disk formats were NOT checked against the real server.\n\
-                     Install a JDK and the zookeeper package, or set FERROKEEPER_REQUIRE_JAVA=1.\n\
-                     **********************************************************************\n"
-                );
-            });
-            None
-        }
-    }
+    zk_testkit::java::available(
+        JAVA.get_or_init(build_java),
+        "java_formats",
+        "Apache ZooKeeper's on-disk formats were NOT checked against the real server.",
+    )
 }
 
 /// Prints what was checked even when libtest captures output.

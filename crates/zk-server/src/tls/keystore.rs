@@ -4,6 +4,10 @@
 //!
 //! The type comes from `ssl.keyStore.type` / `ssl.trustStore.type` when set, else from the
 //! file name's extension (`.jks`, `.p12`/`.pfx`, `.pem`), as `KeyStoreFileType.fromFilename`.
+//! JKS and PKCS#12 are then told apart by the content ([`detect`]), as the JDK does since 9
+//! (`keystore.type.compat`: its JKS and PKCS12 loaders each read both formats): keytool
+//! writes PKCS#12 by default, even into a file named `x.jks`, and ZooKeeper starts with such
+//! a store whatever the type says. JCEKS is refused by both loaders, and here.
 //!
 //! EC keys written by the JDK (keytool, `ECPrivateKeyImpl`) leave the optional public point
 //! out of the PKCS#8 `ECPrivateKey` (RFC 5915); *ring* needs it. Such P-256 and P-384 keys are
@@ -102,6 +106,10 @@ pub fn load(path: &Path, kind: StoreType, password: &str) -> Result<Store, Store
         path: shown.clone(),
         what,
     };
+    let kind = match kind {
+        StoreType::Jks | StoreType::Pkcs12 => detect(&bytes).map_err(|w| bad(w.to_string()))?,
+        StoreType::Pem => StoreType::Pem,
+    };
     let mut store = match kind {
         StoreType::Jks => read_jks(&bytes, password).map_err(|w| bad(w.to_string()))?,
         StoreType::Pkcs12 => read_pkcs12(&bytes, password).map_err(bad)?,
@@ -109,6 +117,21 @@ pub fn load(path: &Path, kind: StoreType, password: &str) -> Result<Store, Store
     };
     store.key = store.key.map(complete_ec_key).transpose().map_err(bad)?;
     Ok(store)
+}
+
+/// The format of a store configured as JKS or PKCS12, from its first bytes: the JKS magic
+/// `0xFEEDFEED`, or a DER SEQUENCE (`0x30`, PKCS#12's `PFX`). The JCEKS magic `0xCECECECE`
+/// and anything else are refused, as the JDK's JKS and PKCS12 loaders refuse them.
+pub fn detect(bytes: &[u8]) -> Result<StoreType, &'static str> {
+    match bytes {
+        [0xfe, 0xed, 0xfe, 0xed, ..] => Ok(StoreType::Jks),
+        [0xce, 0xce, 0xce, 0xce, ..] => Err(
+            "a JCEKS store, which ZooKeeper cannot read either; convert it with keytool \
+             -importkeystore -deststoretype PKCS12",
+        ),
+        [0x30, ..] => Ok(StoreType::Pkcs12),
+        _ => Err("neither a JKS nor a PKCS12 store"),
+    }
 }
 
 /// id-ecPublicKey, 1.2.840.10045.2.1.
@@ -592,6 +615,28 @@ mod tests {
             complete_ec_key(rsa_like.clone_key()).unwrap().secret_der(),
             rsa_like.secret_der()
         );
+    }
+
+    #[test]
+    fn jks_and_pkcs12_are_told_apart_by_content() {
+        let jks = write_jks("pw", None, &[], [0; 20]);
+        assert_eq!(detect(&jks), Ok(StoreType::Jks));
+        assert_eq!(detect(&[0x30, 0x82, 0x0a, 0x14]), Ok(StoreType::Pkcs12));
+        assert!(detect(&[0xce, 0xce, 0xce, 0xce, 0, 0, 0, 2])
+            .unwrap_err()
+            .contains("JCEKS"));
+        assert!(detect(b"-----BEGIN CERTIFICATE-----").is_err());
+        assert!(detect(b"").is_err());
+        // A JKS file loads whichever type was configured for it.
+        let dir = std::env::temp_dir().join(format!("fk-detect-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("named.p12");
+        std::fs::write(&path, &jks).unwrap();
+        assert!(load(&path, StoreType::Pkcs12, "pw").is_ok());
+        std::fs::write(&path, [0xce, 0xce, 0xce, 0xce, 0, 0, 0, 2]).unwrap();
+        let e = load(&path, StoreType::Jks, "pw").unwrap_err().to_string();
+        assert!(e.contains("JCEKS") && e.contains("named.p12"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -90,6 +90,8 @@ const MODELLED: &[&str] = &[
     "zookeeper.sasl.serverconfig",
     "zookeeper.X509AuthenticationProvider.superUser",
     "zookeeper.multiAddress.enabled",
+    "zookeeper.cnxTimeout",
+    "zookeeper.electionPortBindRetry",
     "zookeeper.jute.maxbuffer.extrasize",
     "readonlymode.enabled",
     "jute.maxbuffer",

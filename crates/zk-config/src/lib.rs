@@ -1,4 +1,16 @@
-//! Ferrokeeper's configuration, as Apache ZooKeeper 3.8 reads it.
+//! Ferrokeeper's configuration, as Apache ZooKeeper 3.8 reads it: zoo.cfg, `-D` system
+//! properties, `dataDir/myid`, the dynamic config file, and the ensemble they describe.
+//!
+//! **Owns**: parsing and validation (refusing what Java refuses, with the key at fault),
+//! the typed [`Config`] with Java's defaults, the ensemble (`server.N` lines with roles and
+//! client addresses, groups and weights) and its [`QuorumVerifier`] with
+//! [`QuorumVerifier::contains_quorum`], the four-letter-word whitelist, redaction of
+//! secrets, and the text of the `conf` word.
+//! **Does not own**: acting on any of it (binding sockets, TLS, storage, elections: that is
+//! zk-server and the crates below it), name resolution (host names are kept as written),
+//! or logging (warnings are returned as lines for the caller to print). It depends on no
+//! async runtime, TLS or storage crate, so Zab, the node pipeline and the simulator can use
+//! it; the only IO is reading files, kept behind [`ConfigFiles`].
 //!
 //! Two inputs, one result:
 //!
@@ -35,6 +47,8 @@
 //! refused here instead of when the peer starts; an unknown `metricsProvider.className` is
 //! a warning, not a refusal; host names are not resolved while parsing.
 
+#![warn(missing_docs)]
+
 pub mod conf;
 pub mod four_letter;
 mod keys;
@@ -50,6 +64,7 @@ use std::path::{Path, PathBuf};
 
 pub use conf::{render_conf, ConfRuntime, NOT_SERVING};
 pub use four_letter::FourLetterWhitelist;
+pub use parse::parse_myid;
 pub use properties::{JavaProperties, PropertiesError};
 pub use quorum::{Endpoint, Host, LearnerType, QuorumServer, QuorumVerifier};
 pub use secret::Secret;
@@ -261,6 +276,12 @@ pub const PROMETHEUS_PROVIDER_KEYS: &[&str] = &[
     "metricsProvider.exportJvmInfo",
 ];
 
+/// The default `zookeeper.cnxTimeout` (`QuorumCnxManager`), in ms.
+pub const DEFAULT_CNX_TIMEOUT_MS: i32 = 5000;
+
+/// The default `zookeeper.electionPortBindRetry` (`QuorumCnxManager.Listener`).
+pub const DEFAULT_ELECTION_PORT_BIND_RETRY: u32 = 3;
+
 /// The default `metricsProvider.className`.
 pub const DEFAULT_METRICS_PROVIDER: &str =
     "org.apache.zookeeper.metrics.impl.DefaultMetricsProvider";
@@ -343,6 +364,13 @@ pub struct Config {
     pub ssl_quorum_reload_cert_files: bool,
     /// `quorum.auth.*`.
     pub quorum_sasl: QuorumSasl,
+    /// `cnxTimeout` (`zookeeper.cnxTimeout`) in ms, default 5000: how long a server waits
+    /// to connect to a peer's election port.
+    pub cnx_timeout_ms: i32,
+    /// `electionPortBindRetry` (`zookeeper.electionPortBindRetry`), default 3: how many
+    /// times the election port bind is retried; 0 retries forever. Negative values fall
+    /// back to the default, as in Java.
+    pub election_port_bind_retry: u32,
     /// `quorum.cnxn.threads.size`, default 0 (ZooKeeper then uses 20).
     pub quorum_cnxn_threads_size: i32,
     /// `multiAddress.enabled` (zoo.cfg) or `-Dzookeeper.multiAddress.enabled`, default

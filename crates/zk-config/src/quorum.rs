@@ -341,6 +341,36 @@ pub struct Hierarchy {
     pub server_group: BTreeMap<i64, i64>,
     /// Server id → weight (participants without a `weight.N` weigh 1).
     pub server_weight: BTreeMap<i64, i64>,
+    /// How many `group*` entries there were (`numGroups` before zero-weight groups are
+    /// discounted; `group.1` and `group.01` count twice, as in Java).
+    pub group_entries: usize,
+}
+
+impl Hierarchy {
+    /// Group id → the summed weight of its members (`computeGroupWeight`). Java adds
+    /// `long`s, so sums wrap as there.
+    pub fn group_weights(&self) -> BTreeMap<i64, i64> {
+        self.weight_by_group(self.server_group.keys())
+    }
+
+    /// Group id → the summed weight of the grouped servers among `sids`.
+    fn weight_by_group<'a>(&self, sids: impl Iterator<Item = &'a i64>) -> BTreeMap<i64, i64> {
+        let mut weights: BTreeMap<i64, i64> = BTreeMap::new();
+        for sid in sids {
+            if let Some(gid) = self.server_group.get(sid) {
+                let w = self.server_weight.get(sid).copied().unwrap_or(0);
+                let total = weights.entry(*gid).or_insert(0);
+                *total = total.wrapping_add(w);
+            }
+        }
+        weights
+    }
+
+    /// `numGroups` once computed: the group entries less the groups weighing zero.
+    pub fn counted_groups(&self) -> i64 {
+        let zero = self.group_weights().values().filter(|&&w| w == 0).count();
+        self.group_entries as i64 - zero as i64
+    }
 }
 
 /// The ensemble: every `server.N`, the config version, and the hierarchy if any
@@ -403,6 +433,7 @@ impl QuorumVerifier {
                         return Err(bad(key, format!("Server {sid} is in multiple groups")));
                     }
                 }
+                hierarchy.group_entries += 1;
             } else if hierarchical && key.starts_with("weight") {
                 let sid = id_after_dot(key)
                     .ok_or_else(|| bad(key, "the server id is not a number".into()))?;
@@ -426,6 +457,18 @@ impl QuorumVerifier {
                     hierarchy.server_weight.entry(qs.id).or_insert(1);
                 }
             }
+            // A grouped id with no weight (an observer or an id with no server line, and
+            // no weight.N): Java's computeGroupWeight unboxes null and fails to start.
+            if let Some(sid) = hierarchy
+                .server_group
+                .keys()
+                .find(|sid| !hierarchy.server_weight.contains_key(sid))
+            {
+                return Err(bad(
+                    &format!("weight.{sid}"),
+                    format!("Server {sid} is in a group but has no weight"),
+                ));
+            }
             qv.hierarchy = Some(hierarchy);
         }
         Ok(qv)
@@ -443,6 +486,55 @@ impl QuorumVerifier {
         self.servers
             .values()
             .filter(|s| s.learner_type == LearnerType::Observer)
+    }
+
+    /// Whether `sid` is a participant.
+    pub fn is_voting_member(&self, sid: i64) -> bool {
+        self.servers
+            .get(&sid)
+            .is_some_and(|s| s.learner_type == LearnerType::Participant)
+    }
+
+    /// `QuorumVerifier.getWeight`: 1 for every id under a majority quorum; the `weight.N`
+    /// (1 by default for participants, 0 for ids with none) under a hierarchical one.
+    /// Elections ignore the votes of zero-weight servers.
+    pub fn weight(&self, sid: i64) -> i64 {
+        match &self.hierarchy {
+            None => 1,
+            Some(h) => h.server_weight.get(&sid).copied().unwrap_or(0),
+        }
+    }
+
+    /// `QuorumVerifier.containsQuorum`: whether the servers in `sids` (acks, votes, synced
+    /// followers) make a quorum.
+    ///
+    /// * Majority (`QuorumMaj`): more than half of the participants.
+    /// * Hierarchical (`QuorumHierarchical`): more than half of the groups that weigh more
+    ///   than zero each have more than half of their weight in `sids`.
+    ///
+    /// Only participants count: ids of observers and of unknown servers are ignored, as
+    /// Java's callers (`SyncedLearnerTracker.addAck`, the election's vote tally) never put
+    /// them in the set. Duplicates count once. An empty set is never a quorum.
+    pub fn contains_quorum<'a>(&self, sids: impl IntoIterator<Item = &'a i64>) -> bool {
+        let voters: std::collections::BTreeSet<i64> = sids
+            .into_iter()
+            .copied()
+            .filter(|&sid| self.is_voting_member(sid))
+            .collect();
+        if voters.is_empty() {
+            return false;
+        }
+        let Some(h) = &self.hierarchy else {
+            let half = self.voting_members().count() / 2;
+            return voters.len() > half;
+        };
+        let group_weights = h.group_weights();
+        let groups_with_majority = h
+            .weight_by_group(voters.iter())
+            .iter()
+            .filter(|(gid, &w)| w > group_weights.get(gid).copied().unwrap_or(0) / 2)
+            .count() as i64;
+        groups_with_majority > h.counted_groups() / 2
     }
 }
 
@@ -656,6 +748,87 @@ mod tests {
                 .key,
             "server.x"
         );
+    }
+
+    fn verifier(text: &str) -> QuorumVerifier {
+        QuorumVerifier::from_properties(&JavaProperties::parse_str(text).unwrap(), false).unwrap()
+    }
+
+    // Every expectation in the two tests below was checked against Apache ZooKeeper 3.8's
+    // QuorumMaj / QuorumHierarchical (containsQuorum, built from the same properties).
+
+    #[test]
+    fn majority_quorums_count_participants_only() {
+        let qv =
+            verifier("server.1=a:1:2\nserver.2=b:1:2\nserver.3=c:1:2\nserver.4=d:1:2:observer\n");
+        assert!(qv.contains_quorum(&[1, 2]));
+        assert!(qv.contains_quorum(&[1, 2, 3, 4]));
+        assert!(!qv.contains_quorum(&[1]));
+        // The observer and an unknown id add nothing; duplicates count once.
+        assert!(!qv.contains_quorum(&[1, 4]));
+        assert!(!qv.contains_quorum(&[1, 9]));
+        assert!(!qv.contains_quorum(&[1, 1]));
+        assert!(!qv.contains_quorum(&[]));
+        assert_eq!(qv.weight(4), 1);
+        // Four participants need three.
+        let qv = verifier("server.1=a:1:2\nserver.2=b:1:2\nserver.3=c:1:2\nserver.4=d:1:2\n");
+        assert!(!qv.contains_quorum(&[1, 2]));
+        assert!(qv.contains_quorum(&std::collections::BTreeSet::from([1, 2, 4])));
+        // An ensemble of one is its own quorum.
+        let qv = verifier("server.1=a:1:2\n");
+        assert!(qv.contains_quorum(&[1]));
+    }
+
+    #[test]
+    fn hierarchical_quorums_need_a_majority_of_groups_by_weight() {
+        let servers: String = (1..=9).map(|i| format!("server.{i}=h{i}:1:2\n")).collect();
+        // Three groups of three: a majority in two groups is enough, five servers of one
+        // group and one of another are not.
+        let qv = verifier(&format!(
+            "{servers}group.1=1:2:3\ngroup.2=4:5:6\ngroup.3=7:8:9\n"
+        ));
+        assert!(qv.contains_quorum(&[1, 2, 4, 5]));
+        assert!(!qv.contains_quorum(&[1, 2, 3, 4]));
+        assert!(!qv.contains_quorum(&[1, 4, 7]));
+        assert!(qv.contains_quorum(&[1, 2, 4, 5, 7, 8]));
+        // Weights: server 1 alone outweighs 2 and 3 together; server 3 weighs nothing.
+        let qv = verifier(&format!(
+            "{servers}group.1=1:2:3\ngroup.2=4:5:6:7:8:9\nweight.1=2\nweight.3=0\n"
+        ));
+        assert_eq!(qv.weight(1), 2);
+        assert_eq!(qv.weight(3), 0);
+        assert_eq!(qv.weight(4), 1);
+        assert!(!qv.contains_quorum(&[1]));
+        assert!(qv.contains_quorum(&[1, 4, 5, 6, 7]));
+        assert!(!qv.contains_quorum(&[2, 3, 4, 5, 6, 7]));
+        // A group weighing zero is not counted among the groups: two groups remain and
+        // both are needed.
+        let qv = verifier(&format!(
+            "{servers}group.1=1:2:3\ngroup.2=4:5:6:7\ngroup.3=8:9\nweight.8=0\nweight.9=0\n"
+        ));
+        assert_eq!(qv.hierarchy.as_ref().unwrap().counted_groups(), 2);
+        assert!(!qv.contains_quorum(&[1, 2, 8, 9]));
+        assert!(qv.contains_quorum(&[1, 2, 4, 5, 6]));
+        // An observer placed in a group with a weight does not count. (Java's raw
+        // containsQuorum says yes to {1, 3}; its callers only ever pass participants, and
+        // its weight still sits in the group's total: {1, 2} is 2 of 3.)
+        let qv = verifier(
+            "server.1=a:1:2\nserver.2=b:1:2\nserver.3=c:1:2:observer\n\
+             group.1=1:2:3\nweight.3=1\n",
+        );
+        assert!(!qv.contains_quorum(&[1, 3]));
+        assert!(qv.contains_quorum(&[1, 2]));
+    }
+
+    #[test]
+    fn grouped_server_without_weight_is_refused() {
+        // Java fails with a NullPointerException in computeGroupWeight.
+        let props = JavaProperties::parse_str(
+            "server.1=a:1:2\nserver.2=b:1:2\nserver.3=c:1:2:observer\ngroup.1=1:2:3\n",
+        )
+        .unwrap();
+        let e = QuorumVerifier::from_properties(&props, false).unwrap_err();
+        assert_eq!(e.key, "weight.3");
     }
 
     #[test]

@@ -1,18 +1,33 @@
-//! Rebuilding the server's state at start: the newest snapshot (when there is one), then
-//! every logged txn after it, applied in order (`FileTxnSnapLog.restore`).
+//! Rebuilding a node's state at start, and after a Zab SNAP: the newest snapshot that
+//! reads back whole (falling back to older ones, as `FileTxnSnapLog.restore` does), then
+//! every logged txn after it, applied in order. One routine for every caller: the binary
+//! at start, the simulator's restarted nodes, and a learner that loaded a snapshot.
+//!
+//! ```text
+//!   SnapshotStore::list ─► newest ─► reader ─► zk_tree::snapshot::read_snapshot ─┐ (bad: older)
+//!   TxnLog::read_from(snapshot zxid + 1) ─► LogEntry::decode ─► DataTree::apply ◄┘
+//! ```
 //!
 //! Sessions come back with their timeouts (createSession adds one, closeSession removes it)
 //! and are re-armed from the moment of recovery: a client that does not reconnect within its
 //! timeout is expired, as Apache ZooKeeper does after a restart.
+//!
+//! Errors are typed: storage that cannot be read and a log entry that does not decode are
+//! fatal (the node must not serve a state it could not rebuild); a damaged snapshot is not,
+//! when an older one or an empty start with the whole log remains.
 
+use std::io::BufReader;
 use std::time::Instant;
 
 use zk_core::session::SessionTable;
 use zk_proto::txn_body::{LogEntry, TxnBody};
-use zk_storage::{StorageError, TxnLog};
+use zk_storage::progress::{Progress, ProgressRead};
+use zk_storage::{SnapshotStore, StorageError, TxnLog};
+use zk_tree::snapshot::{read_snapshot, ReadOptions};
 use zk_tree::DataTree;
 
 /// What recovery rebuilt.
+#[derive(Debug)]
 pub struct Recovered {
     /// The tree, up to `tree.last_processed_zxid`.
     pub tree: DataTree,
@@ -20,6 +35,8 @@ pub struct Recovered {
     pub sessions: Vec<(i64, i32)>,
     /// Txns replayed from the log.
     pub replayed: usize,
+    /// The zxid of the snapshot it started from, if any.
+    pub snapshot: Option<i64>,
 }
 
 /// Why recovery failed.
@@ -37,6 +54,88 @@ pub enum RecoveryError {
         /// The decoding error.
         detail: String,
     },
+}
+
+/// A snapshot loaded into a tree.
+#[derive(Debug)]
+pub struct LoadedState {
+    /// The snapshot's zxid (the tree's `last_processed_zxid`).
+    pub zxid: i64,
+    /// The tree.
+    pub tree: DataTree,
+    /// `(session id, timeout ms)` of the sessions in the snapshot.
+    pub sessions: Vec<(i64, i32)>,
+}
+
+/// Loads the newest snapshot in `snapshots` that reads back whole (checksums verified),
+/// falling back to older ones as Apache ZooKeeper does; an empty tree when there is none.
+/// Reading is reported to `progress`. Only a failure to list the snapshots is an error: an
+/// unreadable or damaged one is logged and passed over.
+pub fn load_snapshot(
+    snapshots: &dyn SnapshotStore,
+    max_buffer: usize,
+    progress: &dyn Progress,
+) -> Result<Option<LoadedState>, RecoveryError> {
+    for zxid in snapshots.list()?.into_iter().rev() {
+        let started = Instant::now();
+        let (reader, size) = match snapshots.reader(zxid) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!("cannot open snapshot 0x{zxid:x}: {e}; trying an older one");
+                continue;
+            }
+        };
+        progress.set_total(size);
+        match read_snapshot(
+            BufReader::with_capacity(1 << 20, ProgressRead::new(reader, progress)),
+            zxid,
+            &ReadOptions {
+                max_buffer,
+                size_hint: size,
+            },
+        ) {
+            Ok(loaded) => {
+                tracing::info!(
+                    "loaded snapshot 0x{zxid:x} ({} nodes, {} sessions) in {:.3}s",
+                    loaded.nodes,
+                    loaded.sessions.len(),
+                    started.elapsed().as_secs_f64()
+                );
+                return Ok(Some(LoadedState {
+                    zxid,
+                    tree: loaded.tree,
+                    sessions: loaded.sessions.into_iter().collect(),
+                }));
+            }
+            Err(e) => tracing::warn!(
+                "snapshot 0x{zxid:x} is not valid (at offset {}: {e}); trying an older one",
+                e.offset()
+            ),
+        }
+    }
+    Ok(None)
+}
+
+/// The whole recovery: [`load_snapshot`], then [`replay`] of the log after it.
+pub fn recover(
+    snapshots: &dyn SnapshotStore,
+    log: &dyn TxnLog,
+    max_buffer: usize,
+    progress: &dyn Progress,
+) -> Result<Recovered, RecoveryError> {
+    let started = Instant::now();
+    let (snapshot, tree, sessions) = match load_snapshot(snapshots, max_buffer, progress)? {
+        Some(s) => (Some(s.zxid), s.tree, s.sessions),
+        None => (None, DataTree::new(), Vec::new()),
+    };
+    let mut recovered = replay(log, tree, sessions)?;
+    recovered.snapshot = snapshot;
+    tracing::info!(
+        "recovered zxid 0x{:x} in {:.3}s",
+        recovered.tree.last_processed_zxid,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(recovered)
 }
 
 /// Replays `log` after `tree` (restored from a snapshot, or empty) and `sessions`.
@@ -84,6 +183,7 @@ pub fn replay(
         tree,
         sessions,
         replayed,
+        snapshot: None,
     })
 }
 
@@ -175,6 +275,65 @@ mod tests {
             );
         }
         assert_eq!(r.tree.ephemerals_of(7), vec![Bytes::from_static(b"/a/e")]);
+    }
+
+    #[test]
+    fn recover_passes_over_a_damaged_snapshot_and_replays_the_log_after_a_good_one() {
+        let mut store = MemStore::new();
+        let at_two = run_ops(
+            &mut store,
+            &[
+                (7, WriteOp::CreateSession(10_000)),
+                (7, create("/a", CreateMode::Persistent)),
+            ],
+        );
+        store
+            .write_snapshot(2, &mut |w| {
+                zk_tree::snapshot::write_snapshot(
+                    &at_two,
+                    [(7, 10_000)],
+                    w,
+                    &zk_tree::snapshot::WriteOptions::default(),
+                )
+                .map(drop)
+            })
+            .unwrap();
+        // Txn 3 is only in the log; the newest snapshot is damaged.
+        run_ops_after(&mut store, 2, &[(7, create("/b", CreateMode::Persistent))]);
+        store
+            .save(3, Bytes::from_static(b"not a snapshot"))
+            .unwrap();
+        let r = recover(
+            &store,
+            &store,
+            zk_tree::snapshot::DEFAULT_MAX_BUFFER,
+            &zk_storage::progress::NoProgress,
+        )
+        .unwrap();
+        assert_eq!(r.snapshot, Some(2), "the damaged 0x3 is passed over");
+        assert_eq!(r.replayed, 1, "only the txn after the snapshot is replayed");
+        assert_eq!(r.tree.last_processed_zxid, 3);
+        assert!(r.tree.node(b"/a").is_some() && r.tree.node(b"/b").is_some());
+        assert_eq!(r.sessions, vec![(7, 10_000)]);
+    }
+
+    /// Logs `ops` as txns after `last` (their effect on a tree is not needed).
+    fn run_ops_after(log: &mut MemStore, last: i64, ops: &[(i64, WriteOp)]) {
+        let mut tree = DataTree::new();
+        let mut prep = Prep::new(PrepConfig::default(), last);
+        let mut sessions = SessionTable::new(2000, 1_700_000_000_000, 0);
+        for (sid, op) in ops {
+            sessions.add(*sid, 10_000, 0);
+            let who = Requester {
+                session_id: *sid,
+                auth: &[],
+            };
+            let p = prep.prepare(&tree, &mut sessions, &who, 1, op, 1000);
+            let entry = LogEntry::new(p.header.clone(), p.body.clone(), None);
+            log.append(&[(p.header.zxid, entry.to_bytes())]).unwrap();
+            log.sync().unwrap();
+            tree.apply(&p.header, &p.body, &mut Vec::new());
+        }
     }
 
     #[test]

@@ -12,8 +12,8 @@ use super::secret::{shown, Secret};
 use super::system::{java_parse_int, java_parse_long, java_parse_long_radix, Origin};
 use super::{
     AdminServer, Config, ConfigError, ConfigFiles, Containers, EnforceAuth, Loaded, QuorumSasl,
-    SystemProperties, DEFAULT_METRICS_PROVIDER, PROMETHEUS_METRICS_PROVIDER,
-    PROMETHEUS_PROVIDER_KEYS,
+    SystemProperties, DEFAULT_CNX_TIMEOUT_MS, DEFAULT_ELECTION_PORT_BIND_RETRY,
+    DEFAULT_METRICS_PROVIDER, PROMETHEUS_METRICS_PROVIDER, PROMETHEUS_PROVIDER_KEYS,
 };
 
 /// `ZooKeeperServer.DEFAULT_TICK_TIME`.
@@ -636,7 +636,7 @@ fn setup_quorum_peer_config(
             })
         }
         Ok(None) => {}
-        Ok(Some(bytes)) => d.server_id = Some(parse_myid(&bytes)?),
+        Ok(Some(bytes)) => d.server_id = Some(parse_myid(&String::from_utf8_lossy(&bytes))?),
     }
 
     // setupClientPort
@@ -720,12 +720,13 @@ fn setup_quorum_peer_config(
     Ok(())
 }
 
-/// `setupMyId`: the first line of the file, a decimal long, nothing else (not trimmed).
-fn parse_myid(bytes: &[u8]) -> Result<i64, ConfigError> {
-    if bytes.is_empty() {
+/// `setupMyId` on the text of `dataDir/myid`: the first line, a decimal long, nothing else
+/// (not trimmed: `3 ` is refused, as `Long.parseLong` refuses it). Pure; reading the file
+/// is the caller's business.
+pub fn parse_myid(text: &str) -> Result<i64, ConfigError> {
+    if text.is_empty() {
         return Err(ConfigError::invalid("myid", "the myid file is empty"));
     }
-    let text = String::from_utf8_lossy(bytes);
     let line = text.split(['\n', '\r']).next().unwrap_or("");
     java_parse_long(line)
         .ok_or_else(|| ConfigError::value("myid", line, "the server id is not a number"))
@@ -740,6 +741,7 @@ fn finish(
     last_seen_quorum: Option<QuorumVerifier>,
     w: &mut Vec<String>,
 ) -> Result<Config, ConfigError> {
+    let distributed = d.is_distributed();
     let mut bad_int = |key: &str, default: &str| {
         if let Some(v) = sys.bad_integer(key) {
             w.push(format!(
@@ -757,6 +759,7 @@ fn finish(
     bad_int("zookeeper.admin.serverPort", "8080");
     bad_int("zookeeper.admin.idleTimeout", "30000");
     bad_int("zookeeper.maxCnxns", "0");
+    bad_int("zookeeper.electionPortBindRetry", "3");
     for key in [
         "zookeeper.snapSizeLimitInKb",
         "znode.container.maxNeverUsedIntervalMs",
@@ -819,6 +822,38 @@ fn finish(
         .get("zookeeper.fsync.warningthresholdms")
         .and_then(super::system::java_decode)
         .unwrap_or_else(|| sys.get_long("fsync.warningthresholdms", 1000));
+
+    // QuorumCnxManager: `Integer.parseInt` of the property, so a bad value stops an
+    // ensemble member at start; a standalone server never reads it.
+    let mut cnx_timeout_ms = DEFAULT_CNX_TIMEOUT_MS;
+    if let Some(v) = sys.get("zookeeper.cnxTimeout") {
+        match java_parse_int(v) {
+            Some(ms) => cnx_timeout_ms = ms,
+            None if distributed => {
+                return Err(ConfigError::value(
+                    "zookeeper.cnxTimeout",
+                    v,
+                    "not an integer (Integer.parseInt)",
+                ))
+            }
+            None => w.push(format!(
+                "zookeeper.cnxTimeout={v} is not an integer (an ensemble member would refuse \
+                 to start); unused by a standalone server"
+            )),
+        }
+    }
+    // QuorumCnxManager.Listener: `Integer.getInteger`, negative means the default.
+    let mut election_port_bind_retry = DEFAULT_ELECTION_PORT_BIND_RETRY;
+    match sys.get_integer(
+        "zookeeper.electionPortBindRetry",
+        DEFAULT_ELECTION_PORT_BIND_RETRY as i32,
+    ) {
+        n if n >= 0 => election_port_bind_retry = n as u32,
+        n => w.push(format!(
+            "zookeeper.electionPortBindRetry={n} must be >= 0; using the default \
+             {DEFAULT_ELECTION_PORT_BIND_RETRY}"
+        )),
+    }
 
     let mut max_cnxns = sys.get_integer("zookeeper.maxCnxns", 0);
     if max_cnxns < 0 {
@@ -905,6 +940,8 @@ fn finish(
 
     let data_dir = d.data_dir.unwrap_or_default();
     Ok(Config {
+        cnx_timeout_ms,
+        election_port_bind_retry,
         config_file: config_file.map(Path::to_owned),
         data_log_dir: d.data_log_dir.unwrap_or_else(|| data_dir.clone()),
         data_dir,
@@ -1028,13 +1065,14 @@ mod tests {
 
     #[test]
     fn myid_contents() {
-        assert_eq!(parse_myid(b"3").unwrap(), 3);
-        assert_eq!(parse_myid(b"3\n").unwrap(), 3);
-        assert_eq!(parse_myid(b"12\r\nignored").unwrap(), 12);
-        assert!(parse_myid(b"3 \n").is_err());
-        assert!(parse_myid(b"").is_err());
-        assert!(parse_myid(b"\n3").is_err());
-        assert!(parse_myid(b"x")
+        assert_eq!(parse_myid("3").unwrap(), 3);
+        assert_eq!(parse_myid("3\n").unwrap(), 3);
+        assert_eq!(parse_myid("12\r\nignored").unwrap(), 12);
+        assert_eq!(parse_myid("-4").unwrap(), -4);
+        assert!(parse_myid("3 \n").is_err());
+        assert!(parse_myid("").is_err());
+        assert!(parse_myid("\n3").is_err());
+        assert!(parse_myid("x")
             .unwrap_err()
             .to_string()
             .contains("myid=\"x\""));

@@ -1,0 +1,432 @@
+//! The leader's side of broadcast as a pure state machine (`Q/Leader.java` `propose`,
+//! `processAck`, `tryToCommit`, `commit`, `inform`, and the liveness loop of `lead`).
+//!
+//! ```text
+//!  Propose(txn) ──► Send PROPOSAL to every follower, Persist(txn) locally
+//!  LogDurable{z} ──► the leader's own ACK of z (AckRequestProcessor, after its fsync)
+//!  Received{sid, ACK z} ──► count z for sid if sid votes ──► commit z once a quorum acked
+//!                            it and z-1 is no longer outstanding: Send COMMIT to followers,
+//!                            INFORM to observers, Commit{z} locally; then the next ones
+//!  HalfTick ──► PING every learner; every second one: tick += 1, step down unless the
+//!               leader plus the learners heard from within syncLimit ticks are a quorum
+//! ```
+//!
+//! Only learners added with [`Broadcast::add_learner`] (after their sync, as
+//! `startForwarding` adds them) get packets. Not built yet: per-learner proposal-ack timeouts
+//! (`SyncLimitCheck`), reconfig (COMMITANDACTIVATE / INFORMANDACTIVATE and the next
+//! verifier), pending SYNCs, REVALIDATE, forwarded REQUESTs and the 2-node oracle.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::quorum::QuorumVerifier;
+use crate::wire::packet::{Packet, TxnPayload};
+
+/// Inputs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// Broadcast a new txn (its header carries the zxid, which must be the next one).
+    Propose(TxnPayload),
+    /// The leader's own log is fsync'd up to `zxid`.
+    LogDurable {
+        /// Highest durable zxid.
+        zxid: i64,
+    },
+    /// A packet from learner `from`.
+    Received {
+        /// The learner's sid.
+        from: i64,
+        /// What it sent.
+        packet: Packet,
+    },
+    /// Half a tickTime passed.
+    HalfTick,
+}
+
+/// Outputs, executed in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Send a packet to a learner.
+    Send {
+        /// The learner's sid.
+        to: i64,
+        /// The packet.
+        packet: Packet,
+    },
+    /// Append the txn to the leader's log and fsync; answer with `LogDurable`.
+    Persist(TxnPayload),
+    /// Apply the txn with this zxid.
+    Commit {
+        /// The committed zxid.
+        zxid: i64,
+    },
+    /// Stop leading and go back to LOOKING.
+    StepDown(&'static str),
+}
+
+/// Whether a learner votes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LearnerKind {
+    /// Gets PROPOSAL + COMMIT and may ACK.
+    Follower,
+    /// Gets INFORM at commit time; never counted.
+    Observer,
+}
+
+struct Outstanding {
+    txn: TxnPayload,
+    acks: BTreeSet<i64>,
+}
+
+/// The leader in BROADCAST.
+pub struct Broadcast<Q> {
+    my_id: i64,
+    verifier: Q,
+    sync_limit: u64,
+    tick: u64,
+    tick_skip: bool,
+    learners: BTreeMap<i64, (LearnerKind, u64)>,
+    outstanding: BTreeMap<i64, Outstanding>,
+    last_proposed: i64,
+    last_committed: i64,
+    stepped_down: bool,
+}
+
+impl<Q: QuorumVerifier> Broadcast<Q> {
+    /// A leader that established `epoch` (its last committed zxid is `epoch << 32`), with
+    /// `syncLimit` in ticks.
+    pub fn new(my_id: i64, verifier: Q, epoch: i64, sync_limit: u64) -> Self {
+        Broadcast {
+            my_id,
+            verifier,
+            sync_limit,
+            tick: 0,
+            tick_skip: true,
+            learners: BTreeMap::new(),
+            outstanding: BTreeMap::new(),
+            last_proposed: epoch << 32,
+            last_committed: epoch << 32,
+            stepped_down: false,
+        }
+    }
+
+    /// A synced learner starts receiving broadcast traffic; it counts as heard now.
+    pub fn add_learner(&mut self, sid: i64, kind: LearnerKind) {
+        self.learners
+            .insert(sid, (kind, self.tick + self.sync_limit));
+    }
+
+    /// The learner's connection is gone.
+    pub fn remove_learner(&mut self, sid: i64) {
+        self.learners.remove(&sid);
+    }
+
+    /// The last zxid committed.
+    pub fn last_committed(&self) -> i64 {
+        self.last_committed
+    }
+
+    /// Handles one event and returns the commands it produces, in order.
+    pub fn step(&mut self, event: Event) -> Vec<Command> {
+        let mut out = Vec::new();
+        if self.stepped_down {
+            return out;
+        }
+        match event {
+            Event::Propose(txn) => self.propose(txn, &mut out),
+            Event::LogDurable { zxid } => {
+                let mine: Vec<i64> = self.outstanding.range(..=zxid).map(|(z, _)| *z).collect();
+                for z in mine {
+                    self.ack(self.my_id, z, &mut out);
+                }
+            }
+            Event::Received { from, packet } => {
+                if let Some((_, deadline)) = self.learners.get_mut(&from) {
+                    // Any packet keeps a learner synced (LearnerHandler.run).
+                    *deadline = self.tick + self.sync_limit;
+                }
+                if let Packet::Ack { zxid } = packet {
+                    self.ack(from, zxid, &mut out);
+                }
+            }
+            Event::HalfTick => self.half_tick(&mut out),
+        }
+        out
+    }
+
+    fn propose(&mut self, txn: TxnPayload, out: &mut Vec<Command>) {
+        let zxid = txn.header().zxid;
+        if zxid & 0xffff_ffff == 0xffff_ffff {
+            // ZOOKEEPER-1277: the counter would roll over; force a new epoch.
+            self.stepped_down = true;
+            out.push(Command::StepDown(
+                "zxid counter exhausted: a new epoch is needed",
+            ));
+            return;
+        }
+        for (&sid, (kind, _)) in &self.learners {
+            if *kind == LearnerKind::Follower {
+                out.push(Command::Send {
+                    to: sid,
+                    packet: Packet::Proposal {
+                        zxid,
+                        txn: txn.clone(),
+                    },
+                });
+            }
+        }
+        out.push(Command::Persist(txn.clone()));
+        self.last_proposed = zxid;
+        self.outstanding.insert(
+            zxid,
+            Outstanding {
+                txn,
+                acks: BTreeSet::new(),
+            },
+        );
+    }
+
+    /// `processAck` + `tryToCommit`.
+    fn ack(&mut self, sid: i64, zxid: i64, out: &mut Vec<Command>) {
+        if zxid & 0xffff_ffff == 0 || zxid <= self.last_committed {
+            // NEWLEADER/UPTODATE acks, or already committed.
+            return;
+        }
+        let voter = self.verifier.is_voter(sid);
+        let Some(p) = self.outstanding.get_mut(&zxid) else {
+            return;
+        };
+        if voter {
+            p.acks.insert(sid);
+        }
+        // Commit in zxid order: this one and any later ones that were waiting on it.
+        while let Some((&z, p)) = self.outstanding.first_key_value() {
+            if !self.verifier.contains_quorum(&p.acks) {
+                break;
+            }
+            let Some(p) = self.outstanding.remove(&z) else {
+                break;
+            };
+            self.commit(z, p.txn, out);
+        }
+    }
+
+    fn commit(&mut self, zxid: i64, txn: TxnPayload, out: &mut Vec<Command>) {
+        self.last_committed = zxid;
+        for (&sid, (kind, _)) in &self.learners {
+            let packet = match kind {
+                LearnerKind::Follower => Packet::Commit { zxid },
+                LearnerKind::Observer => Packet::Inform {
+                    zxid,
+                    txn: txn.clone(),
+                },
+            };
+            out.push(Command::Send { to: sid, packet });
+        }
+        out.push(Command::Commit { zxid });
+    }
+
+    fn half_tick(&mut self, out: &mut Vec<Command>) {
+        if !self.tick_skip {
+            self.tick += 1;
+            let mut synced = BTreeSet::from([self.my_id]);
+            synced.extend(
+                self.learners
+                    .iter()
+                    .filter(|(_, (_, deadline))| self.tick <= *deadline)
+                    .map(|(sid, _)| *sid),
+            );
+            if !self.verifier.contains_quorum(&synced) {
+                self.stepped_down = true;
+                out.push(Command::StepDown("not sufficient followers synced"));
+                return;
+            }
+        }
+        self.tick_skip = !self.tick_skip;
+        for &sid in self.learners.keys() {
+            out.push(Command::Send {
+                to: sid,
+                packet: Packet::Ping {
+                    zxid: self.last_proposed,
+                    sessions: None,
+                },
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::quorum::Majority;
+    use zk_proto::txn::TxnHeader;
+
+    const E: i64 = 3;
+
+    fn txn(zxid: i64) -> TxnPayload {
+        let header = TxnHeader {
+            client_id: 1,
+            cxid: 1,
+            zxid,
+            time: 0,
+            type_: -1,
+        };
+        TxnPayload::new(header, &0i32.to_be_bytes(), None)
+    }
+
+    /// Leader 1 of voters {1, 2, 3}, followers 2 and 3 synced, observer 4.
+    fn leader() -> Broadcast<Majority> {
+        let mut b = Broadcast::new(1, Majority::new([1, 2, 3]), E, 2);
+        b.add_learner(2, LearnerKind::Follower);
+        b.add_learner(3, LearnerKind::Follower);
+        b.add_learner(4, LearnerKind::Observer);
+        b
+    }
+
+    fn ack(from: i64, zxid: i64) -> Event {
+        Event::Received {
+            from,
+            packet: Packet::Ack { zxid },
+        }
+    }
+
+    fn send(to: i64, packet: Packet) -> Command {
+        Command::Send { to, packet }
+    }
+
+    fn committed(zxid: i64) -> Vec<Command> {
+        vec![
+            send(2, Packet::Commit { zxid }),
+            send(3, Packet::Commit { zxid }),
+            send(
+                4,
+                Packet::Inform {
+                    zxid,
+                    txn: txn(zxid),
+                },
+            ),
+            Command::Commit { zxid },
+        ]
+    }
+
+    const Z1: i64 = (E << 32) | 1;
+    const Z2: i64 = (E << 32) | 2;
+
+    #[test]
+    fn propose_to_followers_and_persist() {
+        let mut b = leader();
+        let p = |to| {
+            send(
+                to,
+                Packet::Proposal {
+                    zxid: Z1,
+                    txn: txn(Z1),
+                },
+            )
+        };
+        assert_eq!(
+            b.step(Event::Propose(txn(Z1))),
+            vec![p(2), p(3), Command::Persist(txn(Z1))]
+        );
+    }
+
+    /// The leader's own ACK only counts after its fsync: one follower's ack is not a quorum
+    /// of three until the leader's log is durable.
+    #[test]
+    fn leader_counts_its_own_ack_after_fsync() {
+        let mut b = leader();
+        b.step(Event::Propose(txn(Z1)));
+        assert_eq!(b.step(ack(2, Z1)), vec![]);
+        assert_eq!(b.step(Event::LogDurable { zxid: Z1 }), committed(Z1));
+        assert_eq!(b.last_committed(), Z1);
+        // A late ack of a committed zxid changes nothing.
+        assert_eq!(b.step(ack(3, Z1)), vec![]);
+    }
+
+    /// Commits go out in zxid order even when a later proposal reaches its quorum first.
+    #[test]
+    fn commit_in_zxid_order() {
+        let mut b = leader();
+        b.step(Event::Propose(txn(Z1)));
+        b.step(Event::Propose(txn(Z2)));
+        assert_eq!(b.step(ack(2, Z2)), vec![]);
+        assert_eq!(
+            b.step(ack(3, Z2)),
+            vec![],
+            "Z2 has a quorum but Z1 is outstanding"
+        );
+        assert_eq!(b.step(ack(2, Z1)), vec![]);
+        let mut both = committed(Z1);
+        both.extend(committed(Z2));
+        assert_eq!(b.step(ack(3, Z1)), both);
+    }
+
+    /// Observers, non-members and NEWLEADER acks are never counted.
+    #[test]
+    fn only_voters_count() {
+        let mut b = leader();
+        b.step(Event::Propose(txn(Z1)));
+        b.step(Event::LogDurable { zxid: Z1 });
+        assert_eq!(b.step(ack(4, Z1)), vec![], "observer");
+        assert_eq!(b.step(ack(9, Z1)), vec![], "non-member");
+        assert_eq!(b.step(ack(2, E << 32)), vec![], "NEWLEADER ack");
+        assert_eq!(b.step(ack(2, Z1)), committed(Z1));
+    }
+
+    /// Pings every half tick; without a synced quorum for more than syncLimit ticks the
+    /// leader steps down.
+    #[test]
+    fn pings_and_step_down_without_synced_quorum() {
+        let mut b = leader();
+        let pings = |zxid| {
+            [2, 3, 4]
+                .map(|to| {
+                    send(
+                        to,
+                        Packet::Ping {
+                            zxid,
+                            sessions: None,
+                        },
+                    )
+                })
+                .to_vec()
+        };
+        // syncLimit 2: learners added at tick 0 stay synced through tick 2.
+        let mut steps = Vec::new();
+        for _ in 0..5 {
+            steps.push(b.step(Event::HalfTick));
+        }
+        assert_eq!(steps[0], pings(E << 32));
+        assert_eq!(steps[4], pings(E << 32), "tick 2: still synced");
+        // Follower 2 talks at tick 2; 3 stays silent. {1, 2} is still a quorum.
+        b.step(Event::Received {
+            from: 2,
+            packet: Packet::Ping {
+                zxid: E << 32,
+                sessions: Some(vec![]),
+            },
+        });
+        assert_eq!(b.step(Event::HalfTick), pings(E << 32), "tick 3: {{1, 2}}");
+        b.step(Event::HalfTick);
+        assert_eq!(
+            b.step(Event::HalfTick),
+            pings(E << 32),
+            "tick 4: 2 heard at tick 2, syncLimit 2"
+        );
+        b.step(Event::HalfTick);
+        assert_eq!(
+            b.step(Event::HalfTick),
+            vec![Command::StepDown("not sufficient followers synced")]
+        );
+        assert_eq!(b.step(Event::HalfTick), vec![], "stepped down");
+    }
+
+    /// ZOOKEEPER-1277: a proposal at counter 0xffffffff forces a new epoch instead.
+    #[test]
+    fn zxid_rollover_forces_new_epoch() {
+        let mut b = leader();
+        assert!(matches!(
+            b.step(Event::Propose(txn((E << 32) | 0xffff_ffff)))[..],
+            [Command::StepDown(_)]
+        ));
+    }
+}
