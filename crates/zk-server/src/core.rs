@@ -194,10 +194,10 @@ impl Core {
         mut rx: mpsc::Receiver<CoreMsg>,
         mut log_rx: mpsc::UnboundedReceiver<LogEvent>,
         mut shutdown: tokio::sync::watch::Receiver<bool>,
-    ) -> Result<(), String> {
+    ) -> Result<(), crate::ServerError> {
         let manual = self.clock.manual.clone();
         let Some(mut snap_done_rx) = self.snap_done_rx.take() else {
-            return Err("the core ran twice".into());
+            return Err(crate::ServerError::Core("started twice".into()));
         };
         // DatadirCleanupManager: at start, then every purgeInterval hours.
         let purge_every = self.settings.snapshot.purge_interval;
@@ -245,8 +245,8 @@ impl Core {
                 biased;
                 ev = log_rx.recv() => match ev {
                     Some(LogEvent::Durable(z)) => self.step(Input::Durable(Zxid(z))),
-                    Some(LogEvent::Failed(e)) => return Err(e),
-                    None => return Err("log writer stopped".into()),
+                    Some(LogEvent::Failed(e)) => return Err(crate::ServerError::Log(e)),
+                    None => return Err(crate::ServerError::LogStopped),
                 },
                 msg = rx.recv() => match msg {
                     Some(m) => {

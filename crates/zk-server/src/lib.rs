@@ -45,7 +45,13 @@ pub use zk_config as config;
 pub enum ServerError {
     /// The txn log failed: the node stopped without acknowledging anything more.
     #[error("txn log failure: {0}")]
-    Log(String),
+    Log(#[from] zk_storage::StorageError),
+    /// The log writer thread is gone without saying why.
+    #[error("the txn log writer stopped")]
+    LogStopped,
+    /// The core task ended abnormally (a bug: it panicked, or was started twice).
+    #[error("the core task ended: {0}")]
+    Core(String),
     /// Accepting connections failed.
     #[error("listener failure: {0}")]
     Io(#[from] std::io::Error),
@@ -216,10 +222,10 @@ pub async fn run_listeners(
     ops::sd_notify::ready();
     settings.ops.bound.send_replace(Some(ops_bound));
     let mut core_task = core_task;
-    let core_result = |res: Result<Result<(), String>, tokio::task::JoinError>| match res {
+    let core_result = |res: Result<Result<(), ServerError>, tokio::task::JoinError>| match res {
         Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(ServerError::Log(e)),
-        Err(e) => Err(ServerError::Log(format!("core task ended: {e}"))),
+        Ok(Err(e)) => Err(e),
+        Err(e) => Err(ServerError::Core(e.to_string())),
     };
     let mut core_done = false;
     let result = loop {

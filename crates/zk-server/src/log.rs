@@ -30,7 +30,7 @@ pub enum LogEvent {
     /// Every entry up to this zxid is durable.
     Durable(i64),
     /// The log failed; nothing more will become durable.
-    Failed(String),
+    Failed(zk_storage::StorageError),
 }
 
 /// Counters of the log writer, for `mntr` (as upstream's `fsynctime` summary, which
@@ -239,7 +239,7 @@ impl Writer {
             }
             Err(e) => {
                 tracing::error!("FATAL: writing the txn log failed: {e}; no further writes will be acknowledged");
-                let _ = self.tx.send(LogEvent::Failed(e.to_string()));
+                let _ = self.tx.send(LogEvent::Failed(e));
                 false
             }
         }
