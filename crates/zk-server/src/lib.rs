@@ -33,11 +33,11 @@ use zk_storage::TxnLog;
 use zk_tree::DataTree;
 
 pub use settings::Settings;
-/// Recovery at start (snapshot + log replay) is the node's.
-pub use zk_node::recovery;
 /// zoo.cfg and `-D` parsing lives in the `zk-config` crate; re-exported under its old
 /// path so `zk_server::config::...` keeps working.
 pub use zk_config as config;
+/// Recovery at start (snapshot + log replay) is the node's.
+pub use zk_node::recovery;
 
 /// Why the server stopped abnormally.
 #[derive(Debug, thiserror::Error)]
