@@ -203,6 +203,8 @@ pub struct PeerVerifier<Q> {
     inner: Q,
     my_id: i64,
     mutation: Mutation,
+    /// The broadcast's verifier (where `CommitBeforeQuorumAck` applies).
+    broadcast: bool,
 }
 
 impl<Q: QuorumVerifier> QuorumVerifier for PeerVerifier<Q> {
@@ -219,6 +221,10 @@ impl<Q: QuorumVerifier> QuorumVerifier for PeerVerifier<Q> {
                 let voters = self.inner.voting_members();
                 let n = sids.iter().filter(|s| voters.contains(s)).count() + 1;
                 2 * n > voters.len()
+            }
+            Mutation::CommitBeforeQuorumAck if self.broadcast => {
+                // Injected bug: any ack (the leader's own included) commits.
+                !sids.is_empty()
             }
             _ => self.inner.contains_quorum(sids),
         }
@@ -249,6 +255,9 @@ struct Following {
     heard: bool,
     serving: bool,
     snapshot: Option<Vec<TxnPayload>>,
+    /// The log before a SNAP replaced it, until `TakeSnapshot` hands the new one to disk:
+    /// a session that ends before that goes back to it (the disk never saw the snapshot).
+    pre_snapshot: Option<Vec<TxnPayload>>,
 }
 
 enum State<Q> {
@@ -288,6 +297,7 @@ impl<Q: QuorumVerifier + Clone> Peer<Q> {
             inner: cfg.verifier.clone(),
             my_id: cfg.my_id,
             mutation: cfg.mutation,
+            broadcast: false,
         };
         let mut ecfg = ElectionConfig::new(
             cfg.my_id,
@@ -385,7 +395,18 @@ impl<Q: QuorumVerifier + Clone> Peer<Q> {
         out
     }
 
+    /// Leaves a FOLLOWING session: a snapshot loaded but never handed to disk is dropped
+    /// (found by zk-sim: the log went on from the snapshot with a gap on disk).
+    fn leave_following(&mut self) {
+        if let State::Following(f) = &mut self.state {
+            if let Some(old) = f.pre_snapshot.take() {
+                self.log = old;
+            }
+        }
+    }
+
     fn look(&mut self, out: &mut Vec<Command>) {
+        self.leave_following();
         self.state = State::Looking;
         out.push(Command::RoleChanged(PeerRole::Looking));
         let cmds = self.election.step(election::Event::Start {
@@ -463,6 +484,7 @@ impl<Q: QuorumVerifier + Clone> Peer<Q> {
 
     /// A new connection to `leader` with a fresh learner (`Learner.connectToLeader`).
     fn connect(&mut self, leader: i64, out: &mut Vec<Command>) {
+        self.leave_following();
         self.conn_seq += 1;
         let conn = (self.incarnation << 32) | self.conn_seq;
         let mut learner = Learner::new(
@@ -482,6 +504,7 @@ impl<Q: QuorumVerifier + Clone> Peer<Q> {
             heard: false,
             serving: false,
             snapshot: None,
+            pre_snapshot: None,
         }));
         self.learner_cmds(cmds, out);
     }
@@ -693,10 +716,12 @@ impl<Q: QuorumVerifier + Clone> Peer<Q> {
                     out.push(Command::Truncate { zxid });
                 }
                 learner::Command::LoadSnapshot { zxid } => {
-                    self.log = f.snapshot.take().unwrap_or_default();
+                    let db = f.snapshot.take().unwrap_or_default();
+                    f.pre_snapshot = Some(std::mem::replace(&mut self.log, db));
                     out.push(Command::LoadSnapshot { zxid });
                 }
                 learner::Command::TakeSnapshot => {
+                    f.pre_snapshot = None;
                     out.push(Command::TakeSnapshot(self.log.clone()));
                 }
                 learner::Command::Persist(txns) => self.append(txns, out),
@@ -749,12 +774,12 @@ impl<Q: QuorumVerifier + Clone> Peer<Q> {
                 }
                 discovery::Command::Established { epoch } => {
                     l.epoch = epoch;
-                    let mut b = Broadcast::new(
-                        self.cfg.my_id,
-                        self.verifier.clone(),
-                        epoch,
-                        self.cfg.sync_limit,
-                    );
+                    let verifier = PeerVerifier {
+                        broadcast: true,
+                        ..self.verifier.clone()
+                    };
+                    let mut b =
+                        Broadcast::new(self.cfg.my_id, verifier, epoch, self.cfg.sync_limit);
                     for (sid, from) in std::mem::take(&mut l.synced) {
                         let sends = b.add_learner_forwarding(sid, LearnerKind::Follower, from);
                         debug_assert!(sends.is_empty(), "nothing proposed before establishment");
