@@ -178,3 +178,80 @@ fn losing_the_leader_reelects_and_keeps_the_committed_txn() {
         assert_eq!(zs, [z1, z2], "peer {id}");
     }
 }
+
+fn txn(zxid: i64) -> zk_zab::wire::packet::TxnPayload {
+    let header = zk_proto::txn::TxnHeader {
+        client_id: 7,
+        cxid: 1,
+        zxid,
+        time: 0,
+        type_: -1,
+    };
+    zk_zab::wire::packet::TxnPayload::new(header, &[0, 0, 0, 0], None)
+}
+
+/// Found by zk-sim (seed 553, 5 nodes): a follower that loaded a SNAP and lost its leader
+/// before NEWLEADER kept the snapshot as its log although its disk never got it, and went
+/// on appending after it: a gap on disk. The snapshot must be dropped with the session.
+#[test]
+fn snapshot_not_handed_to_disk_is_dropped_with_the_session() {
+    use zk_zab::peer::Message;
+    use zk_zab::wire::election::{Notification, ServerState};
+    use zk_zab::wire::packet::Packet;
+
+    let mut cfg = PeerConfig::new(1, Majority::new([1, 2, 3]));
+    cfg.tick_ms = 200;
+    let own = vec![txn(1 << 32 | 1), txn(1 << 32 | 2)];
+    let mut p = Peer::new(cfg, own.clone(), 1, 1, 1);
+    p.step(Event::Start);
+    // 3 leads epoch 1 with 2 following: 1 follows 3.
+    let cfgtext = Bytes::from_static(b"version=0");
+    for (from, state) in [(3, ServerState::Leading), (2, ServerState::Following)] {
+        p.step(Event::Received {
+            from,
+            message: Message::Election(Notification::v2(
+                state,
+                3,
+                2 << 32 | 5,
+                1,
+                2,
+                cfgtext.clone(),
+            )),
+        });
+    }
+    assert_eq!(p.role(), PeerRole::Following { leader: 3 });
+    let conn = 1 << 32 | 1;
+    let cmds = p.step(Event::Received {
+        from: 3,
+        message: Message::Quorum {
+            conn,
+            packet: Packet::LeaderInfo {
+                zxid: 3 << 32,
+                protocol_version: 0x10000,
+            },
+        },
+    });
+    assert_eq!(cmds, vec![Command::WriteAcceptedEpoch(3)]);
+    p.step(Event::EpochDurable {
+        file: EpochFile::Accepted,
+        epoch: 3,
+    });
+    let db = vec![txn(1 << 32 | 1), txn(2 << 32 | 5)];
+    let cmds = p.step(Event::Received {
+        from: 3,
+        message: Message::Snapshot {
+            conn,
+            zxid: 2 << 32 | 5,
+            txns: db.clone(),
+        },
+    });
+    assert_eq!(cmds, vec![Command::LoadSnapshot { zxid: 2 << 32 | 5 }]);
+    assert_eq!(p.log(), &db[..]);
+    // The leader goes silent before NEWLEADER: after initLimit the peer is LOOKING with
+    // the log its disk has.
+    for _ in 0..20 {
+        p.step(Event::Tick);
+    }
+    assert_eq!(p.role(), PeerRole::Looking);
+    assert_eq!(p.log(), &own[..]);
+}
