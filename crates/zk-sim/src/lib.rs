@@ -44,7 +44,7 @@ use bytes::Bytes;
 use zk_zab::learner::EpochFile;
 use zk_zab::peer::{Command, Event, Message, Peer, PeerConfig, PeerRole};
 use zk_zab::quorum::Majority;
-use zk_zab::wire::packet::TxnPayload;
+use zk_zab::wire::packet::{Packet, TxnPayload};
 use zk_zab::Mutation;
 
 /// SplitMix64: small, seeded, good enough to schedule faults.
@@ -125,6 +125,8 @@ pub struct Outcome {
 }
 
 const TICK_MS: u64 = 200;
+/// Chance (per mille) of a crash right after a step that sent while writes were in flight.
+const CRASH_POINT_PER_MILLE: u64 = 10;
 const HALF_TICK_MS: u64 = TICK_MS / 2;
 
 #[derive(Debug)]
@@ -377,15 +379,16 @@ impl Sim {
             Ev::Deliver { from, to, msg } => {
                 if self.cfg.verbose {
                     match &msg {
-                        Message::Quorum { conn, packet } => {
-                            let name = format!("{packet:?}");
-                            if !name.starts_with("Proposal")
-                                && !name.starts_with("Ping")
-                                && !name.starts_with("Commit")
-                                && !name.starts_with("Ack")
-                            {
-                                eprintln!("{:>6} ms {from}=>{to} conn {conn:x}: {name}", self.now);
-                            }
+                        Message::Quorum { conn, packet }
+                            if !matches!(
+                                packet,
+                                Packet::Proposal { .. }
+                                    | Packet::Ping { .. }
+                                    | Packet::Commit { .. }
+                                    | Packet::Ack { .. }
+                            ) =>
+                        {
+                            eprintln!("{:>6} ms {from}=>{to} conn {conn:x}: {packet:?}", self.now);
                         }
                         Message::Snapshot { conn, zxid, .. } => {
                             eprintln!(
@@ -393,7 +396,7 @@ impl Sim {
                                 self.now
                             );
                         }
-                        Message::Election(_) => {}
+                        _ => {}
                     }
                     if let Message::Election(n) = &msg {
                         eprintln!(
@@ -681,9 +684,7 @@ impl Sim {
         let mut established = Vec::new();
         // Crash points: now and then a peer dies right after a step that sent something
         // while its disk writes were still in flight (the window durability bugs live in).
-        let in_flight = self.nodes.get(&id).is_some_and(|n| !n.disk.is_empty());
         let sends = cmds.iter().any(|c| matches!(c, Command::Send { .. }));
-        let crash_now = self.faults && in_flight && sends && self.rng.chance(3);
         for c in cmds {
             match c {
                 Command::Send { to, message } => self.send(id, to, message),
@@ -722,7 +723,8 @@ impl Sim {
         for e in established {
             self.check_established(id, e);
         }
-        if crash_now {
+        let in_flight = self.nodes.get(&id).is_some_and(|n| !n.disk.is_empty());
+        if self.faults && sends && in_flight && self.rng.chance(CRASH_POINT_PER_MILLE) {
             self.crash(id);
             let back = self.rng.range(200, 4000);
             self.schedule(back, Ev::Restart { id });

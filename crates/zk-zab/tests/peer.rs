@@ -190,7 +190,7 @@ fn txn(zxid: i64) -> zk_zab::wire::packet::TxnPayload {
     zk_zab::wire::packet::TxnPayload::new(header, &[0, 0, 0, 0], None)
 }
 
-/// Found by zk-sim (seed 553, 5 nodes): a follower that loaded a SNAP and lost its leader
+/// Found by zk-sim (seed 553 of 5 nodes, with its first fault rates): a follower that loaded a SNAP and lost its leader
 /// before NEWLEADER kept the snapshot as its log although its disk never got it, and went
 /// on appending after it: a gap on disk. The snapshot must be dropped with the session.
 #[test]
