@@ -16,6 +16,7 @@ fn main() -> ExitCode {
     let mut seeds = (1u64, 1u64);
     let mut nodes = 3i64;
     let mut mutation = Mutation::None;
+    let mut mutation_arg = String::new();
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let Some(v) = it.next() else { return usage() };
@@ -38,6 +39,7 @@ fn main() -> ExitCode {
                 _ => return usage(),
             },
             "--mutation" => {
+                mutation_arg = format!(" --mutation {v}");
                 mutation = match v.as_str() {
                     "none" => Mutation::None,
                     "count-vote-twice" => Mutation::CountVoteTwice,
