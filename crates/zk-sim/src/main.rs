@@ -78,7 +78,7 @@ fn main() -> ExitCode {
         if let Some(v) = &o.violation {
             failures += 1;
             println!(
-                "FAIL seed {seed}: {v}\n  replay: {}",
+                "FAIL seed {seed}: {v}\n  replay: {}{mutation_arg}",
                 replay_command(seed, nodes)
             );
         }
