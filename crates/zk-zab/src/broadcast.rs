@@ -115,6 +115,37 @@ impl<Q: QuorumVerifier> Broadcast<Q> {
             .insert(sid, (kind, self.tick + self.sync_limit));
     }
 
+    /// A learner synced up to `forward_from` starts receiving broadcast traffic, and gets
+    /// the outstanding proposals after it first (`Leader.startForwarding`): without them a
+    /// learner that syncs while proposals are in flight would see COMMITs for zxids it never
+    /// received. Returns the PROPOSAL sends, in zxid order.
+    pub fn add_learner_forwarding(
+        &mut self,
+        sid: i64,
+        kind: LearnerKind,
+        forward_from: i64,
+    ) -> Vec<Command> {
+        self.add_learner(sid, kind);
+        if kind == LearnerKind::Observer {
+            return Vec::new();
+        }
+        self.outstanding
+            .range(forward_from.saturating_add(1)..)
+            .map(|(&zxid, p)| Command::Send {
+                to: sid,
+                packet: Packet::Proposal {
+                    zxid,
+                    txn: p.txn.clone(),
+                },
+            })
+            .collect()
+    }
+
+    /// The last zxid proposed.
+    pub fn last_proposed(&self) -> i64 {
+        self.last_proposed
+    }
+
     /// The learner's connection is gone.
     pub fn remove_learner(&mut self, sid: i64) {
         self.learners.remove(&sid);
@@ -428,5 +459,28 @@ mod tests {
             b.step(Event::Propose(txn((E << 32) | 0xffff_ffff)))[..],
             [Command::StepDown(_)]
         ));
+    }
+
+    /// Fix found by zk-sim: a follower synced while proposals are in flight gets them after
+    /// its sync (`startForwarding`); before, it saw only their COMMITs and abandoned.
+    #[test]
+    fn late_learner_gets_outstanding_proposals() {
+        let mut b = leader();
+        b.step(Event::Propose(txn(Z1)));
+        b.step(Event::Propose(txn(Z2)));
+        let sends = b.add_learner_forwarding(5, LearnerKind::Follower, Z1);
+        assert_eq!(
+            sends,
+            vec![send(
+                5,
+                Packet::Proposal {
+                    zxid: Z2,
+                    txn: txn(Z2)
+                }
+            )]
+        );
+        assert!(b
+            .add_learner_forwarding(6, LearnerKind::Observer, 0)
+            .is_empty());
     }
 }

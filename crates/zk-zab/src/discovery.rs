@@ -162,6 +162,13 @@ impl<Q: QuorumVerifier> Discovery<Q> {
         self.epoch
     }
 
+    /// The learner's connection is gone (or it reconnected): forget its stage so a new
+    /// FOLLOWERINFO starts over. The epoch and ack sets it joined stay counted, as the sets
+    /// of Java's `waitForEpochAck`/`waitForNewLeaderAck` keep a handler that died.
+    pub fn remove_learner(&mut self, sid: i64) {
+        self.learners.remove(&sid);
+    }
+
     /// Handles one event and returns the commands it produces, in order.
     pub fn step(&mut self, event: Event) -> Vec<Command> {
         let mut out = Vec::new();
@@ -515,5 +522,18 @@ mod tests {
             d.step(ack(3, 1))[..],
             [Command::Drop { sid: 3, .. }]
         ));
+    }
+
+    /// A learner that reconnects (a new FOLLOWERINFO after `remove_learner`) is taken
+    /// through discovery again; before, its second FOLLOWERINFO was ignored for good.
+    #[test]
+    fn reconnecting_learner_starts_over() {
+        let mut d = leader();
+        d.step(Event::Start);
+        d.step(info(2, 4));
+        assert_eq!(d.step(Event::EpochDurable), vec![leader_info(2, 5)]);
+        assert_eq!(d.step(info(2, 4)), vec![]);
+        d.remove_learner(2);
+        assert_eq!(d.step(info(2, 4)), vec![leader_info(2, 5)]);
     }
 }

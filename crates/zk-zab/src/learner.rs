@@ -155,6 +155,8 @@ pub struct Learner {
     pending: Vec<i64>,
     /// Broadcast: proposals waiting for their fsync before the ACK, in order.
     unacked: Vec<i64>,
+    /// Test-only injected bug (see [`crate::Mutation`]).
+    mutation: crate::Mutation,
 }
 
 impl Learner {
@@ -178,7 +180,14 @@ impl Learner {
             committed: BTreeSet::new(),
             pending: Vec::new(),
             unacked: Vec::new(),
+            mutation: crate::Mutation::None,
         }
+    }
+
+    /// Test-only: injects a known bug (zk-sim's mutation check). Never use in production.
+    pub fn with_mutation(mut self, mutation: crate::Mutation) -> Self {
+        self.mutation = mutation;
+        self
     }
 
     /// The acceptedEpoch as last made durable.
@@ -267,8 +276,13 @@ impl Learner {
                 let mode = match p {
                     Packet::Diff { .. } => SyncMode::Diff,
                     Packet::Trunc { zxid } => {
-                        out.push(Command::Truncate { zxid });
-                        SyncMode::Trunc
+                        if self.mutation == crate::Mutation::DiffWithoutTruncate {
+                            // Injected bug: treat the TRUNC as a DIFF, keep the stale tail.
+                            SyncMode::Diff
+                        } else {
+                            out.push(Command::Truncate { zxid });
+                            SyncMode::Trunc
+                        }
                     }
                     Packet::Snap { zxid } => {
                         out.push(Command::LoadSnapshot { zxid });
@@ -345,6 +359,21 @@ impl Learner {
     }
 
     fn maybe_write_current_epoch(&mut self, out: &mut Vec<Command>) {
+        if let (
+            crate::Mutation::AckNewLeaderBeforePersist,
+            Phase::AwaitSyncDurable { new_epoch, .. },
+        ) = (self.mutation, &self.phase)
+        {
+            // Injected bug: acknowledge NEWLEADER before the sync txns are durable.
+            let new_epoch = *new_epoch;
+            out.push(Command::WriteCurrentEpoch(new_epoch));
+            self.current_epoch = new_epoch;
+            out.push(Command::Send(Packet::Ack {
+                zxid: new_epoch << 32,
+            }));
+            self.phase = Phase::AwaitUpToDate { new_epoch };
+            return;
+        }
         if let Phase::AwaitSyncDurable {
             new_epoch,
             log_up_to: None,

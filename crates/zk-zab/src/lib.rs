@@ -16,6 +16,8 @@
 //! * [`broadcast`]: the leader in BROADCAST: proposals to followers, quorum counting with
 //!   its own ack after its fsync, commits in zxid order, INFORM for observers, pings and
 //!   stepping down without a synced quorum.
+//! * [`peer`]: one quorum peer composing all of the above (LOOKING → LEADING/FOLLOWING →
+//!   LOOKING), with [`Mutation`]s a test can inject.
 //! * [`learner`]: the follower side of discovery, sync and broadcast, with the durable-write
 //!   order a learner must keep before it acknowledges (ZAB-NOTES §4.9).
 //!
@@ -44,9 +46,9 @@
 //! against Java's own classes (`tests/java_golden.rs`), the election, and the follower side
 //! of discovery/sync/broadcast ([`learner`], with named tests for ZOOKEEPER-3911, -4394,
 //! -4643, -4646, -4685), the leader's sync decision ([`sync`]) and the leader's broadcast
-//! ([`broadcast`]) and discovery ([`discovery`]). Not yet built: the glue that runs
-//! election → discovery → sync → broadcast as one node (each machine is tested alone),
-//! observers as learners, REVALIDATE/SYNC/REQUEST bookkeeping, reconfig;
+//! ([`broadcast`]) and discovery ([`discovery`]), and [`peer`]: the glue that runs
+//! election → discovery → sync → broadcast / learner as one peer (zk-sim drives it). Not yet
+//! built: observers as learners, REVALIDATE/SYNC/REQUEST bookkeeping, reconfig;
 //! their packets are typed in [`wire::packet`] already.
 
 #![warn(missing_docs)]
@@ -55,6 +57,25 @@ pub mod broadcast;
 pub mod discovery;
 pub mod election;
 pub mod learner;
+pub mod peer;
 pub mod quorum;
 pub mod sync;
 pub mod wire;
+
+/// Known bugs a test can inject to show the simulator's checkers catch them (zk-sim's
+/// mutation check). Test-only: production code always uses [`Mutation::None`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Mutation {
+    /// The correct protocol.
+    #[default]
+    None,
+    /// The quorum verifier counts the node's own vote twice (elections, epoch agreement,
+    /// NEWLEADER acks and proposal acks all see it).
+    CountVoteTwice,
+    /// The leader commits a proposal as soon as anyone (itself included) acked it.
+    CommitBeforeQuorumAck,
+    /// A follower sends ACK(NEWLEADER) before the txns of the sync are durable.
+    AckNewLeaderBeforePersist,
+    /// A follower takes a TRUNC for a DIFF: it keeps the tail it should have dropped.
+    DiffWithoutTruncate,
+}

@@ -1,0 +1,882 @@
+//! A deterministic simulator of an ensemble of [`zk_zab::peer::Peer`]s that tries to break
+//! Zab, and the checkers named after its properties.
+//!
+//! Everything is a function of the seed: one [`Rng`] drives delays, losses, duplicates,
+//! partitions, crashes, clock skew, disk latency and client writes; events are ordered by
+//! (simulated ms, insertion number), so a seed replays identically ([`Outcome::trace_hash`]).
+//!
+//! Fault model (until [`SimConfig::fault_ms`], then the network heals, crashed peers
+//! restart, and losses stop):
+//!
+//! * election messages: random delay (so reordering), loss, duplication;
+//! * quorum-port messages: TCP semantics. One connection's packets arrive in order; a lost
+//!   packet breaks the connection (nothing later on it arrives), which the peers notice
+//!   by their timeouts;
+//! * partitions: a random group is cut from the rest, both ways, until healed;
+//! * crashes: a peer loses everything not yet durable (its pending disk writes, its memory)
+//!   and restarts later from its durable log and epoch files;
+//! * disks: each peer has one FIFO disk queue; every write becomes durable after a random
+//!   latency, and only then is the peer told;
+//! * clock skew: each peer's half ticks come at its own period (±30 %).
+//!
+//! Clients submit writes to a peer that says it is an established leader.
+//!
+//! Checkers (first violation ends the run):
+//!
+//! * **Agreement**: no two peers commit different txns at one zxid;
+//! * **PrefixConsistency**: a peer that commits z holds every committed txn up to z, and
+//!   everything it holds up to z is committed (committed histories are prefixes of each
+//!   other);
+//! * **TotalOrder / PrimaryOrder**: a peer commits in zxid order without gaps, each commit
+//!   the entry of its log right after the previous one;
+//! * **PrimaryIntegrity**: at most one peer establishes each epoch;
+//! * **LeaderCompleteness**: every committed txn is in the log of every later established
+//!   leader (checked at establishment and whenever a txn becomes committed);
+//! * **Liveness**: after the faults stop, a leader is established and a new write commits
+//!   within [`SimConfig::liveness_ms`].
+
+#![warn(missing_docs)]
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
+
+use bytes::Bytes;
+use zk_zab::learner::EpochFile;
+use zk_zab::peer::{Command, Event, Message, Peer, PeerConfig, PeerRole};
+use zk_zab::quorum::Majority;
+use zk_zab::wire::packet::{Packet, TxnPayload};
+use zk_zab::Mutation;
+
+/// SplitMix64: small, seeded, good enough to schedule faults.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator for this seed.
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed ^ 0x9e37_79b9_7f4a_7c15)
+    }
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    /// Uniform in `lo..=hi`.
+    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.next_u64() % (hi - lo + 1)
+    }
+    /// True with probability `p_per_mille / 1000`.
+    pub fn chance(&mut self, p_per_mille: u64) -> bool {
+        self.next_u64() % 1000 < p_per_mille
+    }
+}
+
+/// One run's settings.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// The seed.
+    pub seed: u64,
+    /// Ensemble size.
+    pub nodes: i64,
+    /// Faults happen until this simulated time (ms).
+    pub fault_ms: u64,
+    /// After the faults, a write must commit within this many ms.
+    pub liveness_ms: u64,
+    /// Injected bug (test-only).
+    pub mutation: Mutation,
+    /// Print role changes and establishments to stderr (debugging a seed).
+    pub verbose: bool,
+}
+
+impl SimConfig {
+    /// Defaults for `seed` and `nodes`.
+    pub fn new(seed: u64, nodes: i64) -> SimConfig {
+        SimConfig {
+            seed,
+            nodes,
+            fault_ms: 20_000,
+            liveness_ms: 60_000,
+            mutation: Mutation::None,
+            verbose: false,
+        }
+    }
+}
+
+/// What a run found.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The seed.
+    pub seed: u64,
+    /// The first violated property and what broke it.
+    pub violation: Option<String>,
+    /// Hash of every event processed (time, peer, kind, commands): equal runs, equal hash.
+    pub trace_hash: u64,
+    /// Simulated ms from the start to the first established leader.
+    pub first_election_ms: Option<u64>,
+    /// Simulated ms from the end of faults to a leader established and a write committed.
+    pub recovery_ms: Option<u64>,
+    /// Distinct committed txns.
+    pub committed: usize,
+    /// Events processed.
+    pub events: u64,
+}
+
+const TICK_MS: u64 = 200;
+/// Chance (per mille) of a crash right after a step that sent while writes were in flight.
+const CRASH_POINT_PER_MILLE: u64 = 10;
+const HALF_TICK_MS: u64 = TICK_MS / 2;
+
+#[derive(Debug)]
+enum Ev {
+    Deliver {
+        from: i64,
+        to: i64,
+        msg: Message,
+    },
+    Tick {
+        id: i64,
+        inc: u64,
+    },
+    Disk {
+        id: i64,
+        inc: u64,
+    },
+    Crash,
+    Restart {
+        id: i64,
+    },
+    Partition,
+    Heal,
+    Calm,
+    Client,
+    /// QuorumCnxManager reconnected the election link: its last message goes out again.
+    Resend {
+        from: i64,
+        to: i64,
+    },
+}
+
+impl Ev {
+    fn kind(&self) -> u64 {
+        match self {
+            Ev::Deliver { .. } => 1,
+            Ev::Tick { .. } => 2,
+            Ev::Disk { .. } => 3,
+            Ev::Crash => 4,
+            Ev::Restart { .. } => 5,
+            Ev::Partition => 6,
+            Ev::Heal => 7,
+            Ev::Calm => 8,
+            Ev::Client => 9,
+            Ev::Resend { .. } => 10,
+        }
+    }
+}
+
+enum DiskOp {
+    Append(Vec<TxnPayload>),
+    Truncate(i64),
+    Epoch(EpochFile, i64),
+    Snapshot(Vec<TxnPayload>),
+}
+
+struct Node {
+    peer: Option<Peer<Majority>>,
+    inc: u64,
+    /// Durable state: what a restart recovers.
+    log: Vec<TxnPayload>,
+    accepted: i64,
+    current: i64,
+    disk: VecDeque<DiskOp>,
+    half_tick_ms: u64,
+    /// Last zxid committed in this role session (TotalOrder).
+    last_commit: Option<i64>,
+}
+
+/// The simulator.
+pub struct Sim {
+    cfg: SimConfig,
+    rng: Rng,
+    now: u64,
+    seq: u64,
+    queue: BinaryHeap<Reverse<(u64, u64, usize)>>,
+    slab: Vec<Option<Ev>>,
+    nodes: BTreeMap<i64, Node>,
+    /// Links cut by a partition (from, to).
+    cut: BTreeSet<(i64, i64)>,
+    /// Quorum connections broken by a loss: (from, to, conn).
+    dead: BTreeSet<(i64, i64, u64)>,
+    /// The last election message per link (QuorumCnxManager's queue of one and
+    /// `lastMessageSent`), sent again when the link comes back.
+    last_election: BTreeMap<(i64, i64), Message>,
+    /// Last delivery time per link, for FIFO quorum traffic.
+    fifo: BTreeMap<(i64, i64), u64>,
+    faults: bool,
+    committed: BTreeMap<i64, u64>,
+    leaders: BTreeMap<i64, i64>,
+    hash: u64,
+    events: u64,
+    first_election: Option<u64>,
+    calm_at: Option<u64>,
+    /// The last client cxid before the faults stopped.
+    probe: Option<i64>,
+    recovered: Option<u64>,
+    violation: Option<String>,
+    cxid: i32,
+}
+
+fn txn_hash(t: &TxnPayload) -> u64 {
+    fnv(0xcbf2_9ce4_8422_2325, t.bytes())
+}
+
+fn fnv(mut h: u64, bytes: &[u8]) -> u64 {
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x100_0000_01b3);
+    }
+    h
+}
+
+impl Sim {
+    /// A fresh ensemble of empty peers.
+    pub fn new(cfg: SimConfig) -> Sim {
+        let mut rng = Rng::new(cfg.seed);
+        let voters: Vec<i64> = (1..=cfg.nodes).collect();
+        let mut nodes = BTreeMap::new();
+        for &id in &voters {
+            // Clock skew: each peer's half tick lasts 70..=130 ms of simulated time.
+            let half_tick_ms = rng.range(HALF_TICK_MS * 7 / 10, HALF_TICK_MS * 13 / 10);
+            nodes.insert(
+                id,
+                Node {
+                    peer: None,
+                    inc: 0,
+                    log: Vec::new(),
+                    accepted: 0,
+                    current: 0,
+                    disk: VecDeque::new(),
+                    half_tick_ms,
+                    last_commit: None,
+                },
+            );
+        }
+        let mut sim = Sim {
+            rng,
+            now: 0,
+            seq: 0,
+            queue: BinaryHeap::new(),
+            slab: Vec::new(),
+            nodes,
+            cut: BTreeSet::new(),
+            dead: BTreeSet::new(),
+            fifo: BTreeMap::new(),
+            last_election: BTreeMap::new(),
+            faults: true,
+            committed: BTreeMap::new(),
+            leaders: BTreeMap::new(),
+            hash: 0xcbf2_9ce4_8422_2325,
+            events: 0,
+            first_election: None,
+            calm_at: None,
+            probe: None,
+            recovered: None,
+            violation: None,
+            cxid: 0,
+            cfg,
+        };
+        for id in voters {
+            let at = sim.rng.range(0, 50);
+            sim.schedule(at, Ev::Restart { id });
+        }
+        let fault_ms = sim.cfg.fault_ms;
+        sim.schedule(fault_ms, Ev::Calm);
+        for ev in [Ev::Crash, Ev::Partition, Ev::Client] {
+            let at = sim.rng.range(100, 1500);
+            sim.schedule(at, ev);
+        }
+        sim
+    }
+
+    fn schedule(&mut self, after: u64, ev: Ev) {
+        self.seq += 1;
+        self.slab.push(Some(ev));
+        self.queue
+            .push(Reverse((self.now + after, self.seq, self.slab.len() - 1)));
+    }
+
+    fn fail(&mut self, what: String) {
+        if self.violation.is_none() {
+            self.violation = Some(what);
+        }
+    }
+
+    /// Runs to the end (a violation, or liveness met or missed); bounded by simulated time
+    /// and by an event budget.
+    pub fn run(mut self) -> Outcome {
+        let end = self.cfg.fault_ms + self.cfg.liveness_ms;
+        let budget = 5_000_000u64;
+        while self.violation.is_none() && self.recovered.is_none() && self.events < budget {
+            let Some(Reverse((at, _, slot))) = self.queue.pop() else {
+                break;
+            };
+            if at > end {
+                break;
+            }
+            self.now = at;
+            let Some(ev) = self.slab.get_mut(slot).and_then(Option::take) else {
+                continue;
+            };
+            self.events += 1;
+            self.hash = fnv(self.hash, &at.to_le_bytes());
+            self.hash = fnv(self.hash, &ev.kind().to_le_bytes());
+            self.event(ev);
+        }
+        if self.violation.is_none() && self.recovered.is_none() {
+            let state: Vec<String> = self
+                .nodes
+                .iter()
+                .map(|(id, n)| match &n.peer {
+                    Some(p) => format!(
+                        "{id}: {:?} epochs {:?} last {:#x} established {:?}",
+                        p.role(),
+                        p.epochs(),
+                        p.last_zxid(),
+                        p.established_epoch()
+                    ),
+                    None => format!("{id}: down"),
+                })
+                .collect();
+            self.fail(format!(
+                "Liveness: no write committed within {} ms after the faults stopped ({})",
+                self.cfg.liveness_ms,
+                state.join("; ")
+            ));
+        }
+        Outcome {
+            seed: self.cfg.seed,
+            violation: self.violation,
+            trace_hash: self.hash,
+            first_election_ms: self.first_election,
+            recovery_ms: self.recovered,
+            committed: self.committed.len(),
+            events: self.events,
+        }
+    }
+
+    fn up(&self) -> Vec<i64> {
+        self.nodes
+            .iter()
+            .filter(|(_, n)| n.peer.is_some())
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    fn event(&mut self, ev: Ev) {
+        match ev {
+            Ev::Deliver { from, to, msg } => {
+                if self.cfg.verbose {
+                    match &msg {
+                        Message::Quorum { conn, packet }
+                            if !matches!(
+                                packet,
+                                Packet::Proposal { .. }
+                                    | Packet::Ping { .. }
+                                    | Packet::Commit { .. }
+                                    | Packet::Ack { .. }
+                            ) =>
+                        {
+                            eprintln!("{:>6} ms {from}=>{to} conn {conn:x}: {packet:?}", self.now);
+                        }
+                        Message::Snapshot { conn, zxid, .. } => {
+                            eprintln!(
+                                "{:>6} ms {from}=>{to} conn {conn:x}: SNAPSHOT {zxid:#x}",
+                                self.now
+                            );
+                        }
+                        _ => {}
+                    }
+                    if let Message::Election(n) = &msg {
+                        eprintln!(
+                            "{:>6} ms {from}->{to}: state {} leader {} zxid {:#x} round {} epoch {}",
+                            self.now, n.state, n.leader, n.zxid, n.election_epoch, n.peer_epoch
+                        );
+                    }
+                }
+                if self.nodes.get(&to).is_some_and(|n| n.peer.is_some()) {
+                    self.step(to, Event::Received { from, message: msg });
+                }
+            }
+            Ev::Tick { id, inc } => {
+                let Some(n) = self.nodes.get(&id) else { return };
+                if n.inc != inc || n.peer.is_none() {
+                    return;
+                }
+                let period = n.half_tick_ms;
+                self.schedule(period, Ev::Tick { id, inc });
+                self.step(id, Event::Tick);
+            }
+            Ev::Disk { id, inc } => self.disk_done(id, inc),
+            Ev::Crash => {
+                if !self.faults {
+                    return;
+                }
+                let up = self.up();
+                if !up.is_empty() {
+                    let victim = up[self.rng.range(0, up.len() as u64 - 1) as usize];
+                    self.crash(victim);
+                    let back = self.rng.range(200, 4000);
+                    self.schedule(back, Ev::Restart { id: victim });
+                }
+                let next = self.rng.range(500, 4000);
+                self.schedule(next, Ev::Crash);
+            }
+            Ev::Restart { id } => self.restart(id),
+            Ev::Partition => {
+                if !self.faults {
+                    return;
+                }
+                let ids: Vec<i64> = self.nodes.keys().copied().collect();
+                let side: Vec<i64> = ids
+                    .iter()
+                    .copied()
+                    .filter(|_| self.rng.chance(400))
+                    .collect();
+                for &a in &side {
+                    for &b in &ids {
+                        if !side.contains(&b) {
+                            self.cut.insert((a, b));
+                            self.cut.insert((b, a));
+                        }
+                    }
+                }
+                let heal = self.rng.range(300, 5000);
+                self.schedule(heal, Ev::Heal);
+                let next = self.rng.range(1000, 6000);
+                self.schedule(next, Ev::Partition);
+            }
+            Ev::Heal => self.heal(),
+            Ev::Calm => {
+                self.faults = false;
+                self.heal();
+                self.calm_at = Some(self.now);
+                // Liveness waits for the commit of a write submitted from now on.
+                self.probe = Some(i64::from(self.cxid));
+                let down: Vec<i64> = self
+                    .nodes
+                    .iter()
+                    .filter(|(_, n)| n.peer.is_none())
+                    .map(|(id, _)| *id)
+                    .collect();
+                for id in down {
+                    self.restart(id);
+                }
+            }
+            Ev::Client => self.client(),
+            Ev::Resend { from, to } => {
+                let up = |id: i64| self.nodes.get(&id).is_some_and(|n| n.peer.is_some());
+                if up(from) && up(to) && !self.cut.contains(&(from, to)) {
+                    if let Some(msg) = self.last_election.get(&(from, to)).cloned() {
+                        let d = self.rng.range(1, 40);
+                        self.schedule(d, Ev::Deliver { from, to, msg });
+                    }
+                }
+            }
+        }
+    }
+
+    /// Partitions end: the election links reconnect and resend their last message.
+    fn heal(&mut self) {
+        let cut = std::mem::take(&mut self.cut);
+        for (from, to) in cut {
+            let d = self.rng.range(1, 200);
+            self.schedule(d, Ev::Resend { from, to });
+        }
+    }
+
+    fn client(&mut self) {
+        let leaders: Vec<i64> = self
+            .nodes
+            .iter()
+            .filter(|(_, n)| {
+                n.peer
+                    .as_ref()
+                    .is_some_and(|p| p.established_epoch().is_some())
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        if !leaders.is_empty() {
+            let to = leaders[self.rng.range(0, leaders.len() as u64 - 1) as usize];
+            self.cxid += 1;
+            let cxid = self.cxid;
+            self.step(
+                to,
+                Event::ClientPropose {
+                    client_id: 1,
+                    cxid,
+                    body: Bytes::copy_from_slice(&cxid.to_be_bytes()),
+                },
+            );
+        }
+        let next = self.rng.range(20, 200);
+        self.schedule(next, Ev::Client);
+    }
+
+    fn crash(&mut self, id: i64) {
+        if self.cfg.verbose {
+            eprintln!("{:>6} ms peer {id}: crash", self.now);
+        }
+        if let Some(n) = self.nodes.get_mut(&id) {
+            n.peer = None;
+            n.disk.clear();
+            n.inc += 1;
+            n.last_commit = None;
+        }
+    }
+
+    fn restart(&mut self, id: i64) {
+        let nodes = self.cfg.nodes;
+        let mutation = self.cfg.mutation;
+        let Some(n) = self.nodes.get_mut(&id) else {
+            return;
+        };
+        if n.peer.is_some() {
+            return;
+        }
+        n.inc += 1;
+        let mut pc = PeerConfig::new(id, Majority::new(1..=nodes));
+        pc.tick_ms = TICK_MS;
+        pc.init_limit = 10;
+        pc.sync_limit = 5;
+        pc.max_notification_interval_ms = 1600;
+        pc.mutation = mutation;
+        n.peer = Some(Peer::new(pc, n.log.clone(), n.accepted, n.current, n.inc));
+        n.last_commit = None;
+        let (inc, period) = (n.inc, n.half_tick_ms);
+        self.schedule(period, Ev::Tick { id, inc });
+        // The others' election links to it come up: their last messages arrive.
+        let peers: Vec<i64> = self.nodes.keys().copied().filter(|&p| p != id).collect();
+        for from in peers {
+            let d = self.rng.range(1, 200);
+            self.schedule(d, Ev::Resend { from, to: id });
+        }
+        self.step(id, Event::Start);
+    }
+
+    fn disk_done(&mut self, id: i64, inc: u64) {
+        let Some(n) = self.nodes.get_mut(&id) else {
+            return;
+        };
+        if n.inc != inc {
+            return;
+        }
+        let Some(op) = n.disk.pop_front() else {
+            return;
+        };
+        let event = match op {
+            DiskOp::Append(txns) => {
+                let last = n.log.last().map_or(0, |t| t.header().zxid);
+                let zxid = txns.last().map_or(last, |t| t.header().zxid);
+                n.log
+                    .extend(txns.into_iter().filter(|t| t.header().zxid > last));
+                Some(Event::LogDurable { zxid })
+            }
+            DiskOp::Truncate(z) => {
+                n.log.retain(|t| t.header().zxid <= z);
+                None
+            }
+            DiskOp::Epoch(file, epoch) => {
+                match file {
+                    EpochFile::Accepted => n.accepted = epoch,
+                    EpochFile::Current => n.current = epoch,
+                }
+                Some(Event::EpochDurable { file, epoch })
+            }
+            DiskOp::Snapshot(txns) => {
+                n.log = txns;
+                Some(Event::SnapshotDurable)
+            }
+        };
+        if !n.disk.is_empty() {
+            let lat = self.rng.range(1, 30);
+            self.schedule(lat, Ev::Disk { id, inc });
+        }
+        if let Some(e) = event {
+            self.step(id, e);
+        }
+    }
+
+    fn disk(&mut self, id: i64, op: DiskOp) {
+        let Some(n) = self.nodes.get_mut(&id) else {
+            return;
+        };
+        n.disk.push_back(op);
+        if n.disk.len() == 1 {
+            let inc = n.inc;
+            let lat = self.rng.range(1, 30);
+            self.schedule(lat, Ev::Disk { id, inc });
+        }
+    }
+
+    fn send(&mut self, from: i64, to: i64, msg: Message) {
+        let conn = match &msg {
+            Message::Election(_) => None,
+            Message::Quorum { conn, .. } | Message::Snapshot { conn, .. } => Some(*conn),
+        };
+        let cut = self.cut.contains(&(from, to));
+        match conn {
+            None => {
+                self.last_election.insert((from, to), msg.clone());
+                if cut {
+                    return;
+                }
+                if self.faults && self.rng.chance(50) {
+                    // The connection broke; QuorumCnxManager reconnects and resends.
+                    let d = self.rng.range(100, 1000);
+                    self.schedule(d, Ev::Resend { from, to });
+                    return;
+                }
+                let copies = if self.faults && self.rng.chance(30) {
+                    2
+                } else {
+                    1
+                };
+                for _ in 0..copies {
+                    let d = self.rng.range(1, 40);
+                    self.schedule(
+                        d,
+                        Ev::Deliver {
+                            from,
+                            to,
+                            msg: msg.clone(),
+                        },
+                    );
+                }
+            }
+            Some(conn) => {
+                if self.dead.contains(&(from, to, conn)) {
+                    return;
+                }
+                if cut || (self.faults && self.rng.chance(5)) {
+                    // A loss breaks the TCP connection: nothing later on it arrives.
+                    self.dead.insert((from, to, conn));
+                    return;
+                }
+                let d = self.rng.range(1, 40);
+                let at = (self.now + d).max(self.fifo.get(&(from, to)).copied().unwrap_or(0));
+                self.fifo.insert((from, to), at);
+                let after = at - self.now;
+                self.schedule(after, Ev::Deliver { from, to, msg });
+            }
+        }
+    }
+
+    fn step(&mut self, id: i64, event: Event) {
+        let Some(peer) = self.nodes.get_mut(&id).and_then(|n| n.peer.as_mut()) else {
+            return;
+        };
+        let cmds = peer.step(event);
+        self.hash = fnv(self.hash, &id.to_le_bytes());
+        self.hash = fnv(self.hash, &(cmds.len() as u64).to_le_bytes());
+        let mut commits = Vec::new();
+        let mut established = Vec::new();
+        // Crash points: now and then a peer dies right after a step that sent something
+        // while its disk writes were still in flight (the window durability bugs live in).
+        let sends = cmds.iter().any(|c| matches!(c, Command::Send { .. }));
+        for c in cmds {
+            match c {
+                Command::Send { to, message } => self.send(id, to, message),
+                Command::Persist(txns) => self.disk(id, DiskOp::Append(txns)),
+                Command::Truncate { zxid } => self.disk(id, DiskOp::Truncate(zxid)),
+                Command::WriteAcceptedEpoch(e) => {
+                    self.disk(id, DiskOp::Epoch(EpochFile::Accepted, e))
+                }
+                Command::WriteCurrentEpoch(e) => {
+                    self.disk(id, DiskOp::Epoch(EpochFile::Current, e))
+                }
+                Command::TakeSnapshot(txns) => self.disk(id, DiskOp::Snapshot(txns)),
+                Command::LoadSnapshot { .. } => {}
+                Command::Commit { zxid } => commits.push(zxid),
+                Command::RoleChanged(role) => {
+                    if self.cfg.verbose {
+                        eprintln!("{:>6} ms peer {id}: {role:?}", self.now);
+                    }
+                    self.hash = fnv(self.hash, format!("{role:?}").as_bytes());
+                    if let Some(n) = self.nodes.get_mut(&id) {
+                        n.last_commit = None;
+                    }
+                }
+                Command::Established { epoch } => {
+                    if self.cfg.verbose {
+                        eprintln!("{:>6} ms peer {id}: established epoch {epoch}", self.now);
+                    }
+                    established.push(epoch)
+                }
+            }
+        }
+        for z in commits {
+            self.hash = fnv(self.hash, &z.to_le_bytes());
+            self.check_commit(id, z);
+        }
+        for e in established {
+            self.check_established(id, e);
+        }
+        let in_flight = self.nodes.get(&id).is_some_and(|n| !n.disk.is_empty());
+        if self.faults && sends && in_flight && self.rng.chance(CRASH_POINT_PER_MILLE) {
+            self.crash(id);
+            let back = self.rng.range(200, 4000);
+            self.schedule(back, Ev::Restart { id });
+        }
+    }
+
+    fn log_of(&self, id: i64) -> Vec<(i64, u64)> {
+        self.nodes[&id]
+            .peer
+            .as_ref()
+            .map(|p| {
+                p.log()
+                    .iter()
+                    .map(|t| (t.header().zxid, txn_hash(t)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn check_commit(&mut self, id: i64, z: i64) {
+        let log = self.log_of(id);
+        let Some(pos) = log.iter().position(|(x, _)| *x == z) else {
+            return self.fail(format!(
+                "PrefixConsistency: peer {id} committed {z:#x}, which is not in its log"
+            ));
+        };
+        // TotalOrder / PrimaryOrder: the entry right after the previous commit.
+        if let Some(prev) = self.nodes[&id].last_commit {
+            let ok = pos > 0 && log[pos - 1].0 == prev;
+            if !ok {
+                return self.fail(format!(
+                    "TotalOrder: peer {id} committed {z:#x} after {prev:#x} (not the next txn)"
+                ));
+            }
+        }
+        if let Some(n) = self.nodes.get_mut(&id) {
+            n.last_commit = Some(z);
+        }
+        // Agreement and PrefixConsistency: everything up to z is committed, identically.
+        let mut newly = Vec::new();
+        for &(x, h) in &log[..=pos] {
+            match self.committed.get(&x) {
+                Some(&g) if g != h => {
+                    return self.fail(format!(
+                        "Agreement: peer {id} holds a different txn at committed zxid {x:#x}"
+                    ))
+                }
+                Some(_) => {}
+                None => newly.push((x, h)),
+            }
+        }
+        let held: BTreeSet<i64> = log[..=pos].iter().map(|(x, _)| *x).collect();
+        if let Some(missing) = self
+            .committed
+            .range(..=z)
+            .map(|(x, _)| *x)
+            .find(|x| !held.contains(x))
+        {
+            if self.cfg.verbose {
+                let zs: Vec<String> = log.iter().map(|(x, _)| format!("{x:#x}")).collect();
+                eprintln!("peer {id} log: {}", zs.join(" "));
+            }
+            return self.fail(format!(
+                "PrefixConsistency: peer {id} committed {z:#x} without committed txn {missing:#x}"
+            ));
+        }
+        for &(x, h) in &newly {
+            self.committed.insert(x, h);
+        }
+        let cxid = self.nodes[&id]
+            .peer
+            .as_ref()
+            .and_then(|p| p.log().get(pos))
+            .map_or(0, |t| i64::from(t.header().cxid));
+        if self.probe.is_some_and(|p| cxid > p) && self.recovered.is_none() {
+            if let Some(calm) = self.calm_at {
+                self.recovered = Some(self.now - calm);
+            }
+        }
+        // LeaderCompleteness for the txns that just became committed.
+        let leaders: Vec<(i64, i64)> = self
+            .nodes
+            .iter()
+            .filter_map(|(&sid, n)| Some((sid, n.peer.as_ref()?.established_epoch()?)))
+            .collect();
+        for (sid, epoch) in leaders {
+            let theirs: BTreeMap<i64, u64> = self.log_of(sid).into_iter().collect();
+            for &(x, h) in &newly {
+                if (x >> 32) < epoch && theirs.get(&x) != Some(&h) {
+                    return self.fail(format!(
+                        "LeaderCompleteness: committed {x:#x} is not in the log of leader {sid} of epoch {epoch}"
+                    ));
+                }
+            }
+        }
+    }
+
+    fn check_established(&mut self, id: i64, epoch: i64) {
+        if self.first_election.is_none() {
+            self.first_election = Some(self.now);
+        }
+        if let Some(&other) = self.leaders.get(&epoch) {
+            if other != id {
+                return self.fail(format!(
+                    "PrimaryIntegrity: peers {other} and {id} both established epoch {epoch}"
+                ));
+            }
+        }
+        self.leaders.insert(epoch, id);
+        let log = self.log_of(id);
+        let theirs: BTreeMap<i64, u64> = log.iter().copied().collect();
+        if let Some((x, _)) = self
+            .committed
+            .iter()
+            .find(|(x, h)| theirs.get(x) != Some(h))
+        {
+            let x = *x;
+            return self.fail(format!(
+                "LeaderCompleteness: committed {x:#x} is not in the log of leader {id} of epoch {epoch}"
+            ));
+        }
+        // A quorum acked NEWLEADER: the leader's whole initial history is committed now
+        // (the new primary delivers it before broadcasting).
+        for (x, h) in log {
+            self.committed.insert(x, h);
+        }
+    }
+
+    /// Roles now (for reports and tests).
+    pub fn roles(&self) -> Vec<(i64, Option<PeerRole>)> {
+        self.nodes
+            .iter()
+            .map(|(&id, n)| (id, n.peer.as_ref().map(|p| p.role())))
+            .collect()
+    }
+}
+
+/// Runs one seed.
+pub fn run(cfg: SimConfig) -> Outcome {
+    Sim::new(cfg).run()
+}
+
+/// The command that replays a seed.
+pub fn replay_command(seed: u64, nodes: i64) -> String {
+    format!("cargo run -p zk-sim --release -- --seed {seed} --nodes {nodes}")
+}
+
+/// The `p`th percentile (0..=100) of sorted values.
+pub fn percentile(sorted: &[u64], p: usize) -> Option<u64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let i = (sorted.len() - 1) * p.min(100) / 100;
+    sorted.get(i).copied()
+}

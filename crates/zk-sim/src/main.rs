@@ -1,0 +1,108 @@
+//! `zk-sim --seed N | --seeds A..B [--nodes 3|5] [--mutation NAME]`: runs seeds, prints
+//! failures with their replay command and a summary with election-time percentiles.
+
+use std::process::ExitCode;
+
+use zk_sim::{percentile, replay_command, run, SimConfig};
+use zk_zab::Mutation;
+
+fn usage() -> ExitCode {
+    eprintln!("usage: zk-sim (--seed N | --seeds A..B) [--nodes 3|5] [--mutation none|count-vote-twice|commit-before-quorum|ack-newleader-before-persist|diff-without-truncate]");
+    ExitCode::from(2)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut seeds = (1u64, 1u64);
+    let mut nodes = 3i64;
+    let mut mutation = Mutation::None;
+    let mut mutation_arg = String::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let Some(v) = it.next() else { return usage() };
+        match a.as_str() {
+            "--seed" => match v.parse() {
+                Ok(s) => seeds = (s, s),
+                Err(_) => return usage(),
+            },
+            "--seeds" => {
+                let Some((a, b)) = v.split_once("..") else {
+                    return usage();
+                };
+                match (a.parse(), b.parse()) {
+                    (Ok(a), Ok(b)) if a <= b => seeds = (a, b),
+                    _ => return usage(),
+                }
+            }
+            "--nodes" => match v.parse() {
+                Ok(n @ 1..=9) => nodes = n,
+                _ => return usage(),
+            },
+            "--mutation" => {
+                mutation_arg = format!(" --mutation {v}");
+                mutation = match v.as_str() {
+                    "none" => Mutation::None,
+                    "count-vote-twice" => Mutation::CountVoteTwice,
+                    "commit-before-quorum" => Mutation::CommitBeforeQuorumAck,
+                    "ack-newleader-before-persist" => Mutation::AckNewLeaderBeforePersist,
+                    "diff-without-truncate" => Mutation::DiffWithoutTruncate,
+                    _ => return usage(),
+                }
+            }
+            _ => return usage(),
+        }
+    }
+    let single = seeds.0 == seeds.1;
+    let mut elections = Vec::new();
+    let mut recoveries = Vec::new();
+    let mut failures = 0u64;
+    let mut events = 0u64;
+    for seed in seeds.0..=seeds.1 {
+        let mut cfg = SimConfig::new(seed, nodes);
+        cfg.mutation = mutation;
+        cfg.verbose = single && std::env::var_os("ZK_SIM_VERBOSE").is_some();
+        let o = run(cfg);
+        events += o.events;
+        if let Some(ms) = o.first_election_ms {
+            elections.push(ms);
+        }
+        if let Some(ms) = o.recovery_ms {
+            recoveries.push(ms);
+        }
+        if single {
+            println!(
+                "seed {seed}: {} events, {} committed, first election {:?} ms, recovery {:?} ms, trace {:016x}",
+                o.events, o.committed, o.first_election_ms, o.recovery_ms, o.trace_hash
+            );
+        }
+        if let Some(v) = &o.violation {
+            failures += 1;
+            println!(
+                "FAIL seed {seed}: {v}\n  replay: {}{mutation_arg}",
+                replay_command(seed, nodes)
+            );
+        }
+    }
+    elections.sort_unstable();
+    recoveries.sort_unstable();
+    let pct = |v: &[u64]| {
+        format!(
+            "p50 {:?} p90 {:?} p99 {:?} max {:?}",
+            percentile(v, 50),
+            percentile(v, 90),
+            percentile(v, 99),
+            v.last()
+        )
+    };
+    println!(
+        "{} seeds ({nodes} nodes), {failures} failed, {events} events; first election ms: {}; recovery after faults (leader + a write committed) ms: {}",
+        seeds.1 - seeds.0 + 1,
+        pct(&elections),
+        pct(&recoveries)
+    );
+    if failures == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}

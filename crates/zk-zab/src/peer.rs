@@ -1,0 +1,895 @@
+//! One quorum peer as a single sans-IO state machine: the glue that runs [`election`] →
+//! [`discovery`] + [`sync`] + [`broadcast`] (LEADING) or [`learner`] (FOLLOWING) and back to
+//! LOOKING, as `QuorumPeer.run` does.
+//!
+//! ```text
+//!  LOOKING ──Decided(me)──► LEADING: Discovery(Start) … Sync{to} ─► sync_follower ─► DIFF/TRUNC
+//!     ▲                         (or Snapshot) + PROPOSAL/COMMIT + NEWLEADER … Established ─►
+//!     │                         Broadcast (ClientPropose ─► PROPOSAL … COMMIT)
+//!     │  Decided(other) ──► FOLLOWING: Learner over one connection (FOLLOWERINFO …)
+//!     └──── StepDown / Abandon / leader silent for initLimit or syncLimit ticks
+//! ```
+//!
+//! Events in: a [`Message`] from a peer sid, a half tick ([`Event::Tick`]), "durable now"
+//! (log, epoch file, snapshot), a client proposal at the leader. Commands out: send a
+//! message, persist txns, truncate, write an epoch, load / take a snapshot, commit, role
+//! changes. The peer keeps its log in memory (the shell or simulator keeps what is durable
+//! and builds a new peer from it after a crash); all of it is the history the peer offers
+//! when it leads, and what it has is what it syncs learners from.
+//!
+//! Connections: the quorum port is TCP in Java; here every FOLLOWING attempt gets a fresh
+//! connection id, carried by every [`Message::Quorum`] both ways. The leader keeps the
+//! newest id per learner (a new FOLLOWERINFO replaces the old handler) and both sides drop
+//! packets of other connections, so a delayed packet of a dead connection never reaches a
+//! newer machine. The carrier must deliver one connection's packets in order (TCP's FIFO).
+//! A follower that hears nothing from its leader for `initLimit` ticks (before UPTODATE) or
+//! `syncLimit` ticks (after) goes back to LOOKING; before the leader answered at all it
+//! reconnects every tick, as `Learner.connectToLeader` retries.
+//!
+//! A SNAP is carried as [`Message::Snapshot`] (the leader's whole committed log standing in
+//! for the snapshot stream). Not modelled: observers, REQUEST forwarding, sessions, reconfig.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use bytes::Bytes;
+use zk_proto::txn::TxnHeader;
+
+use crate::broadcast::{self, Broadcast, LearnerKind};
+use crate::discovery::{self, Discovery};
+use crate::election::{self, Election, ElectionConfig, LearnerType, Role};
+use crate::learner::{self, EpochFile, Learner};
+use crate::quorum::QuorumVerifier;
+use crate::sync::{sync_follower, SyncInput, SyncPlan};
+use crate::wire::election::Notification;
+use crate::wire::packet::{Packet, TxnPayload};
+use crate::Mutation;
+
+/// What peers send each other.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message {
+    /// An election notification (the election port).
+    Election(Notification),
+    /// A quorum-port packet on connection `conn`.
+    Quorum {
+        /// The follower's connection id.
+        conn: u64,
+        /// The packet.
+        packet: Packet,
+    },
+    /// SNAP and the snapshot stream that follows it.
+    Snapshot {
+        /// The follower's connection id.
+        conn: u64,
+        /// The leader's last processed zxid.
+        zxid: i64,
+        /// The database: the leader's committed txns.
+        txns: Vec<TxnPayload>,
+    },
+}
+
+/// Inputs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// Start (or restart) the peer: LOOKING.
+    Start,
+    /// A message from peer `from`.
+    Received {
+        /// Sender sid.
+        from: i64,
+        /// What it sent.
+        message: Message,
+    },
+    /// Half a tickTime passed on this peer's clock.
+    Tick,
+    /// The log is durable up to `zxid`.
+    LogDurable {
+        /// Highest durable zxid.
+        zxid: i64,
+    },
+    /// An epoch file write of `epoch` is durable.
+    EpochDurable {
+        /// Which file.
+        file: EpochFile,
+        /// The value written.
+        epoch: i64,
+    },
+    /// The snapshot of [`Command::TakeSnapshot`] is durable.
+    SnapshotDurable,
+    /// A client write at the leader: propose it (ignored unless an established leader).
+    ClientPropose {
+        /// Session id.
+        client_id: i64,
+        /// The client's cxid.
+        cxid: i32,
+        /// The txn record.
+        body: Bytes,
+    },
+}
+
+/// Outputs, executed in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Send a message to peer `to`.
+    Send {
+        /// Recipient sid.
+        to: i64,
+        /// The message.
+        message: Message,
+    },
+    /// Append these txns to the log and fsync; answer with `LogDurable`.
+    Persist(Vec<TxnPayload>),
+    /// Drop every logged txn after `zxid` (synchronous).
+    Truncate {
+        /// Keep up to here.
+        zxid: i64,
+    },
+    /// Write and fsync `acceptedEpoch`; answer with `EpochDurable`.
+    WriteAcceptedEpoch(i64),
+    /// Write and fsync `currentEpoch`; answer with `EpochDurable`.
+    WriteCurrentEpoch(i64),
+    /// The database was replaced by the leader's snapshot at `zxid` (in memory only).
+    LoadSnapshot {
+        /// The snapshot's zxid.
+        zxid: i64,
+    },
+    /// Make this database durable in place of the log (a snapshot); answer with
+    /// `SnapshotDurable`.
+    TakeSnapshot(Vec<TxnPayload>),
+    /// Apply the txn with this zxid (in the peer's log).
+    Commit {
+        /// The committed zxid.
+        zxid: i64,
+    },
+    /// The peer's role changed.
+    RoleChanged(PeerRole),
+    /// This leader established `epoch` (a quorum acked NEWLEADER).
+    Established {
+        /// The epoch.
+        epoch: i64,
+    },
+}
+
+/// The peer's role as the shell sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerRole {
+    /// Electing.
+    Looking,
+    /// Leading (discovery until `Established`, then broadcast).
+    Leading,
+    /// Following `leader`.
+    Following {
+        /// The leader's sid.
+        leader: i64,
+    },
+}
+
+/// Static settings of one peer.
+#[derive(Debug, Clone)]
+pub struct PeerConfig<Q> {
+    /// This peer's sid.
+    pub my_id: i64,
+    /// The voters.
+    pub verifier: Q,
+    /// `tickTime` in ms (an [`Event::Tick`] is half of it).
+    pub tick_ms: u64,
+    /// `initLimit` in ticks.
+    pub init_limit: u64,
+    /// `syncLimit` in ticks.
+    pub sync_limit: u64,
+    /// `maxNotificationInterval` of the election, in ms.
+    pub max_notification_interval_ms: u64,
+    /// Test-only injected bug; [`Mutation::None`] in production.
+    pub mutation: Mutation,
+}
+
+impl<Q> PeerConfig<Q> {
+    /// Java's defaults (2000 ms ticks, initLimit 10, syncLimit 5, 60 s).
+    pub fn new(my_id: i64, verifier: Q) -> Self {
+        PeerConfig {
+            my_id,
+            verifier,
+            tick_ms: 2000,
+            init_limit: 10,
+            sync_limit: 5,
+            max_notification_interval_ms: election::MAX_NOTIFICATION_INTERVAL_MS,
+            mutation: Mutation::None,
+        }
+    }
+}
+
+/// The verifier every machine of the peer uses, with the quorum mutations injected.
+#[derive(Debug, Clone)]
+pub struct PeerVerifier<Q> {
+    inner: Q,
+    my_id: i64,
+    mutation: Mutation,
+    /// The broadcast's verifier (where `CommitBeforeQuorumAck` applies).
+    broadcast: bool,
+}
+
+impl<Q: QuorumVerifier> QuorumVerifier for PeerVerifier<Q> {
+    fn voting_members(&self) -> BTreeSet<i64> {
+        self.inner.voting_members()
+    }
+    fn weight(&self, sid: i64) -> u64 {
+        self.inner.weight(sid)
+    }
+    fn contains_quorum(&self, sids: &BTreeSet<i64>) -> bool {
+        match self.mutation {
+            Mutation::CountVoteTwice if sids.contains(&self.my_id) => {
+                // Injected bug: my own vote counts twice.
+                let voters = self.inner.voting_members();
+                let n = sids.iter().filter(|s| voters.contains(s)).count() + 1;
+                2 * n > voters.len()
+            }
+            Mutation::CommitBeforeQuorumAck if self.broadcast => {
+                // Injected bug: any ack (the leader's own included) commits.
+                !sids.is_empty()
+            }
+            _ => self.inner.contains_quorum(sids),
+        }
+    }
+    fn is_voter(&self, sid: i64) -> bool {
+        self.inner.is_voter(sid)
+    }
+}
+
+struct Leading<Q> {
+    discovery: Discovery<PeerVerifier<Q>>,
+    broadcast: Option<Broadcast<PeerVerifier<Q>>>,
+    /// Newest connection per learner.
+    conns: BTreeMap<i64, u64>,
+    /// Learners synced before establishment: (sid, forward_from).
+    synced: Vec<(i64, i64)>,
+    half_ticks: u64,
+    epoch: i64,
+    next_counter: i64,
+}
+
+struct Following {
+    leader: i64,
+    conn: u64,
+    learner: Learner,
+    /// Half ticks since the last packet from the leader on this connection.
+    silent: u64,
+    heard: bool,
+    serving: bool,
+    snapshot: Option<Vec<TxnPayload>>,
+    /// The log before a SNAP replaced it, until `TakeSnapshot` hands the new one to disk:
+    /// a session that ends before that goes back to it (the disk never saw the snapshot).
+    pre_snapshot: Option<Vec<TxnPayload>>,
+}
+
+enum State<Q> {
+    Looking,
+    Leading(Box<Leading<Q>>),
+    Following(Box<Following>),
+}
+
+/// One quorum peer.
+pub struct Peer<Q> {
+    cfg: PeerConfig<Q>,
+    verifier: PeerVerifier<Q>,
+    election: Election<PeerVerifier<Q>>,
+    state: State<Q>,
+    log: Vec<TxnPayload>,
+    accepted_epoch: i64,
+    current_epoch: i64,
+    /// Last values handed out in WriteAcceptedEpoch / WriteCurrentEpoch.
+    written: (i64, i64),
+    now_ms: u64,
+    election_timer: Option<(u64, u64)>,
+    conn_seq: u64,
+    incarnation: u64,
+}
+
+impl<Q: QuorumVerifier + Clone> Peer<Q> {
+    /// A peer recovered from its durable state: its log (oldest first) and epoch files.
+    /// `incarnation` must differ between restarts of the same sid (connection ids use it).
+    pub fn new(
+        cfg: PeerConfig<Q>,
+        log: Vec<TxnPayload>,
+        accepted_epoch: i64,
+        current_epoch: i64,
+        incarnation: u64,
+    ) -> Self {
+        let verifier = PeerVerifier {
+            inner: cfg.verifier.clone(),
+            my_id: cfg.my_id,
+            mutation: cfg.mutation,
+            broadcast: false,
+        };
+        let mut ecfg = ElectionConfig::new(
+            cfg.my_id,
+            LearnerType::Participant,
+            verifier.clone(),
+            Bytes::from_static(b"version=0"),
+        );
+        ecfg.max_notification_interval_ms = cfg.max_notification_interval_ms;
+        let last = log.last().map_or(0, |t| t.header().zxid);
+        Peer {
+            election: Election::new(ecfg, last, current_epoch),
+            verifier,
+            cfg,
+            state: State::Looking,
+            log,
+            accepted_epoch,
+            current_epoch,
+            written: (accepted_epoch, current_epoch),
+            now_ms: 0,
+            election_timer: None,
+            conn_seq: 0,
+            incarnation,
+        }
+    }
+
+    /// The sid.
+    pub fn id(&self) -> i64 {
+        self.cfg.my_id
+    }
+    /// The log as this peer has it in memory (durable or not), oldest first.
+    pub fn log(&self) -> &[TxnPayload] {
+        &self.log
+    }
+    /// The last logged zxid (0 for an empty log).
+    pub fn last_zxid(&self) -> i64 {
+        self.log.last().map_or(0, |t| t.header().zxid)
+    }
+    /// The role now.
+    pub fn role(&self) -> PeerRole {
+        match &self.state {
+            State::Looking => PeerRole::Looking,
+            State::Leading(_) => PeerRole::Leading,
+            State::Following(f) => PeerRole::Following { leader: f.leader },
+        }
+    }
+    /// The epoch this peer leads in broadcast, if it is an established leader.
+    pub fn established_epoch(&self) -> Option<i64> {
+        match &self.state {
+            State::Leading(l) if l.broadcast.is_some() => Some(l.epoch),
+            _ => None,
+        }
+    }
+    /// Whether this follower is synced and serving.
+    pub fn is_serving(&self) -> bool {
+        matches!(&self.state, State::Following(f) if f.serving)
+    }
+    /// (acceptedEpoch, currentEpoch) as last made durable.
+    pub fn epochs(&self) -> (i64, i64) {
+        (self.accepted_epoch, self.current_epoch)
+    }
+
+    /// Handles one event and returns the commands it produces, in order.
+    pub fn step(&mut self, event: Event) -> Vec<Command> {
+        let mut out = Vec::new();
+        match event {
+            Event::Start => self.look(&mut out),
+            Event::Received { from, message } => self.received(from, message, &mut out),
+            Event::Tick => self.tick(&mut out),
+            Event::LogDurable { zxid } => match &mut self.state {
+                State::Leading(l) => {
+                    if let Some(b) = l.broadcast.as_mut() {
+                        let cmds = b.step(broadcast::Event::LogDurable { zxid });
+                        self.broadcast_cmds(cmds, &mut out);
+                    }
+                }
+                State::Following(f) => {
+                    let cmds = f.learner.step(learner::Event::LogDurable { zxid });
+                    self.learner_cmds(cmds, &mut out);
+                }
+                State::Looking => {}
+            },
+            Event::EpochDurable { file, epoch } => self.epoch_durable(file, epoch, &mut out),
+            Event::SnapshotDurable => {
+                if let State::Following(f) = &mut self.state {
+                    let cmds = f.learner.step(learner::Event::SnapshotDurable);
+                    self.learner_cmds(cmds, &mut out);
+                }
+            }
+            Event::ClientPropose {
+                client_id,
+                cxid,
+                body,
+            } => self.propose(client_id, cxid, body, &mut out),
+        }
+        out
+    }
+
+    /// Leaves a FOLLOWING session: a snapshot loaded but never handed to disk is dropped
+    /// (found by zk-sim: the log went on from the snapshot with a gap on disk).
+    fn leave_following(&mut self) {
+        if let State::Following(f) = &mut self.state {
+            if let Some(old) = f.pre_snapshot.take() {
+                self.log = old;
+            }
+        }
+    }
+
+    fn look(&mut self, out: &mut Vec<Command>) {
+        self.leave_following();
+        self.state = State::Looking;
+        out.push(Command::RoleChanged(PeerRole::Looking));
+        let cmds = self.election.step(election::Event::Start {
+            last_logged_zxid: self.last_zxid(),
+            current_epoch: self.current_epoch,
+        });
+        self.election_cmds(cmds, out);
+    }
+
+    fn election_cmds(&mut self, cmds: Vec<election::Command>, out: &mut Vec<Command>) {
+        // Notifications to self loop back at once (QuorumCnxManager.toSend); bounded by the
+        // machine answering a self-notification with at most one more round.
+        let mut queue: std::collections::VecDeque<election::Command> = cmds.into();
+        let mut budget = 10_000usize;
+        while let Some(c) = queue.pop_front() {
+            budget = budget.saturating_sub(1);
+            if budget == 0 {
+                break;
+            }
+            match c {
+                election::Command::Send { to, notification } if to == self.cfg.my_id => {
+                    queue.extend(self.election.step(election::Event::Received {
+                        from: to,
+                        notification,
+                    }));
+                }
+                election::Command::Send { to, notification } => out.push(Command::Send {
+                    to,
+                    message: Message::Election(notification),
+                }),
+                election::Command::SetTimer { id, after_ms } => {
+                    self.election_timer = Some((id, self.now_ms + after_ms));
+                }
+                election::Command::Decided { vote, role } => {
+                    self.election_timer = None;
+                    match role {
+                        Role::Leading => self.lead(out),
+                        Role::Following => self.follow(vote.id, out),
+                        // Observers are not modelled: keep looking.
+                        Role::Observing => {}
+                    }
+                }
+            }
+        }
+    }
+
+    fn lead(&mut self, out: &mut Vec<Command>) {
+        let last = self.last_zxid();
+        let mut discovery = Discovery::new(
+            self.cfg.my_id,
+            self.verifier.clone(),
+            0,
+            self.accepted_epoch,
+            self.current_epoch,
+            last,
+        );
+        let cmds = discovery.step(discovery::Event::Start);
+        self.state = State::Leading(Box::new(Leading {
+            discovery,
+            broadcast: None,
+            conns: BTreeMap::new(),
+            synced: Vec::new(),
+            half_ticks: 0,
+            epoch: 0,
+            next_counter: 1,
+        }));
+        out.push(Command::RoleChanged(PeerRole::Leading));
+        self.discovery_cmds(cmds, out);
+    }
+
+    fn follow(&mut self, leader: i64, out: &mut Vec<Command>) {
+        out.push(Command::RoleChanged(PeerRole::Following { leader }));
+        self.connect(leader, out);
+    }
+
+    /// A new connection to `leader` with a fresh learner (`Learner.connectToLeader`).
+    fn connect(&mut self, leader: i64, out: &mut Vec<Command>) {
+        self.leave_following();
+        self.conn_seq += 1;
+        let conn = (self.incarnation << 32) | self.conn_seq;
+        let mut learner = Learner::new(
+            self.cfg.my_id,
+            0,
+            self.accepted_epoch,
+            self.current_epoch,
+            self.last_zxid(),
+        )
+        .with_mutation(self.cfg.mutation);
+        let cmds = learner.step(learner::Event::Connected);
+        self.state = State::Following(Box::new(Following {
+            leader,
+            conn,
+            learner,
+            silent: 0,
+            heard: false,
+            serving: false,
+            snapshot: None,
+            pre_snapshot: None,
+        }));
+        self.learner_cmds(cmds, out);
+    }
+
+    fn tick(&mut self, out: &mut Vec<Command>) {
+        self.now_ms += self.cfg.tick_ms / 2;
+        if let Some((id, at)) = self.election_timer {
+            if self.now_ms >= at {
+                self.election_timer = None;
+                let cmds = self.election.step(election::Event::TimerFired { id });
+                self.election_cmds(cmds, out);
+            }
+        }
+        let init_half = self.cfg.init_limit * 2;
+        let sync_half = self.cfg.sync_limit * 2;
+        match &mut self.state {
+            State::Looking => {}
+            State::Leading(l) => {
+                l.half_ticks += 1;
+                if let Some(b) = l.broadcast.as_mut() {
+                    let cmds = b.step(broadcast::Event::HalfTick);
+                    self.broadcast_cmds(cmds, out);
+                } else if l.half_ticks >= init_half {
+                    let cmds = l.discovery.step(discovery::Event::InitLimitExpired);
+                    self.discovery_cmds(cmds, out);
+                }
+            }
+            State::Following(f) => {
+                f.silent += 1;
+                let (leader, silent, heard, serving) = (f.leader, f.silent, f.heard, f.serving);
+                if (serving && silent > sync_half) || silent >= init_half {
+                    self.look(out);
+                } else if !heard && silent % 2 == 0 {
+                    // The leader did not answer yet: connect again; initLimit still bounds
+                    // the whole attempt.
+                    self.connect(leader, out);
+                    if let State::Following(g) = &mut self.state {
+                        g.silent = silent;
+                    }
+                }
+            }
+        }
+    }
+
+    fn epoch_durable(&mut self, file: EpochFile, epoch: i64, out: &mut Vec<Command>) {
+        let want = match file {
+            EpochFile::Accepted => self.written.0,
+            EpochFile::Current => self.written.1,
+        };
+        if epoch != want {
+            return;
+        }
+        match file {
+            EpochFile::Accepted => self.accepted_epoch = epoch,
+            EpochFile::Current => self.current_epoch = epoch,
+        }
+        match &mut self.state {
+            State::Leading(l) => {
+                let cmds = l.discovery.step(discovery::Event::EpochDurable);
+                self.discovery_cmds(cmds, out);
+            }
+            State::Following(f) => {
+                let cmds = f.learner.step(learner::Event::EpochDurable(file));
+                self.learner_cmds(cmds, out);
+            }
+            State::Looking => {}
+        }
+    }
+
+    fn received(&mut self, from: i64, message: Message, out: &mut Vec<Command>) {
+        match message {
+            Message::Election(notification) => {
+                let cmds = self
+                    .election
+                    .step(election::Event::Received { from, notification });
+                self.election_cmds(cmds, out);
+            }
+            Message::Quorum { conn, packet } => match &mut self.state {
+                State::Leading(l) => {
+                    if matches!(packet, Packet::FollowerInfo { .. }) {
+                        if l.conns.get(&from) == Some(&conn) {
+                            return;
+                        }
+                        // A new connection replaces the learner's old handler.
+                        l.conns.insert(from, conn);
+                        l.discovery.remove_learner(from);
+                        l.synced.retain(|(s, _)| *s != from);
+                        if let Some(b) = l.broadcast.as_mut() {
+                            b.remove_learner(from);
+                        }
+                    } else if l.conns.get(&from) != Some(&conn) {
+                        return;
+                    }
+                    if let Some(b) = l.broadcast.as_mut() {
+                        let cmds = b.step(broadcast::Event::Received {
+                            from,
+                            packet: packet.clone(),
+                        });
+                        self.broadcast_cmds(cmds, out);
+                    }
+                    if let State::Leading(l) = &mut self.state {
+                        let cmds = l
+                            .discovery
+                            .step(discovery::Event::Received { from, packet });
+                        self.discovery_cmds(cmds, out);
+                    }
+                }
+                State::Following(f) if f.leader == from && f.conn == conn => {
+                    f.silent = 0;
+                    f.heard = true;
+                    let cmds = f.learner.step(learner::Event::Received(packet));
+                    self.learner_cmds(cmds, out);
+                }
+                _ => {}
+            },
+            Message::Snapshot { conn, zxid, txns } => {
+                if let State::Following(f) = &mut self.state {
+                    if f.leader == from && f.conn == conn {
+                        f.silent = 0;
+                        f.heard = true;
+                        f.snapshot = Some(txns);
+                        let cmds = f
+                            .learner
+                            .step(learner::Event::Received(Packet::Snap { zxid }));
+                        self.learner_cmds(cmds, out);
+                    }
+                }
+            }
+        }
+    }
+
+    fn propose(&mut self, client_id: i64, cxid: i32, body: Bytes, out: &mut Vec<Command>) {
+        let State::Leading(l) = &mut self.state else {
+            return;
+        };
+        let Some(b) = l.broadcast.as_mut() else {
+            return;
+        };
+        let zxid = (l.epoch << 32) | l.next_counter;
+        l.next_counter += 1;
+        let header = TxnHeader {
+            client_id,
+            cxid,
+            zxid,
+            time: 0,
+            type_: -1,
+        };
+        let cmds = b.step(broadcast::Event::Propose(TxnPayload::new(
+            header, &body, None,
+        )));
+        self.broadcast_cmds(cmds, out);
+    }
+
+    /// Appends the txns this peer does not have yet (a SNAP's database may hold some).
+    fn append(&mut self, txns: Vec<TxnPayload>, out: &mut Vec<Command>) {
+        let last = self.last_zxid();
+        let new: Vec<TxnPayload> = txns
+            .into_iter()
+            .filter(|t| t.header().zxid > last)
+            .collect();
+        if !new.is_empty() {
+            self.log.extend(new.iter().cloned());
+            out.push(Command::Persist(new));
+        }
+    }
+
+    fn write_epoch(&mut self, file: EpochFile, epoch: i64, out: &mut Vec<Command>) {
+        match file {
+            EpochFile::Accepted => {
+                self.written.0 = epoch;
+                out.push(Command::WriteAcceptedEpoch(epoch));
+            }
+            EpochFile::Current => {
+                self.written.1 = epoch;
+                out.push(Command::WriteCurrentEpoch(epoch));
+            }
+        }
+    }
+
+    fn learner_cmds(&mut self, cmds: Vec<learner::Command>, out: &mut Vec<Command>) {
+        for c in cmds {
+            let State::Following(f) = &mut self.state else {
+                return;
+            };
+            let (leader, conn) = (f.leader, f.conn);
+            match c {
+                learner::Command::Send(packet) => out.push(Command::Send {
+                    to: leader,
+                    message: Message::Quorum { conn, packet },
+                }),
+                learner::Command::ReplyToPing { zxid } => out.push(Command::Send {
+                    to: leader,
+                    message: Message::Quorum {
+                        conn,
+                        packet: Packet::Ping {
+                            zxid,
+                            sessions: Some(Vec::new()),
+                        },
+                    },
+                }),
+                learner::Command::WriteAcceptedEpoch(e) => {
+                    self.write_epoch(EpochFile::Accepted, e, out)
+                }
+                learner::Command::WriteCurrentEpoch(e) => {
+                    self.write_epoch(EpochFile::Current, e, out)
+                }
+                learner::Command::Truncate { zxid } => {
+                    self.log.retain(|t| t.header().zxid <= zxid);
+                    out.push(Command::Truncate { zxid });
+                }
+                learner::Command::LoadSnapshot { zxid } => {
+                    let db = f.snapshot.take().unwrap_or_default();
+                    f.pre_snapshot = Some(std::mem::replace(&mut self.log, db));
+                    out.push(Command::LoadSnapshot { zxid });
+                }
+                learner::Command::TakeSnapshot => {
+                    f.pre_snapshot = None;
+                    out.push(Command::TakeSnapshot(self.log.clone()));
+                }
+                learner::Command::Persist(txns) => self.append(txns, out),
+                learner::Command::Commit { zxid } => out.push(Command::Commit { zxid }),
+                learner::Command::Serve => {
+                    f.serving = true;
+                    let epoch = self.current_epoch;
+                    self.election
+                        .step(election::Event::UpdateElectionVote { peer_epoch: epoch });
+                }
+                learner::Command::Abandon(_) => {
+                    self.look(out);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn discovery_cmds(&mut self, cmds: Vec<discovery::Command>, out: &mut Vec<Command>) {
+        for c in cmds {
+            let State::Leading(l) = &mut self.state else {
+                return;
+            };
+            match c {
+                discovery::Command::Send { to, packet } => {
+                    if let Some(&conn) = l.conns.get(&to) {
+                        out.push(Command::Send {
+                            to,
+                            message: Message::Quorum { conn, packet },
+                        });
+                    }
+                }
+                discovery::Command::WriteAcceptedEpoch(e) => {
+                    self.write_epoch(EpochFile::Accepted, e, out)
+                }
+                discovery::Command::WriteCurrentEpoch(e) => {
+                    self.write_epoch(EpochFile::Current, e, out)
+                }
+                discovery::Command::Sync {
+                    to,
+                    peer_last_zxid,
+                    epoch,
+                } => self.sync(to, peer_last_zxid, epoch, out),
+                discovery::Command::Drop { sid, .. } => {
+                    l.conns.remove(&sid);
+                    l.synced.retain(|(s, _)| *s != sid);
+                    if let Some(b) = l.broadcast.as_mut() {
+                        b.remove_learner(sid);
+                    }
+                }
+                discovery::Command::Established { epoch } => {
+                    l.epoch = epoch;
+                    let verifier = PeerVerifier {
+                        broadcast: true,
+                        ..self.verifier.clone()
+                    };
+                    let mut b =
+                        Broadcast::new(self.cfg.my_id, verifier, epoch, self.cfg.sync_limit);
+                    for (sid, from) in std::mem::take(&mut l.synced) {
+                        let sends = b.add_learner_forwarding(sid, LearnerKind::Follower, from);
+                        debug_assert!(sends.is_empty(), "nothing proposed before establishment");
+                    }
+                    l.broadcast = Some(b);
+                    self.election
+                        .step(election::Event::UpdateElectionVote { peer_epoch: epoch });
+                    out.push(Command::Established { epoch });
+                }
+                discovery::Command::StepDown(_) => {
+                    self.look(out);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// `LearnerHandler.syncFollower` + `startForwarding` for one learner.
+    fn sync(&mut self, to: i64, peer_last_zxid: i64, epoch: i64, out: &mut Vec<Command>) {
+        let State::Leading(l) = &mut self.state else {
+            return;
+        };
+        let Some(&conn) = l.conns.get(&to) else {
+            return;
+        };
+        // Everything the leader logged before it was established is its history (committed
+        // once established); after that, what broadcast committed.
+        let committed_upto = l
+            .broadcast
+            .as_ref()
+            .map_or(i64::MAX, |b| b.last_committed());
+        let n = self
+            .log
+            .iter()
+            .take_while(|t| t.header().zxid <= committed_upto)
+            .count();
+        let committed = &self.log[..n];
+        let last_processed = committed.last().map_or(0, |t| t.header().zxid);
+        let plan = sync_follower(SyncInput {
+            force_snapshot: false,
+            last_processed_zxid: last_processed,
+            committed_log: committed,
+            txn_log: Some(committed),
+            peer_last_zxid,
+        });
+        let forward_from = match plan {
+            SyncPlan::Packets {
+                packets,
+                forward_from,
+            } => {
+                for packet in packets {
+                    out.push(Command::Send {
+                        to,
+                        message: Message::Quorum { conn, packet },
+                    });
+                }
+                forward_from
+            }
+            SyncPlan::Snap { zxid } => {
+                out.push(Command::Send {
+                    to,
+                    message: Message::Snapshot {
+                        conn,
+                        zxid,
+                        txns: committed.to_vec(),
+                    },
+                });
+                zxid
+            }
+        };
+        out.push(Command::Send {
+            to,
+            message: Message::Quorum {
+                conn,
+                packet: Packet::NewLeader {
+                    zxid: epoch << 32,
+                    config: Some(Bytes::from_static(b"version=0")),
+                },
+            },
+        });
+        match l.broadcast.as_mut() {
+            Some(b) => {
+                let sends = b.add_learner_forwarding(to, LearnerKind::Follower, forward_from);
+                self.broadcast_cmds(sends, out);
+            }
+            None => l.synced.push((to, forward_from)),
+        }
+    }
+
+    fn broadcast_cmds(&mut self, cmds: Vec<broadcast::Command>, out: &mut Vec<Command>) {
+        for c in cmds {
+            let State::Leading(l) = &mut self.state else {
+                return;
+            };
+            match c {
+                broadcast::Command::Send { to, packet } => {
+                    if let Some(&conn) = l.conns.get(&to) {
+                        out.push(Command::Send {
+                            to,
+                            message: Message::Quorum { conn, packet },
+                        });
+                    }
+                }
+                broadcast::Command::Persist(txn) => self.append(vec![txn], out),
+                broadcast::Command::Commit { zxid } => out.push(Command::Commit { zxid }),
+                broadcast::Command::StepDown(_) => {
+                    self.look(out);
+                    return;
+                }
+            }
+        }
+    }
+}
