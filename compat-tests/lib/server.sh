@@ -292,6 +292,17 @@ compat_ensure_packages() {
     done
     [ ${#missing[@]} -eq 0 ] && return 0
     local installable=()
+    # Stale or absent package lists (a fresh machine, or lists replaced while another
+    # install ran) show no candidate: refresh them once before giving up on a package.
+    for p in "${missing[@]}"; do
+        if ! apt-cache policy "$p" 2>/dev/null | grep -q 'Candidate: [^(]'; then
+            if [ "$(id -u)" -eq 0 ]; then
+                compat_log "no apt candidate for $p: apt-get update"
+                apt-get update >"$COMPAT_WORK/apt-update.log" 2>&1 || true
+            fi
+            break
+        fi
+    done
     for p in "${missing[@]}"; do
         if apt-cache policy "$p" 2>/dev/null | grep -q 'Candidate: [^(]'; then
             installable+=("$p")
