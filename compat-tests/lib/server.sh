@@ -282,6 +282,14 @@ compat_server_stop() {
     fi
 }
 
+# compat_has_candidate PKG: apt knows a version of PKG to install. (Not `apt-cache | grep -q`:
+# under pipefail, grep -q quitting early makes apt-cache die of SIGPIPE and the pipe fail.)
+compat_has_candidate() {
+    local policy
+    policy=$(apt-cache policy "$1" 2>/dev/null) || return 1
+    grep -q 'Candidate: [^(]' <<<"$policy"
+}
+
 # compat_ensure_packages PKG...: install missing Debian packages (apt-get install -y).
 compat_ensure_packages() {
     local missing=() p
@@ -295,7 +303,7 @@ compat_ensure_packages() {
     # Stale or absent package lists (a fresh machine, or lists replaced while another
     # install ran) show no candidate: refresh them once before giving up on a package.
     for p in "${missing[@]}"; do
-        if ! apt-cache policy "$p" 2>/dev/null | grep -q 'Candidate: [^(]'; then
+        if ! compat_has_candidate "$p"; then
             if [ "$(id -u)" -eq 0 ]; then
                 compat_log "no apt candidate for $p: apt-get update"
                 apt-get update >"$COMPAT_WORK/apt-update.log" 2>&1 || true
@@ -304,7 +312,7 @@ compat_ensure_packages() {
         fi
     done
     for p in "${missing[@]}"; do
-        if apt-cache policy "$p" 2>/dev/null | grep -q 'Candidate: [^(]'; then
+        if compat_has_candidate "$p"; then
             installable+=("$p")
         else
             compat_log "package $p is not available from apt; continuing without it"
