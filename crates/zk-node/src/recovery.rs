@@ -299,7 +299,17 @@ mod tests {
             })
             .unwrap();
         // Txn 3 is only in the log; the newest snapshot is damaged.
-        run_ops_after(&mut store, 2, &[(7, create("/b", CreateMode::Persistent))]);
+        let mut scratch = MemStore::new();
+        run_ops(
+            &mut scratch,
+            &[
+                (7, WriteOp::CreateSession(10_000)),
+                (7, create("/a", CreateMode::Persistent)),
+                (7, create("/b", CreateMode::Persistent)),
+            ],
+        );
+        store.append(&scratch.read_from(3, 1).unwrap()).unwrap();
+        store.sync().unwrap();
         store
             .save(3, Bytes::from_static(b"not a snapshot"))
             .unwrap();
@@ -315,25 +325,6 @@ mod tests {
         assert_eq!(r.tree.last_processed_zxid, 3);
         assert!(r.tree.node(b"/a").is_some() && r.tree.node(b"/b").is_some());
         assert_eq!(r.sessions, vec![(7, 10_000)]);
-    }
-
-    /// Logs `ops` as txns after `last` (their effect on a tree is not needed).
-    fn run_ops_after(log: &mut MemStore, last: i64, ops: &[(i64, WriteOp)]) {
-        let mut tree = DataTree::new();
-        let mut prep = Prep::new(PrepConfig::default(), last);
-        let mut sessions = SessionTable::new(2000, 1_700_000_000_000, 0);
-        for (sid, op) in ops {
-            sessions.add(*sid, 10_000, 0);
-            let who = Requester {
-                session_id: *sid,
-                auth: &[],
-            };
-            let p = prep.prepare(&tree, &mut sessions, &who, 1, op, 1000);
-            let entry = LogEntry::new(p.header.clone(), p.body.clone(), None);
-            log.append(&[(p.header.zxid, entry.to_bytes())]).unwrap();
-            log.sync().unwrap();
-            tree.apply(&p.header, &p.body, &mut Vec::new());
-        }
     }
 
     #[test]
