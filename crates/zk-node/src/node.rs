@@ -285,7 +285,7 @@ impl Node {
             self.propose_write(
                 id,
                 0,
-                &[],
+                None,
                 &WriteOp::CreateSession(timeout),
                 Origin::Connect {
                     conn,
@@ -359,7 +359,7 @@ impl Node {
         for id in self.sessions.expire(self.now.mono_ms) {
             tracing::info!("expiring session 0x{id:x}, timeout exceeded");
             self.out.push(Output::Expired(SessionId(id)));
-            self.propose_write(id, 0, &[], &WriteOp::CloseSession, Origin::Internal);
+            self.propose_write(id, 0, None, &WriteOp::CloseSession, Origin::Internal);
         }
     }
 
@@ -396,7 +396,7 @@ impl Node {
             }
             self.reaped_this_minute.1 += 1;
             // Session 0 has no queue: nobody is answered.
-            self.propose_write(0, 0, &[], &WriteOp::DeleteContainer(p), Origin::Internal);
+            self.propose_write(0, 0, None, &WriteOp::DeleteContainer(p), Origin::Internal);
         }
     }
 
@@ -409,10 +409,15 @@ impl Node {
         &mut self,
         session: i64,
         cxid: i32,
-        auth: &[Id],
+        conn: Option<ConnId>,
         op: &WriteOp,
         origin: Origin,
     ) {
+        // The identities the ACL checks see: the asking connection's, borrowed (no copy per
+        // write); none for the node's own writes.
+        let auth: &[Id] = conn
+            .and_then(|c| self.conns.get(&c))
+            .map_or(&[], |c| c.auth.as_slice());
         let who = Requester {
             session_id: session,
             auth,
@@ -620,12 +625,13 @@ impl Node {
     }
 
     fn write(&mut self, conn: ConnId, session: i64, xid: i32, op: OpCode, wop: &WriteOp) {
-        let auth = self
-            .conns
-            .get(&conn)
-            .map(|c| c.auth.clone())
-            .unwrap_or_default();
-        self.propose_write(session, xid, &auth, wop, Origin::Client { conn, xid, op });
+        self.propose_write(
+            session,
+            xid,
+            Some(conn),
+            wop,
+            Origin::Client { conn, xid, op },
+        );
     }
 
     fn enqueue_read(
