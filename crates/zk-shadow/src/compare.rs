@@ -546,10 +546,15 @@ impl Comparer {
     /// candidate counterpart (or there is no create left that could supply it, or their wait
     /// is over).
     async fn flush_held(&mut self, w: &mut OwnedWriteHalf) -> Result<(), Stop> {
-        while let Some(h) = self.held.front_mut() {
+        while let Some(h) = self.held.front() {
             let mut paths = Vec::new();
             let mut unresolved = false;
-            if let Some(req) = h.request.as_mut() {
+            // The names are translated in a copy: a request that must wait keeps its primary
+            // names, so the next attempt translates from them again (translating in place
+            // once sent a candidate name back through the map, which knows it not, and the
+            // raw frame, with the primary's name, went to the candidate).
+            let mut translated = h.request.clone();
+            if let Some(req) = translated.as_mut() {
                 let shared = &self.shared;
                 for_each_path(req, &mut |p: &mut Option<JString>| {
                     let Some(js) = p else { return };
@@ -599,7 +604,7 @@ impl Comparer {
             };
             let cx = self.pending[idx].candidate_xid;
             let mut payload = BytesMut::new();
-            match h.request {
+            match translated {
                 Some(Request::SetWatches(mut sw)) => {
                     sw.relative_zxid = self.last_zxid;
                     Request::SetWatches(sw).encode_frame(cx, &mut payload);
