@@ -281,7 +281,9 @@ impl Node {
                 c.session = Some(id);
             }
             self.session_conn.insert(id, conn);
-            tracing::debug!("new session 0x{id:x} for {peer}, timeout {timeout}");
+            tracing::debug!(
+                "Established session 0x{id:x} with negotiated timeout {timeout} for client /{peer}"
+            );
             self.propose_write(
                 id,
                 0,
@@ -318,7 +320,7 @@ impl Node {
                 c.session = Some(id);
             }
         } else {
-            tracing::info!("invalid session 0x{id:x} for client {peer}, probably expired");
+            tracing::info!("Invalid session 0x{id:x} for client /{peer}, probably expired");
         }
         let zxid = self.last_zxid();
         self.send(
@@ -357,7 +359,9 @@ impl Node {
 
     fn expire_sessions(&mut self) {
         for id in self.sessions.expire(self.now.mono_ms) {
-            tracing::info!("expiring session 0x{id:x}, timeout exceeded");
+            // ZooKeeperServer.expire's words, which operators grep for.
+            let timeout = self.sessions.get(id).map_or(0, |s| s.timeout_ms);
+            tracing::info!("Expiring session 0x{id:x}, timeout of {timeout}ms exceeded");
             self.out.push(Output::Expired(SessionId(id)));
             self.propose_write(id, 0, None, &WriteOp::CloseSession, Origin::Internal);
         }

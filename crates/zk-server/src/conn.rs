@@ -441,7 +441,14 @@ async fn four_letter(
     ctx.conn.four_letter.store(true, Ordering::Relaxed);
     ctx.received(1, 4, ctx.stats.elapsed_ms());
     let cmd = word.name();
-    let text = if !ctx.settings.four_letter_allowed(cmd) {
+    let allowed = ctx.settings.four_letter_allowed(cmd);
+    if allowed {
+        // NIOServerCnxn's words, which operators grep for.
+        tracing::info!("Processing {cmd} command from /{}", ctx.peer);
+    } else {
+        tracing::debug!("Command {cmd} is not executed because it is not in the whitelist.");
+    }
+    let text = if !allowed {
         format!("{cmd} is not executed because it is not in the whitelist.\n")
     } else if word == FourLetterWord::Stmk {
         // Upstream reads the 8-byte mask with one non-blocking read: a mask that is not

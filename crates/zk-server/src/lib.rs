@@ -247,8 +247,9 @@ pub async fn run_listeners(
                     let mut m = per_ip.lock().unwrap_or_else(|e| e.into_inner());
                     let n = m.entry(peer.ip()).or_insert(0);
                     if *n >= settings.max_client_cnxns {
+                        // NIOServerCnxnFactory's words (through its rate-limited logger).
                         tracing::warn!(
-                            "too many connections from {} - max is {}",
+                            "Error accepting new connection: Too many connections from /{} - max is {}",
                             peer.ip(),
                             settings.max_client_cnxns
                         );

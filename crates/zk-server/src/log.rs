@@ -47,6 +47,9 @@ pub struct LogStats {
     pub sync_ms_max: AtomicU64,
     /// The shortest append + sync in ms, plus one; 0 before the first sync.
     sync_ms_min_plus_one: AtomicU64,
+    /// Syncs that took longer than `fsync.warningthresholdms`
+    /// (`fsync_threshold_exceed_count` in the `server_stats` command).
+    pub threshold_exceeded: AtomicU64,
 }
 
 impl LogStats {
@@ -90,6 +93,9 @@ pub struct FlushPolicy {
     /// `zookeeper.maxBatchSize` (default 1000): sync once a batch holds this many entries;
     /// 0 means no limit.
     pub max_batch: usize,
+    /// `zookeeper.fsync.warningthresholdms` (default 1000): a sync slower than this is
+    /// logged as `FileTxnLog` logs it and counted.
+    pub warn_after: Duration,
 }
 
 impl Default for FlushPolicy {
@@ -98,6 +104,7 @@ impl Default for FlushPolicy {
             delay: Duration::ZERO,
             max_poll: Duration::ZERO,
             max_batch: 1000,
+            warn_after: Duration::from_millis(1000),
         }
     }
 }
@@ -111,6 +118,16 @@ impl FlushPolicy {
             delay: ms(flush_delay),
             max_poll: ms(max_poll),
             max_batch: max_batch.max(0) as usize,
+            ..FlushPolicy::default()
+        }
+    }
+
+    /// The same policy with `zookeeper.fsync.warningthresholdms` set (negative counts as
+    /// zero).
+    pub fn with_warning_threshold_ms(self, ms: i64) -> Self {
+        FlushPolicy {
+            warn_after: Duration::from_millis(ms.max(0) as u64),
+            ..self
         }
     }
 
@@ -148,6 +165,7 @@ pub fn run_writer(
         batch: Vec::new(),
         pending_purge: None,
         last_sync: Instant::now(),
+        warn_after: policy.warn_after,
     };
     loop {
         let cmd = if w.batch.is_empty() {
@@ -204,6 +222,8 @@ struct Writer {
     pending_purge: Option<i64>,
     /// When the previous sync ended (the writer's start before the first).
     last_sync: Instant,
+    /// A sync slower than this is logged and counted.
+    warn_after: Duration,
 }
 
 impl Writer {
@@ -229,8 +249,19 @@ impl Writer {
         self.last_sync = Instant::now();
         match res {
             Ok(()) => {
-                let ms = self.last_sync.duration_since(started).as_millis() as u64;
+                let took = self.last_sync.duration_since(started);
+                let ms = took.as_millis() as u64;
                 self.stats.record_sync(ms);
+                if took > self.warn_after {
+                    self.stats
+                        .threshold_exceeded
+                        .fetch_add(1, Ordering::Relaxed);
+                    // FileTxnLog's words, which operators grep for.
+                    tracing::warn!(
+                        "fsync-ing the write ahead log in {} took {ms}ms which will adversely effect operation latency. See the ZooKeeper troubleshooting guide",
+                        std::thread::current().name().unwrap_or("SyncThread")
+                    );
+                }
                 self.stats
                     .entries
                     .fetch_add(self.batch.len() as u64, Ordering::Relaxed);
@@ -313,10 +344,29 @@ mod tests {
             FlushPolicy {
                 delay: Duration::ZERO,
                 max_poll: Duration::ZERO,
-                max_batch: 0
+                max_batch: 0,
+                warn_after: ms(1000),
             }
         );
         assert!(!odd.must_sync(1_000_000, t0, t0));
+    }
+
+    #[tokio::test]
+    async fn a_sync_slower_than_the_warning_threshold_is_counted() {
+        // Threshold zero: every sync that takes any time at all is over it.
+        let eager = FlushPolicy::default().with_warning_threshold_ms(0);
+        let mut w = start(eager, vec![entry(1)]);
+        assert_eq!(next_durable(&mut w.events).await, 1);
+        assert_eq!(w.stats.threshold_exceeded.load(Ordering::Relaxed), 1);
+        drop(w.cmds);
+        w.thread.join().unwrap();
+        // An hour: never.
+        let patient = FlushPolicy::default().with_warning_threshold_ms(3_600_000);
+        let mut w = start(patient, vec![entry(1)]);
+        assert_eq!(next_durable(&mut w.events).await, 1);
+        assert_eq!(w.stats.threshold_exceeded.load(Ordering::Relaxed), 0);
+        drop(w.cmds);
+        w.thread.join().unwrap();
     }
 
     #[tokio::test]
@@ -340,6 +390,7 @@ mod tests {
             delay: Duration::from_secs(600),
             max_poll: Duration::from_secs(600),
             max_batch: 3,
+            ..FlushPolicy::default()
         };
         let mut w = start(policy, vec![entry(1)]);
         // Without a delay the first entry would be synced on its own right away.
@@ -363,7 +414,7 @@ mod tests {
         let policy = FlushPolicy {
             delay: Duration::from_secs(600),
             max_poll: poll,
-            max_batch: 1000,
+            ..FlushPolicy::default()
         };
         let started = Instant::now();
         let mut w = start(policy, vec![entry(1), entry(2)]);

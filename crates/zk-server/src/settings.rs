@@ -186,7 +186,8 @@ impl Settings {
                 cfg.flush_delay_ms,
                 cfg.max_write_queue_poll_time_ms,
                 cfg.max_batch_size,
-            ),
+            )
+            .with_warning_threshold_ms(cfg.fsync_warning_threshold_ms),
             sasl: sasl_mode_from_config(cfg),
             sasl_super_users: cfg
                 .properties

@@ -155,6 +155,11 @@ impl SnapshotStore for FileSnapshotStore {
         zxid: i64,
         body: &mut dyn FnMut(&mut dyn Write) -> io::Result<()>,
     ) -> Result<u64, StorageError> {
+        // FileTxnSnapLog.save's words, which operators grep for.
+        tracing::info!(
+            "Snapshotting: 0x{zxid:x} to {}",
+            self.path_of(zxid).display()
+        );
         let mut w = self.writer(zxid)?;
         body(&mut w)?;
         w.commit()

@@ -512,7 +512,7 @@ fn server_stats(state: &OpsState, f: &Figures, d: &mut Map<String, Value>) {
         "min_buffer_size": rmin,
         "max_buffer_size": rmax,
     });
-    let fsync_exceeded = 0;
+    let fsync_exceeded = stats.log.threshold_exceeded.load(Ordering::Relaxed);
     let mut s = Map::new();
     s.insert(
         "packets_sent".into(),
