@@ -22,6 +22,7 @@ pub mod ops;
 pub mod settings;
 pub mod snapshots;
 pub mod stats;
+pub mod summary;
 pub mod tls;
 
 use std::collections::HashMap;

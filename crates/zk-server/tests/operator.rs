@@ -647,6 +647,10 @@ async fn metrics_page_has_every_dashboard_and_alert_name_with_its_type() {
         .create("/m", b"x", &common::persistent())
         .await
         .unwrap();
+    const READS: usize = 20;
+    for _ in 0..READS {
+        client.get_data("/m").await.unwrap();
+    }
     let metrics = bound.metrics.expect("metrics page bound");
     let (status, text) = http(metrics, "GET", "/metrics").await;
     assert_eq!(status, 200);
@@ -674,9 +678,27 @@ async fn metrics_page_has_every_dashboard_and_alert_name_with_its_type() {
     }
     // Counters keep ZooKeeper 3.9's names (no _total); quantiles as its provider prints.
     assert!(!fam.contains_key("commit_count_total"));
-    assert!(text.contains("readlatency{quantile=\"0.99\",} NaN"));
-    assert!(text.contains("fsynctime{quantile=\"0.5\",} NaN"));
+    // Measured summaries print the window's quantiles; the others NaN, as simpleclient
+    // before a first sample.
+    let quantile = |name: &str, q: &str| sample(&format!("{name}{{quantile=\"{q}\",}}"));
+    for name in ["readlatency", "updatelatency"] {
+        let qs: Vec<f64> = ["0.5", "0.9", "0.99"]
+            .iter()
+            .map(|q| quantile(name, q).unwrap_or_else(|| panic!("{name} {q}")))
+            .collect();
+        assert!(
+            qs.iter().all(|q| q.is_finite() && *q >= 0.0),
+            "{name} {qs:?}"
+        );
+        assert!(qs[0] <= qs[1] && qs[1] <= qs[2], "{name} {qs:?}");
+    }
+    assert!(sample("readlatency_count").unwrap() >= READS as f64);
+    // createSession and the create.
+    assert!(sample("updatelatency_count").unwrap() >= 2.0);
+    assert!(quantile("fsynctime", "0.5").unwrap().is_finite());
     assert!(!text.contains("fsynctime{quantile=\"0.99\""));
+    assert!(quantile("snapshottime", "0.5").unwrap().is_nan());
+    assert!(quantile("proposal_latency", "0.99").unwrap().is_nan());
     // Figures that move.
     assert!(sample("znode_count").unwrap() >= 6.0);
     assert!(sample("num_alive_connections").unwrap() >= 1.0);
