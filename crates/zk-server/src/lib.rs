@@ -155,7 +155,7 @@ pub async fn run_listeners(
 ) -> Result<(), ServerError> {
     let Stores { log, snapshots } = stores;
     let settings = Arc::new(settings);
-    let stats = Arc::new(stats::Stats::new());
+    let stats = Arc::new(stats::Stats::with_metrics(!settings.ops.metrics_off));
     let sessions = recovery::session_table(
         &sessions,
         settings.tick_ms,

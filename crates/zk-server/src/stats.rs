@@ -111,6 +111,11 @@ impl Stats {
         }
     }
 
+    /// False under `NullMetricsProvider`: no summary distributions are recorded.
+    pub fn metrics_on(&self) -> bool {
+        self.read_latency.is_on()
+    }
+
     /// Milliseconds since the server started: the server's elapsed-time clock (`uptime`,
     /// `lresp`, the connection expiry queue).
     pub fn elapsed_ms(&self) -> i64 {

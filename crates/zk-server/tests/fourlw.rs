@@ -753,3 +753,23 @@ async fn mntr_read_latency_percentiles_count_reads_and_srst_resets_them() {
     let f = figures(&word(&srv, "mntr").await);
     assert!(f.values().all(|v| *v == 0), "{f:?}");
 }
+
+/// Under `NullMetricsProvider`, `mntr` prints only the version and the state
+/// (`NullMetricsProvider.dump` prints nothing), however many requests were served.
+#[tokio::test]
+async fn mntr_under_the_null_metrics_provider_prints_version_and_state_only() {
+    let mut s = settings();
+    s.ops.metrics_off = true;
+    let Some(srv) = all_words_server(s).await else {
+        return;
+    };
+    let mut r = srv.raw().await;
+    for xid in 1..=5 {
+        assert_eq!(r.call(xid, op::EXISTS, &exists("/", false)).await.err, 0);
+    }
+    let keys: Vec<String> = mntr_lines(&word(&srv, "mntr").await)
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(keys, ["zk_version", "zk_server_state"]);
+}

@@ -821,6 +821,19 @@ fn docker_image_zoo_cfg_takes_the_client_port_from_the_server_line() {
     assert!(ops.prometheus.is_none());
 }
 
+/// Served natively: no "not implemented" warning for the provider or its keys.
+#[track_caller]
+fn assert_no_metrics_provider_warning(loaded: &zk_server::config::Loaded) {
+    assert!(
+        !loaded
+            .warnings
+            .iter()
+            .any(|w| w.to_string().contains("metricsProvider")),
+        "{:?}",
+        loaded.warnings
+    );
+}
+
 #[test]
 fn admin_and_metrics_keys_come_from_zoo_cfg_and_system_properties() {
     let dir = tempfile::tempdir().unwrap();
@@ -840,15 +853,7 @@ fn admin_and_metrics_keys_come_from_zoo_cfg_and_system_properties() {
     ])
     .unwrap();
     let loaded = zk_server::config::load(&path, sys).unwrap();
-    // Served natively: no "not implemented" warning for the provider or its keys.
-    assert!(
-        !loaded
-            .warnings
-            .iter()
-            .any(|w| w.to_string().contains("metricsProvider")),
-        "{:?}",
-        loaded.warnings
-    );
+    assert_no_metrics_provider_warning(&loaded);
     let ops = zk_server::ops::OpsSettings::from_config(&loaded.config);
     let admin = ops.admin.unwrap();
     assert_eq!((admin.address.as_str(), admin.port), ("127.0.0.2", 9090));
@@ -864,4 +869,30 @@ fn admin_and_metrics_keys_come_from_zoo_cfg_and_system_properties() {
     assert!(zk_server::ops::OpsSettings::from_config(&loaded.config)
         .admin
         .is_none());
+}
+
+/// `metricsProvider.className=…NullMetricsProvider` is upstream's way to record nothing:
+/// accepted without a warning, it turns the summaries' recording off and serves no page.
+/// Any other provider keeps recording.
+#[test]
+fn the_null_metrics_provider_turns_recording_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("zoo.cfg");
+    let ops_for = |class: Option<&str>| {
+        let provider = class.map_or(String::new(), |c| {
+            format!("metricsProvider.className={c}\n")
+        });
+        let cfg = format!(
+            "dataDir={}\nclientPort=2181\n{provider}",
+            dir.path().display()
+        );
+        std::fs::write(&path, cfg).unwrap();
+        let loaded = zk_server::config::load(&path, Default::default()).unwrap();
+        assert_no_metrics_provider_warning(&loaded);
+        zk_server::ops::OpsSettings::from_config(&loaded.config)
+    };
+    let off = ops_for(Some(zk_server::config::NULL_METRICS_PROVIDER));
+    assert!(off.metrics_off && off.prometheus.is_none());
+    assert!(!ops_for(None).metrics_off);
+    assert!(!ops_for(Some(zk_server::config::PROMETHEUS_METRICS_PROVIDER)).metrics_off);
 }

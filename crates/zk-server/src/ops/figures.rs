@@ -386,8 +386,19 @@ pub struct Figures {
 }
 
 impl Figures {
-    /// The figures of now, from the core's report and the counters.
+    /// The figures of now, from the core's report and the counters. Under
+    /// `NullMetricsProvider` there are none besides the version and the state
+    /// (`NullMetricsProvider.dump` prints nothing).
     pub fn collect(tree: TreeFigures, s: &Stats) -> Self {
+        let mut f = Self::collect_all(tree, s);
+        if !s.metrics_on() {
+            f.metrics.clear();
+            f.quota_sets.clear();
+        }
+        f
+    }
+
+    fn collect_all(tree: TreeFigures, s: &Stats) -> Self {
         const R: Ordering = Ordering::Relaxed;
         let (min, avg, max) = s.latency();
         let (resp_last, resp_min, resp_max) = s.response_sizes();
