@@ -74,6 +74,22 @@ compat_cleanup() {
     exit "$rc"
 }
 
+# compat_venv REQUIREMENTS: a Python venv under the suite's work dir with REQUIREMENTS
+# installed (pinned versions), rebuilt when the file changes; prints its python. Needs
+# compat_init. Fails when the venv or pip install fails.
+compat_venv() {
+    local req="$1" venv="$COMPAT_WORK/venv" stamp
+    stamp="$(sha256sum "$req" | cut -d' ' -f1)"
+    if [[ "$(cat "$venv/.stamp" 2>/dev/null || true)" != "$stamp" ]]; then
+        rm -rf "$venv"
+        python3 -m venv "$venv" >&2 || return 1
+        timeout 600 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+            -r "$req" >&2 || return 1
+        echo "$stamp" >"$venv/.stamp"
+    fi
+    printf '%s\n' "$venv/bin/python"
+}
+
 # Ask a four-letter word; prints the answer (empty if none).  compat_4lw HOST PORT WORD
 compat_4lw() {
     local host="$1" port="$2" word="$3"

@@ -289,6 +289,11 @@ pub const DEFAULT_CNX_TIMEOUT_MS: i32 = 5000;
 /// The default `zookeeper.electionPortBindRetry` (`QuorumCnxManager.Listener`).
 pub const DEFAULT_ELECTION_PORT_BIND_RETRY: u32 = 3;
 
+/// `metricsProvider.className` of upstream's provider that records nothing: Ferrokeeper
+/// then keeps no summary distributions and `mntr`/`monitor` print only the version and
+/// the server state, as upstream.
+pub const NULL_METRICS_PROVIDER: &str = "org.apache.zookeeper.metrics.impl.NullMetricsProvider";
+
 /// The default `metricsProvider.className`.
 pub const DEFAULT_METRICS_PROVIDER: &str =
     "org.apache.zookeeper.metrics.impl.DefaultMetricsProvider";

@@ -13,7 +13,8 @@ use super::system::{java_parse_int, java_parse_long, java_parse_long_radix, Orig
 use super::{
     AdminServer, Config, ConfigError, ConfigFiles, Containers, EnforceAuth, Loaded, QuorumSasl,
     SystemProperties, DEFAULT_CNX_TIMEOUT_MS, DEFAULT_ELECTION_PORT_BIND_RETRY,
-    DEFAULT_METRICS_PROVIDER, PROMETHEUS_METRICS_PROVIDER, PROMETHEUS_PROVIDER_KEYS,
+    DEFAULT_METRICS_PROVIDER, NULL_METRICS_PROVIDER, PROMETHEUS_METRICS_PROVIDER,
+    PROMETHEUS_PROVIDER_KEYS,
 };
 
 /// `ZooKeeperServer.DEFAULT_TICK_TIME`.
@@ -343,8 +344,14 @@ fn parse_properties(
             }
             "metricsProvider.className" => {
                 d.metrics_provider_class_name = value.to_owned();
-                // The Prometheus provider's page is served natively (zk_server::ops).
-                if value != DEFAULT_METRICS_PROVIDER && value != PROMETHEUS_METRICS_PROVIDER {
+                // The Prometheus provider's page is served natively (zk_server::ops); the
+                // null provider turns recording off.
+                let native = [
+                    DEFAULT_METRICS_PROVIDER,
+                    PROMETHEUS_METRICS_PROVIDER,
+                    NULL_METRICS_PROVIDER,
+                ];
+                if !native.contains(&value) {
                     not_implemented(w, key, "Java metrics providers cannot be loaded");
                 }
             }

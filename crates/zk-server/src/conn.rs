@@ -28,6 +28,7 @@ use crate::core::{ConnId, CoreMsg, Outgoing};
 use crate::fourlw;
 use crate::settings::Settings;
 use crate::stats::{ConnStats, LastOp, Stats};
+use crate::summary::Samples;
 use crate::ListenMode;
 
 /// The reading side of a connection (plain TCP or TLS).
@@ -331,6 +332,8 @@ async fn session(
                     let lat = (now - connect_at).max(0);
                     conn.record_response(LastOp::Sess, 0, zxid, now, lat);
                     stats.record_latencies(lat as u64, lat as u64, lat as u64, 1);
+                    // createSession makes a txn.
+                    stats.update_latency.record(lat as u64);
                 }
                 break;
             }
@@ -394,7 +397,7 @@ async fn session(
                 let mut close = false;
                 let mut next = msg;
                 let mut budget = 1024;
-                let mut batch = Batch::new(stats.elapsed_ms());
+                let mut batch = Batch::new(stats);
                 while let Some(m) = next {
                     if batch.encode(m, &mut out, &mut pending, ctx.conn) {
                         close = true;
@@ -509,6 +512,9 @@ struct Waiting {
     /// A write other than multi and closeSession: an error reply means prep refused it
     /// (an error txn, recorded as "NA").
     plain_write: bool,
+    /// A request that makes a txn (an error txn when refused): its latency is an
+    /// `updatelatency` sample, any other's a `readlatency` one.
+    txn: bool,
     /// When it was read, on [`Stats::elapsed_ms`]'s clock.
     at_ms: i64,
 }
@@ -535,6 +541,7 @@ impl Pending {
             plain_write: op.is_some_and(|o| {
                 o.is_write() && !matches!(o, OpCode::Multi | OpCode::CloseSession)
             }),
+            txn: op.is_some_and(OpCode::is_write),
             at_ms,
         });
         if cxid > 0 {
@@ -560,7 +567,8 @@ impl Pending {
 }
 
 /// What one write batch adds to the statistics, applied once at its end.
-struct Batch {
+struct Batch<'a> {
+    stats: &'a Stats,
     now_ms: i64,
     packets: u64,
     size_last: i64,
@@ -570,12 +578,15 @@ struct Batch {
     lat_max: u64,
     lat_sum: u64,
     lat_count: u64,
+    reads: Samples,
+    writes: Samples,
 }
 
-impl Batch {
-    fn new(now_ms: i64) -> Self {
+impl<'a> Batch<'a> {
+    fn new(stats: &'a Stats) -> Self {
         Batch {
-            now_ms,
+            stats,
+            now_ms: stats.elapsed_ms(),
             packets: 0,
             size_last: -1,
             size_min: i64::MAX,
@@ -584,6 +595,8 @@ impl Batch {
             lat_max: 0,
             lat_sum: 0,
             lat_count: 0,
+            reads: Samples::default(),
+            writes: Samples::default(),
         }
     }
 
@@ -608,6 +621,11 @@ impl Batch {
         self.lat_max = self.lat_max.max(lat);
         self.lat_sum += lat;
         self.lat_count += 1;
+        if w.txn {
+            self.writes.push(lat, &self.stats.update_latency);
+        } else {
+            self.reads.push(lat, &self.stats.read_latency);
+        }
     }
 
     /// Appends one outgoing message; true means close after flushing.
@@ -660,7 +678,9 @@ impl Batch {
         }
     }
 
-    fn finish(self, ctx: &Ctx<'_>) {
+    fn finish(mut self, ctx: &Ctx<'_>) {
+        self.reads.flush(&ctx.stats.read_latency);
+        self.writes.flush(&ctx.stats.update_latency);
         if self.packets > 0 {
             ctx.sent(self.packets);
             ctx.stats

@@ -483,14 +483,17 @@ pub fn mntr_lines(f: &Figures, out: &mut String) {
                 line(&format!("cnt_{name}"), &s.count);
                 line(&format!("sum_{name}"), &s.sum);
                 if s.percentiles {
-                    for p in ["p50", "p95", "p99", "p999"] {
-                        line(&format!("{p}_{name}"), &0);
+                    for (p, v) in MNTR_PERCENTILES.iter().zip(s.mntr_percentiles) {
+                        line(&format!("{p}_{name}"), &v);
                     }
                 }
             }
         }
     }
 }
+
+/// The names of `AvgMinMaxPercentileCounter`'s percentiles, in printing order.
+pub const MNTR_PERCENTILES: [&str; 4] = ["p50", "p95", "p99", "p999"];
 
 /// A gauge as `mntr` prints it: longs as integers, doubles as Java prints them.
 pub fn mntr_value(v: Value) -> String {

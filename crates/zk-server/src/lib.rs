@@ -22,6 +22,7 @@ pub mod ops;
 pub mod settings;
 pub mod snapshots;
 pub mod stats;
+pub mod summary;
 pub mod tls;
 
 use std::collections::HashMap;
@@ -154,7 +155,7 @@ pub async fn run_listeners(
 ) -> Result<(), ServerError> {
     let Stores { log, snapshots } = stores;
     let settings = Arc::new(settings);
-    let stats = Arc::new(stats::Stats::new());
+    let stats = Arc::new(stats::Stats::with_metrics(!settings.ops.metrics_off));
     let sessions = recovery::session_table(
         &sessions,
         settings.tick_ms,

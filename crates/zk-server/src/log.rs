@@ -15,6 +15,8 @@ use bytes::Bytes;
 use tokio::sync::mpsc::UnboundedSender;
 use zk_storage::TxnLog;
 
+use crate::summary::Distribution;
+
 /// Work for the log writer.
 #[derive(Debug)]
 pub enum LogCmd {
@@ -41,35 +43,28 @@ pub struct LogStats {
     pub syncs: AtomicU64,
     /// entries written.
     pub entries: AtomicU64,
-    /// Milliseconds spent in append + sync, summed (`zk_sum_fsynctime`).
-    pub sync_ms_sum: AtomicU64,
-    /// The longest append + sync in ms (`zk_max_fsynctime`).
-    pub sync_ms_max: AtomicU64,
-    /// The shortest append + sync in ms, plus one; 0 before the first sync.
-    sync_ms_min_plus_one: AtomicU64,
+    /// Milliseconds spent in append + sync, one sample per sync (`fsynctime`).
+    pub fsync: Distribution,
     /// Syncs that took longer than `fsync.warningthresholdms`
     /// (`fsync_threshold_exceed_count` in the `server_stats` command).
     pub threshold_exceeded: AtomicU64,
 }
 
 impl LogStats {
-    /// Records one sync that took `ms` milliseconds.
-    pub fn record_sync(&self, ms: u64) {
-        self.syncs.fetch_add(1, Ordering::Relaxed);
-        self.sync_ms_sum.fetch_add(ms, Ordering::Relaxed);
-        self.sync_ms_max.fetch_max(ms, Ordering::Relaxed);
-        let prev = self.sync_ms_min_plus_one.load(Ordering::Relaxed);
-        if prev == 0 || ms + 1 < prev {
-            // Single writer (the log thread): a plain store is enough.
-            self.sync_ms_min_plus_one.store(ms + 1, Ordering::Relaxed);
+    /// Counters whose `fsynctime` distribution records only when `metrics` is true.
+    pub fn new(metrics: bool) -> Self {
+        LogStats {
+            syncs: AtomicU64::new(0),
+            entries: AtomicU64::new(0),
+            fsync: Distribution::new(metrics),
+            threshold_exceeded: AtomicU64::new(0),
         }
     }
 
-    /// The shortest sync in ms (0 before the first).
-    pub fn sync_ms_min(&self) -> u64 {
-        self.sync_ms_min_plus_one
-            .load(Ordering::Relaxed)
-            .saturating_sub(1)
+    /// Records one sync that took `ms` milliseconds.
+    pub fn record_sync(&self, ms: u64) {
+        self.syncs.fetch_add(1, Ordering::Relaxed);
+        self.fsync.record(ms);
     }
 }
 

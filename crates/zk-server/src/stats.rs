@@ -22,6 +22,8 @@ use std::time::Instant;
 
 use zk_proto::OpCode;
 
+use crate::summary::Distribution;
+
 /// The version Ferrokeeper reports where Apache ZooKeeper reports its own (`srvr`, `envi`):
 /// the 3.9 protocol it speaks, then our own version.
 pub const ZK_VERSION: &str = concat!("3.9.3-ferrokeeper-", env!("CARGO_PKG_VERSION"));
@@ -57,6 +59,11 @@ pub struct Stats {
     pub conns: ConnRegistry,
     /// The log writer's counters (fsyncs).
     pub log: Arc<crate::log::LogStats>,
+    /// Latencies of reads (`readlatency`: requests without a txn, as `ServerStats.updateLatency`
+    /// sorts them).
+    pub read_latency: Distribution,
+    /// Latencies of writes (`updatelatency`: requests with a txn, an error txn included).
+    pub update_latency: Distribution,
     /// Requests by opcode (index: `opcode + 16`, see [`Stats::count_op`]).
     ops: [AtomicU64; 160],
     latency_min: AtomicU64,
@@ -72,6 +79,13 @@ pub struct Stats {
 impl Stats {
     /// Fresh counters.
     pub fn new() -> Self {
+        Self::with_metrics(true)
+    }
+
+    /// Fresh counters; with `metrics` false the summaries' distributions record nothing
+    /// (`NullMetricsProvider`). `ServerStats`' own counters, which the four-letter words
+    /// print, are kept either way.
+    pub fn with_metrics(metrics: bool) -> Self {
         Stats {
             packets_received: AtomicU64::new(0),
             packets_sent: AtomicU64::new(0),
@@ -82,7 +96,9 @@ impl Stats {
             connections_rejected: AtomicU64::new(0),
             trace_mask: AtomicI64::new(DEFAULT_TRACE_MASK),
             conns: ConnRegistry::default(),
-            log: Arc::default(),
+            log: Arc::new(crate::log::LogStats::new(metrics)),
+            read_latency: Distribution::new(metrics),
+            update_latency: Distribution::new(metrics),
             ops: std::array::from_fn(|_| AtomicU64::new(0)),
             latency_min: AtomicU64::new(u64::MAX),
             latency_max: AtomicU64::new(0),
@@ -93,6 +109,11 @@ impl Stats {
             response_max: AtomicI64::new(-1),
             start: Instant::now(),
         }
+    }
+
+    /// False under `NullMetricsProvider`: no summary distributions are recorded.
+    pub fn metrics_on(&self) -> bool {
+        self.read_latency.is_on()
     }
 
     /// Milliseconds since the server started: the server's elapsed-time clock (`uptime`,
@@ -184,6 +205,9 @@ impl Stats {
         self.bytes_received.store(0, Ordering::Relaxed);
         self.connection_requests.store(0, Ordering::Relaxed);
         self.connections_rejected.store(0, Ordering::Relaxed);
+        self.read_latency.reset();
+        self.update_latency.reset();
+        self.log.fsync.reset();
     }
 }
 

@@ -12,6 +12,7 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use common::*;
@@ -713,4 +714,62 @@ async fn mntr_counts_fsyncs() {
     assert_eq!(rep.err, 0);
     let after = cnt(&word(&srv, "mntr").await);
     assert!(after > before, "fsyncs {before} -> {after} across a create");
+}
+
+/// `readlatency`'s `mntr` keys count every read and print percentiles that are ordered and
+/// within min..max (their values against upstream's arithmetic: `summary` unit tests);
+/// `srst` empties them, as `ServerMetrics.resetAll` does.
+#[tokio::test]
+async fn mntr_read_latency_percentiles_count_reads_and_srst_resets_them() {
+    let Some(srv) = all_words_server(settings()).await else {
+        return;
+    };
+    let mut r = srv.raw().await;
+    assert_eq!(word(&srv, "srst").await, "Server stats reset.\n");
+    const READS: i32 = 30;
+    for xid in 1..=READS {
+        assert_eq!(r.call(xid, op::EXISTS, &exists("/", false)).await.err, 0);
+    }
+    let figures = |mntr: &str| -> BTreeMap<String, u64> {
+        mntr_lines(mntr)
+            .into_iter()
+            .filter(|(k, _)| k.ends_with("_readlatency") && !k.starts_with("zk_avg"))
+            .map(|(k, v)| (k, v.parse().unwrap()))
+            .collect()
+    };
+    let f = figures(&word(&srv, "mntr").await);
+    let get = |k: &str| f[&format!("zk_{k}_readlatency")];
+    assert_eq!(get("cnt"), READS as u64, "{f:?}");
+    let ps = [
+        get("min"),
+        get("p50"),
+        get("p95"),
+        get("p99"),
+        get("p999"),
+        get("max"),
+    ];
+    assert!(ps.windows(2).all(|w| w[0] <= w[1]), "{f:?}");
+    assert_eq!(word(&srv, "srst").await, "Server stats reset.\n");
+    let f = figures(&word(&srv, "mntr").await);
+    assert!(f.values().all(|v| *v == 0), "{f:?}");
+}
+
+/// Under `NullMetricsProvider`, `mntr` prints only the version and the state
+/// (`NullMetricsProvider.dump` prints nothing), however many requests were served.
+#[tokio::test]
+async fn mntr_under_the_null_metrics_provider_prints_version_and_state_only() {
+    let mut s = settings();
+    s.ops.metrics_off = true;
+    let Some(srv) = all_words_server(s).await else {
+        return;
+    };
+    let mut r = srv.raw().await;
+    for xid in 1..=5 {
+        assert_eq!(r.call(xid, op::EXISTS, &exists("/", false)).await.err, 0);
+    }
+    let keys: Vec<String> = mntr_lines(&word(&srv, "mntr").await)
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(keys, ["zk_version", "zk_server_state"]);
 }

@@ -682,6 +682,10 @@ async fn metrics_page_has_every_dashboard_and_alert_name_with_its_type() {
         .create("/m", b"x", &common::persistent())
         .await
         .unwrap();
+    const READS: usize = 20;
+    for _ in 0..READS {
+        client.get_data("/m").await.unwrap();
+    }
     let metrics = bound.metrics.expect("metrics page bound");
     let (status, text) = http(metrics, "GET", "/metrics").await;
     assert_eq!(status, 200);
@@ -709,9 +713,27 @@ async fn metrics_page_has_every_dashboard_and_alert_name_with_its_type() {
     }
     // Counters keep ZooKeeper 3.9's names (no _total); quantiles as its provider prints.
     assert!(!fam.contains_key("commit_count_total"));
-    assert!(text.contains("readlatency{quantile=\"0.99\",} NaN"));
-    assert!(text.contains("fsynctime{quantile=\"0.5\",} NaN"));
+    // Measured summaries print the window's quantiles; the others NaN, as simpleclient
+    // before a first sample.
+    let quantile = |name: &str, q: &str| sample(&format!("{name}{{quantile=\"{q}\",}}"));
+    for name in ["readlatency", "updatelatency"] {
+        let qs: Vec<f64> = ["0.5", "0.9", "0.99"]
+            .iter()
+            .map(|q| quantile(name, q).unwrap_or_else(|| panic!("{name} {q}")))
+            .collect();
+        assert!(
+            qs.iter().all(|q| q.is_finite() && *q >= 0.0),
+            "{name} {qs:?}"
+        );
+        assert!(qs[0] <= qs[1] && qs[1] <= qs[2], "{name} {qs:?}");
+    }
+    assert!(sample("readlatency_count").unwrap() >= READS as f64);
+    // createSession and the create.
+    assert!(sample("updatelatency_count").unwrap() >= 2.0);
+    assert!(quantile("fsynctime", "0.5").unwrap().is_finite());
     assert!(!text.contains("fsynctime{quantile=\"0.99\""));
+    assert!(quantile("snapshottime", "0.5").unwrap().is_nan());
+    assert!(quantile("proposal_latency", "0.99").unwrap().is_nan());
     // Figures that move.
     assert!(sample("znode_count").unwrap() >= 6.0);
     assert!(sample("num_alive_connections").unwrap() >= 1.0);
@@ -834,6 +856,19 @@ fn docker_image_zoo_cfg_takes_the_client_port_from_the_server_line() {
     assert!(ops.prometheus.is_none());
 }
 
+/// Served natively: no "not implemented" warning for the provider or its keys.
+#[track_caller]
+fn assert_no_metrics_provider_warning(loaded: &zk_server::config::Loaded) {
+    assert!(
+        !loaded
+            .warnings
+            .iter()
+            .any(|w| w.to_string().contains("metricsProvider")),
+        "{:?}",
+        loaded.warnings
+    );
+}
+
 #[test]
 fn admin_and_metrics_keys_come_from_zoo_cfg_and_system_properties() {
     let dir = tempfile::tempdir().unwrap();
@@ -853,15 +888,7 @@ fn admin_and_metrics_keys_come_from_zoo_cfg_and_system_properties() {
     ])
     .unwrap();
     let loaded = zk_server::config::load(&path, sys).unwrap();
-    // Served natively: no "not implemented" warning for the provider or its keys.
-    assert!(
-        !loaded
-            .warnings
-            .iter()
-            .any(|w| w.to_string().contains("metricsProvider")),
-        "{:?}",
-        loaded.warnings
-    );
+    assert_no_metrics_provider_warning(&loaded);
     let ops = zk_server::ops::OpsSettings::from_config(&loaded.config);
     let admin = ops.admin.unwrap();
     assert_eq!((admin.address.as_str(), admin.port), ("127.0.0.2", 9090));
@@ -992,4 +1019,30 @@ async fn admin_https_without_a_key_store_does_not_start_the_admin_server() {
     assert!(b.admin.is_none());
     let c = server.client().await;
     assert!(c.check_stat("/").await.unwrap().is_some());
+}
+
+/// `metricsProvider.className=…NullMetricsProvider` is upstream's way to record nothing:
+/// accepted without a warning, it turns the summaries' recording off and serves no page.
+/// Any other provider keeps recording.
+#[test]
+fn the_null_metrics_provider_turns_recording_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("zoo.cfg");
+    let ops_for = |class: Option<&str>| {
+        let provider = class.map_or(String::new(), |c| {
+            format!("metricsProvider.className={c}\n")
+        });
+        let cfg = format!(
+            "dataDir={}\nclientPort=2181\n{provider}",
+            dir.path().display()
+        );
+        std::fs::write(&path, cfg).unwrap();
+        let loaded = zk_server::config::load(&path, Default::default()).unwrap();
+        assert_no_metrics_provider_warning(&loaded);
+        zk_server::ops::OpsSettings::from_config(&loaded.config)
+    };
+    let off = ops_for(Some(zk_server::config::NULL_METRICS_PROVIDER));
+    assert!(off.metrics_off && off.prometheus.is_none());
+    assert!(!ops_for(None).metrics_off);
+    assert!(!ops_for(Some(zk_server::config::PROMETHEUS_METRICS_PROVIDER)).metrics_off);
 }

@@ -492,8 +492,9 @@ pub fn monitor(f: &Figures, d: &mut Map<String, Value>) {
                 d.insert(format!("cnt_{n}"), s.count.into());
                 d.insert(format!("sum_{n}"), s.sum.into());
                 if s.percentiles {
-                    for q in ["p50", "p95", "p99", "p999"] {
-                        d.insert(format!("{q}_{n}"), 0.into());
+                    let names = crate::fourlw::MNTR_PERCENTILES;
+                    for (q, v) in names.iter().zip(s.mntr_percentiles) {
+                        d.insert(format!("{q}_{n}"), v.into());
                     }
                 }
             }

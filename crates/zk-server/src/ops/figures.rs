@@ -3,15 +3,17 @@
 //!
 //! ```text
 //!   core ──(Query::Figures: tree, sessions, watches)──► TreeFigures ─┐
-//!   Stats (relaxed atomics written on the hot path) ─────────────────┼─► Figures ─► mntr
+//!   Stats (relaxed atomics written on the hot path) ─────────────────┤
+//!   Distributions (read/update latency, fsync; crate::summary) ──────┼─► Figures ─► mntr
 //!   LogStats (fsync) ────────────────────────────────────────────────┘      ├──► monitor
 //!                                                                           └──► /metrics
 //! ```
 //!
-//! Nothing is recorded for the sake of these renderers: every figure is read at render time
-//! from counters the server already keeps (ZooKeeper's gauges are pull-style too). The names,
-//! kinds and printing order are Apache ZooKeeper's (`ServerMetrics`, `registerMetrics`);
-//! figures Ferrokeeper does not keep print what upstream prints before their first event.
+//! Every figure is read at render time (ZooKeeper's gauges are pull-style too) from counters
+//! the server keeps anyway, except the three measured summaries' distributions, which
+//! `metricsProvider.className=…NullMetricsProvider` turns off. The names, kinds and printing
+//! order are Apache ZooKeeper's (`ServerMetrics`, `registerMetrics`); figures Ferrokeeper
+//! does not keep print what upstream prints before their first event.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
@@ -233,13 +235,14 @@ impl Value {
 }
 
 /// What `ServerMetrics` summaries hold (`AvgMinMaxCounter`; with percentiles,
-/// `AvgMinMaxPercentileCounter`). Ferrokeeper keeps no distributions: percentiles print as
-/// upstream prints them with no samples in the window (0 in `mntr`, NaN in Prometheus).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// `AvgMinMaxPercentileCounter`), and what the Prometheus provider's summary of the same
+/// name prints. Summaries Ferrokeeper does not measure print what upstream prints before
+/// their first sample (0 in `mntr`, `NaN` quantiles in Prometheus).
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Summary {
     /// With percentiles (`ADVANCED` summary level).
     pub percentiles: bool,
-    /// Samples.
+    /// Samples since `srst`.
     pub count: u64,
     /// Their sum.
     pub sum: u64,
@@ -247,15 +250,55 @@ pub struct Summary {
     pub min: u64,
     /// The largest (0 before the first).
     pub max: u64,
+    /// `mntr`'s `p50`, `p95`, `p99`, `p999` (0 before the first sample).
+    pub mntr_percentiles: [u64; 4],
+    /// Prometheus `_count`: samples since start.
+    pub total_count: u64,
+    /// Prometheus `_sum`.
+    pub total_sum: u64,
+    /// Prometheus quantiles 0.5, 0.9, 0.99 over the sliding window (`NaN` when empty).
+    pub quantiles: [f64; 3],
+}
+
+impl Default for Summary {
+    fn default() -> Self {
+        Summary {
+            percentiles: false,
+            count: 0,
+            sum: 0,
+            min: 0,
+            max: 0,
+            mntr_percentiles: [0; 4],
+            total_count: 0,
+            total_sum: 0,
+            quantiles: [f64::NAN; 3],
+        }
+    }
 }
 
 impl Summary {
-    /// The mean, 0.0 with no samples.
+    /// The summary of a measured distribution.
+    pub fn of(percentiles: bool, s: &crate::summary::Snapshot) -> Self {
+        Summary {
+            percentiles,
+            count: s.count,
+            sum: s.sum,
+            min: s.min,
+            max: s.max,
+            mntr_percentiles: s.percentiles,
+            total_count: s.count_since_start,
+            total_sum: s.sum_since_start,
+            quantiles: s.window_quantiles,
+        }
+    }
+
+    /// The mean rounded half-up to 4 decimals (`AvgMinMaxCounter.getAvg`), 0.0 with no
+    /// samples.
     pub fn avg(&self) -> f64 {
         if self.count == 0 {
             0.0
         } else {
-            self.sum as f64 / self.count as f64
+            crate::stats::round4(self.sum as f64 / self.count as f64)
         }
     }
 }
@@ -343,8 +386,19 @@ pub struct Figures {
 }
 
 impl Figures {
-    /// The figures of now, from the core's report and the counters.
+    /// The figures of now, from the core's report and the counters. Under
+    /// `NullMetricsProvider` there are none besides the version and the state
+    /// (`NullMetricsProvider.dump` prints nothing).
     pub fn collect(tree: TreeFigures, s: &Stats) -> Self {
+        let mut f = Self::collect_all(tree, s);
+        if !s.metrics_on() {
+            f.metrics.clear();
+            f.quota_sets.clear();
+        }
+        f
+    }
+
+    fn collect_all(tree: TreeFigures, s: &Stats) -> Self {
         const R: Ordering = Ordering::Relaxed;
         let (min, avg, max) = s.latency();
         let (resp_last, resp_min, resp_max) = s.response_sizes();
@@ -398,21 +452,19 @@ impl Figures {
         }
         for (names, percentiles) in [(BASIC_SUMMARIES, false), (PERCENTILE_SUMMARIES, true)] {
             for &name in names {
-                let summary = if name == "fsynctime" {
+                let measured = match name {
                     // One sample per group commit (append + fsync), as FileTxnLog.commit.
-                    let l = &s.log;
-                    Summary {
-                        percentiles,
-                        count: l.syncs.load(R),
-                        sum: l.sync_ms_sum.load(R),
-                        min: l.sync_ms_min(),
-                        max: l.sync_ms_max.load(R),
-                    }
-                } else {
-                    Summary {
+                    "fsynctime" => Some(&s.log.fsync),
+                    "readlatency" => Some(&s.read_latency),
+                    "updatelatency" => Some(&s.update_latency),
+                    _ => None,
+                };
+                let summary = match measured {
+                    Some(d) => Summary::of(percentiles, &d.snapshot()),
+                    None => Summary {
                         percentiles,
                         ..Summary::default()
-                    }
+                    },
                 };
                 metrics.push(Metric {
                     name,

@@ -73,6 +73,9 @@ pub struct OpsSettings {
     pub admin: Option<AdminSettings>,
     /// `metricsProvider.httpHost` and `httpPort`, when the Prometheus provider is chosen.
     pub prometheus: Option<(String, u16)>,
+    /// `metricsProvider.className=…NullMetricsProvider`: no summary distributions are
+    /// recorded and `mntr`/`monitor` print only the version and the state.
+    pub metrics_off: bool,
     /// The configuration file's text (`initial_configuration`).
     pub initial_configuration: String,
     /// The client port (`configuration`), 0 when none.
@@ -124,6 +127,7 @@ impl OpsSettings {
         OpsSettings {
             admin,
             prometheus,
+            metrics_off: cfg.metrics_provider_class_name == crate::config::NULL_METRICS_PROVIDER,
             initial_configuration,
             client_port: cfg
                 .client_port_address

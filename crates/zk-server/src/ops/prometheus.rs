@@ -4,11 +4,11 @@
 //! every sample printed as a Java double; then the standard `process_*` series and
 //! Ferrokeeper's own figures under `ferrokeeper_`.
 //!
-//! Rendered at scrape time from [`Figures`]: nothing is recorded per request for it.
-//! Ferrokeeper keeps counts and sums, not distributions, so quantiles print `NaN` (what
-//! simpleclient prints for a window without samples); `_count` and `_sum`, which the
-//! dashboards and alert rules read, are real where Ferrokeeper measures the figure.
-//! The JVM's `jvm_*` series have no counterpart and are not printed.
+//! Rendered at scrape time from [`Figures`]. The summaries Ferrokeeper measures
+//! (`readlatency`, `updatelatency`, `fsynctime`) print the quantiles of simpleclient's
+//! sliding 10-minute window ([`crate::summary`]) and `_count`/`_sum` since start; the others
+//! print what simpleclient prints before a first sample (`NaN`, 0). The JVM's `jvm_*` series
+//! have no counterpart and are not printed.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -67,12 +67,13 @@ fn go_double(v: f64) -> String {
     }
 }
 
-/// The quantiles a summary prints.
+/// The quantiles a summary prints (labels of [`crate::summary::PROMETHEUS_QUANTILES`]).
 fn quantiles(percentiles: bool) -> &'static [&'static str] {
+    const ALL: [&str; 3] = ["0.5", "0.9", "0.99"];
     if percentiles {
-        &["0.5", "0.9", "0.99"]
+        &ALL
     } else {
-        &["0.5"]
+        &ALL[..1]
     }
 }
 
@@ -90,11 +91,11 @@ pub fn render(f: &Figures, out: &mut String) {
             }
             Kind::Summary(s) => {
                 head(out, m.name, "summary");
-                for q in quantiles(s.percentiles) {
-                    sample(out, m.name, &format!("{{quantile=\"{q}\",}}"), f64::NAN);
+                for (q, v) in quantiles(s.percentiles).iter().zip(s.quantiles) {
+                    sample(out, m.name, &format!("{{quantile=\"{q}\",}}"), v);
                 }
-                sample(out, &format!("{}_count", m.name), "", s.count as f64);
-                sample(out, &format!("{}_sum", m.name), "", s.sum as f64);
+                sample(out, &format!("{}_count", m.name), "", s.total_count as f64);
+                sample(out, &format!("{}_sum", m.name), "", s.total_sum as f64);
             }
         }
     }
