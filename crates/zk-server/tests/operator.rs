@@ -61,11 +61,6 @@ async fn ops_server() -> Option<(common::TestServer, Bound)> {
         https: None,
     });
     settings.ops.prometheus = Some(("127.0.0.1".into(), 0));
-    start_ops(settings).await
-}
-
-/// An in-process server with `settings`, and where its operator servers bound.
-async fn start_ops(settings: zk_server::Settings) -> Option<(common::TestServer, Bound)> {
     let mut bound = settings.ops.bound.subscribe();
     let server = common::local(settings).await?;
     let b = common::within("the operator servers", bound.wait_for(|b| b.is_some()))
@@ -906,32 +901,6 @@ fn admin_and_metrics_keys_come_from_zoo_cfg_and_system_properties() {
         .is_none());
 }
 
-/// The AdminServer settings zoo.cfg `text` (under `dir`) gives, on 127.0.0.1 and a free port.
-fn admin_from_zoo_cfg(dir: &Path, text: &str) -> AdminSettings {
-    let cfg_path = dir.join("zoo.cfg");
-    std::fs::write(
-        &cfg_path,
-        format!("dataDir={}\nclientPort=2181\n{text}", dir.display()),
-    )
-    .unwrap();
-    let loaded =
-        zk_server::config::load(&cfg_path, zk_server::config::SystemProperties::default()).unwrap();
-    let mut admin = zk_server::ops::OpsSettings::from_config(&loaded.config)
-        .admin
-        .unwrap();
-    admin.address = "127.0.0.1".into();
-    admin.port = 0;
-    admin
-}
-
-/// An in-process server with `admin` as its AdminServer, and where the operator servers
-/// bound.
-async fn with_admin(admin: AdminSettings) -> Option<(common::TestServer, Bound)> {
-    let mut settings = common::settings();
-    settings.ops.admin = Some(admin);
-    start_ops(settings).await
-}
-
 /// The AdminServer's HTTPS as `JettyAdminServer` sets it up, from zoo.cfg: QuorumX509Util's
 /// stores (`ssl.quorum.*`); `admin.forceHttps` serves HTTPS only, with HSTS;
 /// `admin.portUnification` serves HTTPS and HTTP on the one port; `admin.needClientAuth`
@@ -956,19 +925,39 @@ async fn admin_https_forced_unified_and_with_client_auth() {
             true,
         ),
     ] {
-        let admin = admin_from_zoo_cfg(
-            dir.path(),
-            &format!(
-                "{keys}\nssl.quorum.keyStore.location={}\nssl.quorum.trustStore.location={}\n",
+        let cfg_path = dir.path().join("zoo.cfg");
+        std::fs::write(
+            &cfg_path,
+            format!(
+                "dataDir={}\nclientPort=2181\n{keys}\nssl.quorum.keyStore.location={}\n\
+                 ssl.quorum.trustStore.location={}\n",
+                dir.path().display(),
                 key_store.display(),
                 trust_store.display()
             ),
-        );
+        )
+        .unwrap();
+        let loaded =
+            zk_server::config::load(&cfg_path, zk_server::config::SystemProperties::default())
+                .unwrap();
+        let mut admin = zk_server::ops::OpsSettings::from_config(&loaded.config)
+            .admin
+            .unwrap();
         assert!(admin.https.is_some(), "{keys}: HTTPS asked for");
-        let Some((_server, bound)) = with_admin(admin).await else {
+        admin.address = "127.0.0.1".into();
+        admin.port = 0;
+        let mut settings = common::settings();
+        settings.ops.admin = Some(admin);
+        let mut bound = settings.ops.bound.subscribe();
+        let Some(_server) = common::local(settings).await else {
             return;
         };
-        let addr = bound.admin.expect("the AdminServer started");
+        let addr = common::within("the AdminServer", bound.wait_for(|b| b.is_some()))
+            .await
+            .unwrap()
+            .unwrap_or_default()
+            .admin
+            .expect("the AdminServer started");
         let presented = need_cert.then_some(&client);
         let (status, got_hsts) = https_get(addr, "/commands/ruok", &ca_der, presented)
             .await
@@ -1010,12 +999,34 @@ async fn admin_https_forced_unified_and_with_client_auth() {
 #[tokio::test]
 async fn admin_https_without_a_key_store_does_not_start_the_admin_server() {
     let dir = tempfile::tempdir().unwrap();
-    let admin = admin_from_zoo_cfg(dir.path(), "admin.forceHttps=true\n");
+    let cfg_path = dir.path().join("zoo.cfg");
+    std::fs::write(
+        &cfg_path,
+        format!(
+            "dataDir={}\nclientPort=2181\nadmin.forceHttps=true\n",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let loaded =
+        zk_server::config::load(&cfg_path, zk_server::config::SystemProperties::default()).unwrap();
+    let mut admin = zk_server::ops::OpsSettings::from_config(&loaded.config)
+        .admin
+        .unwrap();
     let why = admin.https.as_ref().unwrap().tls.as_ref().unwrap_err();
     assert!(why.contains("ssl.quorum.keyStore.location"), "{why}");
-    let Some((server, b)) = with_admin(admin).await else {
+    admin.address = "127.0.0.1".into();
+    admin.port = 0;
+    let mut settings = common::settings();
+    settings.ops.admin = Some(admin);
+    let mut bound = settings.ops.bound.subscribe();
+    let Some(server) = common::local(settings).await else {
         return;
     };
+    let b = common::within("the operator servers", bound.wait_for(|b| b.is_some()))
+        .await
+        .unwrap()
+        .unwrap_or_default();
     assert!(b.admin.is_none());
     let c = server.client().await;
     assert!(c.check_stat("/").await.unwrap().is_some());
