@@ -223,13 +223,6 @@ pub struct AdminServer {
     pub idle_timeout_ms: i32,
     /// `zookeeper.admin.commandURL`, default `/commands`.
     pub command_url: String,
-    /// `zookeeper.admin.portUnification`: HTTP and HTTPS on the one port. Default off.
-    pub port_unification: bool,
-    /// `zookeeper.admin.forceHttps`: HTTPS only (wins over `portUnification`). Default off.
-    pub force_https: bool,
-    /// `zookeeper.admin.needClientAuth`: HTTPS clients must present a certificate that
-    /// the quorum trust store accepts. Default off.
-    pub need_client_auth: bool,
 }
 
 /// Container and TTL node reaping (`ContainerManager`; system properties only, no

@@ -1031,9 +1031,6 @@ fn finish(
                 .get("zookeeper.admin.commandURL")
                 .unwrap_or("/commands")
                 .to_owned(),
-            port_unification: sys.get_boolean("zookeeper.admin.portUnification"),
-            force_https: sys.get_boolean("zookeeper.admin.forceHttps"),
-            need_client_auth: sys.get_boolean("zookeeper.admin.needClientAuth"),
         },
         read_only_mode_enabled: sys.get_boolean("readonlymode.enabled"),
         server_cnxn_factory: sys.get("zookeeper.serverCnxnFactory").map(str::to_owned),

@@ -58,7 +58,6 @@ async fn ops_server() -> Option<(common::TestServer, Bound)> {
         address: "127.0.0.1".into(),
         port: 0,
         command_url: "/commands".into(),
-        https: None,
     });
     settings.ops.prometheus = Some(("127.0.0.1".into(), 0));
     let mut bound = settings.ops.bound.subscribe();
@@ -68,34 +67,6 @@ async fn ops_server() -> Option<(common::TestServer, Bound)> {
         .unwrap()
         .unwrap_or_default();
     Some((server, b))
-}
-
-/// `GET path` over HTTPS trusting `ca` (presenting `client` if given): the status line's
-/// code and the `Strict-Transport-Security` header; the error if the handshake fails.
-async fn https_get(
-    addr: std::net::SocketAddr,
-    path: &str,
-    ca: &rustls_pki_types::CertificateDer<'static>,
-    client: Option<&zk_testkit::tls::Issued>,
-) -> std::io::Result<(u16, Option<String>)> {
-    let mut s = zk_testkit::tls::connect(&addr.to_string(), ca, client).await?;
-    let req = format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
-    s.write_all(req.as_bytes()).await?;
-    let mut buf = Vec::new();
-    common::within("an HTTPS answer", s.read_to_end(&mut buf)).await?;
-    let text = String::from_utf8_lossy(&buf);
-    let head = text.split("\r\n\r\n").next().unwrap_or_default();
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| std::io::Error::other(format!("no status line in {text:?}")))?;
-    let hsts = head.lines().find_map(|l| {
-        l.to_ascii_lowercase()
-            .strip_prefix("strict-transport-security: ")
-            .map(str::to_string)
-    });
-    Ok((status, hsts))
 }
 
 /// Keys of a JSON object, in order.
@@ -288,7 +259,6 @@ async fn readyz_is_503_while_the_node_does_not_serve() {
         address: "127.0.0.1".into(),
         port: 0,
         command_url: "/admin/".into(),
-        https: None,
     });
     let settings = Arc::new(settings);
     let (core_tx, core_rx) = tokio::sync::mpsc::channel(1);
@@ -899,137 +869,6 @@ fn admin_and_metrics_keys_come_from_zoo_cfg_and_system_properties() {
     assert!(zk_server::ops::OpsSettings::from_config(&loaded.config)
         .admin
         .is_none());
-}
-
-/// The AdminServer's HTTPS as `JettyAdminServer` sets it up, from zoo.cfg: QuorumX509Util's
-/// stores (`ssl.quorum.*`); `admin.forceHttps` serves HTTPS only, with HSTS;
-/// `admin.portUnification` serves HTTPS and HTTP on the one port; `admin.needClientAuth`
-/// refuses a client without a certificate the trust store accepts.
-#[tokio::test]
-async fn admin_https_forced_unified_and_with_client_auth() {
-    let dir = tempfile::tempdir().unwrap();
-    let ca = zk_testkit::tls::ca("admin test CA");
-    let ca_der = ca.cert.der().clone();
-    let key_store =
-        zk_testkit::tls::issue(&ca, "server", true, false).write_pem(dir.path(), "server");
-    let client = zk_testkit::tls::issue(&ca, "client", false, false);
-    let trust_store = dir.path().join("ca.pem");
-    std::fs::write(&trust_store, ca.cert.pem()).unwrap();
-    for (keys, plain_ok, hsts, need_cert) in [
-        ("admin.forceHttps=true", false, true, false),
-        ("admin.portUnification=true", true, false, false),
-        (
-            "admin.forceHttps=true\nadmin.needClientAuth=true",
-            false,
-            true,
-            true,
-        ),
-    ] {
-        let cfg_path = dir.path().join("zoo.cfg");
-        std::fs::write(
-            &cfg_path,
-            format!(
-                "dataDir={}\nclientPort=2181\n{keys}\nssl.quorum.keyStore.location={}\n\
-                 ssl.quorum.trustStore.location={}\n",
-                dir.path().display(),
-                key_store.display(),
-                trust_store.display()
-            ),
-        )
-        .unwrap();
-        let loaded =
-            zk_server::config::load(&cfg_path, zk_server::config::SystemProperties::default())
-                .unwrap();
-        let mut admin = zk_server::ops::OpsSettings::from_config(&loaded.config)
-            .admin
-            .unwrap();
-        assert!(admin.https.is_some(), "{keys}: HTTPS asked for");
-        admin.address = "127.0.0.1".into();
-        admin.port = 0;
-        let mut settings = common::settings();
-        settings.ops.admin = Some(admin);
-        let mut bound = settings.ops.bound.subscribe();
-        let Some(_server) = common::local(settings).await else {
-            return;
-        };
-        let addr = common::within("the AdminServer", bound.wait_for(|b| b.is_some()))
-            .await
-            .unwrap()
-            .unwrap_or_default()
-            .admin
-            .expect("the AdminServer started");
-        let presented = need_cert.then_some(&client);
-        let (status, got_hsts) = https_get(addr, "/commands/ruok", &ca_der, presented)
-            .await
-            .unwrap_or_else(|e| panic!("{keys}: HTTPS: {e}"));
-        assert_eq!(status, 200, "{keys}");
-        assert_eq!(got_hsts.is_some(), hsts, "{keys}: HSTS header {got_hsts:?}");
-        if hsts {
-            assert_eq!(got_hsts.as_deref(), Some(zk_server::ops::HSTS));
-        }
-        if need_cert {
-            assert!(
-                https_get(addr, "/commands/ruok", &ca_der, None)
-                    .await
-                    .is_err(),
-                "{keys}: a client without a certificate is refused"
-            );
-        }
-        // Plain HTTP on the same port.
-        let plain = common::within("plain HTTP", async {
-            let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-            s.write_all(b"GET /commands/ruok HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
-                .await
-                .unwrap();
-            let mut buf = Vec::new();
-            let _ = s.read_to_end(&mut buf).await;
-            String::from_utf8_lossy(&buf).into_owned()
-        })
-        .await;
-        assert_eq!(
-            plain.starts_with("HTTP/1.1 200"),
-            plain_ok,
-            "{keys}: plain HTTP answered {plain:?}"
-        );
-    }
-}
-
-/// HTTPS asked for without a key store: the AdminServer does not start (upstream's fails
-/// with "Problem starting AdminServer"), and the node still serves clients.
-#[tokio::test]
-async fn admin_https_without_a_key_store_does_not_start_the_admin_server() {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg_path = dir.path().join("zoo.cfg");
-    std::fs::write(
-        &cfg_path,
-        format!(
-            "dataDir={}\nclientPort=2181\nadmin.forceHttps=true\n",
-            dir.path().display()
-        ),
-    )
-    .unwrap();
-    let loaded =
-        zk_server::config::load(&cfg_path, zk_server::config::SystemProperties::default()).unwrap();
-    let mut admin = zk_server::ops::OpsSettings::from_config(&loaded.config)
-        .admin
-        .unwrap();
-    let why = admin.https.as_ref().unwrap().tls.as_ref().unwrap_err();
-    assert!(why.contains("ssl.quorum.keyStore.location"), "{why}");
-    admin.address = "127.0.0.1".into();
-    admin.port = 0;
-    let mut settings = common::settings();
-    settings.ops.admin = Some(admin);
-    let mut bound = settings.ops.bound.subscribe();
-    let Some(server) = common::local(settings).await else {
-        return;
-    };
-    let b = common::within("the operator servers", bound.wait_for(|b| b.is_some()))
-        .await
-        .unwrap()
-        .unwrap_or_default();
-    assert!(b.admin.is_none());
-    let c = server.client().await;
-    assert!(c.check_stat("/").await.unwrap().is_some());
 }
 
 /// `metricsProvider.className=…NullMetricsProvider` is upstream's way to record nothing:

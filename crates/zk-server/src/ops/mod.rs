@@ -36,7 +36,7 @@ pub const PROMETHEUS_PROVIDER: &str = crate::config::PROMETHEUS_METRICS_PROVIDER
 const CORE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Where the AdminServer listens and how it is reached.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdminSettings {
     /// `admin.serverAddress`.
     pub address: String,
@@ -44,27 +44,7 @@ pub struct AdminSettings {
     pub port: u16,
     /// `admin.commandURL`.
     pub command_url: String,
-    /// HTTPS on the port, when `admin.portUnification` or `admin.forceHttps` asks for it;
-    /// `None`: plain HTTP.
-    pub https: Option<AdminHttps>,
 }
-
-/// The AdminServer's HTTPS, as `JettyAdminServer` sets it up: the key and trust stores of
-/// `QuorumX509Util` (`ssl.quorum.*`), HTTPS alone with HSTS (`admin.forceHttps`) or beside
-/// plain HTTP on the one port (`admin.portUnification`), and a client certificate
-/// required only with `admin.needClientAuth`.
-#[derive(Debug, Clone)]
-pub struct AdminHttps {
-    /// `admin.forceHttps`: plain HTTP is refused (the TLS handshake fails).
-    pub force: bool,
-    /// The TLS settings, or why they cannot be read (the AdminServer then does not start,
-    /// as upstream's fails to).
-    pub tls: Result<crate::tls::TlsOptions, String>,
-}
-
-/// `Strict-Transport-Security` with `admin.forceHttps`: Jetty's `SecureRequestCustomizer`
-/// as `JettyAdminServer` configures it (one day).
-pub const HSTS: &str = "max-age=86400";
 
 /// The operator surface's settings.
 #[derive(Debug, Clone, Default)]
@@ -93,22 +73,6 @@ impl OpsSettings {
             address: cfg.admin.address.clone(),
             port: u16::try_from(cfg.admin.port).unwrap_or(8080),
             command_url: cfg.admin.command_url.clone(),
-            https: (cfg.admin.force_https || cfg.admin.port_unification).then(|| AdminHttps {
-                force: cfg.admin.force_https,
-                tls: crate::tls::TlsOptions::from_properties_of(
-                    &cfg.properties,
-                    &crate::tls::QUORUM_X509,
-                )
-                .map(|mut t| {
-                    t.client_auth = if cfg.admin.need_client_auth {
-                        crate::tls::ClientAuth::Need
-                    } else {
-                        crate::tls::ClientAuth::None
-                    };
-                    t
-                })
-                .map_err(|e| e.to_string()),
-            }),
         });
         let prometheus = (cfg.metrics_provider_class_name == PROMETHEUS_PROVIDER).then(|| {
             let p = &cfg.metrics_provider_config;
@@ -210,11 +174,7 @@ pub async fn start(state: Arc<OpsState>, shutdown: watch::Receiver<bool>) -> Bou
     let ops = &state.settings.ops;
     if let Some(a) = &ops.admin {
         let router = admin::router(state.clone(), &a.command_url);
-        let served = match &a.https {
-            None => serve(&a.address, a.port, router, shutdown.clone()).await,
-            Some(h) => serve_https(&a.address, a.port, router, h, shutdown.clone()).await,
-        };
-        match served {
+        match serve(&a.address, a.port, router, shutdown.clone()).await {
             Ok(addr) => {
                 tracing::info!(
                     "Started AdminServer on address {}, port {} and command URL {}",
@@ -247,105 +207,6 @@ pub async fn start(state: Arc<OpsState>, shutdown: watch::Receiver<bool>) -> Bou
     bound
 }
 
-/// Resolves when `shutdown` becomes true or its sender is gone.
-async fn stopped(shutdown: &mut watch::Receiver<bool>) {
-    while !*shutdown.borrow_and_update() {
-        if shutdown.changed().await.is_err() {
-            break;
-        }
-    }
-}
-
-/// The first byte of a TLS handshake record (what port unification looks for, as
-/// Jetty's `OptionalSslConnectionFactory` and the client port do).
-const TLS_HANDSHAKE_RECORD: u8 = 0x16;
-
-/// Serves `router` with HTTPS (and, with port unification, plain HTTP) on `host:port`.
-async fn serve_https(
-    host: &str,
-    port: u16,
-    router: axum::Router,
-    https: &AdminHttps,
-    mut shutdown: watch::Receiver<bool>,
-) -> std::io::Result<std::net::SocketAddr> {
-    let tls = https
-        .tls
-        .as_ref()
-        .map_err(|e| std::io::Error::other(e.clone()))?;
-    let config = tls
-        .build()
-        .map_err(|e| std::io::Error::other(e.to_string()))?;
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let bound = tls.handshake_timeout;
-    let force = https.force;
-    let router = if force {
-        router.layer(axum::middleware::map_response(
-            |mut r: axum::response::Response| async move {
-                r.headers_mut().insert(
-                    axum::http::header::STRICT_TRANSPORT_SECURITY,
-                    axum::http::HeaderValue::from_static(HSTS),
-                );
-                r
-            },
-        ))
-    } else {
-        router
-    };
-    let listener = tokio::net::TcpListener::bind((host, port)).await?;
-    let addr = listener.local_addr()?;
-    tokio::spawn(async move {
-        loop {
-            let (stream, peer) = tokio::select! {
-                _ = stopped(&mut shutdown) => break,
-                accepted = listener.accept() => match accepted {
-                    Ok(a) => a,
-                    Err(e) => {
-                        tracing::warn!("AdminServer on {addr}: accept failed: {e}");
-                        // EMFILE and friends: give the process a moment rather than spin.
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        continue;
-                    }
-                },
-            };
-            let (acceptor, router) = (acceptor.clone(), router.clone());
-            tokio::spawn(async move {
-                let tls = force || {
-                    let mut first = [0u8; 1];
-                    match tokio::time::timeout(bound, stream.peek(&mut first)).await {
-                        Ok(Ok(1)) => first[0] == TLS_HANDSHAKE_RECORD,
-                        _ => return,
-                    }
-                };
-                let service = hyper_util::service::TowerToHyperService::new(router);
-                let http = hyper::server::conn::http1::Builder::new();
-                let served = if tls {
-                    match tokio::time::timeout(bound, acceptor.accept(stream)).await {
-                        Ok(Ok(s)) => {
-                            http.serve_connection(hyper_util::rt::TokioIo::new(s), service)
-                                .await
-                        }
-                        Ok(Err(e)) => {
-                            tracing::debug!("AdminServer: TLS handshake with {peer} failed: {e}");
-                            return;
-                        }
-                        Err(_) => {
-                            tracing::debug!("AdminServer: TLS handshake with {peer} timed out");
-                            return;
-                        }
-                    }
-                } else {
-                    http.serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                        .await
-                };
-                if let Err(e) = served {
-                    tracing::debug!("AdminServer: connection from {peer}: {e}");
-                }
-            });
-        }
-    });
-    Ok(addr)
-}
-
 async fn serve(
     host: &str,
     port: u16,
@@ -355,8 +216,14 @@ async fn serve(
     let listener = tokio::net::TcpListener::bind((host, port)).await?;
     let addr = listener.local_addr()?;
     tokio::spawn(async move {
-        // A dropped sender counts as shutdown too.
-        let stop = async move { stopped(&mut shutdown).await };
+        let stop = async move {
+            // A dropped sender counts as shutdown too.
+            while !*shutdown.borrow_and_update() {
+                if shutdown.changed().await.is_err() {
+                    break;
+                }
+            }
+        };
         if let Err(e) = axum::serve(listener, router)
             .with_graceful_shutdown(stop)
             .await

@@ -68,68 +68,6 @@ pub enum ClientAuth {
     None,
 }
 
-/// The system properties one of Apache ZooKeeper's `X509Util` flavours reads:
-/// [`CLIENT_X509`] (`ClientX509Util`, `zookeeper.ssl.*`) for the client port, and
-/// [`QUORUM_X509`] (`QuorumX509Util`, `zookeeper.ssl.quorum.*`), which the quorum links and
-/// the AdminServer's HTTPS use.
-#[derive(Debug, Clone, Copy)]
-pub struct X509Props {
-    key_store: [&'static str; 4],
-    trust_store: [&'static str; 4],
-    client_auth: &'static str,
-    enabled_protocols: &'static str,
-    protocol: &'static str,
-    ciphersuites: &'static str,
-    handshake_timeout: &'static str,
-}
-
-/// `ClientX509Util`'s properties.
-pub const CLIENT_X509: X509Props = X509Props {
-    key_store: [
-        "zookeeper.ssl.keyStore.location",
-        "zookeeper.ssl.keyStore.password",
-        "zookeeper.ssl.keyStore.passwordPath",
-        "zookeeper.ssl.keyStore.type",
-    ],
-    trust_store: [
-        "zookeeper.ssl.trustStore.location",
-        "zookeeper.ssl.trustStore.password",
-        "zookeeper.ssl.trustStore.passwordPath",
-        "zookeeper.ssl.trustStore.type",
-    ],
-    client_auth: "zookeeper.ssl.clientAuth",
-    enabled_protocols: "zookeeper.ssl.enabledProtocols",
-    protocol: "zookeeper.ssl.protocol",
-    ciphersuites: "zookeeper.ssl.ciphersuites",
-    handshake_timeout: "zookeeper.ssl.handshakeDetectionTimeoutMillis",
-};
-
-/// `QuorumX509Util`'s properties.
-pub const QUORUM_X509: X509Props = X509Props {
-    key_store: [
-        "zookeeper.ssl.quorum.keyStore.location",
-        "zookeeper.ssl.quorum.keyStore.password",
-        "zookeeper.ssl.quorum.keyStore.passwordPath",
-        "zookeeper.ssl.quorum.keyStore.type",
-    ],
-    trust_store: [
-        "zookeeper.ssl.quorum.trustStore.location",
-        "zookeeper.ssl.quorum.trustStore.password",
-        "zookeeper.ssl.quorum.trustStore.passwordPath",
-        "zookeeper.ssl.quorum.trustStore.type",
-    ],
-    client_auth: "zookeeper.ssl.quorum.clientAuth",
-    enabled_protocols: "zookeeper.ssl.quorum.enabledProtocols",
-    protocol: "zookeeper.ssl.quorum.protocol",
-    ciphersuites: "zookeeper.ssl.quorum.ciphersuites",
-    handshake_timeout: "zookeeper.ssl.quorum.handshakeDetectionTimeoutMillis",
-};
-
-/// A property's name as zoo.cfg spells it (without `zookeeper.`), for messages.
-fn short(name: &'static str) -> &'static str {
-    name.strip_prefix("zookeeper.").unwrap_or(name)
-}
-
 #[derive(Debug, Clone)]
 struct StoreRef {
     path: PathBuf,
@@ -140,9 +78,22 @@ struct StoreRef {
 impl StoreRef {
     fn from_properties(
         sys: &SystemProperties,
-        names: [&'static str; 4],
+        which: &'static str,
     ) -> Result<Option<Self>, TlsError> {
-        let [loc, pw, pw_path, ty] = names;
+        let (loc, pw, pw_path, ty) = match which {
+            "keyStore" => (
+                "zookeeper.ssl.keyStore.location",
+                "zookeeper.ssl.keyStore.password",
+                "zookeeper.ssl.keyStore.passwordPath",
+                "zookeeper.ssl.keyStore.type",
+            ),
+            _ => (
+                "zookeeper.ssl.trustStore.location",
+                "zookeeper.ssl.trustStore.password",
+                "zookeeper.ssl.trustStore.passwordPath",
+                "zookeeper.ssl.trustStore.type",
+            ),
+        };
         let Some(path) = sys.get(loc).filter(|p| !p.is_empty()) else {
             return Ok(None);
         };
@@ -181,8 +132,6 @@ pub struct TlsOptions {
     pub client_auth: ClientAuth,
     versions: Vec<&'static rustls::SupportedProtocolVersion>,
     cipher_suites: Option<Vec<String>>,
-    /// Which properties these came from (for messages).
-    props: X509Props,
     /// `ssl.handshakeDetectionTimeoutMillis`: a handshake (and, with port unification, the
     /// first bytes) must complete within it.
     pub handshake_timeout: Duration,
@@ -203,16 +152,11 @@ fn protocol(name: &str) -> Option<&'static rustls::SupportedProtocolVersion> {
 impl TlsOptions {
     /// Reads `zookeeper.ssl.*`. A key store is required.
     pub fn from_properties(sys: &SystemProperties) -> Result<Self, TlsError> {
-        Self::from_properties_of(sys, &CLIENT_X509)
-    }
-
-    /// Reads the properties `props` names. A key store is required.
-    pub fn from_properties_of(sys: &SystemProperties, props: &X509Props) -> Result<Self, TlsError> {
-        let key_store = StoreRef::from_properties(sys, props.key_store)?
-            .ok_or(TlsError::Missing(short(props.key_store[0])))?;
-        let trust_store = StoreRef::from_properties(sys, props.trust_store)?;
+        let key_store = StoreRef::from_properties(sys, "keyStore")?
+            .ok_or(TlsError::Missing("ssl.keyStore.location"))?;
+        let trust_store = StoreRef::from_properties(sys, "trustStore")?;
         let client_auth = match sys
-            .get(props.client_auth)
+            .get("zookeeper.ssl.clientAuth")
             .map(|s| s.trim().to_ascii_uppercase())
             .as_deref()
         {
@@ -221,18 +165,20 @@ impl TlsOptions {
             Some("NONE") => ClientAuth::None,
             Some(_) => {
                 return Err(TlsError::Invalid {
-                    key: short(props.client_auth),
-                    value: sys.get(props.client_auth).unwrap_or("").into(),
+                    key: "ssl.clientAuth",
+                    value: sys.get("zookeeper.ssl.clientAuth").unwrap_or("").into(),
                     why: "expected need, want or none",
                 })
             }
         };
         // SSLContextAndOptions: enabledProtocols, else just ssl.protocol (default TLSv1.2).
-        let (key, list) = match sys.get(props.enabled_protocols) {
-            Some(list) => (short(props.enabled_protocols), list.to_string()),
+        let (key, list) = match sys.get("zookeeper.ssl.enabledProtocols") {
+            Some(list) => ("ssl.enabledProtocols", list.to_string()),
             None => (
-                short(props.protocol),
-                sys.get(props.protocol).unwrap_or("TLSv1.2").to_string(),
+                "ssl.protocol",
+                sys.get("zookeeper.ssl.protocol")
+                    .unwrap_or("TLSv1.2")
+                    .to_string(),
             ),
         };
         let mut versions = Vec::new();
@@ -256,20 +202,19 @@ impl TlsOptions {
                 why: "no protocol enabled",
             });
         }
-        let cipher_suites = sys.get(props.ciphersuites).map(|s| {
+        let cipher_suites = sys.get("zookeeper.ssl.ciphersuites").map(|s| {
             s.split(',')
                 .map(|c| c.trim().to_string())
                 .filter(|c| !c.is_empty())
                 .collect()
         });
-        let handshake_ms = sys.get_integer(props.handshake_timeout, 5000);
+        let handshake_ms = sys.get_integer("zookeeper.ssl.handshakeDetectionTimeoutMillis", 5000);
         Ok(TlsOptions {
             key_store,
             trust_store,
             client_auth,
             versions,
             cipher_suites,
-            props: *props,
             handshake_timeout: Duration::from_millis(handshake_ms.max(1) as u64),
             x509_super_user: sys
                 .get("zookeeper.X509AuthenticationProvider.superUser")
@@ -290,7 +235,7 @@ impl TlsOptions {
             provider.cipher_suites.retain(|s| wanted.contains(&name(s)));
             if provider.cipher_suites.is_empty() {
                 return Err(TlsError::Invalid {
-                    key: short(self.props.ciphersuites),
+                    key: "ssl.ciphersuites",
                     value: wanted.join(","),
                     why: "none of these cipher suites is supported (rustls offers the ECDHE AES-GCM and ChaCha20-Poly1305 suites and the TLS 1.3 suites)",
                 });
