@@ -142,6 +142,15 @@ pub enum Output {
     SnapshotSlice(SnapshotSlice),
 }
 
+/// Why [`Node::restore`] refused: writes were still in flight (the shell lets them become
+/// durable and apply first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{in_flight} writes are still in flight")]
+pub struct RestoreRefused {
+    /// Writes prepared and not yet applied.
+    pub in_flight: usize,
+}
+
 /// A slice of a background snapshot.
 #[derive(Debug)]
 pub enum SnapshotSlice {

@@ -61,6 +61,16 @@ enum Queued {
     },
 }
 
+/// What preparation needs of the node's configuration.
+fn prep_config(cfg: &NodeConfig) -> PrepConfig {
+    PrepConfig {
+        auth: cfg.auth.clone(),
+        extended_types: cfg.extended_types,
+        close_session_txn: cfg.close_session_txn,
+        reconfig_enabled: cfg.reconfig_enabled,
+    }
+}
+
 /// A background (fuzzy) snapshot in progress.
 struct SnapJob {
     /// `None` once the last slice is out (the writer is finishing).
@@ -100,12 +110,7 @@ impl Node {
         nonce: NonceSource,
         now: Now,
     ) -> Self {
-        let prep_cfg = PrepConfig {
-            auth: cfg.auth.clone(),
-            extended_types: cfg.extended_types,
-            close_session_txn: cfg.close_session_txn,
-            reconfig_enabled: cfg.reconfig_enabled,
-        };
+        let prep_cfg = prep_config(&cfg);
         let last = tree.last_processed_zxid;
         let snapshot_threshold = cfg
             .snapshots
@@ -212,6 +217,45 @@ impl Node {
     /// Writes in flight: prepared and not yet applied.
     pub fn outstanding(&self) -> usize {
         self.role.pending() + self.committed.len()
+    }
+
+    /// Replaces the whole state with a restored one (the AdminServer's `restore`,
+    /// `ZooKeeperServer.restoreFromSnapshot`): `tree` and the `sessions` that come with it.
+    ///
+    /// Only a quiet node can be restored: with writes in flight it refuses
+    /// ([`RestoreRefused`]) and the shell must first let them become durable and apply. Every
+    /// connection is closed (its session lives on if the restored state has it, and its
+    /// client reconnects into it); their watches go with the old tree. A background snapshot
+    /// of the old tree is abandoned (the shell discards what its writer wrote).
+    ///
+    /// The zxid sequence never goes back: the restored tree's `last_processed_zxid` becomes
+    /// the larger of its own and the node's, so the next txn is logged above everything the
+    /// log already holds. Returns that zxid; the shell persists the restored state as a
+    /// snapshot named after it, which makes recovery start from it.
+    pub fn restore(
+        &mut self,
+        mut tree: DataTree,
+        sessions: SessionTable,
+    ) -> Result<i64, crate::RestoreRefused> {
+        let in_flight = self.outstanding();
+        if in_flight > 0 {
+            return Err(crate::RestoreRefused { in_flight });
+        }
+        let zxid = tree.last_processed_zxid.max(self.last_zxid());
+        tree.last_processed_zxid = zxid;
+        let conns: Vec<ConnId> = self.conns.keys().copied().collect();
+        for conn in conns {
+            self.out.push(Output::Send(conn, Outgoing::Close));
+        }
+        self.conns.clear();
+        self.session_conn.clear();
+        self.queues.clear();
+        self.tree = tree;
+        self.sessions = sessions;
+        self.prep = Prep::new(prep_config(&self.cfg), zxid);
+        self.snap_job = None;
+        self.txns_since_snapshot = 0;
+        Ok(zxid)
     }
 
     /// Whether a background snapshot is being serialised (its writer wants

@@ -57,6 +57,8 @@ pub struct Stats {
     pub conns: ConnRegistry,
     /// The log writer's counters (fsyncs).
     pub log: Arc<crate::log::LogStats>,
+    /// The AdminServer's snapshot and restore counters (3.9's `snapshot_*`, `restore_*`).
+    pub admin: crate::ops::snaprest::AdminStats,
     /// Requests by opcode (index: `opcode + 16`, see [`Stats::count_op`]).
     ops: [AtomicU64; 160],
     latency_min: AtomicU64,
@@ -83,6 +85,7 @@ impl Stats {
             trace_mask: AtomicI64::new(DEFAULT_TRACE_MASK),
             conns: ConnRegistry::default(),
             log: Arc::default(),
+            admin: Default::default(),
             ops: std::array::from_fn(|_| AtomicU64::new(0)),
             latency_min: AtomicU64::new(u64::MAX),
             latency_max: AtomicU64::new(0),

@@ -18,6 +18,7 @@ pub mod json;
 pub mod prometheus;
 pub mod query;
 pub mod sd_notify;
+pub mod snaprest;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -44,6 +45,30 @@ pub struct AdminSettings {
     pub port: u16,
     /// `admin.commandURL`.
     pub command_url: String,
+    /// `admin.snapshot.enabled` (default true).
+    pub snapshot_enabled: bool,
+    /// `admin.restore.enabled` (default true).
+    pub restore_enabled: bool,
+    /// `admin.rateLimiterIntervalInMS` (default 300000; see [`snaprest`] for the unit the
+    /// snapshot limiter reads it in).
+    pub rate_limiter_interval_ms: i64,
+    /// `zookeeper.IPAuthenticationProvider.usexforwardedfor`: the `ip` scheme takes the
+    /// client address from `X-Forwarded-For`.
+    pub x_forwarded_for: bool,
+}
+
+impl Default for AdminSettings {
+    fn default() -> Self {
+        AdminSettings {
+            address: "0.0.0.0".into(),
+            port: 8080,
+            command_url: "/commands".into(),
+            snapshot_enabled: true,
+            restore_enabled: true,
+            rate_limiter_interval_ms: 300_000,
+            x_forwarded_for: false,
+        }
+    }
 }
 
 /// The operator surface's settings.
@@ -66,10 +91,17 @@ pub struct OpsSettings {
 impl OpsSettings {
     /// The settings a parsed configuration asks for.
     pub fn from_config(cfg: &crate::config::Config) -> Self {
+        let sys = &cfg.properties;
         let admin = cfg.admin.enabled.then(|| AdminSettings {
             address: cfg.admin.address.clone(),
             port: u16::try_from(cfg.admin.port).unwrap_or(8080),
             command_url: cfg.admin.command_url.clone(),
+            snapshot_enabled: sys.get_boolean_or("zookeeper.admin.snapshot.enabled", true),
+            restore_enabled: sys.get_boolean_or("zookeeper.admin.restore.enabled", true),
+            rate_limiter_interval_ms: i64::from(
+                sys.get_integer("zookeeper.admin.rateLimiterIntervalInMS", 300_000),
+            ),
+            x_forwarded_for: sys.get_boolean("zookeeper.IPAuthenticationProvider.usexforwardedfor"),
         });
         let prometheus = (cfg.metrics_provider_class_name == PROMETHEUS_PROVIDER).then(|| {
             let p = &cfg.metrics_provider_config;
@@ -106,14 +138,16 @@ pub struct OpsState {
     pub settings: Arc<Settings>,
     /// Counters.
     pub stats: Arc<Stats>,
-    core: mpsc::Sender<CoreMsg>,
+    pub(crate) core: mpsc::Sender<CoreMsg>,
     serving: AtomicBool,
+    pub(crate) snap_restore: snaprest::SnapRestore,
 }
 
 impl OpsState {
     /// State over a running core.
     pub fn new(settings: Arc<Settings>, stats: Arc<Stats>, core: mpsc::Sender<CoreMsg>) -> Self {
         OpsState {
+            snap_restore: snaprest::SnapRestore::new(settings.ops.admin.as_ref()),
             settings,
             stats,
             core,
@@ -220,7 +254,8 @@ async fn serve(
                 }
             }
         };
-        if let Err(e) = axum::serve(listener, router)
+        let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+        if let Err(e) = axum::serve(listener, service)
             .with_graceful_shutdown(stop)
             .await
         {
