@@ -83,6 +83,7 @@ const MODELLED: &[&str] = &[
     "zookeeper.admin.restore.enabled",
     "zookeeper.admin.rateLimiterIntervalInMS",
     "zookeeper.IPAuthenticationProvider.usexforwardedfor",
+    "zookeeper.audit.enable",
     "zookeeper.serverCnxnFactory",
     "zookeeper.maxCnxns",
     "zookeeper.client.portUnification",

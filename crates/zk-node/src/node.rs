@@ -39,6 +39,8 @@ enum Origin {
         conn: ConnId,
         xid: i32,
         op: OpCode,
+        /// What the audit log needs of the request (with `audit.enable`).
+        audit: Option<Box<crate::audit::Note>>,
     },
     Connect {
         conn: ConnId,
@@ -669,12 +671,21 @@ impl Node {
     }
 
     fn write(&mut self, conn: ConnId, session: i64, xid: i32, op: OpCode, wop: &WriteOp) {
+        let audit = match (&self.cfg.audit_user, self.conns.get(&conn)) {
+            (Some(_), Some(c)) => crate::audit::Note::of(wop, session, &c.auth, &c.peer),
+            _ => None,
+        };
         self.propose_write(
             session,
             xid,
             Some(conn),
             wop,
-            Origin::Client { conn, xid, op },
+            Origin::Client {
+                conn,
+                xid,
+                op,
+                audit,
+            },
         );
     }
 
@@ -826,6 +837,10 @@ impl Node {
             }
         }
         let h = &txn.header;
+        let ephemeral_audit = match (&self.cfg.audit_user, &txn.body) {
+            (Some(_), TxnBody::CloseSession(close)) => self.ephemeral_deletions(h.client_id, close),
+            _ => Vec::new(),
+        };
         let mut notes = std::mem::take(&mut self.notifications);
         notes.clear();
         let rc = self.tree.apply(h, &txn.body, &mut notes);
@@ -868,6 +883,32 @@ impl Node {
             },
             None => None,
         };
+        if let Some(Origin::Client {
+            audit: Some(note), ..
+        }) = &origin
+        {
+            for e in note.events(&rc) {
+                self.out.push(Output::Audit(e));
+            }
+        }
+        if let Some(user) = &self.cfg.audit_user {
+            for (path, deleted) in ephemeral_audit {
+                self.out.push(Output::Audit(crate::AuditEvent {
+                    session: Some(session),
+                    user: Some(user.clone()),
+                    ip: None,
+                    operation: "ephemeralZNodeDeletionOnSessionCloseOrExpire",
+                    znode: Some(path),
+                    znode_type: None,
+                    acl: None,
+                    result: if deleted {
+                        crate::AuditResult::Success
+                    } else {
+                        crate::AuditResult::Failure
+                    },
+                }));
+            }
+        }
         match origin {
             Some(Origin::Connect {
                 conn,
@@ -896,7 +937,7 @@ impl Node {
                 // FinalRequestProcessor fails to serialise its SetDataResponse (null Stat).
                 tracing::warn!("no reply to check xid {xid} outside a multi, as upstream");
             }
-            Some(Origin::Client { conn, xid, op }) => {
+            Some(Origin::Client { conn, xid, op, .. }) => {
                 let z = self.last_zxid();
                 let out = match write_reply(op, &rc) {
                     Ok(body) => Outgoing::Reply {
@@ -950,6 +991,36 @@ impl Node {
         for (conn, xid, op, forced) in ready {
             self.read_now(conn, xid, &op, forced);
         }
+    }
+
+    /// The paths a closeSession txn deletes, in the order `DataTree.killSession` deletes
+    /// them (the txn's list, then the tree's remaining ephemerals of the session), each
+    /// with whether it is there to delete.
+    fn ephemeral_deletions(
+        &self,
+        session: i64,
+        close: &Option<zk_proto::txn::CloseSessionTxn>,
+    ) -> Vec<(String, bool)> {
+        let listed: Vec<Bytes> = close
+            .iter()
+            .flat_map(|t| t.paths2_delete.iter().flatten())
+            .map(|p| p.bytes().clone())
+            .collect();
+        let mut rest: Vec<Bytes> = self
+            .tree
+            .ephemerals_of(session)
+            .into_iter()
+            .filter(|p| !listed.contains(p))
+            .collect();
+        rest.sort();
+        listed
+            .iter()
+            .chain(&rest)
+            .map(|p| {
+                let there = self.tree.node(p).is_some();
+                (String::from_utf8_lossy(p).into_owned(), there)
+            })
+            .collect()
     }
 
     // ----- snapshots ---------------------------------------------------------------

@@ -176,6 +176,8 @@ pub struct Core {
     snapshot_waiting: Vec<SnapshotReply>,
     /// A `restore` to carry out once the current batch is handled.
     restore_pending: Option<(Box<Restoring>, RestoreReply)>,
+    /// The audit log, with `audit.enable`.
+    audit: Option<Arc<crate::audit::AuditLog>>,
 }
 
 impl Core {
@@ -214,8 +216,15 @@ impl Core {
             has_store,
             snapshot_waiting: Vec::new(),
             restore_pending: None,
+            audit: None,
             settings,
         }
+    }
+
+    /// Writes the node's audit events to `audit` (`audit.enable`).
+    pub fn with_audit(mut self, audit: Option<Arc<crate::audit::AuditLog>>) -> Self {
+        self.audit = audit;
+        self
     }
 
     /// Runs until every connection handle is dropped and shutdown is signalled, or the log
@@ -341,6 +350,11 @@ impl Core {
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
                 Output::SnapshotBegin { zxid, nodes } => begin = Some((zxid, nodes)),
+                Output::Audit(e) => {
+                    if let Some(a) = &self.audit {
+                        a.write(&e);
+                    }
+                }
                 Output::SnapshotSlice(slice) => {
                     // Only the core sends, and the node slices only when there was room. A
                     // writer that has gone away reports why on the done channel.
