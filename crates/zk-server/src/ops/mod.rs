@@ -14,6 +14,7 @@
 pub mod admin;
 pub mod facade;
 pub mod figures;
+pub mod https;
 pub mod json;
 pub mod prometheus;
 pub mod query;
@@ -86,6 +87,8 @@ pub struct OpsSettings {
     pub client_port_listen_backlog: i32,
     /// Told where the servers listen once they are bound (tests bind port 0).
     pub bound: Arc<watch::Sender<Option<Bound>>>,
+    /// HTTPS for the AdminServer (`admin.forceHttps`, `admin.portUnification`).
+    pub admin_tls: Option<https::AdminTls>,
 }
 
 impl OpsSettings {
@@ -112,6 +115,32 @@ impl OpsSettings {
                 .unwrap_or(7000);
             (host, port)
         });
+        // JettyAdminServer: forceHttps (TLS only) overrides portUnification; TLS material
+        // from the quorum stores. Stores that cannot be loaded leave no AdminServer, as
+        // upstream's factory falls back to its dummy server.
+        let force_https = sys.get_boolean("zookeeper.admin.forceHttps");
+        let unified = sys.get_boolean("zookeeper.admin.portUnification");
+        let mut admin = admin;
+        let mut admin_tls = None;
+        if admin.is_some() && (force_https || unified) {
+            let need = sys.get_boolean("zookeeper.admin.needClientAuth");
+            match crate::tls::TlsOptions::for_admin(sys, need).and_then(crate::tls::TlsServer::new)
+            {
+                Ok(server) => {
+                    admin_tls = Some(https::AdminTls {
+                        server: Arc::new(server),
+                        force_https,
+                    })
+                }
+                Err(e) => {
+                    tracing::error!(
+                        "Failed to load authentication certificates for admin server: {e}; \
+                         the AdminServer is not started"
+                    );
+                    admin = None;
+                }
+            }
+        }
         let initial_configuration = cfg
             .config_file
             .as_ref()
@@ -127,6 +156,7 @@ impl OpsSettings {
                 .map_or(0, |e| i32::from(e.port)),
             client_port_listen_backlog: cfg.client_port_listen_backlog,
             bound: Arc::default(),
+            admin_tls,
         }
     }
 }
@@ -203,8 +233,13 @@ pub async fn start(state: Arc<OpsState>, shutdown: watch::Receiver<bool>) -> Bou
     let mut bound = Bound::default();
     let ops = &state.settings.ops;
     if let Some(a) = &ops.admin {
-        let router = admin::router(state.clone(), &a.command_url);
-        match serve(&a.address, a.port, router, shutdown.clone()).await {
+        let mut router = admin::router(state.clone(), &a.command_url);
+        if ops.admin_tls.as_ref().is_some_and(|t| t.force_https) {
+            // Jetty's SecureRequestCustomizer: HSTS, one day, subdomains included.
+            router = router.layer(axum::middleware::map_response(hsts));
+        }
+        let tls = ops.admin_tls.clone();
+        match serve(&a.address, a.port, router, shutdown.clone(), tls).await {
             Ok(addr) => {
                 tracing::info!(
                     "Started AdminServer on address {}, port {} and command URL {}",
@@ -224,7 +259,7 @@ pub async fn start(state: Arc<OpsState>, shutdown: watch::Receiver<bool>) -> Bou
     }
     if let Some((host, port)) = &ops.prometheus {
         let router = prometheus::router(state.clone());
-        match serve(host, *port, router, shutdown).await {
+        match serve(host, *port, router, shutdown, None).await {
             Ok(addr) => {
                 tracing::info!("Prometheus metrics available on http://{addr}/metrics");
                 bound.metrics = Some(addr);
@@ -237,14 +272,31 @@ pub async fn start(state: Arc<OpsState>, shutdown: watch::Receiver<bool>) -> Bou
     bound
 }
 
+async fn hsts(mut r: axum::response::Response) -> axum::response::Response {
+    r.headers_mut().insert(
+        axum::http::header::STRICT_TRANSPORT_SECURITY,
+        axum::http::HeaderValue::from_static("max-age=86400; includeSubDomains"),
+    );
+    r
+}
+
 async fn serve(
     host: &str,
     port: u16,
     router: axum::Router,
     mut shutdown: watch::Receiver<bool>,
+    tls: Option<https::AdminTls>,
 ) -> std::io::Result<std::net::SocketAddr> {
+    use axum::serve::ListenerExt as _;
     let listener = tokio::net::TcpListener::bind((host, port)).await?;
     let addr = listener.local_addr()?;
+    let (https, plain) = match tls {
+        Some(t) => (
+            Some(https::AdminListener::spawn(listener, t, shutdown.clone())?),
+            None,
+        ),
+        None => (None, Some(listener)),
+    };
     tokio::spawn(async move {
         let stop = async move {
             // A dropped sender counts as shutdown too.
@@ -255,10 +307,17 @@ async fn serve(
             }
         };
         let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-        if let Err(e) = axum::serve(listener, service)
-            .with_graceful_shutdown(stop)
-            .await
-        {
+        let served = match (https, plain) {
+            // tap_io: the peer address as ConnectInfo for a listener of our own.
+            (Some(l), _) => {
+                axum::serve(l.tap_io(|_| {}), service)
+                    .with_graceful_shutdown(stop)
+                    .await
+            }
+            (None, Some(l)) => axum::serve(l, service).with_graceful_shutdown(stop).await,
+            (None, None) => Ok(()),
+        };
+        if let Err(e) = served {
             tracing::warn!("HTTP server on {addr} stopped: {e}");
         }
     });
