@@ -13,12 +13,9 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use axum::serve::Listener;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 
@@ -33,53 +30,9 @@ pub struct AdminTls {
     pub force_https: bool,
 }
 
-/// An accepted AdminServer connection.
-pub enum AdminStream {
-    /// Plaintext (port unification).
-    Plain(TcpStream),
-    /// TLS.
-    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
-}
-
-impl AsyncRead for AdminStream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            AdminStream::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            AdminStream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for AdminStream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            AdminStream::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            AdminStream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            AdminStream::Plain(s) => Pin::new(s).poll_flush(cx),
-            AdminStream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            AdminStream::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            AdminStream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
-        }
-    }
-}
+/// An accepted AdminServer connection: plaintext (port unification) or TLS.
+pub type AdminStream =
+    tokio_util::either::Either<TcpStream, Box<tokio_rustls::server::TlsStream<TcpStream>>>;
 
 /// Connections whose handshake is done, for `axum::serve`.
 pub struct AdminListener {
@@ -137,11 +90,11 @@ async fn handshake(stream: TcpStream, tls: &AdminTls) -> io::Result<AdminStream>
         let mut first = [0u8; 1];
         let n = stream.peek(&mut first).await?;
         if n == 0 || first[0] != 0x16 {
-            return Ok(AdminStream::Plain(stream));
+            return Ok(AdminStream::Left(stream));
         }
     }
     let acceptor = tokio_rustls::TlsAcceptor::from(tls.server.config());
-    Ok(AdminStream::Tls(Box::new(acceptor.accept(stream).await?)))
+    Ok(AdminStream::Right(Box::new(acceptor.accept(stream).await?)))
 }
 
 impl Listener for AdminListener {
