@@ -13,11 +13,22 @@ use zk_server::config::SystemProperties;
 use zk_server::ops::https::AdminTls;
 use zk_server::ops::AdminSettings;
 use zk_testkit::tls::{ca, issue, Ca};
+use zookeeper_client as zk;
 
 /// A GET of `/commands/ruok` over `s`; the whole answer (`Connection: close`).
-async fn ruok<S: AsyncRead + AsyncWrite + Unpin>(mut s: S) -> std::io::Result<String> {
-    s.write_all(b"GET /commands/ruok HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
-        .await?;
+async fn ruok<S: AsyncRead + AsyncWrite + Unpin>(s: S) -> std::io::Result<String> {
+    get(s, "/commands/ruok", None).await
+}
+
+/// A GET of `path` over `s`, with an `Authorization` header if given; the whole answer.
+async fn get<S: AsyncRead + AsyncWrite + Unpin>(
+    mut s: S,
+    path: &str,
+    auth: Option<&str>,
+) -> std::io::Result<String> {
+    let auth = auth.map_or(String::new(), |a| format!("Authorization: {a}\r\n"));
+    let req = format!("GET {path} HTTP/1.1\r\nHost: test\r\n{auth}Connection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await?;
     let mut buf = Vec::new();
     s.read_to_end(&mut buf).await?;
     Ok(String::from_utf8_lossy(&buf).into_owned())
@@ -43,7 +54,13 @@ fn quorum_stores(dir: &std::path::Path, ca: &Ca, trust: bool) -> SystemPropertie
 }
 
 async fn admin_server(tls: AdminTls) -> (common::TestServer, SocketAddr) {
-    let mut settings = common::settings();
+    admin_server_with(common::settings(), tls).await
+}
+
+async fn admin_server_with(
+    mut settings: zk_server::Settings,
+    tls: AdminTls,
+) -> (common::TestServer, SocketAddr) {
     settings.ops.admin = Some(AdminSettings {
         address: "127.0.0.1".into(),
         port: 0,
@@ -130,6 +147,46 @@ async fn need_client_auth_requires_a_certificate_from_the_trust_store() {
         Ok(s) => ruok(s).await.map_or(true, |a| !a.contains("HTTP/1.1 200")),
     };
     assert!(refused, "a client without a certificate was served");
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn snapshot_takes_the_x509_identity_from_the_client_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = ca("admin CA");
+    let sys = quorum_stores(dir.path(), &ca, true);
+    let mut settings = common::settings();
+    settings.auth.x509_provider = true;
+    let (srv, addr) = admin_server_with(settings, tls(&sys, true, true)).await;
+    // Only the operator's certificate holds ALL on /.
+    let c = srv.client().await;
+    c.auth("digest", b"super:test").await.unwrap();
+    let operator = "CN=operator,O=Ferrokeeper Tests";
+    let acl = [zk::Acl::new(
+        zk::Permission::ALL,
+        zk::AuthId::new("x509", operator),
+    )];
+    c.set_acl("/", &acl, None).await.unwrap();
+    let path = "/commands/snapshot?streaming=false";
+    let status = |answer: &str| answer.split_whitespace().nth(1).map(str::to_string);
+    for (cn, auth, expected) in [
+        ("operator", "x509", "200"),
+        ("intruder", "x509", "403"),
+        ("operator", "ip", "403"),
+        ("operator", "digest", "401"),
+    ] {
+        let cert = issue(&ca, cn, false, false);
+        let s = zk_testkit::tls::connect(&addr.to_string(), ca.cert.der(), Some(&cert))
+            .await
+            .unwrap();
+        let answer = get(s, path, Some(auth)).await.unwrap();
+        assert_eq!(
+            status(&answer).as_deref(),
+            Some(expected),
+            "{cn} {auth}: {answer}"
+        );
+    }
+    drop(c);
     srv.stop().await;
 }
 

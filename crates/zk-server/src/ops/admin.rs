@@ -15,8 +15,6 @@ use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use std::net::SocketAddr;
-
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, Query as UrlQuery, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
@@ -171,7 +169,7 @@ async fn command(
     State(state): State<Arc<OpsState>>,
     Path(name): Path<String>,
     UrlQuery(params): UrlQuery<HashMap<String, String>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ConnectInfo(peer): ConnectInfo<super::https::AdminPeer>,
     method: Method,
     headers: HeaderMap,
     body: Body,
@@ -186,7 +184,8 @@ async fn command(
                 method,
                 params: &params,
                 headers: &headers,
-                peer,
+                peer: peer.addr,
+                x509: peer.subject,
             };
             super::snaprest::handle(&state, call, body).await
         }

@@ -15,7 +15,8 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::serve::Listener;
+use axum::extract::connect_info::Connected;
+use axum::serve::{IncomingStream, Listener};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 
@@ -111,5 +112,43 @@ impl Listener for AdminListener {
 
     fn local_addr(&self) -> io::Result<Self::Addr> {
         Ok(self.local)
+    }
+}
+
+/// Who is asking, as the AdminServer's handlers see it: the peer address, and with a
+/// verified client certificate (`admin.needClientAuth`) its subject in RFC 2253 form (what
+/// the `x509` scheme of `snapshot`/`restore` authenticates as).
+#[derive(Debug, Clone)]
+pub struct AdminPeer {
+    /// The peer's address.
+    pub addr: SocketAddr,
+    /// The client certificate's subject, if one was presented and verified.
+    pub subject: Option<String>,
+}
+
+impl Connected<IncomingStream<'_, TcpListener>> for AdminPeer {
+    fn connect_info(stream: IncomingStream<'_, TcpListener>) -> Self {
+        AdminPeer {
+            addr: *stream.remote_addr(),
+            subject: None,
+        }
+    }
+}
+
+impl Connected<IncomingStream<'_, AdminListener>> for AdminPeer {
+    fn connect_info(stream: IncomingStream<'_, AdminListener>) -> Self {
+        let subject = match stream.io() {
+            AdminStream::Right(tls) => tls
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|c| c.first())
+                .and_then(|c| crate::tls::subject_rfc2253(c)),
+            AdminStream::Left(_) => None,
+        };
+        AdminPeer {
+            addr: *stream.remote_addr(),
+            subject,
+        }
     }
 }

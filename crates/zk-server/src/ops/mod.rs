@@ -287,7 +287,6 @@ async fn serve(
     mut shutdown: watch::Receiver<bool>,
     tls: Option<https::AdminTls>,
 ) -> std::io::Result<std::net::SocketAddr> {
-    use axum::serve::ListenerExt as _;
     let listener = tokio::net::TcpListener::bind((host, port)).await?;
     let addr = listener.local_addr()?;
     let (https, plain) = match tls {
@@ -306,14 +305,9 @@ async fn serve(
                 }
             }
         };
-        let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let service = router.into_make_service_with_connect_info::<https::AdminPeer>();
         let served = match (https, plain) {
-            // tap_io: the peer address as ConnectInfo for a listener of our own.
-            (Some(l), _) => {
-                axum::serve(l.tap_io(|_| {}), service)
-                    .with_graceful_shutdown(stop)
-                    .await
-            }
+            (Some(l), _) => axum::serve(l, service).with_graceful_shutdown(stop).await,
             (None, Some(l)) => axum::serve(l, service).with_graceful_shutdown(stop).await,
             (None, None) => Ok(()),
         };

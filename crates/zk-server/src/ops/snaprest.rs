@@ -5,7 +5,7 @@
 //! ```text
 //!   GET  <commandURL>/snapshot[?streaming=false]     POST <commandURL>/restore  (body: snapshot)
 //!     │ not serving → 200 + error                      │
-//!     │ Authorization: digest user:pw | ip → 401 / 403 (ALL on "/", bit by bit)
+//!     │ Authorization: digest user:pw | ip | x509 → 401 / 403 (ALL on "/", bit by bit)
 //!     │ admin.snapshot.enabled / admin.restore.enabled false → 503
 //!     │ rate limit (1 per admin.rateLimiterIntervalInMS) → 429 + *_rate_limited_count
 //!     ▼                                                ▼ read_snapshot (streamed, on a blocking thread)
@@ -183,6 +183,9 @@ pub struct Call<'a> {
     pub headers: &'a HeaderMap,
     /// The client's address.
     pub peer: SocketAddr,
+    /// The subject of the client's verified certificate (HTTPS with
+    /// `admin.needClientAuth`).
+    pub x509: Option<String>,
 }
 
 fn answer(command: &str, status: StatusCode, error: Option<&str>) -> Response {
@@ -281,8 +284,27 @@ async fn authorize(state: &OpsState, call: &Call<'_>) -> Result<(), (StatusCode,
             zk_core::auth::AuthOutcome::Failed => Vec::new(),
         },
         ["ip"] | ["ip", _] => vec![client_ip(state, call)],
-        // x509 needs a client certificate: the AdminServer speaks no TLS, so there is none
-        // (upstream's provider then names nobody); any other scheme has no provider.
+        // X509AuthenticationProvider: registered like any provider; the subject of the
+        // verified client certificate, and super when it is the configured super user.
+        ["x509"] | ["x509", _] if state.settings.auth.has_provider(b"x509") => {
+            let id = |scheme: &str, id: &str| Id {
+                scheme: Some(scheme.into()),
+                id: Some(id.into()),
+            };
+            match &call.x509 {
+                Some(subject) => {
+                    let sup = state.settings.auth.x509_super_user.as_deref();
+                    let mut ids = Vec::new();
+                    if sup == Some(subject.as_str()) {
+                        ids.push(id("super", subject));
+                    }
+                    ids.push(id("x509", subject));
+                    ids
+                }
+                None => Vec::new(),
+            }
+        }
+        // Any other scheme has no provider.
         _ => Vec::new(),
     };
     if ids.is_empty() {
