@@ -504,3 +504,42 @@ async fn disabled_commands_answer_503_once_authenticated() {
     srv.stop().await;
     srv2.stop().await;
 }
+
+#[tokio::test]
+async fn a_3_9_trailer_names_the_zxid_and_trailing_garbage_is_refused() {
+    let unlimited = AdminSettings {
+        rate_limiter_interval_ms: 0,
+        ..AdminSettings::default()
+    };
+    let store = MemStore::new();
+    let (a, addr) = server(unlimited.clone(), &store, None).await;
+    let c = a.client().await;
+    c.create("/t", b"t", &common::persistent()).await.unwrap();
+    let snap = http(addr, "GET", "/commands/snapshot", Some(SUPER), b"").await;
+    assert_eq!(snap.status, 200);
+    // Apache ZooKeeper 3.9 ends a snapshot with lastZxid and a seal (i64 checksum, "/").
+    let mut v39 = snap.body.clone();
+    v39.extend_from_slice(&0x7_0000_0005i64.to_be_bytes());
+    v39.extend_from_slice(&[0; 8]);
+    v39.extend_from_slice(&[0, 0, 0, 1, b'/']);
+    let b_store = MemStore::new();
+    let (b, b_addr) = server(unlimited, &b_store, None).await;
+    let r = http(b_addr, "POST", "/commands/restore", Some(SUPER), &v39).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["last_zxid"], 0x7_0000_0005i64);
+    let cb = b.client().await;
+    assert_eq!(cb.get_data("/t").await.unwrap().0, b"t");
+    // Anything longer after the snapshot is not a snapshot: refused, nothing changed.
+    let mut junk = snap.body.clone();
+    junk.extend(std::iter::repeat_n(7u8, 5000));
+    let r = http(b_addr, "POST", "/commands/restore", Some(SUPER), &junk).await;
+    assert_eq!(r.status, 500);
+    let m = http(b_addr, "GET", "/commands/monitor", None, b"")
+        .await
+        .json();
+    assert_eq!(m["restore_error_count"], 1);
+    assert_eq!(m["cnt_restore_time"], 1);
+    drop((c, cb));
+    a.stop().await;
+    b.stop().await;
+}

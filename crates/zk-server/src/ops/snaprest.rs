@@ -488,6 +488,9 @@ async fn restore(state: &OpsState, body: Body) -> Response {
 /// Adler32 and the ustring `/`).
 const LAST_ZXID_TRAILER: usize = 8 + 8 + 4 + 1;
 
+/// Bytes accepted after the snapshot's last section (what a newer format may add).
+const MAX_TRAILING: u64 = 4096;
+
 /// Reads a posted snapshot stream as it arrives (never whole in memory). Its zxid is the
 /// 3.9 `lastZxid` trailer when there is one, else the digest section's zxid (3.6+), else
 /// the largest zxid any node's stat carries (a 3.5 snapshot names its zxid only in its
@@ -516,7 +519,18 @@ async fn read_posted(body: Body, max_buffer: usize) -> Result<Restoring, String>
                 e.offset()
             )
         })?;
-        std::io::copy(&mut input, &mut std::io::sink()).map_err(|e| e.to_string())?;
+        // What follows the snapshot (3.9's trailer at most; the reader may have buffered
+        // some of it already): a bounded read.
+        std::io::copy(
+            &mut (&mut input).take(MAX_TRAILING + 1),
+            &mut std::io::sink(),
+        )
+        .map_err(|e| e.to_string())?;
+        if input.total.saturating_sub(loaded.length) > MAX_TRAILING {
+            return Err(format!(
+                "more than {MAX_TRAILING} bytes follow the snapshot"
+            ));
+        }
         Ok::<_, String>((loaded, input.tail_after(), input.total))
     })
     .await;
