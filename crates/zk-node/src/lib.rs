@@ -30,6 +30,7 @@
 
 #![warn(missing_docs)]
 
+mod audit;
 mod node;
 mod ops;
 pub mod recovery;
@@ -48,6 +49,7 @@ use zk_proto::{OpCode, SessionId, Zxid};
 use zk_tree::snapshot::WriteSummary;
 use zk_tree::WatchedEvent;
 
+pub use audit::{AuditEvent, AuditResult};
 pub use node::Node;
 pub use ops::{to_read_op, to_write_op};
 pub use replicate::{LocalReplicator, Replicator, RoleKind};
@@ -140,6 +142,17 @@ pub enum Output {
     },
     /// The next slice of the snapshot in progress.
     SnapshotSlice(SnapshotSlice),
+    /// A line for the audit log (only with [`NodeConfig::audit_user`]).
+    Audit(AuditEvent),
+}
+
+/// Why [`Node::restore`] refused: writes were still in flight (the shell lets them become
+/// durable and apply first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{in_flight} writes are still in flight")]
+pub struct RestoreRefused {
+    /// Writes prepared and not yet applied.
+    pub in_flight: usize,
 }
 
 /// A slice of a background snapshot.
@@ -258,6 +271,9 @@ pub struct NodeConfig {
     pub container_max_per_minute: usize,
     /// Snapshot policy; `None`: this node takes no background snapshots.
     pub snapshots: Option<SnapshotPolicy>,
+    /// `audit.enable`: the audit log is on, and this is the server's user (the `user` of
+    /// ephemeral deletions, `ZKAuditProvider.getZKUser`). `None`: off (the default).
+    pub audit_user: Option<String>,
 }
 
 impl Default for NodeConfig {
@@ -276,6 +292,7 @@ impl Default for NodeConfig {
             container_check_interval_ms: 60_000,
             container_max_per_minute: 10_000,
             snapshots: None,
+            audit_user: None,
         }
     }
 }

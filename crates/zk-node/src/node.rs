@@ -39,6 +39,8 @@ enum Origin {
         conn: ConnId,
         xid: i32,
         op: OpCode,
+        /// What the audit log needs of the request (with `audit.enable`).
+        audit: Option<Box<crate::audit::Note>>,
     },
     Connect {
         conn: ConnId,
@@ -59,6 +61,16 @@ enum Queued {
         op: Box<Request>,
         forced: Option<ErrorCode>,
     },
+}
+
+/// What preparation needs of the node's configuration.
+fn prep_config(cfg: &NodeConfig) -> PrepConfig {
+    PrepConfig {
+        auth: cfg.auth.clone(),
+        extended_types: cfg.extended_types,
+        close_session_txn: cfg.close_session_txn,
+        reconfig_enabled: cfg.reconfig_enabled,
+    }
 }
 
 /// A background (fuzzy) snapshot in progress.
@@ -100,12 +112,7 @@ impl Node {
         nonce: NonceSource,
         now: Now,
     ) -> Self {
-        let prep_cfg = PrepConfig {
-            auth: cfg.auth.clone(),
-            extended_types: cfg.extended_types,
-            close_session_txn: cfg.close_session_txn,
-            reconfig_enabled: cfg.reconfig_enabled,
-        };
+        let prep_cfg = prep_config(&cfg);
         let last = tree.last_processed_zxid;
         let snapshot_threshold = cfg
             .snapshots
@@ -212,6 +219,45 @@ impl Node {
     /// Writes in flight: prepared and not yet applied.
     pub fn outstanding(&self) -> usize {
         self.role.pending() + self.committed.len()
+    }
+
+    /// Replaces the whole state with a restored one (the AdminServer's `restore`,
+    /// `ZooKeeperServer.restoreFromSnapshot`): `tree` and the `sessions` that come with it.
+    ///
+    /// Only a quiet node can be restored: with writes in flight it refuses
+    /// ([`RestoreRefused`]) and the shell must first let them become durable and apply. Every
+    /// connection is closed (its session lives on if the restored state has it, and its
+    /// client reconnects into it); their watches go with the old tree. A background snapshot
+    /// of the old tree is abandoned (the shell discards what its writer wrote).
+    ///
+    /// The zxid sequence never goes back: the restored tree's `last_processed_zxid` becomes
+    /// the larger of its own and the node's, so the next txn is logged above everything the
+    /// log already holds. Returns that zxid; the shell persists the restored state as a
+    /// snapshot named after it, which makes recovery start from it.
+    pub fn restore(
+        &mut self,
+        mut tree: DataTree,
+        sessions: SessionTable,
+    ) -> Result<i64, crate::RestoreRefused> {
+        let in_flight = self.outstanding();
+        if in_flight > 0 {
+            return Err(crate::RestoreRefused { in_flight });
+        }
+        let zxid = tree.last_processed_zxid.max(self.last_zxid());
+        tree.last_processed_zxid = zxid;
+        let conns: Vec<ConnId> = self.conns.keys().copied().collect();
+        for conn in conns {
+            self.out.push(Output::Send(conn, Outgoing::Close));
+        }
+        self.conns.clear();
+        self.session_conn.clear();
+        self.queues.clear();
+        self.tree = tree;
+        self.sessions = sessions;
+        self.prep = Prep::new(prep_config(&self.cfg), zxid);
+        self.snap_job = None;
+        self.txns_since_snapshot = 0;
+        Ok(zxid)
     }
 
     /// Whether a background snapshot is being serialised (its writer wants
@@ -629,12 +675,21 @@ impl Node {
     }
 
     fn write(&mut self, conn: ConnId, session: i64, xid: i32, op: OpCode, wop: &WriteOp) {
+        let audit = match (&self.cfg.audit_user, self.conns.get(&conn)) {
+            (Some(_), Some(c)) => crate::audit::Note::of(wop, session, &c.auth, &c.peer),
+            _ => None,
+        };
         self.propose_write(
             session,
             xid,
             Some(conn),
             wop,
-            Origin::Client { conn, xid, op },
+            Origin::Client {
+                conn,
+                xid,
+                op,
+                audit,
+            },
         );
     }
 
@@ -786,6 +841,10 @@ impl Node {
             }
         }
         let h = &txn.header;
+        let ephemeral_audit = match (&self.cfg.audit_user, &txn.body) {
+            (Some(_), TxnBody::CloseSession(close)) => self.ephemeral_deletions(h.client_id, close),
+            _ => Vec::new(),
+        };
         let mut notes = std::mem::take(&mut self.notifications);
         notes.clear();
         let rc = self.tree.apply(h, &txn.body, &mut notes);
@@ -828,6 +887,32 @@ impl Node {
             },
             None => None,
         };
+        if let Some(Origin::Client {
+            audit: Some(note), ..
+        }) = &origin
+        {
+            for e in note.events(&rc) {
+                self.out.push(Output::Audit(e));
+            }
+        }
+        if let Some(user) = &self.cfg.audit_user {
+            for (path, deleted) in ephemeral_audit {
+                self.out.push(Output::Audit(crate::AuditEvent {
+                    session: Some(session),
+                    user: Some(user.clone()),
+                    ip: None,
+                    operation: "ephemeralZNodeDeletionOnSessionCloseOrExpire",
+                    znode: Some(path),
+                    znode_type: None,
+                    acl: None,
+                    result: if deleted {
+                        crate::AuditResult::Success
+                    } else {
+                        crate::AuditResult::Failure
+                    },
+                }));
+            }
+        }
         match origin {
             Some(Origin::Connect {
                 conn,
@@ -856,7 +941,7 @@ impl Node {
                 // FinalRequestProcessor fails to serialise its SetDataResponse (null Stat).
                 tracing::warn!("no reply to check xid {xid} outside a multi, as upstream");
             }
-            Some(Origin::Client { conn, xid, op }) => {
+            Some(Origin::Client { conn, xid, op, .. }) => {
                 let z = self.last_zxid();
                 let out = match write_reply(op, &rc) {
                     Ok(body) => Outgoing::Reply {
@@ -910,6 +995,36 @@ impl Node {
         for (conn, xid, op, forced) in ready {
             self.read_now(conn, xid, &op, forced);
         }
+    }
+
+    /// The paths a closeSession txn deletes, in the order `DataTree.killSession` deletes
+    /// them (the txn's list, then the tree's remaining ephemerals of the session), each
+    /// with whether it is there to delete.
+    fn ephemeral_deletions(
+        &self,
+        session: i64,
+        close: &Option<zk_proto::txn::CloseSessionTxn>,
+    ) -> Vec<(String, bool)> {
+        let listed: Vec<Bytes> = close
+            .iter()
+            .flat_map(|t| t.paths2_delete.iter().flatten())
+            .map(|p| p.bytes().clone())
+            .collect();
+        let mut rest: Vec<Bytes> = self
+            .tree
+            .ephemerals_of(session)
+            .into_iter()
+            .filter(|p| !listed.contains(p))
+            .collect();
+        rest.sort();
+        listed
+            .iter()
+            .chain(&rest)
+            .map(|p| {
+                let there = self.tree.node(p).is_some();
+                (String::from_utf8_lossy(p).into_owned(), there)
+            })
+            .collect()
     }
 
     // ----- snapshots ---------------------------------------------------------------

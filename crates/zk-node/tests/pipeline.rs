@@ -652,3 +652,67 @@ fn zxids_are_epoch_and_counter() {
     }
     assert_eq!(n.tree().node(b"/e").map(|x| x.stat.czxid), Some(z.0));
 }
+
+/// `restore` (the AdminServer's): refused while a write is in flight; then the state is
+/// replaced, every connection closed, and the zxid sequence continues above both the old
+/// state's and the restored one's.
+#[test]
+fn a_restore_replaces_a_quiet_state_and_never_moves_the_zxid_back() {
+    let mut n = node();
+    let s = session(&mut n, 1);
+    let outs = step(
+        &mut n,
+        Input::Request {
+            conn: 1,
+            xid: 1,
+            req: create("/old", b"o"),
+        },
+    );
+    let pending = persisted(&outs);
+    // The state to restore: another node's, with /new at zxid 2.
+    let mut other = node();
+    session(&mut other, 9);
+    let outs = step(
+        &mut other,
+        Input::Request {
+            conn: 9,
+            xid: 1,
+            req: create("/new", b"n"),
+        },
+    );
+    step(&mut other, Input::Durable(Zxid(persisted(&outs)[0])));
+    let restored = other.tree().clone();
+    assert_eq!(restored.last_processed_zxid, 2);
+    let sessions = || SessionTable::new(2000, WALL0, 1);
+
+    let refused = n.restore(restored.clone(), sessions()).unwrap_err();
+    assert_eq!(refused.in_flight, 1);
+    assert!(n.tree().node(b"/new").is_none(), "nothing changed");
+
+    let outs = step(&mut n, Input::Durable(Zxid(pending[0])));
+    assert_eq!(replies(&outs, 1), vec![(1, 0)]);
+    let before = n.tree().last_processed_zxid;
+    assert!(before >= 2);
+    assert_eq!(n.restore(restored, sessions()), Ok(before));
+    let outs: Vec<Output> = n.drain_outputs().collect();
+    assert!(
+        matches!(outs.as_slice(), [Output::Send(1, Outgoing::Close)]),
+        "{outs:?}"
+    );
+    assert!(n.tree().node(b"/old").is_none());
+    assert!(n.tree().node(b"/new").is_some());
+    assert_eq!(n.tree().last_processed_zxid, before);
+    assert!(n.sessions().get(s).is_none(), "the old session is gone");
+    // The closed connection's requests are ignored; a new one's next write follows on.
+    let later = step(
+        &mut n,
+        Input::Request {
+            conn: 1,
+            xid: 2,
+            req: create("/ignored", b""),
+        },
+    );
+    assert!(later.is_empty(), "{later:?}");
+    session(&mut n, 2);
+    assert_eq!(n.tree().last_processed_zxid, before + 1);
+}

@@ -60,7 +60,28 @@ pub enum CoreMsg {
         /// Where the answer goes.
         reply: oneshot::Sender<crate::ops::query::Answer>,
     },
+    /// The AdminServer's `snapshot`: write a snapshot of the applied state now and open it
+    /// for streaming.
+    Snapshot {
+        /// Where the snapshot (or why there is none) goes.
+        reply: SnapshotReply,
+    },
+    /// The AdminServer's `restore`: replace the state with this one (see
+    /// [`zk_node::Node::restore`]).
+    Restore {
+        /// The restored state.
+        state: Box<Restoring>,
+        /// Where the zxid the node continues from (or why it failed) goes.
+        reply: RestoreReply,
+    },
 }
+
+pub use crate::ops::snaprest::{Restoring, Taken};
+
+/// Where a `restore`'s outcome goes: the zxid the node continues from, or why it failed.
+pub type RestoreReply = oneshot::Sender<Result<i64, String>>;
+/// Where a `snapshot`'s outcome goes.
+pub type SnapshotReply = oneshot::Sender<Result<Taken, String>>;
 
 /// Time as the core sees it: monotonic ms for sessions and wall-clock ms for txn times,
 /// moving together. Real time by default; tests use [`Clock::manual`] and move it with
@@ -149,6 +170,14 @@ pub struct Core {
     snap_done_rx: Option<mpsc::UnboundedReceiver<Done>>,
     /// A purge came due while the snapshot target was busy: run it when it comes back.
     purge_due: bool,
+    /// Whether the server has a snapshot target at all (it may be lent to a writer).
+    has_store: bool,
+    /// `snapshot` commands waiting for the target to come back from a background writer.
+    snapshot_waiting: Vec<SnapshotReply>,
+    /// A `restore` to carry out once the current batch is handled.
+    restore_pending: Option<(Box<Restoring>, RestoreReply)>,
+    /// The audit log, with `audit.enable`.
+    audit: Option<Arc<crate::audit::AuditLog>>,
 }
 
 impl Core {
@@ -163,6 +192,7 @@ impl Core {
         snapshots: Option<Box<dyn SnapshotStore>>,
     ) -> Self {
         let (snap_done_tx, snap_done_rx) = mpsc::unbounded_channel();
+        let has_store = snapshots.is_some();
         let node = Node::new(
             settings.node_config(snapshots.is_some()),
             tree,
@@ -183,8 +213,18 @@ impl Core {
             snap_done_tx,
             snap_done_rx: Some(snap_done_rx),
             purge_due: false,
+            has_store,
+            snapshot_waiting: Vec::new(),
+            restore_pending: None,
+            audit: None,
             settings,
         }
+    }
+
+    /// Writes the node's audit events to `audit` (`audit.enable`).
+    pub fn with_audit(mut self, audit: Option<Arc<crate::audit::AuditLog>>) -> Self {
+        self.audit = audit;
+        self
     }
 
     /// Runs until every connection handle is dropped and shutdown is signalled, or the log
@@ -271,6 +311,10 @@ impl Core {
             }
             self.flush_log();
             self.snapshot_step();
+            if let Some((state, reply)) = self.restore_pending.take() {
+                self.restore(*state, reply, &mut log_rx, &mut snap_done_rx)
+                    .await?;
+            }
         }
         // Shutdown. A background snapshot still being written is abandoned (its writer
         // discards the partial file) in favour of a complete one of the final state.
@@ -306,6 +350,11 @@ impl Core {
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
                 Output::SnapshotBegin { zxid, nodes } => begin = Some((zxid, nodes)),
+                Output::Audit(e) => {
+                    if let Some(a) = &self.audit {
+                        a.write(&e);
+                    }
+                }
                 Output::SnapshotSlice(slice) => {
                     // Only the core sends, and the node slices only when there was room. A
                     // writer that has gone away reports why on the done channel.
@@ -358,6 +407,12 @@ impl Core {
             CoreMsg::Query { query, reply } => {
                 let _ = reply.send(crate::ops::query::answer(query, &self.view()));
             }
+            CoreMsg::Snapshot { reply } => self.admin_snapshot(reply),
+            CoreMsg::Restore { state, reply } => {
+                if let Some((_, earlier)) = self.restore_pending.replace((state, reply)) {
+                    let _ = earlier.send(Err("superseded by a later restore".into()));
+                }
+            }
         }
     }
 
@@ -378,25 +433,119 @@ impl Core {
     /// Writes a complete snapshot of the applied state (at shutdown). A failed snapshot is
     /// logged and costs nothing: the txn log still has everything.
     fn snapshot_now(&mut self) {
-        let Some(target) = self.snapshots.as_mut() else {
-            return;
-        };
-        let sessions: Vec<(i64, i32)> = self
-            .node
+        if let Some(Err(e)) = self.write_snapshot_now() {
+            tracing::error!("writing a snapshot failed: {e}; the txn log keeps everything")
+        }
+    }
+
+    /// Writes a complete snapshot of the applied state into the target, blocking this task
+    /// for as long as that takes; `None` when the target is absent (or lent to a writer).
+    /// Returns the snapshot's zxid.
+    fn write_snapshot_now(&mut self) -> Option<Result<i64, zk_storage::StorageError>> {
+        let sessions = self.session_list();
+        let target = self.snapshots.as_mut()?;
+        let tree = self.node.tree();
+        let zxid = tree.last_processed_zxid;
+        let run = || crate::snapshots::write(target.as_mut(), tree, &sessions);
+        Some(blocking(run).map(|()| zxid))
+    }
+
+    /// `(id, timeout)` of every open session, as snapshots hold them.
+    fn session_list(&self) -> Vec<(i64, i32)> {
+        self.node
             .sessions()
             .iter()
             .map(|s| (s.id, s.timeout_ms))
-            .collect();
-        let tree = self.node.tree();
-        let mut run = || crate::snapshots::write(target.as_mut(), tree, &sessions);
-        // Writing blocks this task: let the runtime move other tasks off its thread.
-        let res = match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
-            Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(run),
-            _ => run(),
-        };
-        if let Err(e) = res {
-            tracing::error!("writing a snapshot failed: {e}; the txn log keeps everything")
+            .collect()
+    }
+
+    /// The AdminServer's `snapshot` (`ZooKeeperServer.takeSnapshot`): a snapshot of the
+    /// applied state, written into the target like any other and opened for streaming.
+    /// Without a target (a server that keeps only its log) it is serialised into memory.
+    fn admin_snapshot(&mut self, reply: SnapshotReply) {
+        if !self.has_store {
+            let sessions = self.session_list();
+            let _ = reply.send(crate::ops::snaprest::in_memory(self.node.tree(), &sessions));
+            return;
         }
+        let taken = match self.write_snapshot_now() {
+            // The target is lent to a background snapshot's writer: answered when it is back.
+            None => return self.snapshot_waiting.push(reply),
+            Some(Err(e)) => Err(e.to_string()),
+            Some(Ok(zxid)) => match self.snapshots.as_ref().map(|t| t.reader(zxid)) {
+                Some(Ok((reader, size))) => Ok(Taken { zxid, size, reader }),
+                Some(Err(e)) => Err(e.to_string()),
+                None => Err("the snapshot target is gone".into()),
+            },
+        };
+        let _ = reply.send(taken);
+    }
+
+    /// The AdminServer's `restore`: lets the writes in flight become durable and apply,
+    /// abandons a background snapshot of the old state, writes the restored state as a
+    /// snapshot (named after the zxid the node continues from, so that recovery starts from
+    /// it and replays only what is logged after it), and only then hands it to the node.
+    /// A failure before the hand-over leaves the old state serving. An error is returned
+    /// only for a failed log (fatal, as everywhere).
+    async fn restore(
+        &mut self,
+        state: Restoring,
+        reply: RestoreReply,
+        log_rx: &mut mpsc::UnboundedReceiver<LogEvent>,
+        snap_done_rx: &mut mpsc::UnboundedReceiver<Done>,
+    ) -> Result<(), crate::ServerError> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self.node.outstanding() > 0 {
+            self.flush_log();
+            match tokio::time::timeout_at(deadline, log_rx.recv()).await {
+                Ok(Some(LogEvent::Durable(z))) => self.step(Input::Durable(Zxid(z))),
+                Ok(Some(LogEvent::Failed(e))) => {
+                    let _ = reply.send(Err(format!("the txn log failed: {e}")));
+                    return Err(crate::ServerError::Log(e));
+                }
+                Ok(None) => return Err(crate::ServerError::LogStopped),
+                Err(_) => {
+                    let _ = reply.send(Err("writes in flight did not complete in 60 s".into()));
+                    return Ok(());
+                }
+            }
+        }
+        if self.snap_tx.take().is_some() {
+            if let Some(done) = snap_done_rx.recv().await {
+                self.snapshot_done(done);
+            }
+        }
+        let Restoring { mut tree, sessions } = state;
+        tree.last_processed_zxid = tree
+            .last_processed_zxid
+            .max(self.node.tree().last_processed_zxid);
+        match self.snapshots.as_mut() {
+            Some(target) => {
+                let run = || crate::snapshots::write(target.as_mut(), &tree, &sessions);
+                if let Err(e) = blocking(run) {
+                    let _ = reply.send(Err(format!("writing the restored snapshot: {e}")));
+                    return Ok(());
+                }
+            }
+            None if self.has_store => {
+                let _ = reply.send(Err("the snapshot target is busy".into()));
+                return Ok(());
+            }
+            None => tracing::warn!(
+                "restoring without a snapshot target: the restored state is not durable"
+            ),
+        }
+        let table = crate::recovery::session_table(
+            &sessions,
+            self.settings.tick_ms,
+            self.clock.wall_ms(),
+            self.clock.mono_ms(),
+            self.settings.server_id,
+        );
+        let result = self.node.restore(tree, table).map_err(|e| e.to_string());
+        self.dispatch();
+        let _ = reply.send(result);
+        Ok(())
     }
 
     /// The node started a background snapshot: hand the target to a writer thread.
@@ -432,6 +581,9 @@ impl Core {
             tracing::error!("writing a snapshot failed: {e}; the txn log keeps everything")
         }
         self.step(Input::SnapshotDone);
+        for reply in std::mem::take(&mut self.snapshot_waiting) {
+            self.admin_snapshot(reply);
+        }
         if std::mem::take(&mut self.purge_due) {
             self.purge();
         }
@@ -456,6 +608,15 @@ impl Core {
     /// Used by tests: the tree.
     pub fn tree(&self) -> &zk_tree::DataTree {
         self.node.tree()
+    }
+}
+
+/// Runs blocking work (snapshot IO) on this task, letting a multi-threaded runtime move
+/// other tasks off its thread meanwhile.
+fn blocking<T>(run: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(run),
+        _ => run(),
     }
 }
 

@@ -12,6 +12,7 @@
 
 #![warn(missing_docs)]
 
+pub mod audit;
 pub mod conn;
 pub mod core;
 pub mod fourlw;
@@ -175,6 +176,10 @@ pub async fn run_listeners(
     };
 
     let (core_tx, core_rx) = mpsc::channel(settings.global_outstanding_limit.max(16));
+    let audit = settings
+        .audit
+        .as_ref()
+        .map(|a| (a.user.clone(), Arc::new(audit::AuditLog::open(a))));
     let core = core::Core::new(
         settings.clone(),
         stats.clone(),
@@ -183,7 +188,8 @@ pub async fn run_listeners(
         log_tx,
         clock,
         snapshots,
-    );
+    )
+    .with_audit(audit.as_ref().map(|(_, log)| log.clone()));
     let core_task = tokio::spawn(core.run(core_rx, ev_rx, shutdown.clone()));
 
     let per_ip: Arc<Mutex<HashMap<IpAddr, usize>>> = Arc::default();
@@ -220,6 +226,14 @@ pub async fn run_listeners(
     ));
     let ops_bound = ops::start(ops_state.clone(), shutdown.clone()).await;
     ops_state.set_serving(true);
+    // ZKAuditProvider.addZKStartStopAuditLog.
+    if let Some((user, log)) = &audit {
+        log.write(&zk_node::AuditEvent::server(
+            user,
+            "serverStart",
+            zk_node::AuditResult::Success,
+        ));
+    }
     ops::sd_notify::ready();
     settings.ops.bound.send_replace(Some(ops_bound));
     let mut core_task = core_task;
@@ -303,6 +317,13 @@ pub async fn run_listeners(
         }
     };
     let _ = writer.join();
+    if let Some((user, log)) = &audit {
+        log.write(&zk_node::AuditEvent::server(
+            user,
+            "serverStop",
+            zk_node::AuditResult::Invoked,
+        ));
+    }
     if let Some(path) = std::env::var_os("FERROKEEPER_OPCODE_STATS") {
         // For the compatibility matrix: which opcodes a client suite exercised.
         let text: String = stats

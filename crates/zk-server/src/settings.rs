@@ -66,6 +66,8 @@ pub struct Settings {
     pub data_log_dir: std::path::PathBuf,
     /// The AdminServer and the metrics page (both off in [`Settings::default`]).
     pub ops: crate::ops::OpsSettings,
+    /// The audit log (`audit.enable`); off in [`Settings::default`].
+    pub audit: Option<crate::audit::AuditSettings>,
 }
 
 impl Default for Settings {
@@ -100,6 +102,7 @@ impl Default for Settings {
             data_dir: std::path::PathBuf::from("data"),
             data_log_dir: std::path::PathBuf::from("data"),
             ops: crate::ops::OpsSettings::default(),
+            audit: None,
         }
     }
 }
@@ -121,6 +124,7 @@ impl Settings {
             container_check_interval_ms: self.container_check_interval.as_millis() as i64,
             container_max_per_minute: self.container_max_per_minute,
             snapshots: snapshots.then_some(self.snapshot),
+            audit_user: self.audit.as_ref().map(|a| a.user.clone()),
         }
     }
 
@@ -210,6 +214,7 @@ impl Settings {
             data_dir: cfg.data_dir.clone(),
             data_log_dir: cfg.data_log_dir.clone(),
             ops: crate::ops::OpsSettings::from_config(cfg),
+            audit: crate::audit::AuditSettings::from_properties(&cfg.properties),
         }
     }
 }

@@ -64,6 +64,8 @@ pub struct Stats {
     pub read_latency: Distribution,
     /// Latencies of writes (`updatelatency`: requests with a txn, an error txn included).
     pub update_latency: Distribution,
+    /// The AdminServer's snapshot and restore counters (3.9's `snapshot_*`, `restore_*`).
+    pub admin: crate::ops::snaprest::AdminStats,
     /// Requests by opcode (index: `opcode + 16`, see [`Stats::count_op`]).
     ops: [AtomicU64; 160],
     latency_min: AtomicU64,
@@ -99,6 +101,7 @@ impl Stats {
             log: Arc::new(crate::log::LogStats::new(metrics)),
             read_latency: Distribution::new(metrics),
             update_latency: Distribution::new(metrics),
+            admin: Default::default(),
             ops: std::array::from_fn(|_| AtomicU64::new(0)),
             latency_min: AtomicU64::new(u64::MAX),
             latency_max: AtomicU64::new(0),

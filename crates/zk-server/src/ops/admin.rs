@@ -8,16 +8,16 @@
 //!
 //! Every answer is a standalone Apache ZooKeeper 3.8/3.9's: ensemble commands (`leader`,
 //! `observers`, `voting_view`, `zabstate`) answer as a standalone server does.
-//! `snapshot` and `restore` (3.9) answer as upstream does with
-//! `admin.snapshot.enabled=false` / `admin.restore.enabled=false`: 503.
+//! `snapshot` and `restore` (3.9) are [`super::snaprest`]'s.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use axum::extract::{Path, Query as UrlQuery, State};
-use axum::http::{header, StatusCode};
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Path, Query as UrlQuery, State};
+use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{json, Map, Value};
@@ -158,7 +158,8 @@ pub struct Reply {
     pub body: Value,
 }
 
-fn json_response(r: Reply) -> Response {
+/// The answer as Jackson would print it.
+pub(crate) fn json_response(r: Reply) -> Response {
     let mut text = super::json::to_string(&r.body);
     text.push('\n');
     (r.status, [(header::CONTENT_TYPE, "application/json")], text).into_response()
@@ -168,11 +169,31 @@ async fn command(
     State(state): State<Arc<OpsState>>,
     Path(name): Path<String>,
     UrlQuery(params): UrlQuery<HashMap<String, String>>,
+    ConnectInfo(peer): ConnectInfo<super::https::AdminPeer>,
+    method: Method,
+    headers: HeaderMap,
+    body: Body,
 ) -> Response {
-    json_response(run(&state, &name, &params).await)
+    match lookup(&name).map(|c| c.primary) {
+        Some(primary @ ("snapshot" | "restore")) => {
+            metrics::counter!("ferrokeeper_admin_commands_total", "command" => primary)
+                .increment(1);
+            let call = super::snaprest::Call {
+                primary,
+                asked: &name,
+                method,
+                params: &params,
+                headers: &headers,
+                peer: peer.addr,
+                x509: peer.subject,
+            };
+            super::snaprest::handle(&state, call, body).await
+        }
+        _ => json_response(run(&state, &name, &params).await),
+    }
 }
 
-const NOT_SERVING: &str = "This ZooKeeper instance is not currently serving requests";
+pub(crate) const NOT_SERVING: &str = "This ZooKeeper instance is not currently serving requests";
 
 fn ok(primary: &str, mut data: Map<String, Value>) -> Reply {
     data.insert("command".into(), Value::from(primary));
@@ -334,16 +355,10 @@ pub async fn run(state: &OpsState, name: &str, params: &HashMap<String, String>)
             d.insert("observers".into(), Value::Array(Vec::new()));
         }
         "restore" | "snapshot" => {
-            // As upstream with admin.snapshot.enabled / admin.restore.enabled false: 503
-            // with the empty envelope (the reason goes to the log only).
-            let what = if p == "restore" {
-                "Restore"
-            } else {
-                "Snapshot"
-            };
-            tracing::warn!("{what} command is disabled");
+            // They need the HTTP request (credentials, body): `snaprest::handle` answers
+            // them. Without it, what upstream's servlet answers a null response with.
             let mut r = ok(p, d);
-            r.status = StatusCode::SERVICE_UNAVAILABLE;
+            r.status = StatusCode::INTERNAL_SERVER_ERROR;
             return r;
         }
         "server_stats" | "stats" => {

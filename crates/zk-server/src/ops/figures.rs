@@ -112,6 +112,20 @@ pub(crate) const COUNTERS: &[&str] = &[
     "revalidate_count",
 ];
 
+/// Counters Apache ZooKeeper 3.9 added for the AdminServer's `snapshot` and `restore`
+/// (ZOOKEEPER-4570/4571). Printed after the 3.8 counters, so that `mntr` is 3.8.0's with
+/// these lines added.
+pub(crate) const COUNTERS_3_9: &[&str] = &[
+    "snapshot_error_count",
+    "snapshot_rate_limited_count",
+    "restore_error_count",
+    "restore_rate_limited_count",
+];
+
+/// Summaries without percentiles Apache ZooKeeper 3.9 added (`restore`'s time, ms), printed
+/// after the 3.8 ones.
+pub(crate) const BASIC_SUMMARIES_3_9: &[&str] = &["restore_time"];
+
 /// `ServerMetrics` summaries without percentiles (avg, min, max, cnt, sum), in order.
 pub(crate) const BASIC_SUMMARIES: &[&str] = &[
     "socket_closing_time",
@@ -405,7 +419,12 @@ impl Figures {
         let (fd_open, fd_max) = file_descriptors();
         let int = |v: usize| Value::Int(v as i64);
         let mut metrics = Vec::with_capacity(
-            GAUGES.len() + COUNTERS.len() + BASIC_SUMMARIES.len() + PERCENTILE_SUMMARIES.len(),
+            GAUGES.len()
+                + COUNTERS.len()
+                + COUNTERS_3_9.len()
+                + BASIC_SUMMARIES.len()
+                + BASIC_SUMMARIES_3_9.len()
+                + PERCENTILE_SUMMARIES.len(),
         );
         for &name in GAUGES {
             let value = match name {
@@ -437,12 +456,17 @@ impl Figures {
                 kind: Kind::Gauge(value),
             });
         }
-        for &name in COUNTERS {
+        let admin = &s.admin;
+        for &name in COUNTERS.iter().chain(COUNTERS_3_9) {
             let value = match name {
                 "connection_rejected" => s.connections_rejected.load(R),
                 "bytes_received_count" => s.bytes_received.load(R),
                 "connection_request_count" => s.connection_requests.load(R),
                 "stale_sessions_expired" => s.sessions_expired.load(R),
+                "snapshot_error_count" => admin.snapshot_errors.load(R),
+                "snapshot_rate_limited_count" => admin.snapshot_rate_limited.load(R),
+                "restore_error_count" => admin.restore_errors.load(R),
+                "restore_rate_limited_count" => admin.restore_rate_limited.load(R),
                 _ => 0,
             };
             metrics.push(Metric {
@@ -450,27 +474,31 @@ impl Figures {
                 kind: Kind::Counter(value),
             });
         }
-        for (names, percentiles) in [(BASIC_SUMMARIES, false), (PERCENTILE_SUMMARIES, true)] {
-            for &name in names {
-                let measured = match name {
-                    // One sample per group commit (append + fsync), as FileTxnLog.commit.
-                    "fsynctime" => Some(&s.log.fsync),
-                    "readlatency" => Some(&s.read_latency),
-                    "updatelatency" => Some(&s.update_latency),
-                    _ => None,
-                };
-                let summary = match measured {
-                    Some(d) => Summary::of(percentiles, &d.snapshot()),
-                    None => Summary {
-                        percentiles,
-                        ..Summary::default()
-                    },
-                };
-                metrics.push(Metric {
-                    name,
-                    kind: Kind::Summary(summary),
-                });
-            }
+        let summaries = BASIC_SUMMARIES
+            .iter()
+            .chain(BASIC_SUMMARIES_3_9)
+            .map(|n| (n, false))
+            .chain(PERCENTILE_SUMMARIES.iter().map(|n| (n, true)));
+        for (&name, percentiles) in summaries {
+            let measured = match name {
+                // One sample per group commit (append + fsync), as FileTxnLog.commit.
+                "fsynctime" => Some(&s.log.fsync),
+                "readlatency" => Some(&s.read_latency),
+                "updatelatency" => Some(&s.update_latency),
+                "restore_time" => Some(&s.admin.restore_time),
+                _ => None,
+            };
+            let summary = match measured {
+                Some(d) => Summary::of(percentiles, &d.snapshot()),
+                None => Summary {
+                    percentiles,
+                    ..Summary::default()
+                },
+            };
+            metrics.push(Metric {
+                name,
+                kind: Kind::Summary(summary),
+            });
         }
         let quota_sets = QUOTA_GAUGE_SETS
             .iter()

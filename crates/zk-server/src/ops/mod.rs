@@ -14,10 +14,12 @@
 pub mod admin;
 pub mod facade;
 pub mod figures;
+pub mod https;
 pub mod json;
 pub mod prometheus;
 pub mod query;
 pub mod sd_notify;
+pub mod snaprest;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -44,6 +46,30 @@ pub struct AdminSettings {
     pub port: u16,
     /// `admin.commandURL`.
     pub command_url: String,
+    /// `admin.snapshot.enabled` (default true).
+    pub snapshot_enabled: bool,
+    /// `admin.restore.enabled` (default true).
+    pub restore_enabled: bool,
+    /// `admin.rateLimiterIntervalInMS` (default 300000; see [`snaprest`] for the unit the
+    /// snapshot limiter reads it in).
+    pub rate_limiter_interval_ms: i64,
+    /// `zookeeper.IPAuthenticationProvider.usexforwardedfor`: the `ip` scheme takes the
+    /// client address from `X-Forwarded-For`.
+    pub x_forwarded_for: bool,
+}
+
+impl Default for AdminSettings {
+    fn default() -> Self {
+        AdminSettings {
+            address: "0.0.0.0".into(),
+            port: 8080,
+            command_url: "/commands".into(),
+            snapshot_enabled: true,
+            restore_enabled: true,
+            rate_limiter_interval_ms: 300_000,
+            x_forwarded_for: false,
+        }
+    }
 }
 
 /// The operator surface's settings.
@@ -64,15 +90,24 @@ pub struct OpsSettings {
     pub client_port_listen_backlog: i32,
     /// Told where the servers listen once they are bound (tests bind port 0).
     pub bound: Arc<watch::Sender<Option<Bound>>>,
+    /// HTTPS for the AdminServer (`admin.forceHttps`, `admin.portUnification`).
+    pub admin_tls: Option<https::AdminTls>,
 }
 
 impl OpsSettings {
     /// The settings a parsed configuration asks for.
     pub fn from_config(cfg: &crate::config::Config) -> Self {
+        let sys = &cfg.properties;
         let admin = cfg.admin.enabled.then(|| AdminSettings {
             address: cfg.admin.address.clone(),
             port: u16::try_from(cfg.admin.port).unwrap_or(8080),
             command_url: cfg.admin.command_url.clone(),
+            snapshot_enabled: sys.get_boolean_or("zookeeper.admin.snapshot.enabled", true),
+            restore_enabled: sys.get_boolean_or("zookeeper.admin.restore.enabled", true),
+            rate_limiter_interval_ms: i64::from(
+                sys.get_integer("zookeeper.admin.rateLimiterIntervalInMS", 300_000),
+            ),
+            x_forwarded_for: sys.get_boolean("zookeeper.IPAuthenticationProvider.usexforwardedfor"),
         });
         let prometheus = (cfg.metrics_provider_class_name == PROMETHEUS_PROVIDER).then(|| {
             let p = &cfg.metrics_provider_config;
@@ -83,6 +118,32 @@ impl OpsSettings {
                 .unwrap_or(7000);
             (host, port)
         });
+        // JettyAdminServer: forceHttps (TLS only) overrides portUnification; TLS material
+        // from the quorum stores. Stores that cannot be loaded leave no AdminServer, as
+        // upstream's factory falls back to its dummy server.
+        let force_https = sys.get_boolean("zookeeper.admin.forceHttps");
+        let unified = sys.get_boolean("zookeeper.admin.portUnification");
+        let mut admin = admin;
+        let mut admin_tls = None;
+        if admin.is_some() && (force_https || unified) {
+            let need = sys.get_boolean("zookeeper.admin.needClientAuth");
+            match crate::tls::TlsOptions::for_admin(sys, need).and_then(crate::tls::TlsServer::new)
+            {
+                Ok(server) => {
+                    admin_tls = Some(https::AdminTls {
+                        server: Arc::new(server),
+                        force_https,
+                    })
+                }
+                Err(e) => {
+                    tracing::error!(
+                        "Failed to load authentication certificates for admin server: {e}; \
+                         the AdminServer is not started"
+                    );
+                    admin = None;
+                }
+            }
+        }
         let initial_configuration = cfg
             .config_file
             .as_ref()
@@ -99,6 +160,7 @@ impl OpsSettings {
                 .map_or(0, |e| i32::from(e.port)),
             client_port_listen_backlog: cfg.client_port_listen_backlog,
             bound: Arc::default(),
+            admin_tls,
         }
     }
 }
@@ -110,14 +172,16 @@ pub struct OpsState {
     pub settings: Arc<Settings>,
     /// Counters.
     pub stats: Arc<Stats>,
-    core: mpsc::Sender<CoreMsg>,
+    pub(crate) core: mpsc::Sender<CoreMsg>,
     serving: AtomicBool,
+    pub(crate) snap_restore: snaprest::SnapRestore,
 }
 
 impl OpsState {
     /// State over a running core.
     pub fn new(settings: Arc<Settings>, stats: Arc<Stats>, core: mpsc::Sender<CoreMsg>) -> Self {
         OpsState {
+            snap_restore: snaprest::SnapRestore::new(settings.ops.admin.as_ref()),
             settings,
             stats,
             core,
@@ -173,8 +237,13 @@ pub async fn start(state: Arc<OpsState>, shutdown: watch::Receiver<bool>) -> Bou
     let mut bound = Bound::default();
     let ops = &state.settings.ops;
     if let Some(a) = &ops.admin {
-        let router = admin::router(state.clone(), &a.command_url);
-        match serve(&a.address, a.port, router, shutdown.clone()).await {
+        let mut router = admin::router(state.clone(), &a.command_url);
+        if ops.admin_tls.as_ref().is_some_and(|t| t.force_https) {
+            // Jetty's SecureRequestCustomizer: HSTS, one day, subdomains included.
+            router = router.layer(axum::middleware::map_response(hsts));
+        }
+        let tls = ops.admin_tls.clone();
+        match serve(&a.address, a.port, router, shutdown.clone(), tls).await {
             Ok(addr) => {
                 tracing::info!(
                     "Started AdminServer on address {}, port {} and command URL {}",
@@ -194,7 +263,7 @@ pub async fn start(state: Arc<OpsState>, shutdown: watch::Receiver<bool>) -> Bou
     }
     if let Some((host, port)) = &ops.prometheus {
         let router = prometheus::router(state.clone());
-        match serve(host, *port, router, shutdown).await {
+        match serve(host, *port, router, shutdown, None).await {
             Ok(addr) => {
                 tracing::info!("Prometheus metrics available on http://{addr}/metrics");
                 bound.metrics = Some(addr);
@@ -207,14 +276,30 @@ pub async fn start(state: Arc<OpsState>, shutdown: watch::Receiver<bool>) -> Bou
     bound
 }
 
+async fn hsts(mut r: axum::response::Response) -> axum::response::Response {
+    r.headers_mut().insert(
+        axum::http::header::STRICT_TRANSPORT_SECURITY,
+        axum::http::HeaderValue::from_static("max-age=86400; includeSubDomains"),
+    );
+    r
+}
+
 async fn serve(
     host: &str,
     port: u16,
     router: axum::Router,
     mut shutdown: watch::Receiver<bool>,
+    tls: Option<https::AdminTls>,
 ) -> std::io::Result<std::net::SocketAddr> {
     let listener = tokio::net::TcpListener::bind((host, port)).await?;
     let addr = listener.local_addr()?;
+    let (https, plain) = match tls {
+        Some(t) => (
+            Some(https::AdminListener::spawn(listener, t, shutdown.clone())?),
+            None,
+        ),
+        None => (None, Some(listener)),
+    };
     tokio::spawn(async move {
         let stop = async move {
             // A dropped sender counts as shutdown too.
@@ -224,10 +309,13 @@ async fn serve(
                 }
             }
         };
-        if let Err(e) = axum::serve(listener, router)
-            .with_graceful_shutdown(stop)
-            .await
-        {
+        let service = router.into_make_service_with_connect_info::<https::AdminPeer>();
+        let served = match (https, plain) {
+            (Some(l), _) => axum::serve(l, service).with_graceful_shutdown(stop).await,
+            (None, Some(l)) => axum::serve(l, service).with_graceful_shutdown(stop).await,
+            (None, None) => Ok(()),
+        };
+        if let Err(e) = served {
             tracing::warn!("HTTP server on {addr} stopped: {e}");
         }
     });

@@ -15,6 +15,8 @@ pub enum Query {
     Sessions,
     /// The data-watch table (`wchc`, `wchp`).
     Watches,
+    /// The ACL of `/` (what `snapshot` and `restore` authorize against).
+    RootAcl,
 }
 
 /// The core's answer to a [`Query`].
@@ -26,6 +28,8 @@ pub enum Answer {
     Sessions(SessionsDump),
     /// For [`Query::Watches`].
     Watches(WatchesDump),
+    /// For [`Query::RootAcl`].
+    Acl(Vec<zk_proto::data::Acl>),
 }
 
 /// Answers `q` from the core's state.
@@ -34,5 +38,6 @@ pub fn answer(q: Query, v: &CoreView<'_>) -> Answer {
         Query::Figures => Answer::Figures(Box::new(TreeFigures::of(v))),
         Query::Sessions => Answer::Sessions(fourlw::sessions_dump(v)),
         Query::Watches => Answer::Watches(fourlw::watches_dump(v)),
+        Query::RootAcl => Answer::Acl(v.tree.get_acl(b"/").map(|(a, _)| a).unwrap_or_default()),
     }
 }

@@ -76,29 +76,21 @@ struct StoreRef {
 }
 
 impl StoreRef {
+    /// `<prefix><which>.location`, `.password`, `.passwordPath`, `.type`, where `prefix`
+    /// is `zookeeper.ssl.` (`ClientX509Util`) or `zookeeper.ssl.quorum.`
+    /// (`QuorumX509Util`) and `which` is `keyStore` or `trustStore`.
     fn from_properties(
         sys: &SystemProperties,
-        which: &'static str,
+        prefix: &str,
+        which: &str,
     ) -> Result<Option<Self>, TlsError> {
-        let (loc, pw, pw_path, ty) = match which {
-            "keyStore" => (
-                "zookeeper.ssl.keyStore.location",
-                "zookeeper.ssl.keyStore.password",
-                "zookeeper.ssl.keyStore.passwordPath",
-                "zookeeper.ssl.keyStore.type",
-            ),
-            _ => (
-                "zookeeper.ssl.trustStore.location",
-                "zookeeper.ssl.trustStore.password",
-                "zookeeper.ssl.trustStore.passwordPath",
-                "zookeeper.ssl.trustStore.type",
-            ),
-        };
-        let Some(path) = sys.get(loc).filter(|p| !p.is_empty()) else {
+        let key = |suffix: &str| format!("{prefix}{which}.{suffix}");
+        let Some(path) = sys.get(&key("location")).filter(|p| !p.is_empty()) else {
             return Ok(None);
         };
         let path = PathBuf::from(path);
-        let password = match (sys.get(pw), sys.get(pw_path).filter(|p| !p.is_empty())) {
+        let (pw, pw_path) = (key("password"), key("passwordPath"));
+        let password = match (sys.get(&pw), sys.get(&pw_path).filter(|p| !p.is_empty())) {
             (Some(p), _) => p.to_string(),
             // X509Util.getPasswordFromConfigPropertyOrFile: the file's content.
             (None, Some(file)) => std::fs::read_to_string(file)
@@ -110,7 +102,7 @@ impl StoreRef {
                 .to_string(),
             (None, None) => String::new(),
         };
-        let kind = StoreType::resolve(sys.get(ty), &path)?;
+        let kind = StoreType::resolve(sys.get(&key("type")), &path)?;
         Ok(Some(StoreRef {
             path,
             kind,
@@ -152,9 +144,10 @@ fn protocol(name: &str) -> Option<&'static rustls::SupportedProtocolVersion> {
 impl TlsOptions {
     /// Reads `zookeeper.ssl.*`. A key store is required.
     pub fn from_properties(sys: &SystemProperties) -> Result<Self, TlsError> {
-        let key_store = StoreRef::from_properties(sys, "keyStore")?
+        const P: &str = "zookeeper.ssl.";
+        let key_store = StoreRef::from_properties(sys, P, "keyStore")?
             .ok_or(TlsError::Missing("ssl.keyStore.location"))?;
-        let trust_store = StoreRef::from_properties(sys, "trustStore")?;
+        let trust_store = StoreRef::from_properties(sys, P, "trustStore")?;
         let client_auth = match sys
             .get("zookeeper.ssl.clientAuth")
             .map(|s| s.trim().to_ascii_uppercase())
@@ -216,6 +209,35 @@ impl TlsOptions {
             versions,
             cipher_suites,
             handshake_timeout: Duration::from_millis(handshake_ms.max(1) as u64),
+            x509_super_user: sys
+                .get("zookeeper.X509AuthenticationProvider.superUser")
+                .map(str::to_string),
+        })
+    }
+
+    /// The AdminServer's TLS (`JettyAdminServer` with `admin.forceHttps` or
+    /// `admin.portUnification`): the quorum stores (`zookeeper.ssl.quorum.keyStore.*`,
+    /// `zookeeper.ssl.quorum.trustStore.*`, read as `QuorumX509Util` names them), a client
+    /// certificate required only with `admin.needClientAuth`, TLS 1.2 and 1.3 (Jetty's
+    /// defaults; the `ssl.quorum.protocol` family is not applied to it upstream either).
+    pub fn for_admin(sys: &SystemProperties, need_client_auth: bool) -> Result<Self, TlsError> {
+        const P: &str = "zookeeper.ssl.quorum.";
+        let key_store = StoreRef::from_properties(sys, P, "keyStore")?
+            .ok_or(TlsError::Missing("ssl.quorum.keyStore.location"))?;
+        Ok(TlsOptions {
+            key_store,
+            trust_store: StoreRef::from_properties(sys, P, "trustStore")?,
+            client_auth: if need_client_auth {
+                ClientAuth::Need
+            } else {
+                ClientAuth::None
+            },
+            versions: vec![&rustls::version::TLS13, &rustls::version::TLS12],
+            cipher_suites: None,
+            handshake_timeout: Duration::from_millis(
+                sys.get_integer("zookeeper.ssl.quorum.handshakeDetectionTimeoutMillis", 5000)
+                    .max(1) as u64,
+            ),
             x509_super_user: sys
                 .get("zookeeper.X509AuthenticationProvider.superUser")
                 .map(str::to_string),
