@@ -712,11 +712,14 @@ impl Comparer {
                     .find(|p| p.sent && p.candidate_xid == xid && p.candidate.is_none())
                 {
                     p.candidate = Some((h, body));
-                    answered = Some(p.seq);
+                    answered = Some((p.seq, p.create));
                 }
                 self.compare_ready();
-                // After compare_ready: a sequential name is learnt before the fence opens.
-                if let Some(seq) = answered {
+                // A create's fence opens only once both answers are in and its sequential
+                // names are learnt (compare_ready): the client may act on the primary's
+                // answer at once, and another session's read must not reach the candidate,
+                // and be compared, before the candidate's name is known.
+                if let Some((seq, false)) = answered {
                     self.shared.fence_remove(seq);
                 }
             }
@@ -809,7 +812,12 @@ impl Comparer {
                     .creates_in_flight
                     .fetch_sub(1, Ordering::Relaxed);
             }
+            let (seq, create) = (p.seq, p.create);
             self.compare_reply(p);
+            if create {
+                // The names are learnt: the create's fence may open (see on_candidate).
+                self.shared.fence_remove(seq);
+            }
         }
     }
 
