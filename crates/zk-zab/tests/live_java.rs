@@ -57,7 +57,7 @@ use zk_proto::proto::{
     ConnectRequest, ConnectResponse, Create2Response, CreateRequest, GetDataRequest,
     GetDataResponse, ReplyHeader, RequestHeader,
 };
-use zk_proto::txn::{CreateTxn, TxnDigest, TxnHeader};
+use zk_proto::txn::{CloseSessionTxn, CreateTxn, TxnDigest, TxnHeader};
 use zk_proto::txn_body::TxnBody;
 use zk_proto::{Decoder, JString, Record};
 use zk_tree::snapshot::{write_snapshot, WriteOptions};
@@ -68,7 +68,9 @@ use zk_zab::quorum::Majority;
 use zk_zab::wire::election::{
     decode_frame, encode_frame, InitialMessage, Notification, NotificationForm, PeerAddress,
 };
-use zk_zab::wire::packet::{decode_packet, default_limits, LearnerInfoData, Packet, TxnPayload};
+use zk_zab::wire::packet::{
+    decode_packet, default_limits, ForwardedRequest, LearnerInfoData, Packet, TxnPayload,
+};
 
 /// tickTime of every member, ms. Short, so that a scenario takes seconds.
 const TICK_MS: u64 = 250;
@@ -408,29 +410,30 @@ fn tree_of(txns: &[TxnPayload]) -> DataTree {
     tree
 }
 
-/// A create of a persistent top-level node at `zxid`, as `PrepRequestProcessor` prepares
-/// it on top of `tree` (which it is then applied to): the parent's next cversion, the
-/// leader's wall clock, and the tree digest after it.
-fn prepare_create(tree: &mut DataTree, zxid: i64, path: &str, data: &[u8]) -> TxnPayload {
-    let parent_cversion = tree.node(b"/").unwrap().stat.cversion + 1;
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// A txn as `PrepRequestProcessor` prepares it on top of `tree` (which it is then applied
+/// to): the leader's wall clock, and the tree digest after it.
+fn prepare(
+    tree: &mut DataTree,
+    zxid: i64,
+    client_id: i64,
+    cxid: i32,
+    type_: i32,
+    body: Bytes,
+) -> TxnPayload {
     let header = TxnHeader {
-        client_id: 0,
-        cxid: 0,
+        client_id,
+        cxid,
         zxid,
-        time: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as i64,
-        type_: 1,
+        time: now_ms(),
+        type_,
     };
-    let body = CreateTxn {
-        path: Some(JString::from(path)),
-        data: Some(Bytes::copy_from_slice(data)),
-        acl: open_acl(),
-        ephemeral: false,
-        parent_c_version: parent_cversion,
-    }
-    .to_bytes();
     let txn = TxnPayload::new(header.clone(), &body, None);
     apply(tree, &txn);
     let digest = TxnDigest {
@@ -438,6 +441,25 @@ fn prepare_create(tree: &mut DataTree, zxid: i64, path: &str, data: &[u8]) -> Tx
         tree_digest: zk_tree::digest::tree_digest(tree),
     };
     TxnPayload::new(header, &body, Some(digest))
+}
+
+/// The record of a create of a persistent top-level node on top of `tree` (the parent's
+/// next cversion).
+fn create_body(tree: &DataTree, path: &str, data: &[u8]) -> Bytes {
+    CreateTxn {
+        path: Some(JString::from(path)),
+        data: Some(Bytes::copy_from_slice(data)),
+        acl: open_acl(),
+        ephemeral: false,
+        parent_c_version: tree.node(b"/").unwrap().stat.cversion + 1,
+    }
+    .to_bytes()
+}
+
+/// A create of a persistent top-level node at `zxid` (type 1), prepared on `tree`.
+fn prepare_create(tree: &mut DataTree, zxid: i64, path: &str, data: &[u8]) -> TxnPayload {
+    let body = create_body(tree, path, data);
+    prepare(tree, zxid, 0, 0, 1, body)
 }
 
 /// The SNAP stream after the SNAP packet (`LearnerHandler`): sessions, the DataTree, `"/"`,
@@ -915,6 +937,11 @@ impl Shell {
                     self.waiting.push(s);
                 }
             }
+            Input::Packet {
+                from,
+                packet: Packet::Request(r),
+                ..
+            } if self.peer.next_zxid().is_some() => self.request(from, r),
             Input::Packet { conn, from, packet } => {
                 self.observe_packet(&packet, from);
                 let cmds = self.peer.step(Event::Received {
@@ -951,6 +978,44 @@ impl Shell {
             }
             Input::Stop => {}
         }
+    }
+
+    /// A learner forwarded a client's request: prepare it as zk-core would, for the
+    /// session requests a Java follower forwards for its clients (the scenarios' clients
+    /// only read on the follower).
+    fn request(&mut self, from: i64, r: ForwardedRequest) {
+        let Some(zxid) = self.peer.next_zxid() else {
+            return;
+        };
+        let body = match r.op_type {
+            // createSession: the body is the client's timeout, as CreateSessionTxn.
+            -10 => r.body.clone(),
+            // closeSession: no ephemerals in these scenarios.
+            -11 => CloseSessionTxn {
+                paths2_delete: Some(Vec::new()),
+            }
+            .to_bytes(),
+            op => {
+                self.fail(format!(
+                    "sid {from} forwarded op {op}: not handled by this shell"
+                ));
+                return;
+            }
+        };
+        let txn = prepare(
+            &mut self.prepared,
+            zxid,
+            r.session_id,
+            r.cxid,
+            r.op_type,
+            body,
+        );
+        let cmds = self.peer.step(Event::ProposeTxn {
+            header: txn.header().clone(),
+            body: txn.body(),
+            digest: txn.digest().cloned(),
+        });
+        self.execute(cmds);
     }
 
     fn observe_packet(&self, packet: &Packet, from: i64) {
@@ -1293,4 +1358,81 @@ fn follower_to_a_java_leader() {
     assert_eq!(o.role, Some(PeerRole::Following { leader: 2 }));
     assert!(o.closed.is_empty(), "the leader dropped us: {:?}", o.closed);
     assert_eq!(java.zxid(), zxid);
+}
+
+/// The 3-server layout of the leader scenarios: Java is sid 1, sid 2 never runs, we are
+/// sid 3 (so we win an election of equals, and we and Java are a quorum).
+fn leader_members() -> BTreeMap<i64, Ports> {
+    [(1, Ports::free()), (2, Ports::free()), (3, Ports::free())].into()
+}
+
+/// Proposes creates of `paths` at our established leader and waits for their commits.
+fn propose_all(shell: &ShellHandle, java: &JavaServer, paths: &[&str]) -> Vec<i64> {
+    let zxids: Vec<i64> = paths
+        .iter()
+        .map(|p| shell.propose(p, format!("data of {p}").as_bytes(), false))
+        .collect();
+    let last = *zxids.last().unwrap();
+    shell.wait_for("the commit of our proposals", &[java], |o| {
+        o.committed.iter().any(|t| t.header().zxid == last)
+    });
+    zxids
+}
+
+/// Reads `expected` (path, czxid) back from the Java server's client port, and checks it
+/// has applied up to `last` with no digest mismatch against ours.
+fn assert_java_has(java: &JavaServer, expected: &[(&str, i64)], last: i64) {
+    let deadline = Instant::now() + WAIT;
+    // The COMMIT reaches Java's tree a moment after our quorum saw its ACK.
+    while java.zxid() < last {
+        assert!(Instant::now() < deadline, "Java stopped before {last:#x}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(java.zxid(), last, "Java's last processed zxid");
+    let mut client = Client::connect(java.client);
+    for (path, czxid) in expected {
+        let (data, stat) = client
+            .get(path)
+            .unwrap_or_else(|| panic!("{path} missing on the Java server"));
+        assert_eq!(data, format!("data of {path}").as_bytes(), "{path}");
+        assert_eq!(stat.czxid, *czxid, "{path}'s czxid");
+        assert_eq!(stat.mzxid, *czxid, "{path}'s mzxid");
+    }
+    assert_eq!(
+        java.metric("zk_digest_mismatches_count").as_deref(),
+        Some("0"),
+        "Java computed another tree digest than ours; log:\n{}",
+        java.log_tail()
+    );
+}
+
+/// We win the election (sid 3 of equals); the Java follower syncs with us, serves, applies
+/// our proposals, and agrees with our digests.
+#[test]
+fn leader_of_a_java_follower() {
+    if java().is_none() {
+        return;
+    }
+    let _serial = serial();
+    let dir = tmp("leader");
+    let members = leader_members();
+    let shell = Shell::spawn(3, &members, Durable::default(), 1);
+    let java = JavaServer::start(&dir.join("java1"), 1, &members);
+    java.await_mode("follower", &shell);
+    shell.wait_for("us to be established", &[&java], |o| {
+        o.established == Some(1)
+    });
+    assert_eq!(shell.observed().syncs, vec!["DIFF 0x0".to_owned()]);
+
+    let zxids = propose_all(&shell, &java, &["/x", "/y", "/z"]);
+    assert_eq!(zxids, vec![0x1_0000_0001, 0x1_0000_0002, 0x1_0000_0003]);
+    let o = shell.observed();
+    for z in &zxids {
+        assert_eq!(o.acks.get(z), Some(&vec![1]), "Java ACKed {z:#x} once");
+    }
+    assert_java_has(
+        &java,
+        &[("/x", zxids[0]), ("/y", zxids[1]), ("/z", zxids[2])],
+        zxids[2],
+    );
 }
