@@ -590,6 +590,7 @@ struct ShellHandle {
     join: Option<JoinHandle<Durable>>,
     stop: Arc<AtomicBool>,
     listeners: Vec<SocketAddr>,
+    acceptors: Vec<JoinHandle<()>>,
 }
 
 impl ShellHandle {
@@ -647,9 +648,13 @@ impl ShellHandle {
         let join = self.join.take()?;
         self.stop.store(true, Ordering::SeqCst);
         let _ = self.tx.send(Input::Stop);
-        // Wake the acceptors so they see the flag.
+        // Wake the acceptors so they see the flag; once they are gone the ports are free
+        // for a restarted shell.
         for l in &self.listeners {
             let _ = TcpStream::connect_timeout(l, Duration::from_secs(1));
+        }
+        for a in self.acceptors.drain(..) {
+            let _ = a.join();
         }
         join.join().ok()
     }
@@ -661,12 +666,13 @@ impl Drop for ShellHandle {
     }
 }
 
-/// Accepts on `listener` until `stop`; `handle` gets each connection.
+/// Accepts on `listener` until `stop` (then a connection wakes it); `handle` gets each
+/// connection.
 fn acceptor(
     listener: TcpListener,
     stop: Arc<AtomicBool>,
     handle: impl Fn(TcpStream) + Send + 'static,
-) {
+) -> JoinHandle<()> {
     std::thread::spawn(move || {
         for s in listener.incoming() {
             if stop.load(Ordering::SeqCst) {
@@ -677,7 +683,7 @@ fn acceptor(
                 handle(s);
             }
         }
-    });
+    })
 }
 
 /// Reads notifications from an election connection until it closes.
@@ -791,9 +797,10 @@ impl Shell {
         let el = TcpListener::bind(addr(ports.election)).unwrap();
         let ql = TcpListener::bind(addr(ports.quorum)).unwrap();
         let listeners = vec![el.local_addr().unwrap(), ql.local_addr().unwrap()];
+        let mut acceptors = Vec::new();
         {
             let tx = tx.clone();
-            acceptor(el, stop.clone(), move |s| {
+            acceptors.push(acceptor(el, stop.clone(), move |s| {
                 // Read the initial message off the accept thread (handleConnection).
                 let tx = tx.clone();
                 std::thread::spawn(move || {
@@ -821,13 +828,13 @@ impl Shell {
                         }
                     }
                 });
-            });
+            }));
         }
         {
             let tx = tx.clone();
-            acceptor(ql, stop.clone(), move |s| {
+            acceptors.push(acceptor(ql, stop.clone(), move |s| {
                 let _ = tx.send(Input::QuorumIn(s));
-            });
+            }));
         }
         let observed = Arc::new(Mutex::new(Observed::default()));
         let voters: Vec<i64> = members.keys().copied().collect();
@@ -868,6 +875,7 @@ impl Shell {
             join: Some(join),
             stop,
             listeners,
+            acceptors,
         }
     }
 
@@ -1434,5 +1442,180 @@ fn leader_of_a_java_follower() {
         &java,
         &[("/x", zxids[0]), ("/y", zxids[1]), ("/z", zxids[2])],
         zxids[2],
+    );
+}
+
+/// Phase one of the restart scenarios: we lead Java (sid 1) in epoch 1 and commit creates
+/// of `committed`; with `uncommitted`, we then propose it without ever making it durable
+/// on our side, so only Java logs it (it ACKs, no quorum commits it). Java is killed and
+/// our shell stopped; returns what we made durable, and the zxids.
+fn phase_one(
+    dir: &Path,
+    members: &BTreeMap<i64, Ports>,
+    committed: &[&str],
+    uncommitted: Option<&str>,
+) -> (Durable, Vec<i64>, Option<i64>) {
+    let shell = Shell::spawn(3, members, Durable::default(), 1);
+    let mut java = JavaServer::start(&dir.join("java1"), 1, members);
+    java.await_mode("follower", &shell);
+    shell.wait_for("us to be established", &[&java], |o| {
+        o.established == Some(1)
+    });
+    let zxids = propose_all(&shell, &java, committed);
+    let held = uncommitted.map(|path| {
+        let zxid = shell.propose(path, format!("data of {path}").as_bytes(), true);
+        shell.wait_for("Java's ACK of the uncommitted proposal", &[&java], |o| {
+            o.acks.get(&zxid).is_some_and(|a| a.contains(&1))
+        });
+        assert!(
+            !shell
+                .observed()
+                .committed
+                .iter()
+                .any(|t| t.header().zxid == zxid),
+            "{zxid:#x} must not commit without our own ack"
+        );
+        zxid
+    });
+    java.kill();
+    let durable = shell.stop();
+    assert_eq!(
+        durable
+            .log
+            .iter()
+            .map(|t| t.header().zxid)
+            .collect::<Vec<_>>(),
+        zxids
+    );
+    assert_eq!((durable.accepted_epoch, durable.current_epoch), (1, 1));
+    (durable, zxids, held)
+}
+
+/// Phase two: our shell restarted from `durable` and Java from its data; Java follows us,
+/// synced as `sync`; then it has `expected` (and not `absent`), and a proposal in the new
+/// epoch `epoch` reaches it too.
+fn phase_two(
+    dir: &Path,
+    members: &BTreeMap<i64, Ports>,
+    durable: Durable,
+    epoch: i64,
+    sync: &str,
+    expected: &[(&str, i64)],
+    absent: Option<&str>,
+) {
+    let last = durable.log.last().map_or(0, |t| t.header().zxid);
+    let shell = Shell::spawn(3, members, durable, 2);
+    let java = JavaServer::start(&dir.join("java1"), 1, members);
+    java.await_mode("follower", &shell);
+    shell.wait_for("us to be established", &[&java], |o| {
+        o.established == Some(epoch)
+    });
+    assert_eq!(
+        shell.observed().syncs,
+        vec![sync.to_owned()],
+        "how Java was synced"
+    );
+    assert_java_has(&java, expected, last);
+    let mut client = Client::connect(java.client);
+    if let Some(path) = absent {
+        assert!(
+            client.get(path).is_none(),
+            "{path} survived the sync on Java"
+        );
+    }
+    let zxids = propose_all(&shell, &java, &["/after"]);
+    // In the new epoch (after the clients' createSessions).
+    assert_eq!(zxids[0] >> 32, epoch);
+    let mut all = expected.to_vec();
+    all.push(("/after", zxids[0]));
+    assert_java_has(&java, &all, zxids[0]);
+}
+
+/// A Java follower that was down while we (with sid 2) committed more in its epoch
+/// catches up by DIFF: PROPOSAL+COMMIT of what it missed.
+#[test]
+fn java_follower_syncs_by_diff() {
+    if java().is_none() {
+        return;
+    }
+    let _serial = serial();
+    let dir = tmp("diff");
+    let members = leader_members();
+    let (mut durable, a, _) = phase_one(&dir, &members, &["/a1", "/a2"], None);
+    // Committed by us and sid 2 while Java was down.
+    let mut tree = tree_of(&durable.log);
+    let missed = [(a[1] + 1, "/m1"), (a[1] + 2, "/m2")];
+    for (zxid, path) in missed {
+        let txn = prepare_create(&mut tree, zxid, path, format!("data of {path}").as_bytes());
+        durable.log.push(txn);
+    }
+    phase_two(
+        &dir,
+        &members,
+        durable,
+        2,
+        &format!("DIFF {:#x}", missed[1].0),
+        &[
+            ("/a1", a[0]),
+            ("/a2", a[1]),
+            ("/m1", missed[0].0),
+            ("/m2", missed[1].0),
+        ],
+        None,
+    );
+}
+
+/// A Java follower that logged a proposal we never committed (and never made durable) is
+/// truncated: we come back with a newer currentEpoch (we and sid 2 established epoch 2
+/// without proposing), win, and send TRUNC to our last committed zxid.
+#[test]
+fn java_follower_syncs_by_trunc() {
+    if java().is_none() {
+        return;
+    }
+    let _serial = serial();
+    let dir = tmp("trunc");
+    let members = leader_members();
+    let (mut durable, a, b) = phase_one(&dir, &members, &["/a1"], Some("/b"));
+    assert_eq!(b, Some(a[0] + 1));
+    durable.accepted_epoch = 2;
+    durable.current_epoch = 2;
+    phase_two(
+        &dir,
+        &members,
+        durable,
+        3,
+        &format!("TRUNC {:#x}", a[0]),
+        &[("/a1", a[0])],
+        Some("/b"),
+    );
+}
+
+/// As for TRUNC, but we and sid 2 also committed a txn in epoch 2: the Java follower's
+/// extra txn is in another epoch, which cannot be truncated (`LearnerHandler`), so it gets
+/// a SNAP: our tree, serialized in Java's snapshot format.
+#[test]
+fn java_follower_syncs_by_snap() {
+    if java().is_none() {
+        return;
+    }
+    let _serial = serial();
+    let dir = tmp("snap");
+    let members = leader_members();
+    let (mut durable, a, _) = phase_one(&dir, &members, &["/a1", "/a2"], Some("/b"));
+    let mut tree = tree_of(&durable.log);
+    let c = (2 << 32) | 1;
+    let txn = prepare_create(&mut tree, c, "/c", b"data of /c");
+    durable.log.push(txn);
+    durable.accepted_epoch = 2;
+    durable.current_epoch = 2;
+    phase_two(
+        &dir,
+        &members,
+        durable,
+        3,
+        &format!("SNAP {c:#x}"),
+        &[("/a1", a[0]), ("/a2", a[1]), ("/c", c)],
+        Some("/b"),
     );
 }
