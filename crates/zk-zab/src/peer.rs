@@ -5,7 +5,7 @@
 //! ```text
 //!  LOOKING ──Decided(me)──► LEADING: Discovery(Start) … Sync{to} ─► sync_follower ─► DIFF/TRUNC
 //!     ▲                         (or Snapshot) + PROPOSAL/COMMIT + NEWLEADER … Established ─►
-//!     │                         Broadcast (ClientPropose ─► PROPOSAL … COMMIT)
+//!     │                         Broadcast (ProposeTxn ─► PROPOSAL … COMMIT)
 //!     │  Decided(other) ──► FOLLOWING: Learner over one connection (FOLLOWERINFO …)
 //!     └──── StepDown / Abandon / leader silent for initLimit or syncLimit ticks
 //! ```

@@ -255,3 +255,75 @@ fn snapshot_not_handed_to_disk_is_dropped_with_the_session() {
     assert_eq!(p.role(), PeerRole::Looking);
     assert_eq!(p.log(), &own[..]);
 }
+
+/// Found by tests/live_java.rs: `ClientPropose` makes every txn an `error` txn (type -1,
+/// time 0), so a Java follower reads a create's record as `ErrorTxn` and applies nothing.
+/// `ProposeTxn` proposes what the shell prepared (type, time, session, cxid, digest) at
+/// `next_zxid`, byte for byte.
+#[test]
+fn a_prepared_txn_is_proposed_as_prepared_at_the_next_zxid() {
+    use zk_proto::txn::{TxnDigest, TxnHeader};
+    use zk_zab::peer::Message;
+    use zk_zab::wire::packet::{Packet, TxnPayload};
+
+    let mut net = Net::new(3);
+    assert!(net
+        .run(|n| n.leader().is_some() && n.peers.values().filter(|p| p.is_serving()).count() == 2));
+    assert_eq!(
+        net.peers[&1].next_zxid(),
+        None,
+        "a follower proposes nothing"
+    );
+    let leader = net.peers.get_mut(&3).unwrap();
+    let z = leader.next_zxid().unwrap();
+    assert_eq!(z, 1 << 32 | 1);
+    // A CreateTxn record ("/a", "x", no ACL, persistent, parentCVersion 1).
+    let body = Bytes::from_static(&[
+        0, 0, 0, 2, b'/', b'a', 0, 0, 0, 1, b'x', 0, 0, 0, 0, 0, 0, 0, 0, 1,
+    ]);
+    let header = TxnHeader {
+        client_id: 0x0100_0000_0000_0001,
+        cxid: 9,
+        zxid: 12345, // replaced by the peer's
+        time: 1_700_000_000_000,
+        type_: 1,
+    };
+    let digest = TxnDigest {
+        version: 2,
+        tree_digest: 7_539_952_680,
+    };
+    let cmds = leader.step(Event::ProposeTxn {
+        header: header.clone(),
+        body: body.clone(),
+        digest: Some(digest.clone()),
+    });
+    let want = TxnPayload::new(TxnHeader { zxid: z, ..header }, &body, Some(digest));
+    assert_eq!(leader.next_zxid(), Some(z + 1));
+    assert!(
+        cmds.contains(&Command::Persist(vec![want.clone()])),
+        "{cmds:?}"
+    );
+    let proposals: Vec<(i64, &TxnPayload)> = cmds
+        .iter()
+        .filter_map(|c| match c {
+            Command::Send {
+                to,
+                message:
+                    Message::Quorum {
+                        packet: Packet::Proposal { zxid, txn },
+                        ..
+                    },
+            } => {
+                assert_eq!(*zxid, z);
+                Some((*to, txn))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(proposals, vec![(1, &want), (2, &want)]);
+    net.handle(3, cmds);
+    assert!(net.run(|n| n.commits.values().filter(|c| c.contains(&z)).count() == 3));
+    for p in net.peers.values() {
+        assert_eq!(p.log().last(), Some(&want), "peer {}", p.id());
+    }
+}
