@@ -10,7 +10,8 @@
 //!   sid is closed after the initial message so that it calls back), keeps the last
 //!   notification per peer to send when a connection comes up, and frames notifications in
 //!   the v2 form;
-//! * quorum port: as a follower it dials the leader once per connection id the peer makes;
+//! * quorum port: as a follower it dials the leader once per connection id the peer makes
+//!   (and reads a leader's SNAP stream);
 //!   as a leader it takes learners' connections only while leading (as `Leader` listens only
 //!   then) and writes the SNAP stream (the serialized `DataTree` built from the peer's
 //!   committed txns with zk-tree, then `BenWasHere`) where the peer says `Snapshot`;
@@ -34,6 +35,11 @@
 //!   less (DIFF), with a txn we never committed (TRUNC), or from an older epoch with such a
 //!   txn (SNAP: `sync_follower` refuses a TRUNC across epochs) ends up with exactly our
 //!   tree.
+//! * [`java_follower_joins_our_established_epoch`], [`we_join_an_established_java_ensemble`]:
+//!   late joiners both ways, through FLE's answers to a LOOKING peer and the
+//!   out-of-election votes; the Java leader syncs us by SNAP, whose stream zk-tree's
+//!   snapshot reader loads (zk-zab's `Message::Snapshot` carries txns, so only a snapshot
+//!   of a new tree can be handed to the peer: the shell fails the test on any other).
 //!
 //! The ensembles are on 127.0.0.1 with free ports; the 3-server ones name a sid 2 that never
 //! runs, so that we and one Java process are a quorum and we can make history without Java.
@@ -53,6 +59,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use zk_proto::data::{Acl, Id, Stat};
+use zk_proto::persistence::FileHeader;
 use zk_proto::proto::{
     ConnectRequest, ConnectResponse, Create2Response, CreateRequest, GetDataRequest,
     GetDataResponse, ReplyHeader, RequestHeader,
@@ -60,7 +67,10 @@ use zk_proto::proto::{
 use zk_proto::txn::{CloseSessionTxn, CreateTxn, TxnDigest, TxnHeader};
 use zk_proto::txn_body::TxnBody;
 use zk_proto::{Decoder, JString, Record};
-use zk_tree::snapshot::{write_snapshot, WriteOptions};
+use zk_tree::snapshot::{
+    read_snapshot, write_snapshot, LoadedSnapshot, ReadOptions, WriteOptions, SNAP_DBID,
+    SNAP_MAGIC, SNAP_VERSION,
+};
 use zk_tree::DataTree;
 use zk_zab::learner::EpochFile;
 use zk_zab::peer::{Command, Event, Message, Peer, PeerConfig, PeerRole};
@@ -488,6 +498,100 @@ fn snap_stream(txns: &[TxnPayload]) -> Vec<u8> {
     stream
 }
 
+/// Walks a snapshot stream in `buf`, reading more from the socket as it needs.
+struct SnapWalker<'a> {
+    buf: &'a mut BytesMut,
+    s: &'a mut TcpStream,
+    pos: usize,
+}
+
+impl SnapWalker<'_> {
+    /// Bound on the stream (the scenarios' trees are tiny).
+    const MAX: usize = 64 << 20;
+
+    fn skip(&mut self, n: usize) -> Result<&[u8], String> {
+        if self.pos + n > Self::MAX {
+            return Err(format!("snapshot stream over {} bytes", Self::MAX));
+        }
+        while self.buf.len() < self.pos + n {
+            let mut chunk = [0u8; 16384];
+            match self.s.read(&mut chunk) {
+                Ok(0) => return Err("the leader closed inside the snapshot".into()),
+                Ok(k) => self.buf.extend_from_slice(&chunk[..k]),
+                Err(e) => return Err(format!("reading the snapshot: {e}")),
+            }
+        }
+        self.pos += n;
+        Ok(&self.buf[self.pos - n..self.pos])
+    }
+
+    fn int(&mut self) -> Result<i32, String> {
+        let b = self.skip(4)?;
+        Ok(i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    /// A length-prefixed buffer or string (`None` for null).
+    fn bytes(&mut self) -> Result<Option<Vec<u8>>, String> {
+        let len = self.int()?;
+        if len < 0 {
+            return Ok(None);
+        }
+        Ok(Some(self.skip(len as usize)?.to_vec()))
+    }
+}
+
+/// Reads the snapshot stream a leader writes after SNAP (`LearnerHandler`: sessions, the
+/// DataTree, `"/"`, then `BenWasHere`) from `buf` and then `s`, and loads it with zk-tree's
+/// snapshot-file reader: the stream is a file's body, so it gets the file header in front
+/// and the Adler32 seal behind.
+fn read_snap_stream(
+    buf: &mut BytesMut,
+    s: &mut TcpStream,
+    zxid: i64,
+) -> Result<Box<LoadedSnapshot>, String> {
+    let mut w = SnapWalker { buf, s, pos: 0 };
+    let sessions = w.int()?;
+    w.skip(12 * sessions.max(0) as usize)?;
+    let acls = w.int()?;
+    for _ in 0..acls.max(0) {
+        w.skip(8)?;
+        let n = w.int()?;
+        for _ in 0..n.max(0) {
+            w.skip(4)?;
+            w.bytes()?;
+            w.bytes()?;
+        }
+    }
+    // Nodes until the "/" marker; every one takes bytes, so MAX bounds the loop.
+    while w.bytes()?.as_deref() != Some(b"/") {
+        w.bytes()?;
+        w.skip(8 + 60)?;
+    }
+    let body = w.pos;
+    let signature = w.bytes()?;
+    if signature.as_deref() != Some(b"BenWasHere") {
+        return Err(format!("snapshot signature {signature:?}"));
+    }
+    let end = w.pos;
+    let mut file = BytesMut::new();
+    FileHeader {
+        magic: SNAP_MAGIC,
+        version: SNAP_VERSION,
+        dbid: SNAP_DBID,
+    }
+    .encode(&mut file);
+    file.extend_from_slice(&buf[..body]);
+    let _ = buf.split_to(end);
+    let mut adler = adler2::Adler32::new();
+    adler.write_slice(&file);
+    file.put_i64(i64::from(adler.checksum()));
+    file.put_i32(1);
+    file.put_u8(b'/');
+    read_snapshot(&file[..], zxid, &ReadOptions::default())
+        .map(Box::new)
+        .map_err(|e| format!("zk-tree cannot read the leader's snapshot: {e}"))
+}
+
 // ---------------------------------------------------------------------------------------
 // Our side: the socket shell around zk_zab::peer::Peer
 // ---------------------------------------------------------------------------------------
@@ -516,6 +620,13 @@ enum Input {
     QuorumClosed {
         conn: u64,
         why: String,
+    },
+    /// A SNAP from a (Java) leader, with the snapshot stream that followed it, read.
+    JavaSnapshot {
+        conn: u64,
+        from: i64,
+        zxid: i64,
+        snap: Box<LoadedSnapshot>,
     },
     /// Propose a create at the established leader; the zxid is sent back. With
     /// `hold_fsync` our own log write of it is never acknowledged (so only the followers'
@@ -737,14 +848,23 @@ fn quorum_reader(mut s: TcpStream, conn: u64, mut from: i64, tx: Sender<Input>) 
                         {
                             from = *sid;
                         }
-                        if let Packet::Snap { .. } = packet {
-                            let _ = tx.send(Input::QuorumClosed {
-                                conn,
-                                why: "the Java leader sent SNAP: this shell reads no \
-                                      snapshot stream"
-                                    .into(),
-                            });
-                            return;
+                        if let Packet::Snap { zxid } = packet {
+                            // The snapshot stream follows the packet, outside any framing.
+                            match read_snap_stream(&mut buf, &mut s, zxid) {
+                                Ok(snap) => {
+                                    let _ = tx.send(Input::JavaSnapshot {
+                                        conn,
+                                        from,
+                                        zxid,
+                                        snap,
+                                    });
+                                    continue;
+                                }
+                                Err(why) => {
+                                    let _ = tx.send(Input::QuorumClosed { conn, why });
+                                    return;
+                                }
+                            }
                         }
                         if tx.send(Input::Packet { conn, from, packet }).is_err() {
                             return;
@@ -958,6 +1078,12 @@ impl Shell {
                 });
                 self.execute(cmds);
             }
+            Input::JavaSnapshot {
+                conn,
+                from,
+                zxid,
+                snap,
+            } => self.java_snapshot(conn, from, zxid, &snap),
             Input::QuorumClosed { conn, why } => {
                 if self.quorum.remove(&conn).is_some() {
                     self.observed.lock().unwrap().closed.push(why);
@@ -1022,6 +1148,46 @@ impl Shell {
             header: txn.header().clone(),
             body: txn.body(),
             digest: txn.digest().cloned(),
+        });
+        self.execute(cmds);
+    }
+
+    /// A Java leader's SNAP. zk-zab's `Message::Snapshot` stands for a snapshot with the
+    /// leader's committed txns, which a Java snapshot (a tree) does not give; a snapshot
+    /// holding no more than a new tree does (`/`, `/zookeeper`, its quota and config nodes)
+    /// is exactly the empty txn list, and is all this shell can hand the peer.
+    fn java_snapshot(&mut self, conn: u64, from: i64, zxid: i64, snap: &LoadedSnapshot) {
+        self.observed
+            .lock()
+            .unwrap()
+            .syncs
+            .push(format!("SNAP {zxid:#x}"));
+        let user: Vec<String> = snap
+            .tree
+            .iter()
+            .map(|(p, _)| String::from_utf8_lossy(p).into_owned())
+            .filter(|p| {
+                !matches!(
+                    p.as_str(),
+                    "/" | "/zookeeper" | "/zookeeper/quota" | "/zookeeper/config"
+                )
+            })
+            .collect();
+        if !user.is_empty() || !snap.sessions.is_empty() {
+            self.fail(format!(
+                "the Java leader's snapshot holds {user:?} and sessions {:?}: zk-zab's \
+                 Message::Snapshot carries txns, not a tree",
+                snap.sessions
+            ));
+            return;
+        }
+        let cmds = self.peer.step(Event::Received {
+            from,
+            message: Message::Snapshot {
+                conn,
+                zxid,
+                txns: Vec::new(),
+            },
         });
         self.execute(cmds);
     }
@@ -1387,16 +1553,26 @@ fn propose_all(shell: &ShellHandle, java: &JavaServer, paths: &[&str]) -> Vec<i6
     zxids
 }
 
-/// Reads `expected` (path, czxid) back from the Java server's client port, and checks it
-/// has applied up to `last` with no digest mismatch against ours.
+/// Checks the Java server has applied exactly up to `last` (the COMMIT reaches Java's tree
+/// a moment after our quorum saw its ACK), then reads `expected` back.
 fn assert_java_has(java: &JavaServer, expected: &[(&str, i64)], last: i64) {
+    await_java_zxid(java, last);
+    assert_java_reads(java, expected);
+}
+
+/// Waits until the Java server's last processed zxid is `last` (not beyond it).
+fn await_java_zxid(java: &JavaServer, last: i64) {
     let deadline = Instant::now() + WAIT;
-    // The COMMIT reaches Java's tree a moment after our quorum saw its ACK.
     while java.zxid() < last {
         assert!(Instant::now() < deadline, "Java stopped before {last:#x}");
         std::thread::sleep(Duration::from_millis(20));
     }
     assert_eq!(java.zxid(), last, "Java's last processed zxid");
+}
+
+/// Reads `expected` (path, czxid) back from the Java server's client port (a session of
+/// its own: a createSession txn), and checks there was no digest mismatch against ours.
+fn assert_java_reads(java: &JavaServer, expected: &[(&str, i64)]) {
     let mut client = Client::connect(java.client);
     for (path, czxid) in expected {
         let (data, stat) = client
@@ -1617,5 +1793,102 @@ fn java_follower_syncs_by_snap() {
         &format!("SNAP {c:#x}"),
         &[("/a1", a[0]), ("/a2", a[1]), ("/c", c)],
         Some("/b"),
+    );
+}
+
+/// A Java peer that starts after we established (sid 1 with us): it hears LEADING and
+/// FOLLOWING votes while LOOKING (Java's out-of-election path over our answers), joins our
+/// running epoch, syncs, and applies what we propose with both Java followers acking.
+#[test]
+fn java_follower_joins_our_established_epoch() {
+    if java().is_none() {
+        return;
+    }
+    let _serial = serial();
+    let dir = tmp("late-java");
+    let members = leader_members();
+    let shell = Shell::spawn(3, &members, Durable::default(), 1);
+    let java1 = JavaServer::start(&dir.join("java1"), 1, &members);
+    java1.await_mode("follower", &shell);
+    shell.wait_for("us to be established", &[&java1], |o| {
+        o.established == Some(1)
+    });
+    let p1 = propose_all(&shell, &java1, &["/p1"])[0];
+
+    let java2 = JavaServer::start(&dir.join("java2"), 2, &members);
+    java2.await_mode("follower", &shell);
+    assert_eq!(
+        shell.observed().established,
+        Some(1),
+        "still our first epoch"
+    );
+    // The joiner (0) is before our committed log: DIFF from the txn log (sync_follower's
+    // case 5), /p1 as PROPOSAL + COMMIT.
+    assert_eq!(
+        shell.observed().syncs,
+        vec!["DIFF 0x0".to_owned(), format!("DIFF {p1:#x}")]
+    );
+    let p2 = propose_all(&shell, &java2, &["/p2"])[0];
+    shell.wait_for("both Java followers' ACKs", &[&java1, &java2], |o| {
+        o.acks
+            .get(&p2)
+            .is_some_and(|a| a.contains(&1) && a.contains(&2))
+    });
+    for java in [&java1, &java2] {
+        await_java_zxid(java, p2);
+    }
+    for java in [&java1, &java2] {
+        assert_java_reads(java, &[("/p1", p1), ("/p2", p2)]);
+    }
+}
+
+/// We start after two Java peers established an epoch (Java 2 leading): our LOOKING votes
+/// are answered with theirs, we follow Java 2, sync by SNAP (read with zk-tree's snapshot
+/// reader), and a client's write on the leader reaches us as PROPOSAL and COMMIT.
+#[test]
+fn we_join_an_established_java_ensemble() {
+    if java().is_none() {
+        return;
+    }
+    let _serial = serial();
+    let dir = tmp("late-us");
+    let members = leader_members();
+    let java1 = JavaServer::start(&dir.join("java1"), 1, &members);
+    let java2 = JavaServer::start(&dir.join("java2"), 2, &members);
+    // No shell yet: wait on the Java side only.
+    let deadline = Instant::now() + WAIT;
+    while !(java2.four_letter("srvr").contains("Mode: leader")
+        && java1.four_letter("srvr").contains("Mode: follower"))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the Java pair did not elect; logs:\n{}\n-----\n{}",
+            java1.log_tail(),
+            java2.log_tail()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let shell = Shell::spawn(3, &members, Durable::default(), 1);
+    shell.wait_for("us to follow 2 and serve", &[&java1, &java2], |o| {
+        o.role == Some(PeerRole::Following { leader: 2 }) && o.serving
+    });
+    // An established Java leader's lastProcessedZxid is its epoch's zxid 0, which a
+    // fresh joiner (0) is not: SNAP, whatever the tree holds.
+    assert_eq!(shell.observed().syncs, vec!["SNAP 0x100000000".to_owned()]);
+
+    let mut client = Client::connect(java2.client);
+    let (zxid, _) = client.create("/j", b"from Java's client");
+    assert_eq!(zxid >> 32, 1, "Java's first epoch");
+    shell.wait_for("our commit of /j", &[&java1, &java2], |o| {
+        o.committed.iter().any(|t| t.header().zxid == zxid)
+    });
+    let o = shell.observed();
+    assert_eq!(
+        o.committed
+            .iter()
+            .map(|t| t.header().zxid)
+            .collect::<Vec<_>>(),
+        vec![zxid - 1, zxid],
+        "the client's createSession and create"
     );
 }
