@@ -1540,6 +1540,18 @@ fn leader_members() -> BTreeMap<i64, Ports> {
     [(1, Ports::free()), (2, Ports::free()), (3, Ports::free())].into()
 }
 
+/// A fresh start of the leader layout: we (sid 3) and Java 1 elect us, and we establish
+/// epoch 1 with Java following.
+fn lead_java1(dir: &Path, members: &BTreeMap<i64, Ports>) -> (ShellHandle, JavaServer) {
+    let shell = Shell::spawn(3, members, Durable::default(), 1);
+    let java = JavaServer::start(&dir.join("java1"), 1, members);
+    java.await_mode("follower", &shell);
+    shell.wait_for("us to be established", &[&java], |o| {
+        o.established == Some(1)
+    });
+    (shell, java)
+}
+
 /// Proposes creates of `paths` at our established leader and waits for their commits.
 fn propose_all(shell: &ShellHandle, java: &JavaServer, paths: &[&str]) -> Vec<i64> {
     let zxids: Vec<i64> = paths
@@ -1600,12 +1612,7 @@ fn leader_of_a_java_follower() {
     let _serial = serial();
     let dir = tmp("leader");
     let members = leader_members();
-    let shell = Shell::spawn(3, &members, Durable::default(), 1);
-    let java = JavaServer::start(&dir.join("java1"), 1, &members);
-    java.await_mode("follower", &shell);
-    shell.wait_for("us to be established", &[&java], |o| {
-        o.established == Some(1)
-    });
+    let (shell, java) = lead_java1(&dir, &members);
     assert_eq!(shell.observed().syncs, vec!["DIFF 0x0".to_owned()]);
 
     let zxids = propose_all(&shell, &java, &["/x", "/y", "/z"]);
@@ -1631,12 +1638,7 @@ fn phase_one(
     committed: &[&str],
     uncommitted: Option<&str>,
 ) -> (Durable, Vec<i64>, Option<i64>) {
-    let shell = Shell::spawn(3, members, Durable::default(), 1);
-    let mut java = JavaServer::start(&dir.join("java1"), 1, members);
-    java.await_mode("follower", &shell);
-    shell.wait_for("us to be established", &[&java], |o| {
-        o.established == Some(1)
-    });
+    let (shell, mut java) = lead_java1(dir, members);
     let zxids = propose_all(&shell, &java, committed);
     let held = uncommitted.map(|path| {
         let zxid = shell.propose(path, format!("data of {path}").as_bytes(), true);
@@ -1807,12 +1809,7 @@ fn java_follower_joins_our_established_epoch() {
     let _serial = serial();
     let dir = tmp("late-java");
     let members = leader_members();
-    let shell = Shell::spawn(3, &members, Durable::default(), 1);
-    let java1 = JavaServer::start(&dir.join("java1"), 1, &members);
-    java1.await_mode("follower", &shell);
-    shell.wait_for("us to be established", &[&java1], |o| {
-        o.established == Some(1)
-    });
+    let (shell, java1) = lead_java1(&dir, &members);
     let p1 = propose_all(&shell, &java1, &["/p1"])[0];
 
     let java2 = JavaServer::start(&dir.join("java2"), 2, &members);
