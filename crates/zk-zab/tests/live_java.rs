@@ -28,8 +28,9 @@
 //!   needs our ACK, so a write after that proves we are still counted).
 //! * [`leader_of_a_java_follower`]: we win the election, the Java follower runs discovery
 //!   and sync with us and serves (`srvr`: `Mode: follower`), applies our CreateTxn proposals
-//!   (a client on its port reads them back with our zxids), and checks our TxnDigests
-//!   without a mismatch (`mntr`).
+//!   (a client on its port reads them back with our zxids), checks our TxnDigests
+//!   without a mismatch (`mntr`), and forwards its own client's create to us as REQUEST,
+//!   answering that client when our COMMIT of it arrives.
 //! * [`java_follower_syncs_by_diff`], [`java_follower_syncs_by_trunc`],
 //!   [`java_follower_syncs_by_snap`]: a Java follower that went down and came back with
 //!   less (DIFF), with a txn we never committed (TRUNC), or from an older epoch with such a
@@ -1114,9 +1115,9 @@ impl Shell {
         }
     }
 
-    /// A learner forwarded a client's request: prepare it as zk-core would, for the
-    /// session requests a Java follower forwards for its clients (the scenarios' clients
-    /// only read on the follower).
+    /// A learner forwarded a client's request: prepare it as zk-core would, for what the
+    /// scenarios' clients of a Java follower do (open and close sessions, create persistent
+    /// nodes under `/`); anything else fails the test.
     fn request(&mut self, from: i64, r: ForwardedRequest) {
         let Some(zxid) = self.peer.next_zxid() else {
             return;
@@ -1129,6 +1130,26 @@ impl Shell {
                 paths2_delete: Some(Vec::new()),
             }
             .to_bytes(),
+            // create / create2 of a persistent node under `/` (what the scenarios' clients
+            // write): the CreateTxn PrepRequestProcessor makes of the CreateRequest.
+            1 | 15 => {
+                let Ok(req) = CreateRequest::decode(&mut Decoder::new(r.body.clone())) else {
+                    self.fail(format!("sid {from} forwarded a bad CreateRequest"));
+                    return;
+                };
+                let path = req.path.map(|p| p.to_string_lossy().into_owned());
+                match path {
+                    Some(path) if req.flags == 0 && path.rfind('/') == Some(0) => create_body(
+                        &self.prepared,
+                        &path,
+                        req.data.as_deref().unwrap_or_default(),
+                    ),
+                    _ => {
+                        self.fail(format!("sid {from} forwarded a create this shell skips"));
+                        return;
+                    }
+                }
+            }
             op => {
                 self.fail(format!(
                     "sid {from} forwarded op {op}: not handled by this shell"
@@ -1626,6 +1647,22 @@ fn leader_of_a_java_follower() {
         &[("/x", zxids[0]), ("/y", zxids[1]), ("/z", zxids[2])],
         zxids[2],
     );
+
+    // A write by a client of the Java follower: forwarded to us as REQUEST, proposed with
+    // the client's session and cxid, and answered by Java when our COMMIT comes back (it
+    // matches the txn to the pending request by session and cxid).
+    let mut client = Client::connect(java.client);
+    let (zxid, stat) = client.create("/w", b"data of /w");
+    assert_eq!(stat.czxid, zxid);
+    let o = shell.observed();
+    let txn = o
+        .committed
+        .iter()
+        .find(|t| t.header().zxid == zxid)
+        .expect("the forwarded create is one of our commits");
+    assert_eq!(txn.header().client_id, client.session_id);
+    assert_eq!((txn.header().cxid, txn.header().type_), (client.xid, 15));
+    assert_java_reads(&java, &[("/w", zxid)]);
 }
 
 /// Phase one of the restart scenarios: we lead Java (sid 1) in epoch 1 and commit creates
