@@ -41,6 +41,9 @@
 //!   out-of-election votes; the Java leader syncs us by SNAP, whose stream zk-tree's
 //!   snapshot reader loads (zk-zab's `Message::Snapshot` carries txns, so only a snapshot
 //!   of a new tree can be handed to the peer: the shell fails the test on any other).
+//! * [`we_catch_up_from_a_java_leader_by_diff`], [`a_java_leader_truncates_our_extra_txn`]:
+//!   our learner behind a Java leader (DIFF with PROPOSAL/COMMIT pairs) and ahead of it
+//!   (TRUNC), each followed by broadcast.
 //!
 //! The ensembles are on 127.0.0.1 with free ports; the 3-server ones name a sid 2 that never
 //! runs, so that we and one Java process are a quorum and we can make history without Java.
@@ -180,7 +183,8 @@ impl JavaServer {
                  log4j.appender.F=org.apache.log4j.FileAppender\n\
                  log4j.appender.F.File={}\n\
                  log4j.appender.F.layout=org.apache.log4j.PatternLayout\n\
-                 log4j.appender.F.layout.ConversionPattern=%d{{HH:mm:ss,SSS}} %-5p [%t] %c{{1}} - %m%n\n",
+                 log4j.appender.F.layout.ConversionPattern=%d{{HH:mm:ss,SSS}} %-5p [%t] %c{{1}} - %m%n\n\
+                 log4j.logger.org.apache.zookeeper.server.NIOServerCnxn=WARN\n",
                 dir.join("zk.log").display()
             ),
         )
@@ -1889,19 +1893,7 @@ fn we_join_an_established_java_ensemble() {
     let members = leader_members();
     let java1 = JavaServer::start(&dir.join("java1"), 1, &members);
     let java2 = JavaServer::start(&dir.join("java2"), 2, &members);
-    // No shell yet: wait on the Java side only.
-    let deadline = Instant::now() + WAIT;
-    while !(java2.four_letter("srvr").contains("Mode: leader")
-        && java1.four_letter("srvr").contains("Mode: follower"))
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the Java pair did not elect; logs:\n{}\n-----\n{}",
-            java1.log_tail(),
-            java2.log_tail()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    await_java_pair(&java2, &java1);
     let shell = Shell::spawn(3, &members, Durable::default(), 1);
     shell.wait_for("us to follow 2 and serve", &[&java1, &java2], |o| {
         o.role == Some(PeerRole::Following { leader: 2 }) && o.serving
@@ -1925,4 +1917,137 @@ fn we_join_an_established_java_ensemble() {
         vec![zxid - 1, zxid],
         "the client's createSession and create"
     );
+}
+
+/// Waits (without a shell: the pair is a quorum) until `leader` leads and `follower`
+/// follows.
+fn await_java_pair(leader: &JavaServer, follower: &JavaServer) {
+    let deadline = Instant::now() + WAIT;
+    while !(leader.four_letter("srvr").contains("Mode: leader")
+        && follower.four_letter("srvr").contains("Mode: follower"))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the Java pair did not elect; logs:\n{}\n-----\n{}",
+            leader.log_tail(),
+            follower.log_tail()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The follower layout with history: we are sid 1 and join Java 2 and 3 (Java 3 leads;
+/// a fresh joiner gets a SNAP of the empty tree). Returns the Java pair, our shell following 3, and a client of the leader that
+/// has written `/a` (its zxid).
+fn follow_java3(
+    dir: &Path,
+    members: &BTreeMap<i64, Ports>,
+) -> (JavaServer, JavaServer, ShellHandle, Client, i64) {
+    // The pair first (Java 3 must lead: with us, Java 2 could win before Java 3 is up).
+    let java3 = JavaServer::start(&dir.join("java3"), 3, members);
+    let java2 = JavaServer::start(&dir.join("java2"), 2, members);
+    await_java_pair(&java3, &java2);
+    let shell = Shell::spawn(1, members, Durable::default(), 1);
+    shell.wait_for("us to follow 3 and serve", &[&java2, &java3], |o| {
+        o.role == Some(PeerRole::Following { leader: 3 }) && o.serving
+    });
+    let mut client = Client::connect(java3.client);
+    let (a, _) = client.create("/a", b"a");
+    shell.wait_for("our commit of /a", &[&java2, &java3], |o| {
+        o.committed.iter().any(|t| t.header().zxid == a)
+    });
+    (java2, java3, shell, client, a)
+}
+
+/// The path a logged create names.
+fn created_path(t: &TxnPayload) -> Option<String> {
+    match TxnBody::decode(t.header().type_, &mut Decoder::new(t.body())).ok()? {
+        TxnBody::Create { txn, .. } => Some(txn.path?.to_string_lossy().into_owned()),
+        _ => None,
+    }
+}
+
+/// We go down while the Java pair commits more, and come back behind: the Java leader
+/// sends DIFF with PROPOSAL/COMMIT pairs, which our learner logs and commits in order
+/// before broadcast goes on.
+#[test]
+fn we_catch_up_from_a_java_leader_by_diff() {
+    if java().is_none() {
+        return;
+    }
+    let _serial = serial();
+    let dir = tmp("follower-diff");
+    let members: BTreeMap<i64, Ports> =
+        [(1, Ports::free()), (2, Ports::free()), (3, Ports::free())].into();
+    let (java2, java3, shell, mut client, a) = follow_java3(&dir, &members);
+    let durable = shell.stop();
+    assert_eq!(durable.log.last().map(|t| t.header().zxid), Some(a));
+    let (b, _) = client.create("/b", b"b");
+    let (c, _) = client.create("/c", b"c");
+
+    let shell = Shell::spawn(1, &members, durable, 2);
+    shell.wait_for("us to follow 3 again and serve", &[&java2, &java3], |o| {
+        o.role == Some(PeerRole::Following { leader: 3 }) && o.serving
+    });
+    let o = shell.observed();
+    assert_eq!(o.syncs, vec![format!("DIFF {c:#x}")], "how Java synced us");
+    let committed: Vec<i64> = o.committed.iter().map(|t| t.header().zxid).collect();
+    assert_eq!(committed, vec![b, c], "what we missed, in order");
+    let (d, _) = client.create("/d", b"d");
+    shell.wait_for("our commit of /d", &[&java2, &java3], |o| {
+        o.committed.last().map(|t| t.header().zxid) == Some(d)
+    });
+    let durable = shell.stop();
+    let paths: Vec<Option<String>> = durable.log.iter().map(created_path).collect();
+    assert_eq!(
+        paths[paths.len() - 4..],
+        [
+            Some("/a".into()),
+            Some("/b".into()),
+            Some("/c".into()),
+            Some("/d".into())
+        ]
+    );
+}
+
+/// We come back with a txn the Java ensemble never had (logged in its epoch, never
+/// committed): the established Java leader sends TRUNC to its last committed zxid, our
+/// learner drops the txn, and the next write takes its zxid.
+#[test]
+fn a_java_leader_truncates_our_extra_txn() {
+    if java().is_none() {
+        return;
+    }
+    let _serial = serial();
+    let dir = tmp("follower-trunc");
+    let members: BTreeMap<i64, Ports> =
+        [(1, Ports::free()), (2, Ports::free()), (3, Ports::free())].into();
+    let (java2, java3, shell, mut client, a) = follow_java3(&dir, &members);
+    let mut durable = shell.stop();
+    let mut tree = tree_of(&durable.log);
+    durable.log.push(prepare_create(
+        &mut tree,
+        a + 1,
+        "/ghost",
+        b"never committed",
+    ));
+
+    let shell = Shell::spawn(1, &members, durable, 2);
+    shell.wait_for("us to follow 3 again and serve", &[&java2, &java3], |o| {
+        o.role == Some(PeerRole::Following { leader: 3 }) && o.serving
+    });
+    assert_eq!(shell.observed().syncs, vec![format!("TRUNC {a:#x}")]);
+    let (b, _) = client.create("/b", b"b");
+    assert_eq!(b, a + 1, "the truncated zxid is reused");
+    shell.wait_for("our commit of /b", &[&java2, &java3], |o| {
+        o.committed.last().map(|t| t.header().zxid) == Some(b)
+    });
+    let durable = shell.stop();
+    let last = durable.log.last().unwrap();
+    assert_eq!(last.header().zxid, b);
+    assert_eq!(created_path(last).as_deref(), Some("/b"));
+    assert!(!durable
+        .log
+        .iter()
+        .any(|t| created_path(t).as_deref() == Some("/ghost")));
 }
