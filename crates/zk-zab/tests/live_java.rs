@@ -1461,6 +1461,14 @@ impl Shell {
 // Scenarios
 // ---------------------------------------------------------------------------------------
 
+/// A scenario's start: `None` (after the skip notice) without Java; else the lock that
+/// runs scenarios one at a time and a fresh directory for its servers.
+fn scenario(name: &str) -> Option<(MutexGuard<'static, ()>, PathBuf)> {
+    java()?;
+    let serial = serial();
+    Some((serial, tmp(name)))
+}
+
 fn tmp(name: &str) -> PathBuf {
     let d = Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join("live_java")
@@ -1478,11 +1486,9 @@ fn hexs(zxids: &[i64]) -> Vec<String> {
 /// writes reach us as PROPOSAL/COMMIT, pings keep us in the ensemble.
 #[test]
 fn follower_to_a_java_leader() {
-    if java().is_none() {
+    let Some((_serial, dir)) = scenario("follower") else {
         return;
-    }
-    let _serial = serial();
-    let dir = tmp("follower");
+    };
     let members: BTreeMap<i64, Ports> = [(1, Ports::free()), (2, Ports::free())].into();
     let shell = Shell::spawn(1, &members, Durable::default(), 1);
     let java = JavaServer::start(&dir.join("java2"), 2, &members);
@@ -1559,9 +1565,9 @@ fn follower_to_a_java_leader() {
     assert_eq!(java.zxid(), zxid);
 }
 
-/// The 3-server layout of the leader scenarios: Java is sid 1, sid 2 never runs, we are
-/// sid 3 (so we win an election of equals, and we and Java are a quorum).
-fn leader_members() -> BTreeMap<i64, Ports> {
+/// Three members' free ports. In the leader scenarios Java is sid 1, sid 2 never runs and
+/// we are sid 3 (so we win an election of equals, and we and Java are a quorum).
+fn three_members() -> BTreeMap<i64, Ports> {
     [(1, Ports::free()), (2, Ports::free()), (3, Ports::free())].into()
 }
 
@@ -1631,12 +1637,10 @@ fn assert_java_reads(java: &JavaServer, expected: &[(&str, i64)]) {
 /// our proposals, and agrees with our digests.
 #[test]
 fn leader_of_a_java_follower() {
-    if java().is_none() {
+    let Some((_serial, dir)) = scenario("leader") else {
         return;
-    }
-    let _serial = serial();
-    let dir = tmp("leader");
-    let members = leader_members();
+    };
+    let members = three_members();
     let (shell, java) = lead_java1(&dir, &members);
     assert_eq!(shell.observed().syncs, vec!["DIFF 0x0".to_owned()]);
 
@@ -1754,12 +1758,10 @@ fn phase_two(
 /// catches up by DIFF: PROPOSAL+COMMIT of what it missed.
 #[test]
 fn java_follower_syncs_by_diff() {
-    if java().is_none() {
+    let Some((_serial, dir)) = scenario("diff") else {
         return;
-    }
-    let _serial = serial();
-    let dir = tmp("diff");
-    let members = leader_members();
+    };
+    let members = three_members();
     let (mut durable, a, _) = phase_one(&dir, &members, &["/a1", "/a2"], None);
     // Committed by us and sid 2 while Java was down.
     let mut tree = tree_of(&durable.log);
@@ -1789,12 +1791,10 @@ fn java_follower_syncs_by_diff() {
 /// without proposing), win, and send TRUNC to our last committed zxid.
 #[test]
 fn java_follower_syncs_by_trunc() {
-    if java().is_none() {
+    let Some((_serial, dir)) = scenario("trunc") else {
         return;
-    }
-    let _serial = serial();
-    let dir = tmp("trunc");
-    let members = leader_members();
+    };
+    let members = three_members();
     let (mut durable, a, b) = phase_one(&dir, &members, &["/a1"], Some("/b"));
     assert_eq!(b, Some(a[0] + 1));
     durable.accepted_epoch = 2;
@@ -1815,12 +1815,10 @@ fn java_follower_syncs_by_trunc() {
 /// a SNAP: our tree, serialized in Java's snapshot format.
 #[test]
 fn java_follower_syncs_by_snap() {
-    if java().is_none() {
+    let Some((_serial, dir)) = scenario("snap") else {
         return;
-    }
-    let _serial = serial();
-    let dir = tmp("snap");
-    let members = leader_members();
+    };
+    let members = three_members();
     let (mut durable, a, _) = phase_one(&dir, &members, &["/a1", "/a2"], Some("/b"));
     let mut tree = tree_of(&durable.log);
     let c = (2 << 32) | 1;
@@ -1844,12 +1842,10 @@ fn java_follower_syncs_by_snap() {
 /// running epoch, syncs, and applies what we propose with both Java followers acking.
 #[test]
 fn java_follower_joins_our_established_epoch() {
-    if java().is_none() {
+    let Some((_serial, dir)) = scenario("late-java") else {
         return;
-    }
-    let _serial = serial();
-    let dir = tmp("late-java");
-    let members = leader_members();
+    };
+    let members = three_members();
     let (shell, java1) = lead_java1(&dir, &members);
     let p1 = propose_all(&shell, &java1, &["/p1"])[0];
 
@@ -1885,12 +1881,10 @@ fn java_follower_joins_our_established_epoch() {
 /// reader), and a client's write on the leader reaches us as PROPOSAL and COMMIT.
 #[test]
 fn we_join_an_established_java_ensemble() {
-    if java().is_none() {
+    let Some((_serial, dir)) = scenario("late-us") else {
         return;
-    }
-    let _serial = serial();
-    let dir = tmp("late-us");
-    let members = leader_members();
+    };
+    let members = three_members();
     let java1 = JavaServer::start(&dir.join("java1"), 1, &members);
     let java2 = JavaServer::start(&dir.join("java2"), 2, &members);
     await_java_pair(&java2, &java1);
@@ -1972,13 +1966,10 @@ fn created_path(t: &TxnPayload) -> Option<String> {
 /// before broadcast goes on.
 #[test]
 fn we_catch_up_from_a_java_leader_by_diff() {
-    if java().is_none() {
+    let Some((_serial, dir)) = scenario("follower-diff") else {
         return;
-    }
-    let _serial = serial();
-    let dir = tmp("follower-diff");
-    let members: BTreeMap<i64, Ports> =
-        [(1, Ports::free()), (2, Ports::free()), (3, Ports::free())].into();
+    };
+    let members = three_members();
     let (java2, java3, shell, mut client, a) = follow_java3(&dir, &members);
     let durable = shell.stop();
     assert_eq!(durable.log.last().map(|t| t.header().zxid), Some(a));
@@ -2015,13 +2006,10 @@ fn we_catch_up_from_a_java_leader_by_diff() {
 /// learner drops the txn, and the next write takes its zxid.
 #[test]
 fn a_java_leader_truncates_our_extra_txn() {
-    if java().is_none() {
+    let Some((_serial, dir)) = scenario("follower-trunc") else {
         return;
-    }
-    let _serial = serial();
-    let dir = tmp("follower-trunc");
-    let members: BTreeMap<i64, Ports> =
-        [(1, Ports::free()), (2, Ports::free()), (3, Ports::free())].into();
+    };
+    let members = three_members();
     let (java2, java3, shell, mut client, a) = follow_java3(&dir, &members);
     let mut durable = shell.stop();
     let mut tree = tree_of(&durable.log);
