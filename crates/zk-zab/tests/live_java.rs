@@ -10,11 +10,11 @@
 //!   sid is closed after the initial message so that it calls back), keeps the last
 //!   notification per peer to send when a connection comes up, and frames notifications in
 //!   the v2 form;
-//! * quorum port: as a follower it dials the leader once per connection id the peer makes
-//!   (and reads a leader's SNAP stream);
-//!   as a leader it takes learners' connections only while leading (as `Leader` listens only
-//!   then) and writes the SNAP stream (the serialized `DataTree` built from the peer's
-//!   committed txns with zk-tree, then `BenWasHere`) where the peer says `Snapshot`;
+//! * quorum port: as a follower it dials the leader once per connection id the peer makes,
+//!   and reads a leader's SNAP stream; as a leader it takes learners' connections only while
+//!   leading (as `Leader` listens only then), writes the SNAP stream (the serialized
+//!   `DataTree` built from the peer's committed txns with zk-tree, then `BenWasHere`) where
+//!   the peer says `Snapshot`, and prepares the requests a Java follower forwards;
 //! * disk: an in-memory store acknowledging every write at once (`LogDurable`,
 //!   `EpochDurable`, `SnapshotDurable`), except where a scenario holds a proposal's fsync;
 //! * clock: half-tick events from a bounded loop.
@@ -45,8 +45,13 @@
 //!   our learner behind a Java leader (DIFF with PROPOSAL/COMMIT pairs) and ahead of it
 //!   (TRUNC), each followed by broadcast.
 //!
-//! The ensembles are on 127.0.0.1 with free ports; the 3-server ones name a sid 2 that never
-//! runs, so that we and one Java process are a quorum and we can make history without Java.
+//! As a follower the shell applies each commit to a zk-tree `DataTree` and checks its
+//! digest against the TxnDigest the Java leader sent; as a leader it sends zk-tree's
+//! digests and Java's `mntr` counts no mismatch.
+//!
+//! The ensembles are on 127.0.0.1 with free ports (tickTime 250 ms); in the 3-server
+//! leader scenarios sid 2 never runs, so that we and one Java process are a quorum and we
+//! can make history without Java.
 //! Without Java or the jars the tests print a loud notice and pass, unless
 //! `FERROKEEPER_REQUIRE_JAVA=1` (zk_testkit::java's conventions).
 
@@ -655,7 +660,7 @@ struct Observed {
     committed: Vec<TxnPayload>,
     /// ACKs received per zxid (leader).
     acks: BTreeMap<i64, Vec<i64>>,
-    /// PINGs we answered (follower), and with what.
+    /// PINGs we answered (follower).
     pings_answered: usize,
     /// The sync the Java leader chose for us, or that we chose for a Java learner
     /// (`DIFF`, `TRUNC`, `SNAP`).
@@ -664,6 +669,9 @@ struct Observed {
     proposals: Vec<i64>,
     /// Connections the peer lost (why).
     closed: Vec<String>,
+    /// Commits whose TxnDigest our tree matched after applying them, and those it did not.
+    digests_matched: usize,
+    digest_mismatches: Vec<String>,
     failure: Option<String>,
 }
 
@@ -695,7 +703,11 @@ struct Shell {
     durable: Durable,
     /// Leader: txns proposed so far, applied (PrepRequestProcessor's view).
     prepared: DataTree,
+    /// Committed txns applied (or the leader's snapshot, or the log left by a TRUNC).
+    applied: DataTree,
+    /// Proposals whose fsync on our side never completes.
     held: Vec<i64>,
+    /// The disk's acknowledgements of the batch being executed.
     feedback: Vec<Event>,
 }
 
@@ -739,6 +751,22 @@ impl ShellHandle {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Our tree's digest matched the proposer's after every commit that carried one, and
+    /// at least `min` did.
+    fn assert_digests(&self, min: usize) {
+        let o = self.observed();
+        assert!(
+            o.digest_mismatches.is_empty(),
+            "zk-tree's digest differs from the leader's: {:?}",
+            o.digest_mismatches
+        );
+        assert!(
+            o.digests_matched >= min,
+            "{} digests checked, want {min}",
+            o.digests_matched
+        );
     }
 
     fn propose(&self, path: &str, data: &[u8], hold_fsync: bool) -> i64 {
@@ -989,6 +1017,7 @@ impl Shell {
             waiting: Vec::new(),
             next_conn: 1,
             prepared: tree_of(&durable.log),
+            applied: tree_of(&durable.log),
             durable,
             held: Vec::new(),
             feedback: Vec::new(),
@@ -1045,7 +1074,9 @@ impl Shell {
                 if m.sid < self.me {
                     // handleConnection: the smaller sid asked; we call back.
                     let _ = s.shutdown(Shutdown::Both);
-                    self.election.remove(&m.sid);
+                    if let Some((_, old)) = self.election.remove(&m.sid) {
+                        let _ = old.shutdown(Shutdown::Both);
+                    }
                     self.dial_election(m.sid);
                 } else if m.sid > self.me {
                     self.register_election(m.sid, s, buf);
@@ -1088,7 +1119,7 @@ impl Shell {
                 from,
                 zxid,
                 snap,
-            } => self.java_snapshot(conn, from, zxid, &snap),
+            } => self.java_snapshot(conn, from, zxid, *snap),
             Input::QuorumClosed { conn, why } => {
                 if self.quorum.remove(&conn).is_some() {
                     self.observed.lock().unwrap().closed.push(why);
@@ -1181,7 +1212,7 @@ impl Shell {
     /// leader's committed txns, which a Java snapshot (a tree) does not give; a snapshot
     /// holding no more than a new tree does (`/`, `/zookeeper`, its quota and config nodes)
     /// is exactly the empty txn list, and is all this shell can hand the peer.
-    fn java_snapshot(&mut self, conn: u64, from: i64, zxid: i64, snap: &LoadedSnapshot) {
+    fn java_snapshot(&mut self, conn: u64, from: i64, zxid: i64, snap: LoadedSnapshot) {
         self.observed
             .lock()
             .unwrap()
@@ -1206,6 +1237,7 @@ impl Shell {
             ));
             return;
         }
+        self.applied = snap.tree;
         let cmds = self.peer.step(Event::Received {
             from,
             message: Message::Snapshot {
@@ -1215,6 +1247,26 @@ impl Shell {
             },
         });
         self.execute(cmds);
+    }
+
+    /// A commit: applied to our tree with zk-tree, whose digest must then be the one the
+    /// proposer sent (Java's `DataTree.compareDigest`, which only counts a mismatch).
+    fn applied_commit(&mut self, t: TxnPayload) {
+        apply(&mut self.applied, &t);
+        let mut o = self.observed.lock().unwrap();
+        if let Some(d) = t.digest().filter(|d| d.version == 2) {
+            let ours = zk_tree::digest::tree_digest(&self.applied);
+            if ours == d.tree_digest {
+                o.digests_matched += 1;
+            } else {
+                o.digest_mismatches.push(format!(
+                    "{:#x}: ours {ours}, sent {}",
+                    t.header().zxid,
+                    d.tree_digest
+                ));
+            }
+        }
+        o.committed.push(t);
     }
 
     fn observe_packet(&self, packet: &Packet, from: i64) {
@@ -1411,7 +1463,11 @@ impl Shell {
                     self.feedback.push(Event::LogDurable { zxid });
                 }
             }
-            Command::Truncate { zxid } => self.durable.log.retain(|t| t.header().zxid <= zxid),
+            Command::Truncate { zxid } => {
+                // As Java's learner: truncate the log, reload the tree from what is left.
+                self.durable.log.retain(|t| t.header().zxid <= zxid);
+                self.applied = tree_of(&self.durable.log);
+            }
             Command::WriteAcceptedEpoch(epoch) => {
                 self.durable.accepted_epoch = epoch;
                 self.feedback.push(Event::EpochDurable {
@@ -1439,7 +1495,7 @@ impl Shell {
                     .find(|t| t.header().zxid == zxid)
                     .cloned();
                 match txn {
-                    Some(t) => self.observed.lock().unwrap().committed.push(t),
+                    Some(t) => self.applied_commit(t),
                     None => self.fail(format!("commit of {zxid:#x}, not in our log")),
                 }
             }
@@ -1563,6 +1619,8 @@ fn follower_to_a_java_leader() {
     assert_eq!(o.role, Some(PeerRole::Following { leader: 2 }));
     assert!(o.closed.is_empty(), "the leader dropped us: {:?}", o.closed);
     assert_eq!(java.zxid(), zxid);
+    // createSession and four creates, each with Java's digest, which our tree matched.
+    shell.assert_digests(5);
 }
 
 /// Three members' free ports. In the leader scenarios Java is sid 1, sid 2 never runs and
@@ -1911,6 +1969,8 @@ fn we_join_an_established_java_ensemble() {
         vec![zxid - 1, zxid],
         "the client's createSession and create"
     );
+    // On top of the tree zk-tree read from Java's snapshot.
+    shell.assert_digests(2);
 }
 
 /// Waits (without a shell: the pair is a quorum) until `leader` leads and `follower`
@@ -1950,6 +2010,7 @@ fn follow_java3(
     shell.wait_for("our commit of /a", &[&java2, &java3], |o| {
         o.committed.iter().any(|t| t.header().zxid == a)
     });
+    shell.assert_digests(2);
     (java2, java3, shell, client, a)
 }
 
@@ -1988,6 +2049,7 @@ fn we_catch_up_from_a_java_leader_by_diff() {
     shell.wait_for("our commit of /d", &[&java2, &java3], |o| {
         o.committed.last().map(|t| t.header().zxid) == Some(d)
     });
+    shell.assert_digests(3);
     let durable = shell.stop();
     let paths: Vec<Option<String>> = durable.log.iter().map(created_path).collect();
     assert_eq!(
@@ -2030,6 +2092,8 @@ fn a_java_leader_truncates_our_extra_txn() {
     shell.wait_for("our commit of /b", &[&java2, &java3], |o| {
         o.committed.last().map(|t| t.header().zxid) == Some(b)
     });
+    // On the tree reloaded from the truncated log.
+    shell.assert_digests(1);
     let durable = shell.stop();
     let last = durable.log.last().unwrap();
     assert_eq!(last.header().zxid, b);
