@@ -44,6 +44,8 @@
 //! * [`we_catch_up_from_a_java_leader_by_diff`], [`a_java_leader_truncates_our_extra_txn`]:
 //!   our learner behind a Java leader (DIFF with PROPOSAL/COMMIT pairs) and ahead of it
 //!   (TRUNC), each followed by broadcast.
+//! * [`we_take_over_from_a_dead_java_leader`]: the Java leader dies; we lead its follower
+//!   in the next epoch over the history the Java leader made.
 //!
 //! As a follower the shell applies each commit to a zk-tree `DataTree` and checks its
 //! digest against the TxnDigest the Java leader sent; as a leader it sends zk-tree's
@@ -1508,7 +1510,17 @@ impl Shell {
                     self.waiting.clear();
                 }
             }
-            Command::Established { .. } => {}
+            Command::Established { .. } => {
+                // Request preparation starts from the history this leader established:
+                // what it applied, and its logged txns after that.
+                let mut t = self.applied.clone();
+                for txn in self.peer.log() {
+                    if txn.header().zxid > t.last_processed_zxid {
+                        apply(&mut t, txn);
+                    }
+                }
+                self.prepared = t;
+            }
         }
     }
 }
@@ -2102,4 +2114,44 @@ fn a_java_leader_truncates_our_extra_txn() {
         .log
         .iter()
         .any(|t| created_path(t).as_deref() == Some("/ghost")));
+}
+
+/// The Java leader dies under us: we (sid 3, as up to date as Java 1) win the next
+/// election and lead Java 1 in a new epoch over the history Java 2 made; Java 1 applies
+/// our proposal on top of it, with our digest computed on that history.
+#[test]
+fn we_take_over_from_a_dead_java_leader() {
+    let Some((_serial, dir)) = scenario("takeover") else {
+        return;
+    };
+    let members = three_members();
+    let java1 = JavaServer::start(&dir.join("java1"), 1, &members);
+    let mut java2 = JavaServer::start(&dir.join("java2"), 2, &members);
+    await_java_pair(&java2, &java1);
+    let shell = Shell::spawn(3, &members, Durable::default(), 1);
+    shell.wait_for("us to follow 2 and serve", &[&java1, &java2], |o| {
+        o.role == Some(PeerRole::Following { leader: 2 }) && o.serving
+    });
+    let mut client = Client::connect(java2.client);
+    let (a, _) = client.create("/a", b"data of /a");
+    let (b, _) = client.create("/b", b"data of /b");
+    shell.wait_for("our commit of /b", &[&java1, &java2], |o| {
+        o.committed.iter().any(|t| t.header().zxid == b)
+    });
+    await_java_zxid(&java1, b);
+    drop(client);
+    java2.kill();
+
+    shell.wait_for("us to lead epoch 2", &[&java1], |o| {
+        o.established == Some(2)
+    });
+    java1.await_mode("follower", &shell);
+    // Joined by a SNAP of the empty tree; Java 1 then as up to date as we are.
+    assert_eq!(
+        shell.observed().syncs,
+        vec!["SNAP 0x100000000".to_owned(), format!("DIFF {b:#x}")]
+    );
+    let c = propose_all(&shell, &java1, &["/c"])[0];
+    assert_eq!(c, (2 << 32) | 1);
+    assert_java_has(&java1, &[("/a", a), ("/b", b), ("/c", c)], c);
 }
