@@ -1955,13 +1955,7 @@ fn we_join_an_established_java_ensemble() {
         return;
     };
     let members = three_members();
-    let java1 = JavaServer::start(&dir.join("java1"), 1, &members);
-    let java2 = JavaServer::start(&dir.join("java2"), 2, &members);
-    await_java_pair(&java2, &java1);
-    let shell = Shell::spawn(3, &members, Durable::default(), 1);
-    shell.wait_for("us to follow 2 and serve", &[&java1, &java2], |o| {
-        o.role == Some(PeerRole::Following { leader: 2 }) && o.serving
-    });
+    let (java2, java1, shell) = join_java_pair(&dir, &members, 3);
     // An established Java leader's lastProcessedZxid is its epoch's zxid 0, which a
     // fresh joiner (0) is not: SNAP, whatever the tree holds.
     assert_eq!(shell.observed().syncs, vec!["SNAP 0x100000000".to_owned()]);
@@ -2002,6 +1996,28 @@ fn await_java_pair(leader: &JavaServer, follower: &JavaServer) {
     }
 }
 
+/// The two Java members of `members` (we are `us`) elect each other first (the larger sid
+/// leads: with us up, the smaller could win before the other is), then we join them as a
+/// follower. Returns (Java leader, Java follower, our shell).
+fn join_java_pair(
+    dir: &Path,
+    members: &BTreeMap<i64, Ports>,
+    us: i64,
+) -> (JavaServer, JavaServer, ShellHandle) {
+    let mut sids = members.keys().copied().filter(|&s| s != us);
+    let (f, l) = (sids.next().unwrap(), sids.next().unwrap());
+    let follower = JavaServer::start(&dir.join(format!("java{f}")), f, members);
+    let leader = JavaServer::start(&dir.join(format!("java{l}")), l, members);
+    await_java_pair(&leader, &follower);
+    let shell = Shell::spawn(us, members, Durable::default(), 1);
+    shell.wait_for(
+        "us to follow the Java leader and serve",
+        &[&leader, &follower],
+        |o| o.role == Some(PeerRole::Following { leader: l }) && o.serving,
+    );
+    (leader, follower, shell)
+}
+
 /// The follower layout with history: we are sid 1 and join Java 2 and 3 (Java 3 leads;
 /// a fresh joiner gets a SNAP of the empty tree). Returns the Java pair, our shell following 3, and a client of the leader that
 /// has written `/a` (its zxid).
@@ -2009,14 +2025,7 @@ fn follow_java3(
     dir: &Path,
     members: &BTreeMap<i64, Ports>,
 ) -> (JavaServer, JavaServer, ShellHandle, Client, i64) {
-    // The pair first (Java 3 must lead: with us, Java 2 could win before Java 3 is up).
-    let java3 = JavaServer::start(&dir.join("java3"), 3, members);
-    let java2 = JavaServer::start(&dir.join("java2"), 2, members);
-    await_java_pair(&java3, &java2);
-    let shell = Shell::spawn(1, members, Durable::default(), 1);
-    shell.wait_for("us to follow 3 and serve", &[&java2, &java3], |o| {
-        o.role == Some(PeerRole::Following { leader: 3 }) && o.serving
-    });
+    let (java3, java2, shell) = join_java_pair(dir, members, 1);
     let mut client = Client::connect(java3.client);
     let (a, _) = client.create("/a", b"a");
     shell.wait_for("our commit of /a", &[&java2, &java3], |o| {
@@ -2125,13 +2134,7 @@ fn we_take_over_from_a_dead_java_leader() {
         return;
     };
     let members = three_members();
-    let java1 = JavaServer::start(&dir.join("java1"), 1, &members);
-    let mut java2 = JavaServer::start(&dir.join("java2"), 2, &members);
-    await_java_pair(&java2, &java1);
-    let shell = Shell::spawn(3, &members, Durable::default(), 1);
-    shell.wait_for("us to follow 2 and serve", &[&java1, &java2], |o| {
-        o.role == Some(PeerRole::Following { leader: 2 }) && o.serving
-    });
+    let (mut java2, java1, shell) = join_java_pair(&dir, &members, 3);
     let mut client = Client::connect(java2.client);
     let (a, _) = client.create("/a", b"data of /a");
     let (b, _) = client.create("/b", b"data of /b");
