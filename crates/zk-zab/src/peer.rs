@@ -194,10 +194,20 @@ pub struct PeerConfig<Q> {
     pub max_notification_interval_ms: u64,
     /// Test-only injected bug; [`Mutation::None`] in production.
     pub mutation: Mutation,
+    /// The committed configuration as Java's `QuorumVerifier.toString()` writes it
+    /// (`server.N=host:quorumPort:electionPort:participant` lines, then `version=<hex>`;
+    /// zk-config's `QuorumVerifier` displays it so), sent in every notification and in
+    /// NEWLEADER. Java parses it: a peer in an ensemble with Java members must set it, since
+    /// a Java server with `standaloneEnabled=false` that receives a config without members
+    /// loses its election thread to the `IllegalArgumentException` (seen live in
+    /// tests/live_java.rs). [`PeerConfig::new`] leaves `version=0`, enough among zk-zab
+    /// peers only.
+    pub config_text: Bytes,
 }
 
 impl<Q> PeerConfig<Q> {
-    /// Java's defaults (2000 ms ticks, initLimit 10, syncLimit 5, 60 s).
+    /// Java's defaults (2000 ms ticks, initLimit 10, syncLimit 5, 60 s), and the config
+    /// text `version=0` (see [`PeerConfig::config_text`]).
     pub fn new(my_id: i64, verifier: Q) -> Self {
         PeerConfig {
             my_id,
@@ -207,6 +217,7 @@ impl<Q> PeerConfig<Q> {
             sync_limit: 5,
             max_notification_interval_ms: election::MAX_NOTIFICATION_INTERVAL_MS,
             mutation: Mutation::None,
+            config_text: Bytes::from_static(b"version=0"),
         }
     }
 }
@@ -317,7 +328,7 @@ impl<Q: QuorumVerifier + Clone> Peer<Q> {
             cfg.my_id,
             LearnerType::Participant,
             verifier.clone(),
-            Bytes::from_static(b"version=0"),
+            cfg.config_text.clone(),
         );
         ecfg.max_notification_interval_ms = cfg.max_notification_interval_ms;
         let last = log.last().map_or(0, |t| t.header().zxid);
@@ -891,7 +902,7 @@ impl<Q: QuorumVerifier + Clone> Peer<Q> {
                 conn,
                 packet: Packet::NewLeader {
                     zxid: epoch << 32,
-                    config: Some(Bytes::from_static(b"version=0")),
+                    config: Some(self.cfg.config_text.clone()),
                 },
             },
         });

@@ -148,6 +148,22 @@ impl Ports {
     }
 }
 
+/// The `server.N` lines of `members` on 127.0.0.1.
+fn server_lines(members: &BTreeMap<i64, Ports>) -> String {
+    members
+        .iter()
+        .map(|(id, p)| format!("server.{id}=127.0.0.1:{}:{}\n", p.quorum, p.election))
+        .collect()
+}
+
+/// The committed config text Java sends for these members (`QuorumMaj.toString()`), as
+/// zk-config renders it from the same lines.
+fn config_text(members: &BTreeMap<i64, Ports>) -> Bytes {
+    let props = zk_config::JavaProperties::parse_str(&server_lines(members)).unwrap();
+    let qv = zk_config::QuorumVerifier::from_properties(&props, false).unwrap();
+    Bytes::from(qv.to_string())
+}
+
 fn addr(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
@@ -175,13 +191,14 @@ impl JavaServer {
             "tickTime={TICK_MS}\ninitLimit={INIT_LIMIT}\nsyncLimit={SYNC_LIMIT}\n\
              dataDir={}\nclientPort={}\nclientPortAddress=127.0.0.1\n\
              maxSessionTimeout=60000\n4lw.commands.whitelist=*\n\
-             admin.enableServer=false\n",
+             admin.enableServer=false\n\
+             # A config without members in a notification kills the election thread of\n\
+             # a server with this (zk-zab used to send one): keep it, as a guard.\n\
+             standaloneEnabled=false\n",
             data.display(),
             me.client
         );
-        for (id, p) in members {
-            cfg += &format!("server.{id}=127.0.0.1:{}:{}\n", p.quorum, p.election);
-        }
+        cfg += &server_lines(members);
         std::fs::write(dir.join("zoo.cfg"), cfg).unwrap();
         std::fs::write(
             dir.join("log4j.properties"),
@@ -671,6 +688,8 @@ struct Observed {
     proposals: Vec<i64>,
     /// Connections the peer lost (why).
     closed: Vec<String>,
+    /// The config text each peer's last notification carried.
+    configs_received: BTreeMap<i64, Bytes>,
     /// Commits whose TxnDigest our tree matched after applying them, and those it did not.
     digests_matched: usize,
     digest_mismatches: Vec<String>,
@@ -997,6 +1016,7 @@ impl Shell {
         cfg.tick_ms = TICK_MS;
         cfg.init_limit = INIT_LIMIT;
         cfg.sync_limit = SYNC_LIMIT;
+        cfg.config_text = config_text(members);
         let peer = Peer::new(
             cfg,
             durable.log.clone(),
@@ -1085,6 +1105,10 @@ impl Shell {
                 }
             }
             Input::Notification { sid, n } => {
+                if let Some(c) = &n.config {
+                    let mut o = self.observed.lock().unwrap();
+                    o.configs_received.insert(sid, c.clone());
+                }
                 let cmds = self.peer.step(Event::Received {
                     from: sid,
                     message: Message::Election(n),
@@ -1569,6 +1593,12 @@ fn follower_to_a_java_leader() {
         o.syncs,
         vec!["DIFF 0x0".to_owned()],
         "fresh ensemble: empty DIFF"
+    );
+    // Java's config text is the one we send (zk-config renders it as Java does).
+    assert_eq!(
+        o.configs_received.get(&2),
+        Some(&config_text(&members)),
+        "Java's notification config"
     );
 
     let mut client = Client::connect(java.client);
