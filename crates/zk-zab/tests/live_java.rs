@@ -1526,6 +1526,12 @@ impl Shell {
                 }
             }
             Command::RoleChanged(role) => {
+                // A role change ends every quorum connection of the old role, as Java's
+                // Leader.shutdown / Learner.shutdown close them: the other side sees EOF
+                // at once instead of waiting for its read timeout.
+                for (_, s) in self.quorum.drain() {
+                    let _ = s.shutdown(Shutdown::Both);
+                }
                 if role == PeerRole::Leading {
                     for s in std::mem::take(&mut self.waiting) {
                         self.serve_learner(s);
