@@ -46,6 +46,9 @@
 //!   (TRUNC), each followed by broadcast.
 //! * [`we_take_over_from_a_dead_java_leader`]: the Java leader dies; we lead its follower
 //!   in the next epoch over the history the Java leader made.
+//! * [`our_pings_keep_a_session_alive_on_a_java_leader`]: a session created through us
+//!   (a forwarded createSession) lives while our ping replies touch it and is expired by
+//!   the Java leader once they stop.
 //!
 //! As a follower the shell applies each commit to a zk-tree `DataTree` and checks its
 //! digest against the TxnDigest the Java leader sent; as a leader it sends zk-tree's
@@ -90,7 +93,8 @@ use zk_zab::wire::election::{
     decode_frame, encode_frame, InitialMessage, Notification, NotificationForm, PeerAddress,
 };
 use zk_zab::wire::packet::{
-    decode_packet, default_limits, ForwardedRequest, LearnerInfoData, Packet, TxnPayload,
+    decode_packet, default_limits, ForwardedRequest, LearnerInfoData, Packet, SessionTouch,
+    TxnPayload,
 };
 
 /// tickTime of every member, ms. Short, so that a scenario takes seconds.
@@ -666,6 +670,11 @@ enum Input {
         hold_fsync: bool,
         reply: Sender<i64>,
     },
+    /// Sessions our ping replies report as touched (a follower's clients).
+    SetTouches(Vec<SessionTouch>),
+    /// Forward a client request to the leader on the current quorum connection
+    /// (`Learner.request`; the peer does not model REQUEST).
+    Forward(ForwardedRequest),
     Stop,
 }
 
@@ -730,6 +739,8 @@ struct Shell {
     held: Vec<i64>,
     /// The disk's acknowledgements of the batch being executed.
     feedback: Vec<Event>,
+    /// What our ping replies report as touched.
+    touches: Vec<SessionTouch>,
 }
 
 /// The shell's thread and the test's handle on it.
@@ -1043,6 +1054,7 @@ impl Shell {
             durable,
             held: Vec::new(),
             feedback: Vec::new(),
+            touches: Vec::new(),
         };
         let join = std::thread::spawn(move || shell.run());
         ShellHandle {
@@ -1171,6 +1183,18 @@ impl Shell {
                 });
                 self.execute(cmds);
                 let _ = reply.send(zxid);
+            }
+            Input::SetTouches(t) => self.touches = t,
+            Input::Forward(r) => {
+                let bytes = Packet::Request(r).to_bytes();
+                match self.quorum.iter_mut().next() {
+                    Some((_, s)) if matches!(self.peer.role(), PeerRole::Following { .. }) => {
+                        if let Err(e) = s.write_all(&bytes) {
+                            self.fail(format!("forwarding a request: {e}"));
+                        }
+                    }
+                    _ => self.fail("a request to forward, but no leader connection".into()),
+                }
             }
             Input::Stop => {}
         }
@@ -1440,11 +1464,15 @@ impl Shell {
                         self.write_election(to, &frame);
                     }
                 }
-                Message::Quorum { conn, packet } => {
+                Message::Quorum { conn, mut packet } => {
                     if let Packet::Ping {
-                        sessions: Some(_), ..
-                    } = &packet
+                        sessions: Some(sessions),
+                        ..
+                    } = &mut packet
                     {
+                        // The peer keeps no sessions: its ping reply's touch table is the
+                        // one the test set (Learner.ping's LearnerSessionTracker snapshot).
+                        sessions.clone_from(&self.touches);
                         self.observed.lock().unwrap().pings_answered += 1;
                     }
                     match &packet {
@@ -1580,13 +1608,8 @@ fn hexs(zxids: &[i64]) -> Vec<String> {
     zxids.iter().map(|z| format!("{z:#x}")).collect()
 }
 
-/// A Java leader (sid 2) and us (sid 1): election, empty DIFF, a client's session and
-/// writes reach us as PROPOSAL/COMMIT, pings keep us in the ensemble.
-#[test]
-fn follower_to_a_java_leader() {
-    let Some((_serial, dir)) = scenario("follower") else {
-        return;
-    };
+/// The 2-server layout: Java is sid 2 and leads, we (sid 1) follow it and serve.
+fn follow_java_in_two(dir: &Path) -> (BTreeMap<i64, Ports>, ShellHandle, JavaServer) {
     let members: BTreeMap<i64, Ports> = [(1, Ports::free()), (2, Ports::free())].into();
     let shell = Shell::spawn(1, &members, Durable::default(), 1);
     let java = JavaServer::start(&dir.join("java2"), 2, &members);
@@ -1594,6 +1617,17 @@ fn follower_to_a_java_leader() {
     shell.wait_for("us to follow 2 and serve", &[&java], |o| {
         o.role == Some(PeerRole::Following { leader: 2 }) && o.serving
     });
+    (members, shell, java)
+}
+
+/// A Java leader (sid 2) and us (sid 1): election, empty DIFF, a client's session and
+/// writes reach us as PROPOSAL/COMMIT, pings keep us in the ensemble.
+#[test]
+fn follower_to_a_java_leader() {
+    let Some((_serial, dir)) = scenario("follower") else {
+        return;
+    };
+    let (members, shell, java) = follow_java_in_two(&dir);
     let o = shell.observed();
     assert_eq!(
         o.syncs,
@@ -2193,4 +2227,58 @@ fn we_take_over_from_a_dead_java_leader() {
     let c = propose_all(&shell, &java1, &["/c"])[0];
     assert_eq!(c, (2 << 32) | 1);
     assert_java_has(&java1, &[("/a", a), ("/b", b), ("/c", c)], c);
+}
+
+/// A session of "our" client, created through us (REQUEST forwarded to the Java leader),
+/// lives as long as our ping replies touch it, and the Java leader expires it once they
+/// stop: the session-touch table of our pings is what keeps it.
+#[test]
+fn our_pings_keep_a_session_alive_on_a_java_leader() {
+    let Some((_serial, dir)) = scenario("ping-sessions") else {
+        return;
+    };
+    let (_, shell, java) = follow_java_in_two(&dir);
+    // A session id as a learner with sid 1 makes them (sid in the top byte).
+    let session = (1i64 << 56) | 0x00ab_cdef_0000;
+    let timeout_ms: i32 = 1000;
+    shell
+        .tx
+        .send(Input::Forward(ForwardedRequest {
+            session_id: session,
+            cxid: 0,
+            op_type: -10,
+            body: Bytes::copy_from_slice(&timeout_ms.to_be_bytes()),
+            authinfo: Some(Vec::new()),
+        }))
+        .unwrap();
+    shell.wait_for("the createSession we forwarded to commit", &[&java], |o| {
+        o.committed
+            .iter()
+            .any(|t| t.header().type_ == -10 && t.header().client_id == session)
+    });
+    let closed = |o: &Observed| {
+        o.committed
+            .iter()
+            .any(|t| t.header().type_ == -11 && t.header().client_id == session)
+    };
+    shell
+        .tx
+        .send(Input::SetTouches(vec![SessionTouch {
+            session_id: session,
+            timeout_ms,
+        }]))
+        .unwrap();
+    // Four timeouts' worth of pings (one every half tick) that touch it: still alive.
+    let from = shell.observed().pings_answered;
+    let pings = from + 4 * (timeout_ms as usize) / (TICK_MS as usize / 2);
+    shell.wait_for("pings over four session timeouts", &[&java], |o| {
+        o.pings_answered >= pings
+    });
+    assert!(
+        !closed(&shell.observed()),
+        "the Java leader expired a touched session"
+    );
+    // No more touches: the leader expires it and proposes its closeSession.
+    shell.tx.send(Input::SetTouches(Vec::new())).unwrap();
+    shell.wait_for("the Java leader to expire the session", &[&java], closed);
 }
