@@ -43,7 +43,9 @@
 //! ```
 //!
 //! Built so far (see the issue "Zab as pure state machines"): the codec, golden bytes
-//! against Java's own classes (`tests/java_golden.rs`), the election, and the follower side
+//! against Java's own classes (`tests/java_golden.rs`), conversations with a running
+//! Apache ZooKeeper 3.8 peer as its follower and as its leader, with syncs by DIFF, TRUNC
+//! and SNAP (`tests/live_java.rs`), the election, and the follower side
 //! of discovery/sync/broadcast ([`learner`], with named tests for ZOOKEEPER-3911, -4394,
 //! -4643, -4646, -4685), the leader's sync decision ([`sync`]) and the leader's broadcast
 //! ([`broadcast`]) and discovery ([`discovery`]), and [`peer`]: the glue that runs

@@ -5,7 +5,7 @@
 //! ```text
 //!  LOOKING ──Decided(me)──► LEADING: Discovery(Start) … Sync{to} ─► sync_follower ─► DIFF/TRUNC
 //!     ▲                         (or Snapshot) + PROPOSAL/COMMIT + NEWLEADER … Established ─►
-//!     │                         Broadcast (ClientPropose ─► PROPOSAL … COMMIT)
+//!     │                         Broadcast (ProposeTxn ─► PROPOSAL … COMMIT)
 //!     │  Decided(other) ──► FOLLOWING: Learner over one connection (FOLLOWERINFO …)
 //!     └──── StepDown / Abandon / leader silent for initLimit or syncLimit ticks
 //! ```
@@ -32,7 +32,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
-use zk_proto::txn::TxnHeader;
+use zk_proto::txn::{TxnDigest, TxnHeader};
 
 use crate::broadcast::{self, Broadcast, LearnerKind};
 use crate::discovery::{self, Discovery};
@@ -95,7 +95,9 @@ pub enum Event {
     },
     /// The snapshot of [`Command::TakeSnapshot`] is durable.
     SnapshotDurable,
-    /// A client write at the leader: propose it (ignored unless an established leader).
+    /// A client write at the leader, proposed as an `error` txn (type -1, time 0, no
+    /// digest) whose record is `body` (ignored unless an established leader). The simulator's
+    /// opaque writes; a txn a Java peer must apply goes through [`Event::ProposeTxn`].
     ClientPropose {
         /// Session id.
         client_id: i64,
@@ -103,6 +105,18 @@ pub enum Event {
         cxid: i32,
         /// The txn record.
         body: Bytes,
+    },
+    /// A prepared txn at the leader (`PrepRequestProcessor`'s output): proposed at
+    /// [`Peer::next_zxid`], which replaces `header.zxid`. `digest` is the tree digest after
+    /// the txn at that zxid (`TxnDigest`), or `None` to send none. Ignored unless an
+    /// established leader.
+    ProposeTxn {
+        /// Session, cxid, time and type (the zxid is the peer's).
+        header: TxnHeader,
+        /// The txn record for `header.type_`.
+        body: Bytes,
+        /// The digest to send with it.
+        digest: Option<TxnDigest>,
     },
 }
 
@@ -180,10 +194,20 @@ pub struct PeerConfig<Q> {
     pub max_notification_interval_ms: u64,
     /// Test-only injected bug; [`Mutation::None`] in production.
     pub mutation: Mutation,
+    /// The committed configuration as Java's `QuorumVerifier.toString()` writes it
+    /// (`server.N=host:quorumPort:electionPort:participant` lines, then `version=<hex>`;
+    /// zk-config's `QuorumVerifier` displays it so), sent in every notification and in
+    /// NEWLEADER. Java parses it: a peer in an ensemble with Java members must set it, since
+    /// a Java server with `standaloneEnabled=false` that receives a config without members
+    /// loses its election thread to the `IllegalArgumentException` (seen live in
+    /// tests/live_java.rs). [`PeerConfig::new`] leaves `version=0`, enough among zk-zab
+    /// peers only.
+    pub config_text: Bytes,
 }
 
 impl<Q> PeerConfig<Q> {
-    /// Java's defaults (2000 ms ticks, initLimit 10, syncLimit 5, 60 s).
+    /// Java's defaults (2000 ms ticks, initLimit 10, syncLimit 5, 60 s), and the config
+    /// text `version=0` (see [`PeerConfig::config_text`]).
     pub fn new(my_id: i64, verifier: Q) -> Self {
         PeerConfig {
             my_id,
@@ -193,6 +217,7 @@ impl<Q> PeerConfig<Q> {
             sync_limit: 5,
             max_notification_interval_ms: election::MAX_NOTIFICATION_INTERVAL_MS,
             mutation: Mutation::None,
+            config_text: Bytes::from_static(b"version=0"),
         }
     }
 }
@@ -303,7 +328,7 @@ impl<Q: QuorumVerifier + Clone> Peer<Q> {
             cfg.my_id,
             LearnerType::Participant,
             verifier.clone(),
-            Bytes::from_static(b"version=0"),
+            cfg.config_text.clone(),
         );
         ecfg.max_notification_interval_ms = cfg.max_notification_interval_ms;
         let last = log.last().map_or(0, |t| t.header().zxid);
@@ -350,6 +375,14 @@ impl<Q: QuorumVerifier + Clone> Peer<Q> {
             _ => None,
         }
     }
+    /// The zxid the next proposal gets, if this is an established leader (what a
+    /// [`Event::ProposeTxn`]'s digest must be computed for).
+    pub fn next_zxid(&self) -> Option<i64> {
+        match &self.state {
+            State::Leading(l) if l.broadcast.is_some() => Some((l.epoch << 32) | l.next_counter),
+            _ => None,
+        }
+    }
     /// Whether this follower is synced and serving.
     pub fn is_serving(&self) -> bool {
         matches!(&self.state, State::Following(f) if f.serving)
@@ -390,7 +423,21 @@ impl<Q: QuorumVerifier + Clone> Peer<Q> {
                 client_id,
                 cxid,
                 body,
-            } => self.propose(client_id, cxid, body, &mut out),
+            } => {
+                let header = TxnHeader {
+                    client_id,
+                    cxid,
+                    zxid: 0,
+                    time: 0,
+                    type_: -1,
+                };
+                self.propose(header, body, None, &mut out)
+            }
+            Event::ProposeTxn {
+                header,
+                body,
+                digest,
+            } => self.propose(header, body, digest, &mut out),
         }
         out
     }
@@ -636,24 +683,23 @@ impl<Q: QuorumVerifier + Clone> Peer<Q> {
         }
     }
 
-    fn propose(&mut self, client_id: i64, cxid: i32, body: Bytes, out: &mut Vec<Command>) {
+    fn propose(
+        &mut self,
+        mut header: TxnHeader,
+        body: Bytes,
+        digest: Option<TxnDigest>,
+        out: &mut Vec<Command>,
+    ) {
         let State::Leading(l) = &mut self.state else {
             return;
         };
         let Some(b) = l.broadcast.as_mut() else {
             return;
         };
-        let zxid = (l.epoch << 32) | l.next_counter;
+        header.zxid = (l.epoch << 32) | l.next_counter;
         l.next_counter += 1;
-        let header = TxnHeader {
-            client_id,
-            cxid,
-            zxid,
-            time: 0,
-            type_: -1,
-        };
         let cmds = b.step(broadcast::Event::Propose(TxnPayload::new(
-            header, &body, None,
+            header, &body, digest,
         )));
         self.broadcast_cmds(cmds, out);
     }
@@ -856,7 +902,7 @@ impl<Q: QuorumVerifier + Clone> Peer<Q> {
                 conn,
                 packet: Packet::NewLeader {
                     zxid: epoch << 32,
-                    config: Some(Bytes::from_static(b"version=0")),
+                    config: Some(self.cfg.config_text.clone()),
                 },
             },
         });

@@ -5,11 +5,13 @@ use std::collections::{BTreeMap, VecDeque};
 
 use bytes::Bytes;
 use zk_zab::learner::EpochFile;
-use zk_zab::peer::{Command, Event, Peer, PeerConfig, PeerRole};
+use zk_zab::peer::{Command, Event, Message, Peer, PeerConfig, PeerRole};
 use zk_zab::quorum::Majority;
 
 struct Net {
     peers: BTreeMap<i64, Peer<Majority>>,
+    /// Every message sent, in order.
+    sent: Vec<Message>,
     down: Vec<i64>,
     q: VecDeque<(i64, Event)>,
     commits: BTreeMap<i64, Vec<i64>>,
@@ -18,9 +20,14 @@ struct Net {
 
 impl Net {
     fn new(n: i64) -> Net {
+        Net::with_config(n, |_| {})
+    }
+
+    fn with_config(n: i64, set: impl Fn(&mut PeerConfig<Majority>)) -> Net {
         let voters: Vec<i64> = (1..=n).collect();
         let mut net = Net {
             peers: BTreeMap::new(),
+            sent: Vec::new(),
             down: Vec::new(),
             q: VecDeque::new(),
             commits: BTreeMap::new(),
@@ -30,6 +37,7 @@ impl Net {
             let mut cfg = PeerConfig::new(id, Majority::new(voters.clone()));
             cfg.tick_ms = 200;
             cfg.max_notification_interval_ms = 1600;
+            set(&mut cfg);
             net.peers.insert(id, Peer::new(cfg, Vec::new(), 0, 0, 1));
             net.q.push_back((id, Event::Start));
         }
@@ -40,6 +48,7 @@ impl Net {
         for c in cmds {
             match c {
                 Command::Send { to, message } => {
+                    self.sent.push(message.clone());
                     if !self.down.contains(&to) {
                         self.q
                             .push_back((to, Event::Received { from: id, message }))
@@ -195,7 +204,6 @@ fn txn(zxid: i64) -> zk_zab::wire::packet::TxnPayload {
 /// on appending after it: a gap on disk. The snapshot must be dropped with the session.
 #[test]
 fn snapshot_not_handed_to_disk_is_dropped_with_the_session() {
-    use zk_zab::peer::Message;
     use zk_zab::wire::election::{Notification, ServerState};
     use zk_zab::wire::packet::Packet;
 
@@ -254,4 +262,111 @@ fn snapshot_not_handed_to_disk_is_dropped_with_the_session() {
     }
     assert_eq!(p.role(), PeerRole::Looking);
     assert_eq!(p.log(), &own[..]);
+}
+
+/// Found by tests/live_java.rs: `ClientPropose` makes every txn an `error` txn (type -1,
+/// time 0), so a Java follower reads a create's record as `ErrorTxn` and applies nothing.
+/// `ProposeTxn` proposes what the shell prepared (type, time, session, cxid, digest) at
+/// `next_zxid`, byte for byte.
+#[test]
+fn a_prepared_txn_is_proposed_as_prepared_at_the_next_zxid() {
+    use zk_proto::txn::{TxnDigest, TxnHeader};
+    use zk_zab::wire::packet::{Packet, TxnPayload};
+
+    let mut net = Net::new(3);
+    assert!(net
+        .run(|n| n.leader().is_some() && n.peers.values().filter(|p| p.is_serving()).count() == 2));
+    assert_eq!(
+        net.peers[&1].next_zxid(),
+        None,
+        "a follower proposes nothing"
+    );
+    let leader = net.peers.get_mut(&3).unwrap();
+    let z = leader.next_zxid().unwrap();
+    assert_eq!(z, 1 << 32 | 1);
+    // A CreateTxn record ("/a", "x", no ACL, persistent, parentCVersion 1).
+    let body = Bytes::from_static(&[
+        0, 0, 0, 2, b'/', b'a', 0, 0, 0, 1, b'x', 0, 0, 0, 0, 0, 0, 0, 0, 1,
+    ]);
+    let header = TxnHeader {
+        client_id: 0x0100_0000_0000_0001,
+        cxid: 9,
+        zxid: 12345, // replaced by the peer's
+        time: 1_700_000_000_000,
+        type_: 1,
+    };
+    let digest = TxnDigest {
+        version: 2,
+        tree_digest: 7_539_952_680,
+    };
+    let cmds = leader.step(Event::ProposeTxn {
+        header: header.clone(),
+        body: body.clone(),
+        digest: Some(digest.clone()),
+    });
+    let want = TxnPayload::new(TxnHeader { zxid: z, ..header }, &body, Some(digest));
+    assert_eq!(leader.next_zxid(), Some(z + 1));
+    assert!(
+        cmds.contains(&Command::Persist(vec![want.clone()])),
+        "{cmds:?}"
+    );
+    let proposals: Vec<(i64, &TxnPayload)> = cmds
+        .iter()
+        .filter_map(|c| match c {
+            Command::Send {
+                to,
+                message:
+                    Message::Quorum {
+                        packet: Packet::Proposal { zxid, txn },
+                        ..
+                    },
+            } => {
+                assert_eq!(*zxid, z);
+                Some((*to, txn))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(proposals, vec![(1, &want), (2, &want)]);
+    net.handle(3, cmds);
+    assert!(net.run(|n| n.commits.values().filter(|c| c.contains(&z)).count() == 3));
+    for p in net.peers.values() {
+        assert_eq!(p.log().last(), Some(&want), "peer {}", p.id());
+    }
+}
+
+/// Found by tests/live_java.rs: the peer sent `version=0` as its config, which a Java
+/// server with `standaloneEnabled=false` parses as a config without participants; the
+/// `IllegalArgumentException` kills its WorkerReceiver and it never elects again. The
+/// configured text is what every notification and NEWLEADER carry.
+#[test]
+fn the_configured_config_text_is_sent_in_notifications_and_newleader() {
+    use zk_zab::wire::packet::Packet;
+
+    let text = Bytes::from_static(
+        b"server.1=127.0.0.1:2888:3888:participant\nserver.2=127.0.0.1:2889:3889:participant\n\
+          server.3=127.0.0.1:2890:3890:participant\nversion=0",
+    );
+    let mut net = Net::with_config(3, |cfg| cfg.config_text = text.clone());
+    assert!(net
+        .run(|n| n.leader().is_some() && n.peers.values().filter(|p| p.is_serving()).count() == 2));
+    let (mut notifications, mut newleaders) = (0, 0);
+    for m in &net.sent {
+        match m {
+            Message::Election(n) => {
+                notifications += 1;
+                assert_eq!(n.config.as_ref(), Some(&text));
+            }
+            Message::Quorum {
+                packet: Packet::NewLeader { config, .. },
+                ..
+            } => {
+                newleaders += 1;
+                assert_eq!(config.as_ref(), Some(&text));
+            }
+            _ => {}
+        }
+    }
+    assert!(notifications >= 3, "{notifications} notifications");
+    assert_eq!(newleaders, 2, "one NEWLEADER per follower");
 }
