@@ -352,15 +352,18 @@ impl Distribution {
         totals.since_reset.clear();
     }
 
-    /// Every shard's samples, taken out of the shards.
+    /// Every shard's samples, taken out of the shards. The shards of threads that have
+    /// exited (held by this list alone) are dropped once drained, the shared one never.
     fn drain(&self) -> Acc {
-        let shards = lock(&self.inner.shards).clone();
         let mut fresh = Acc::new();
-        for shard in shards {
-            let mut s = lock(&shard);
+        let mut shards = lock(&self.inner.shards);
+        for shard in shards.iter() {
+            let mut s = lock(shard);
             fresh.merge(&s);
             s.clear();
         }
+        let mut shared = true;
+        shards.retain(|s| std::mem::take(&mut shared) || Arc::strong_count(s) > 1);
         fresh
     }
 }
@@ -507,6 +510,29 @@ mod tests {
         let s = d.snapshot();
         assert_eq!((s.count, s.sum, s.percentiles), (0, 0, [0; 4]));
         assert_eq!((s.count_since_start, s.sum_since_start), (4, 50));
+    }
+
+    #[test]
+    fn the_shards_of_exited_threads_are_dropped_once_drained() {
+        let d = Distribution::new(true);
+        for _ in 0..10 {
+            // join() returns once the thread is gone, its thread-locals dropped.
+            let d = d.clone();
+            std::thread::spawn(move || d.record_all(&[1, 2]))
+                .join()
+                .unwrap();
+        }
+        assert_eq!(
+            lock(&d.inner.shards).len(),
+            11,
+            "the shared shard and one per thread"
+        );
+        assert_eq!(d.snapshot().count, 20);
+        assert_eq!(lock(&d.inner.shards).len(), 1);
+        d.record(3);
+        assert_eq!(lock(&d.inner.shards).len(), 2, "this thread's shard stays");
+        assert_eq!(d.snapshot().count, 21);
+        assert_eq!(lock(&d.inner.shards).len(), 2);
     }
 
     #[test]
