@@ -470,6 +470,15 @@ def metrics_ratios(by):
             fmt_us(p_on), fmt_us(p_off), fmt_ratio3(ratio(p_on, p_off)),
             spread(on, "ops_per_sec"), spread(off, "ops_per_sec"),
         ]) + " |")
+    cpu = {m: single(by, FK, f"metrics-cpu-{m}") or {} for m in ("on", "off")}
+    per = {m: (1e6 * c["cpu_s"] / c["requests"]) if c.get("requests") else None
+           for m, c in cpu.items()}
+    w("")
+    w("Server CPU per request over the whole block (user + system time ÷ requests received, "
+      "setup included, the same for both): "
+      f"on {per['on'] or 0:.2f} µs, off {per['off'] or 0:.2f} µs, "
+      f"on ÷ off {fmt_ratio3(ratio(per['on'], per['off']))} "
+      f"({cpu['on'].get('requests', 0):,} and {cpu['off'].get('requests', 0):,} requests).")
     scrape = single(by, FK, "metrics-scrape") or {}
     w("")
     w(f"The \"on\" server's page after the runs: `readlatency_count {scrape.get('readlatency_count')}`.")

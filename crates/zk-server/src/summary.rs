@@ -535,6 +535,29 @@ mod tests {
         assert_eq!(lock(&d.inner.shards).len(), 2);
     }
 
+    /// What recording costs per sample on the request path, the figure the benchmark's
+    /// on/off comparison cannot resolve on a busy machine. A measurement, run by hand:
+    /// `cargo test --release -p zk-server --lib recording_cost -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn recording_cost() {
+        const N: u64 = 2_000_000;
+        for (label, batch) in [("one sample per flush (1 x 1)", 1u64), ("16 per flush", 16)] {
+            let d = Distribution::new(true);
+            let mut s = Samples::default();
+            let t = Instant::now();
+            for i in 0..N / batch {
+                for j in 0..batch {
+                    s.push(std::hint::black_box((i + j) % 50), &d);
+                }
+                s.flush(&d);
+            }
+            let ns = t.elapsed().as_nanos() as f64 / N as f64;
+            assert_eq!(d.snapshot().count, N / batch * batch);
+            eprintln!("recording, {label}: {ns:.1} ns per sample");
+        }
+    }
+
     #[test]
     fn off_records_nothing() {
         let d = Distribution::new(false);
