@@ -4,6 +4,7 @@ docs/benchmarks.md, between the `<!-- servers:begin -->` and `<!-- servers:end -
 (added at the end of the file the first time). Everything else in the file is kept.
 
     scripts/bench-report.py RESULTS.jsonl docs/benchmarks.md
+    scripts/bench-report.py --metrics-ratios RESULTS.jsonl   (bench-servers --workloads metrics)
 """
 
 import json
@@ -433,7 +434,65 @@ def tls_overhead(by, meta, w):
     w("")
 
 
+METRICS_WORKLOADS = [
+    ("lat-get", "getData, 1 × 1"),
+    ("read-64x16", "getData, 64 × 16"),
+    ("write-64x16", "setData, 64 × 16"),
+    ("mix-90-10", "90/10 get/set, 64 × 16"),
+]
+
+
+def metrics_ratios(by):
+    """The metrics on/off table (Markdown): medians of each side, on ÷ off, and each side's
+    spread over its runs (the noise the ratio must be read against)."""
+    def spread(wl, key):
+        vals = [r["all"][key] if key.endswith("_us") else r[key] for r in by.get((FK, wl), [])]
+        if not vals:
+            return "–"
+        fmt = fmt_us if key.endswith("_us") else fmt_int
+        return f"{fmt(min(vals))}–{fmt(max(vals))}"
+
+    out = []
+    w = out.append
+    runs = len(by.get((FK, "metrics-lat-get-on"), []))
+    w(f"Medians of {runs} runs per side; ratio = on ÷ off (ops/s: below 1 means metrics cost "
+      "throughput; p99: above 1 means they cost latency); ranges are the runs' min–max.")
+    w("")
+    w("| workload | ops/s on | ops/s off | on ÷ off | p99 on | p99 off | on ÷ off "
+      "| ops/s range on | ops/s range off |")
+    w("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for wl, label in METRICS_WORKLOADS:
+        on, off = f"metrics-{wl}-on", f"metrics-{wl}-off"
+        o_on, o_off = run_stat(by, FK, on, "ops_per_sec"), run_stat(by, FK, off, "ops_per_sec")
+        p_on, p_off = run_stat(by, FK, on, "p99_us"), run_stat(by, FK, off, "p99_us")
+        w("| " + " | ".join([
+            label, fmt_int(o_on), fmt_int(o_off), fmt_ratio3(ratio(o_on, o_off)),
+            fmt_us(p_on), fmt_us(p_off), fmt_ratio3(ratio(p_on, p_off)),
+            spread(on, "ops_per_sec"), spread(off, "ops_per_sec"),
+        ]) + " |")
+    cpu = {m: single(by, FK, f"metrics-cpu-{m}") or {} for m in ("on", "off")}
+    per = {m: (1e6 * c["cpu_s"] / c["requests"]) if c.get("requests") else None
+           for m, c in cpu.items()}
+    w("")
+    w("Server CPU per request over the whole block (user + system time ÷ requests received, "
+      "setup included, the same for both): "
+      f"on {per['on'] or 0:.2f} µs, off {per['off'] or 0:.2f} µs, "
+      f"on ÷ off {fmt_ratio3(ratio(per['on'], per['off']))} "
+      f"({cpu['on'].get('requests', 0):,} and {cpu['off'].get('requests', 0):,} requests).")
+    scrape = single(by, FK, "metrics-scrape") or {}
+    w("")
+    w(f"The \"on\" server's page after the runs: `readlatency_count {scrape.get('readlatency_count')}`.")
+    return "\n".join(out)
+
+
+def fmt_ratio3(r):
+    return "–" if r is None else f"{r:.3f}"
+
+
 def main():
+    if sys.argv[1] == "--metrics-ratios":
+        print(metrics_ratios(load(sys.argv[2])))
+        return
     results, doc = sys.argv[1], sys.argv[2]
     body = report(load(results))
     text = open(doc).read()
