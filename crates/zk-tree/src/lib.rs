@@ -30,5 +30,7 @@ pub mod watch;
 
 pub use acl::{AclCache, AclKey};
 pub use apply::TxnResult;
-pub use tree::{Children, DataTree, Node, Notification, WatchKind, WatchedEvent};
+pub use tree::{
+    ChildNames, Children, DataTree, LayoutFigures, Node, Notification, WatchKind, WatchedEvent,
+};
 pub use watch::{WatchMode, WatchTable, WatcherId};
