@@ -20,6 +20,7 @@
 
 pub mod acl;
 pub mod apply;
+mod blob;
 pub mod digest;
 pub mod ephemeral;
 pub mod path;

@@ -12,14 +12,16 @@
 //!
 //! ```text
 //!   index: HashTable<u32>, hashing (parent id, name) ──► slots[id]
-//!   slots[id] = Slot {                                          112 bytes, no padding to spare
-//!       blob: Box<[u8]>          name ‖ data, one heap block       16
-//!       stat: StatPersisted      as persisted                      64
-//!       acl: AclKey              into the interned ACL cache        8
-//!       name_len | null-data bit                                    4
-//!       parent, prev, next       siblings: a circular list          12
-//!       first_child, num_children                                    8
+//!   slots: chunks of 1,024 Slot {                                           104 bytes
+//!       stat: StatPersisted      as persisted (60 bytes and 4 of padding)      64
+//!       acl: AclKey              into the interned ACL cache                     8
+//!       blob, blob_len           where name ‖ data are in the Blobs store        8
+//!       name_len | null-data bit                                                 4
+//!       parent, prev, next       siblings: a circular list                      12
+//!       first_child, num_children                                                8
 //!   }
+//!   blobs: name ‖ data packed by size class (crate::blob): no allocator header or
+//!          rounding to 16, no fat pointer
 //! ```
 //!
 //! A lookup walks the path's components from the root, one probe each (the upper levels are
@@ -42,6 +44,7 @@ use zk_proto::data::{Acl, Stat, StatPersisted};
 use zk_proto::{ErrorCode, EventType};
 
 use crate::acl::{read_acl_unsafe, AclCache, AclKey, OPEN_UNSAFE_ACL_KEY};
+use crate::blob::Blobs;
 use crate::ephemeral::{self, Kind};
 use crate::path::{name_of, parent_of};
 use crate::quota::{self, StatsTrack};
@@ -70,8 +73,10 @@ const NULL_DATA: u32 = 1 << 31;
 /// One node as stored. See the module doc for the layout.
 #[derive(Debug, Clone)]
 struct Slot {
-    /// The node's name (its last path component), then its data.
-    blob: Box<[u8]>,
+    /// Where the node's name (its last path component) and data are, in [`Blobs`].
+    blob: u32,
+    /// Bytes of name and data.
+    blob_len: u32,
     stat: StatPersisted,
     acl: AclKey,
     /// Bytes of `blob` that are the name, with [`NULL_DATA`].
@@ -91,25 +96,21 @@ impl Slot {
         (self.name_len & !NULL_DATA) as usize
     }
 
-    fn name(&self) -> &[u8] {
-        self.blob.get(..self.name_len()).unwrap_or_default()
+    fn name<'b>(&self, blobs: &'b Blobs) -> &'b [u8] {
+        let all = blobs.get(self.blob, self.blob_len);
+        all.get(..self.name_len()).unwrap_or_default()
     }
 
-    fn data(&self) -> Option<&[u8]> {
+    fn data<'b>(&self, blobs: &'b Blobs) -> Option<&'b [u8]> {
         if self.name_len & NULL_DATA != 0 {
             return None;
         }
-        Some(self.blob.get(self.name_len()..).unwrap_or_default())
+        let all = blobs.get(self.blob, self.blob_len);
+        Some(all.get(self.name_len()..).unwrap_or_default())
     }
 
     fn data_len(&self) -> usize {
-        self.blob.len().saturating_sub(self.name_len())
-    }
-
-    fn set_data(&mut self, data: Option<&[u8]>) {
-        let len = self.name_len & !NULL_DATA;
-        self.blob = blob(self.name(), data);
-        self.name_len = len | if data.is_none() { NULL_DATA } else { 0 };
+        (self.blob_len as usize).saturating_sub(self.name_len())
     }
 
     /// The Stat a client sees (`DataNode.copyStat`).
@@ -206,18 +207,10 @@ fn bump_cversion(stat: &mut StatPersisted, cversion: i32, zxid: i64) {
     }
 }
 
-/// `name ‖ data` in one exactly sized block.
-fn blob(name: &[u8], data: Option<&[u8]>) -> Box<[u8]> {
-    let data = data.unwrap_or_default();
-    let mut v = Vec::with_capacity(name.len() + data.len());
-    v.extend_from_slice(name);
-    v.extend_from_slice(data);
-    v.into_boxed_slice()
-}
-
 fn free_slot(next: NodeId) -> Slot {
     Slot {
-        blob: Box::default(),
+        blob: 0,
+        blob_len: 0,
         stat: StatPersisted::default(),
         acl: OPEN_UNSAFE_ACL_KEY,
         name_len: 0,
@@ -279,6 +272,7 @@ impl Eq for Node<'_> {}
 #[derive(Clone, Copy)]
 pub struct Children<'a> {
     slots: &'a Slab,
+    blobs: &'a Blobs,
     first: NodeId,
     len: u32,
 }
@@ -307,6 +301,7 @@ impl<'a> Children<'a> {
                 next: self.first,
                 left: self.len,
             },
+            blobs: self.blobs,
         }
     }
 }
@@ -367,6 +362,7 @@ impl Iterator for ChildIds<'_> {
 #[derive(Clone)]
 pub struct ChildNames<'a> {
     ids: ChildIds<'a>,
+    blobs: &'a Blobs,
 }
 
 impl<'a> Iterator for ChildNames<'a> {
@@ -375,7 +371,7 @@ impl<'a> Iterator for ChildNames<'a> {
     fn next(&mut self) -> Option<&'a [u8]> {
         let slots = self.ids.slots;
         let id = self.ids.next()?;
-        Some(slots.get(id).map_or(&[][..], Slot::name))
+        Some(slots.get(id).map_or(&[][..], |s| s.name(self.blobs)))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
@@ -421,7 +417,8 @@ pub enum WatchKind {
 pub struct LayoutFigures {
     /// Nodes, the root included.
     pub nodes: usize,
-    /// Bytes of one slot (a node's fixed part: Stat, ACL key, links, the blob's pointer).
+    /// Bytes of one slot (a node's fixed part: Stat, ACL key, links, where its name and data
+    /// are).
     pub slot_size: usize,
     /// Bytes of slots allocated (live, free, and the unused end of the last chunk).
     pub slab_bytes: usize,
@@ -429,10 +426,13 @@ pub struct LayoutFigures {
     pub free_slots: usize,
     /// Bytes of the (parent, name) index's table.
     pub index_bytes: usize,
-    /// Bytes of names in the blobs.
+    /// Bytes of names stored.
     pub name_bytes: usize,
-    /// Bytes of data in the blobs.
+    /// Bytes of data stored.
     pub data_bytes: usize,
+    /// Bytes the name and data store holds for them (its pages, free places included, and
+    /// the heap blocks of long ones).
+    pub blob_store_bytes: usize,
 }
 
 /// Why a node read from a snapshot could not be inserted.
@@ -449,6 +449,8 @@ pub(crate) enum RestoreConflict {
 pub struct DataTree {
     /// Every node by id; free slots are chained through `next` from `free`.
     slots: Slab,
+    /// Every node's name and data.
+    blobs: Blobs,
     /// (parent id, name) → id, for every node but the root.
     index: HashTable<NodeId>,
     hasher: RandomState,
@@ -513,6 +515,7 @@ impl DataTree {
     pub(crate) fn empty() -> Self {
         DataTree {
             slots: Slab::default(),
+            blobs: Blobs::default(),
             index: HashTable::new(),
             hasher: RandomState::default(),
             free: NONE,
@@ -542,12 +545,12 @@ impl DataTree {
 
     /// The child of `parent` called `name`.
     fn child_id(&self, parent: NodeId, name: &[u8]) -> Option<NodeId> {
-        let slots = &self.slots;
+        let (slots, blobs) = (&self.slots, &self.blobs);
         self.index
             .find(key_hash(&self.hasher, parent, name), |&id| {
                 slots
                     .get(id)
-                    .is_some_and(|s| s.parent == parent && s.name() == name)
+                    .is_some_and(|s| s.parent == parent && s.name(blobs) == name)
             })
             .copied()
     }
@@ -594,7 +597,7 @@ impl DataTree {
         let mut out = Vec::with_capacity(len);
         for &c in chain.iter().rev() {
             out.push(b'/');
-            out.extend_from_slice(self.slot(c).name());
+            out.extend_from_slice(self.slot(c).name(&self.blobs));
         }
         out
     }
@@ -603,11 +606,12 @@ impl DataTree {
     pub(crate) fn view(&self, id: NodeId) -> Node<'_> {
         let s = self.slot(id);
         Node {
-            data: s.data(),
+            data: s.data(&self.blobs),
             acl: s.acl,
             stat: &s.stat,
             children: Children {
                 slots: &self.slots,
+                blobs: &self.blobs,
                 first: s.first_child,
                 len: s.num_children,
             },
@@ -628,7 +632,7 @@ impl DataTree {
     /// checks that ids it collected earlier still mean the same node).
     pub(crate) fn child_view(&self, parent: NodeId, id: NodeId) -> Option<(&[u8], Node<'_>)> {
         let s = self.slots.get(id)?;
-        (s.parent == parent && parent != FREE).then(|| (s.name(), self.view(id)))
+        (s.parent == parent && parent != FREE).then(|| (s.name(&self.blobs), self.view(id)))
     }
 
     fn alloc(&mut self, slot: Slot) -> Option<NodeId> {
@@ -645,7 +649,9 @@ impl DataTree {
         Some(id)
     }
 
+    /// A slot for a new node, its name and data stored; `None` if they are too long.
     fn new_slot(
+        &mut self,
         name: &[u8],
         data: Option<&[u8]>,
         acl: AclKey,
@@ -654,8 +660,12 @@ impl DataTree {
         let len = u32::try_from(name.len())
             .ok()
             .filter(|l| l & NULL_DATA == 0)?;
+        let data_len = data.map_or(0, <[u8]>::len);
+        let blob_len = u32::try_from(name.len() + data_len).ok()?;
+        let blob = self.blobs.put(&[name, data.unwrap_or_default()])?;
         Some(Slot {
-            blob: blob(name, data),
+            blob,
+            blob_len,
             stat,
             acl,
             name_len: len | if data.is_none() { NULL_DATA } else { 0 },
@@ -669,7 +679,9 @@ impl DataTree {
 
     /// Puts the root in place (the tree must not have one).
     fn insert_root(&mut self, data: Option<&[u8]>, acl: AclKey, stat: StatPersisted) -> NodeId {
-        let id = Self::new_slot(b"", data, acl, stat).and_then(|s| self.alloc(s));
+        let id = self
+            .new_slot(b"", data, acl, stat)
+            .and_then(|s| self.alloc(s));
         self.root = id.unwrap_or(NONE);
         self.live += usize::from(id.is_some());
         self.root
@@ -685,14 +697,18 @@ impl DataTree {
         acl: AclKey,
         stat: StatPersisted,
     ) -> Option<NodeId> {
-        let mut slot = Self::new_slot(name, data, acl, stat)?;
+        let mut slot = self.new_slot(name, data, acl, stat)?;
         slot.parent = parent;
-        let id = self.alloc(slot)?;
-        let (slots, hasher) = (&self.slots, &self.hasher);
+        let (blob, blob_len) = (slot.blob, slot.blob_len);
+        let Some(id) = self.alloc(slot) else {
+            self.blobs.free(blob, blob_len);
+            return None;
+        };
+        let (slots, blobs, hasher) = (&self.slots, &self.blobs, &self.hasher);
         self.index
             .insert_unique(key_hash(hasher, parent, name), id, |&x| {
                 let s = &slots[x];
-                key_hash(hasher, s.parent, s.name())
+                key_hash(hasher, s.parent, s.name(blobs))
             });
         // Link it last in the parent's circular sibling list.
         let first = self.slot(parent).first_child;
@@ -712,6 +728,34 @@ impl DataTree {
         Some(id)
     }
 
+    /// Replaces a node's data (its name moves with it to a place of the new size).
+    fn replace_data(&mut self, id: NodeId, data: Option<&[u8]>) -> Result<(), ErrorCode> {
+        let s = self.slot(id);
+        let (old, old_len, name_len) = (s.blob, s.blob_len, s.name_len & !NULL_DATA);
+        // The name is copied out first (on the stack when short, as names are).
+        let mut short = [0u8; 64];
+        let long: Vec<u8>;
+        let stored = s.name(&self.blobs);
+        let name: &[u8] = match short.get_mut(..stored.len()) {
+            Some(buf) => {
+                buf.copy_from_slice(stored);
+                buf
+            }
+            None => {
+                long = stored.to_vec();
+                &long
+            }
+        };
+        let d = data.unwrap_or_default();
+        let blob_len = u32::try_from(name.len() + d.len()).map_err(|_| ErrorCode::BadArguments)?;
+        let blob = self.blobs.put(&[name, d]).ok_or(ErrorCode::BadArguments)?;
+        self.blobs.free(old, old_len);
+        let s = self.slot_mut(id);
+        (s.blob, s.blob_len) = (blob, blob_len);
+        s.name_len = name_len | if data.is_none() { NULL_DATA } else { 0 };
+        Ok(())
+    }
+
     /// Takes a node (never the root) out of the index and its parent's list and frees its
     /// slot; returns what it held. Its children, if any, must be gone already.
     fn remove_node(&mut self, id: NodeId) -> Slot {
@@ -719,7 +763,7 @@ impl DataTree {
             let s = self.slot(id);
             (s.parent, s.prev, s.next)
         };
-        let h = key_hash(&self.hasher, parent, self.slot(id).name());
+        let h = key_hash(&self.hasher, parent, self.slot(id).name(&self.blobs));
         if let Ok(e) = self.index.find_entry(h, |&x| x == id) {
             e.remove();
         }
@@ -738,6 +782,7 @@ impl DataTree {
         let next_free = self.free;
         let free = std::mem::replace(self.slot_mut(id), free_slot(next_free));
         self.free = id;
+        self.blobs.free(free.blob, free.blob_len);
         free
     }
 
@@ -853,26 +898,27 @@ impl DataTree {
             index_bytes: self.index.allocation_size(),
             name_bytes: names,
             data_bytes: data,
+            blob_store_bytes: self.blobs.bytes(),
         }
     }
 
     /// Makes room for `additional` more nodes at once (a snapshot being loaded).
     pub fn reserve_nodes(&mut self, additional: usize) {
         self.slots.chunks.reserve(additional / CHUNK + 1);
-        let (slots, hasher) = (&self.slots, &self.hasher);
+        let (slots, blobs, hasher) = (&self.slots, &self.blobs, &self.hasher);
         self.index.reserve(additional, |&x| {
             let s = &slots[x];
-            key_hash(hasher, s.parent, s.name())
+            key_hash(hasher, s.parent, s.name(blobs))
         });
     }
 
     /// Gives back the room [`DataTree::reserve_nodes`] made and nodes did not fill.
     pub fn shrink_nodes(&mut self) {
         self.slots.chunks.shrink_to_fit();
-        let (slots, hasher) = (&self.slots, &self.hasher);
+        let (slots, blobs, hasher) = (&self.slots, &self.blobs, &self.hasher);
         self.index.shrink_to_fit(|&x| {
             let s = &slots[x];
-            key_hash(hasher, s.parent, s.name())
+            key_hash(hasher, s.parent, s.name(blobs))
         });
     }
 
@@ -917,7 +963,10 @@ impl DataTree {
     ) -> Result<(Option<Bytes>, Stat), ErrorCode> {
         let id = self.find(path).ok_or(ErrorCode::NoNode)?;
         let s = self.slot(id);
-        let out = (s.data().map(Bytes::copy_from_slice), s.client_stat());
+        let out = (
+            s.data(&self.blobs).map(Bytes::copy_from_slice),
+            s.client_stat(),
+        );
         if let Some(w) = watcher {
             self.data_watches.add(path, w, WatchMode::Standard);
         }
@@ -1250,14 +1299,14 @@ impl DataTree {
         out: &mut Vec<Notification>,
     ) -> Result<Stat, ErrorCode> {
         let id = self.find(path).ok_or(ErrorCode::NoNode)?;
-        let (stat, diff, acl_key) = {
+        let diff = data.as_ref().map_or(0, |d| d.len()) as i64 - self.slot(id).data_len() as i64;
+        self.replace_data(id, data.as_deref())?;
+        let (stat, acl_key) = {
             let n = self.slot_mut(id);
-            let diff = data.as_ref().map_or(0, |d| d.len()) as i64 - n.data_len() as i64;
-            n.set_data(data.as_deref());
             n.stat.mtime = time;
             n.stat.mzxid = zxid;
             n.stat.version = version;
-            (n.client_stat(), diff, n.acl)
+            (n.client_stat(), n.acl)
         };
         if let Some(prefix) = self.quota_prefix(path) {
             self.update_quota_stat(&prefix, diff, 0);
@@ -1347,11 +1396,11 @@ impl DataTree {
     fn update_quota_stat(&mut self, prefix: &[u8], bytes_diff: i64, count_diff: i64) {
         let stat_path = quota::stat_path(prefix);
         if let Some(id) = self.find(&stat_path) {
-            let n = self.slot_mut(id);
-            let mut st = StatsTrack::parse(n.data().unwrap_or_default());
+            let data = self.slot(id).data(&self.blobs).unwrap_or_default();
+            let mut st = StatsTrack::parse(data);
             st.set_count(st.count() + count_diff);
             st.set_bytes(st.bytes() + bytes_diff);
-            n.set_data(Some(st.to_string().as_bytes()));
+            let _ = self.replace_data(id, Some(st.to_string().as_bytes()));
         }
     }
 
@@ -1372,7 +1421,7 @@ impl DataTree {
         st.set_count(count);
         let stat_path = quota::stat_path(path);
         if let Some(id) = self.find(&stat_path) {
-            self.slot_mut(id).set_data(Some(st.to_string().as_bytes()));
+            let _ = self.replace_data(id, Some(st.to_string().as_bytes()));
         }
     }
 
@@ -1381,7 +1430,9 @@ impl DataTree {
         let limits: Vec<Bytes> = self
             .slots
             .iter()
-            .filter(|(_, s)| s.parent != FREE && s.name() == quota::LIMIT_NODE.as_bytes())
+            .filter(|(_, s)| {
+                s.parent != FREE && s.name(&self.blobs) == quota::LIMIT_NODE.as_bytes()
+            })
             .map(|(id, _)| self.path_of(id))
             .filter(|p| p.starts_with(QUOTA_PATH))
             .filter_map(|p| {

@@ -141,8 +141,17 @@ fn jpath(p: &[u8]) -> Option<JString> {
     Some(JString::from(p))
 }
 
+/// Data of 0 to 34 bytes, or (for 35 to 39) of over 600, past what the name and data store
+/// packs by size class.
 fn data_of(d: Option<u8>) -> Option<Bytes> {
-    d.map(|n| Bytes::from(vec![b'a' + n % 26; n as usize]))
+    d.map(|n| {
+        let len = if n < 35 {
+            n as usize
+        } else {
+            500 + 3 * n as usize
+        };
+        Bytes::from(vec![b'a' + n % 26; len])
+    })
 }
 
 fn parent(p: &[u8]) -> Option<&[u8]> {
