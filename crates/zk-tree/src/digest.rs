@@ -58,8 +58,9 @@ pub fn digest_of(path: &[u8], node: &Node<'_>) -> i64 {
 /// The digest of the whole tree (`DataTree.getTreeDigest`), computed from scratch: one pass
 /// over every node.
 pub fn tree_digest(tree: &DataTree) -> i64 {
-    tree.iter()
-        .fold(0i64, |acc, (p, n)| acc.wrapping_add(digest_of(&p, &n)))
+    let mut sum = 0i64;
+    tree.walk(|p, n| sum = sum.wrapping_add(digest_of(p, &n)));
+    sum
 }
 
 #[cfg(test)]

@@ -947,12 +947,47 @@ impl DataTree {
         self.live
     }
 
-    /// Every (path, node), in no particular order. Paths are rebuilt as they go.
+    /// Every (path, node), in no particular order. Each path is rebuilt and allocated:
+    /// [`DataTree::walk`] is cheaper for a pass over the whole tree.
     pub fn iter(&self) -> impl Iterator<Item = (Vec<u8>, Node<'_>)> {
         self.slots
             .iter()
             .filter(|(_, s)| s.parent != FREE)
             .map(|(id, _)| (self.path_of(id), self.view(id)))
+    }
+
+    /// Visits every node with its full path, each parent before its children (children in
+    /// their order), building paths in one reused buffer: the cheap way to see every path.
+    pub fn walk(&self, mut visit: impl FnMut(&[u8], Node<'_>)) {
+        if self.root == NONE {
+            return;
+        }
+        visit(b"/", self.view(self.root));
+        let mut path = Vec::with_capacity(256);
+        // (node, length of its parent's path in `path`); each node is pushed once.
+        let mut stack: Vec<(NodeId, usize)> = Vec::new();
+        let push_children = |stack: &mut Vec<(NodeId, usize)>, id: NodeId, base: usize| {
+            let at = stack.len();
+            stack.extend(self.child_ids(id).map(|c| (c, base)));
+            stack[at..].reverse();
+        };
+        push_children(&mut stack, self.root, 0);
+        while let Some((id, base)) = stack.pop() {
+            path.truncate(base);
+            path.push(b'/');
+            path.extend_from_slice(self.slot(id).name(&self.blobs));
+            visit(&path, self.view(id));
+            if self.slot(id).num_children > 0 {
+                push_children(&mut stack, id, path.len());
+            }
+        }
+    }
+
+    /// Bytes of every path and every node's data (`DataTree.approximateDataSize`).
+    pub fn approximate_data_size(&self) -> usize {
+        let mut total = 0;
+        self.walk(|p, n| total += p.len() + n.data_len());
+        total
     }
 
     /// getData: data and Stat, registering a data watch when `watcher` is given.

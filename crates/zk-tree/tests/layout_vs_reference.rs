@@ -279,6 +279,7 @@ struct Dump {
     watches: (usize, usize, usize, usize),
     all_children: Vec<i32>,
     digest: i64,
+    approximate_data_size: usize,
     count: usize,
     zxid: i64,
 }
@@ -289,6 +290,20 @@ fn sorted(mut v: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
 }
 
 fn dump_new(t: &DataTree, paths: &[Vec<u8>]) -> Dump {
+    // walk() sees what iter() sees, each parent first.
+    let mut walked = Vec::new();
+    t.walk(|p, n| {
+        let parent = zk_tree::path::parent_of(p);
+        assert!(
+            parent.is_none_or(|q| walked.iter().any(|(w, _)| w == q)),
+            "{p:?} before its parent"
+        );
+        walked.push((p.to_vec(), n.stat.clone()));
+    });
+    walked.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut listed: Vec<_> = t.iter().map(|(p, n)| (p, n.stat.clone())).collect();
+    listed.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(walked, listed);
     let (d, c) = t.watch_tables();
     Dump {
         nodes: t
@@ -320,6 +335,7 @@ fn dump_new(t: &DataTree, paths: &[Vec<u8>]) -> Dump {
         watches: (d.len(), d.path_count(), c.len(), c.path_count()),
         all_children: paths.iter().map(|p| t.all_children_number(p)).collect(),
         digest: tree_digest(t),
+        approximate_data_size: t.approximate_data_size(),
         count: t.node_count(),
         zxid: t.last_processed_zxid,
     }
@@ -359,6 +375,7 @@ fn dump_ref(t: &RefTree, paths: &[Vec<u8>]) -> Dump {
         digest: t.iter().fold(0i64, |acc, (p, n)| {
             acc.wrapping_add(node_digest(p, n.data.as_deref(), &n.stat))
         }),
+        approximate_data_size: t.iter().map(|(p, n)| p.len() + n.data_len()).sum(),
         count: t.node_count(),
         zxid: t.last_processed_zxid,
     }
