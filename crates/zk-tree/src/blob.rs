@@ -10,8 +10,8 @@
 //! peak count. Longer strings get a heap block each, in a slab with its own free list.
 //!
 //! ```text
-//!   class k (k × 4 bytes): pages of up to 64 KiB ── place i at page i / per_page,
-//!                                                   offset (i % per_page) × width
+//!   class k (k × 4 bytes): pages of 2^s places, up to 64 KiB ── place i at page i >> s,
+//!                                                              offset (i & (2^s - 1)) × width
 //!   large: Vec<Box<[u8]>> + free ids
 //! ```
 //!
@@ -30,6 +30,8 @@ const NONE: u32 = u32::MAX;
 #[derive(Debug, Clone, Default)]
 struct Class {
     width: usize,
+    /// A page holds `1 << shift` places (a power of two: no division on the read path).
+    shift: u32,
     pages: Vec<Vec<u8>>,
     /// Places handed out so far (free ones included).
     places: u32,
@@ -38,8 +40,10 @@ struct Class {
 
 impl Class {
     fn new(width: usize) -> Self {
+        let per_page = (PAGE_BYTES / width).max(1);
         Class {
             width,
+            shift: per_page.ilog2(),
             pages: Vec::new(),
             places: 0,
             free: NONE,
@@ -47,12 +51,12 @@ impl Class {
     }
 
     fn per_page(&self) -> usize {
-        (PAGE_BYTES / self.width).max(1)
+        1 << self.shift
     }
 
     fn range(&self, i: u32) -> (usize, std::ops::Range<usize>) {
-        let per = self.per_page();
-        let (page, at) = (i as usize / per, (i as usize % per) * self.width);
+        let i = i as usize;
+        let (page, at) = (i >> self.shift, (i & (self.per_page() - 1)) * self.width);
         (page, at..at + self.width)
     }
 

@@ -11,7 +11,7 @@
 //! when needed (events, iteration, snapshots).
 //!
 //! ```text
-//!   index: HashTable<u32>, hashing (parent id, name) ──► slots[id]
+//!   index: HashTable<u32>, hashing the full path ──► slots[id]   (the root is not in it)
 //!   slots: chunks of 1,024 Slot {                                           104 bytes
 //!       stat: StatPersisted      as persisted (60 bytes and 4 of padding)      64
 //!       acl: AclKey              into the interned ACL cache                     8
@@ -24,8 +24,10 @@
 //!          rounding to 16, no fat pointer
 //! ```
 //!
-//! A lookup walks the path's components from the root, one probe each (the upper levels are
-//! few and stay in cache). Children are a doubly linked circular list through the slots, so
+//! A lookup hashes the path, probes once, and checks a candidate by comparing its name and
+//! its ancestors' names with the path's components (no path is stored to compare with). The
+//! table never rehashes by itself (that would rebuild every path from its names): when it
+//! is full it is rebuilt from a depth-first walk that hashes each path once. Children are a doubly linked circular list through the slots, so
 //! a leaf costs nothing for them, unlinking is O(1), and `getChildren` lists them in the
 //! order they were added (creation order; snapshot order after a restore). Freed slots are
 //! reused through a free list threaded through `next`.
@@ -222,8 +224,92 @@ fn free_slot(next: NodeId) -> Slot {
     }
 }
 
-fn key_hash(hasher: &RandomState, parent: NodeId, name: &[u8]) -> u64 {
-    hasher.hash_one((parent, name))
+/// The full path of `id`, rebuilt from the names up to the root.
+fn path_in(slots: &Slab, blobs: &Blobs, root: NodeId, id: NodeId) -> Vec<u8> {
+    let mut chain = Vec::new();
+    let mut cur = id;
+    // Bounded by the depth, which is below the number of slots.
+    for _ in 0..slots.len() {
+        if cur == root || cur == NONE || cur == FREE {
+            break;
+        }
+        chain.push(cur);
+        cur = slots[cur].parent;
+    }
+    if chain.is_empty() {
+        return b"/".to_vec();
+    }
+    let len = chain.iter().map(|&c| slots[c].name_len() + 1).sum();
+    let mut out = Vec::with_capacity(len);
+    for &c in chain.iter().rev() {
+        out.push(b'/');
+        out.extend_from_slice(slots[c].name(blobs));
+    }
+    out
+}
+
+/// True if `id` is the node at `path`: its name and its ancestors' names, read upwards, are
+/// the path's components.
+fn is_at(slots: &Slab, blobs: &Blobs, root: NodeId, id: NodeId, path: &[u8]) -> bool {
+    let mut rest = path;
+    let mut cur = id;
+    // Bounded by the depth, which is below the number of slots.
+    for _ in 0..=slots.len() {
+        if cur == root {
+            return rest.is_empty();
+        }
+        let Some(s) = slots.get(cur) else {
+            return false;
+        };
+        if s.parent == FREE || s.parent == NONE {
+            return false;
+        }
+        // `rest` must end with "/" and the name. Names are short: compared byte by byte
+        // rather than through a memcmp call.
+        let name = s.name(blobs);
+        let Some(slash) = rest.len().checked_sub(name.len() + 1) else {
+            return false;
+        };
+        let tail = &rest[slash + 1..];
+        if rest[slash] != b'/' || !tail.iter().zip(name).all(|(a, b)| a == b) {
+            return false;
+        }
+        (rest, cur) = (&rest[..slash], s.parent);
+    }
+    false
+}
+
+/// Visits every node below and including `root` with its full path, each parent before its
+/// children (children in their order), building paths in one reused buffer.
+fn depth_first(slots: &Slab, blobs: &Blobs, root: NodeId, mut visit: impl FnMut(NodeId, &[u8])) {
+    if root == NONE {
+        return;
+    }
+    visit(root, b"/");
+    let mut path = Vec::with_capacity(256);
+    // (node, length of its parent's path in `path`); each node is pushed once.
+    let mut stack: Vec<(NodeId, usize)> = Vec::new();
+    let push_children = |stack: &mut Vec<(NodeId, usize)>, id: NodeId, base: usize| {
+        let s = &slots[id];
+        let at = stack.len();
+        let ids = ChildIds {
+            slots,
+            next: s.first_child,
+            left: s.num_children,
+        };
+        stack.extend(ids.map(|c| (c, base)));
+        stack[at..].reverse();
+    };
+    push_children(&mut stack, root, 0);
+    while let Some((id, base)) = stack.pop() {
+        path.truncate(base);
+        path.push(b'/');
+        path.extend_from_slice(slots[id].name(blobs));
+        visit(id, &path);
+        if slots[id].num_children > 0 {
+            push_children(&mut stack, id, path.len());
+        }
+    }
 }
 
 /// One znode, as the tree holds it: a view that borrows the tree.
@@ -424,7 +510,7 @@ pub struct LayoutFigures {
     pub slab_bytes: usize,
     /// Free slots waiting for reuse.
     pub free_slots: usize,
-    /// Bytes of the (parent, name) index's table.
+    /// Bytes of the path index's table.
     pub index_bytes: usize,
     /// Bytes of names stored.
     pub name_bytes: usize,
@@ -451,7 +537,7 @@ pub struct DataTree {
     slots: Slab,
     /// Every node's name and data.
     blobs: Blobs,
-    /// (parent id, name) → id, for every node but the root.
+    /// Full path hash → id, for every node but the root.
     index: HashTable<NodeId>,
     hasher: RandomState,
     free: NodeId,
@@ -488,17 +574,19 @@ impl DataTree {
         let empty = Some(&[][..]);
         let stat = StatPersisted::default();
         let root = t.insert_root(empty, OPEN_UNSAFE_ACL_KEY, stat.clone());
+        let open = OPEN_UNSAFE_ACL_KEY;
         let zk = t.restore_node(
             root,
             b"zookeeper",
             empty,
-            OPEN_UNSAFE_ACL_KEY,
+            open,
             stat.clone(),
-            b"",
+            ZOOKEEPER_PATH,
         );
         if let Ok(zk) = zk {
-            for name in [&b"quota"[..], b"config"] {
-                let _ = t.restore_node(zk, name, empty, OPEN_UNSAFE_ACL_KEY, stat.clone(), b"");
+            for path in [QUOTA_PATH, CONFIG_PATH] {
+                let name = name_of(path);
+                let _ = t.restore_node(zk, name, empty, open, stat.clone(), path);
             }
         }
         // addConfigNode: setACL(READ_ACL_UNSAFE, version -1) leaves aversion at -1.
@@ -543,11 +631,16 @@ impl DataTree {
         &mut self.slots[id]
     }
 
-    /// The child of `parent` called `name`.
-    fn child_id(&self, parent: NodeId, name: &[u8]) -> Option<NodeId> {
+    /// The index's hash of a full path.
+    fn hash(&self, path: &[u8]) -> u64 {
+        self.hasher.hash_one(path)
+    }
+
+    /// The child of `parent` called `name`, whose full path hashes to `hash`.
+    fn child_at(&self, parent: NodeId, name: &[u8], hash: u64) -> Option<NodeId> {
         let (slots, blobs) = (&self.slots, &self.blobs);
         self.index
-            .find(key_hash(&self.hasher, parent, name), |&id| {
+            .find(hash, |&id| {
                 slots
                     .get(id)
                     .is_some_and(|s| s.parent == parent && s.name(blobs) == name)
@@ -555,7 +648,7 @@ impl DataTree {
             .copied()
     }
 
-    /// The node at `path`: one probe per component.
+    /// The node at `path`: one probe, then the names up to the root are compared.
     pub(crate) fn find(&self, path: &[u8]) -> Option<NodeId> {
         if self.root == NONE {
             return None;
@@ -563,14 +656,26 @@ impl DataTree {
         if path == b"/" {
             return Some(self.root);
         }
-        let mut id = self.root;
-        for name in path.strip_prefix(b"/")?.split(|&c| c == b'/') {
-            if name.is_empty() {
-                return None;
+        let (slots, blobs, root) = (&self.slots, &self.blobs, self.root);
+        self.index
+            .find(self.hash(path), |&id| is_at(slots, blobs, root, id, path))
+            .copied()
+    }
+
+    /// Rebuilds the index with room for `capacity` nodes, hashing every path once in a
+    /// depth-first walk (the table never rehashes by itself: that would rebuild each path
+    /// from its names).
+    fn rebuild_index(&mut self, capacity: usize) {
+        let mut index = HashTable::with_capacity(capacity.max(self.live));
+        let (slots, blobs, hasher, root) = (&self.slots, &self.blobs, &self.hasher, self.root);
+        depth_first(slots, blobs, root, |id, path| {
+            if id != root {
+                index.insert_unique(hasher.hash_one(path), id, |&x| {
+                    hasher.hash_one(path_in(slots, blobs, root, x))
+                });
             }
-            id = self.child_id(id, name)?;
-        }
-        Some(id)
+        });
+        self.index = index;
     }
 
     /// The root's id, if there is a root.
@@ -580,26 +685,7 @@ impl DataTree {
 
     /// The full path of a node.
     pub(crate) fn path_of(&self, id: NodeId) -> Vec<u8> {
-        let mut chain = Vec::new();
-        let mut cur = id;
-        // Bounded by the depth, which is below the number of slots.
-        for _ in 0..self.slots.len() {
-            if cur == self.root || cur == NONE || cur == FREE {
-                break;
-            }
-            chain.push(cur);
-            cur = self.slot(cur).parent;
-        }
-        if chain.is_empty() {
-            return b"/".to_vec();
-        }
-        let len = chain.iter().map(|&c| self.slot(c).name_len() + 1).sum();
-        let mut out = Vec::with_capacity(len);
-        for &c in chain.iter().rev() {
-            out.push(b'/');
-            out.extend_from_slice(self.slot(c).name(&self.blobs));
-        }
-        out
+        path_in(&self.slots, &self.blobs, self.root, id)
     }
 
     /// The view of a live node.
@@ -687,12 +773,14 @@ impl DataTree {
         self.root
     }
 
-    /// Adds a node under `parent`, last among its children. The caller has checked that
-    /// `parent` has no child called `name`.
+    /// Adds a node under `parent`, last among its children; `hash` is its full path's. The
+    /// caller has checked that `parent` has no child called `name`.
+    #[allow(clippy::too_many_arguments)]
     fn insert_child(
         &mut self,
         parent: NodeId,
         name: &[u8],
+        hash: u64,
         data: Option<&[u8]>,
         acl: AclKey,
         stat: StatPersisted,
@@ -704,12 +792,13 @@ impl DataTree {
             self.blobs.free(blob, blob_len);
             return None;
         };
-        let (slots, blobs, hasher) = (&self.slots, &self.blobs, &self.hasher);
-        self.index
-            .insert_unique(key_hash(hasher, parent, name), id, |&x| {
-                let s = &slots[x];
-                key_hash(hasher, s.parent, s.name(blobs))
-            });
+        if self.index.len() >= self.index.capacity() {
+            self.rebuild_index(self.index.len() * 2 + 16);
+        }
+        let (slots, blobs, hasher, root) = (&self.slots, &self.blobs, &self.hasher, self.root);
+        self.index.insert_unique(hash, id, |&x| {
+            hasher.hash_one(path_in(slots, blobs, root, x))
+        });
         // Link it last in the parent's circular sibling list.
         let first = self.slot(parent).first_child;
         if first == NONE {
@@ -758,13 +847,12 @@ impl DataTree {
 
     /// Takes a node (never the root) out of the index and its parent's list and frees its
     /// slot; returns what it held. Its children, if any, must be gone already.
-    fn remove_node(&mut self, id: NodeId) -> Slot {
+    fn remove_node(&mut self, id: NodeId, hash: u64) -> Slot {
         let (parent, prev, next) = {
             let s = self.slot(id);
             (s.parent, s.prev, s.next)
         };
-        let h = key_hash(&self.hasher, parent, self.slot(id).name(&self.blobs));
-        if let Ok(e) = self.index.find_entry(h, |&x| x == id) {
+        if let Ok(e) = self.index.find_entry(hash, |&x| x == id) {
             e.remove();
         }
         let p = self.slot_mut(parent);
@@ -800,14 +888,14 @@ impl DataTree {
         }
         for &n in order.iter().rev() {
             let path = self.path_of(n);
-            let s = self.remove_node(n);
+            let s = self.remove_node(n, self.hash(&path));
             self.untrack_owner(&path, s.stat.ephemeral_owner);
             self.acls.release(s.acl);
         }
     }
 
-    /// Snapshot restore and tree construction: adds `name` under `parent` and tracks its
-    /// owner (`path` is the full path, used only by the ephemeral/container/TTL sets).
+    /// Snapshot restore and tree construction: adds `name` under `parent` (`path` is the
+    /// full path) and tracks its owner.
     pub(crate) fn restore_node(
         &mut self,
         parent: NodeId,
@@ -817,12 +905,13 @@ impl DataTree {
         stat: StatPersisted,
         path: &[u8],
     ) -> Result<NodeId, RestoreConflict> {
-        if self.child_id(parent, name).is_some() {
+        let hash = self.hash(path);
+        if self.child_at(parent, name, hash).is_some() {
             return Err(RestoreConflict::Duplicate);
         }
         let owner = stat.ephemeral_owner;
         let id = self
-            .insert_child(parent, name, data, acl, stat)
+            .insert_child(parent, name, hash, data, acl, stat)
             .ok_or(RestoreConflict::TooLarge)?;
         self.track_owner(path, owner);
         Ok(id)
@@ -905,21 +994,19 @@ impl DataTree {
     /// Makes room for `additional` more nodes at once (a snapshot being loaded).
     pub fn reserve_nodes(&mut self, additional: usize) {
         self.slots.chunks.reserve(additional / CHUNK + 1);
-        let (slots, blobs, hasher) = (&self.slots, &self.blobs, &self.hasher);
-        self.index.reserve(additional, |&x| {
-            let s = &slots[x];
-            key_hash(hasher, s.parent, s.name(blobs))
-        });
+        let want = self.index.len() + additional;
+        if want > self.index.capacity() {
+            self.rebuild_index(want);
+        }
     }
 
     /// Gives back the room [`DataTree::reserve_nodes`] made and nodes did not fill.
     pub fn shrink_nodes(&mut self) {
         self.slots.chunks.shrink_to_fit();
-        let (slots, blobs, hasher) = (&self.slots, &self.blobs, &self.hasher);
-        self.index.shrink_to_fit(|&x| {
-            let s = &slots[x];
-            key_hash(hasher, s.parent, s.name(blobs))
-        });
+        // Rebuilt only when at least half of it is unused (a rebuild hashes every path).
+        if self.index.capacity() / 2 > self.index.len() + 1024 {
+            self.rebuild_index(self.index.len() + self.index.len() / 8);
+        }
     }
 
     /// The node at `path`.
@@ -959,28 +1046,9 @@ impl DataTree {
     /// Visits every node with its full path, each parent before its children (children in
     /// their order), building paths in one reused buffer: the cheap way to see every path.
     pub fn walk(&self, mut visit: impl FnMut(&[u8], Node<'_>)) {
-        if self.root == NONE {
-            return;
-        }
-        visit(b"/", self.view(self.root));
-        let mut path = Vec::with_capacity(256);
-        // (node, length of its parent's path in `path`); each node is pushed once.
-        let mut stack: Vec<(NodeId, usize)> = Vec::new();
-        let push_children = |stack: &mut Vec<(NodeId, usize)>, id: NodeId, base: usize| {
-            let at = stack.len();
-            stack.extend(self.child_ids(id).map(|c| (c, base)));
-            stack[at..].reverse();
-        };
-        push_children(&mut stack, self.root, 0);
-        while let Some((id, base)) = stack.pop() {
-            path.truncate(base);
-            path.push(b'/');
-            path.extend_from_slice(self.slot(id).name(&self.blobs));
-            visit(&path, self.view(id));
-            if self.slot(id).num_children > 0 {
-                push_children(&mut stack, id, path.len());
-            }
-        }
+        depth_first(&self.slots, &self.blobs, self.root, |id, path| {
+            visit(path, self.view(id))
+        });
     }
 
     /// Bytes of every path and every node's data (`DataTree.approximateDataSize`).
@@ -1204,7 +1272,8 @@ impl DataTree {
         let parent = self.find(parent_path).ok_or(ErrorCode::NoNode)?;
         let name = name_of(path);
         let key = self.acls.intern(acl);
-        if let Some(existing) = self.child_id(parent, name) {
+        let hash = self.hash(path);
+        if let Some(existing) = self.child_at(parent, name, hash) {
             // Upstream replaces the existing node's ACL key before failing (fuzzy replay).
             let old = std::mem::replace(&mut self.slot_mut(existing).acl, key);
             self.acls.release(old);
@@ -1221,7 +1290,7 @@ impl DataTree {
             ephemeral_owner: owner,
             pzxid: zxid,
         };
-        let Some(id) = self.insert_child(parent, name, data.as_deref(), key, stat) else {
+        let Some(id) = self.insert_child(parent, name, hash, data.as_deref(), key, stat) else {
             self.acls.release(key);
             return Err(ErrorCode::BadArguments);
         };
@@ -1273,11 +1342,12 @@ impl DataTree {
                 p.stat.pzxid = zxid;
             }
         }
-        let id = self.child_id(parent, name).ok_or(ErrorCode::NoNode)?;
+        let hash = self.hash(path);
+        let id = self.child_at(parent, name, hash).ok_or(ErrorCode::NoNode)?;
         if self.slot(id).num_children > 0 {
             self.drop_descendants(id);
         }
-        let node = self.remove_node(id);
+        let node = self.remove_node(id, hash);
         let data_len = node.data_len() as i64;
         self.untrack_owner(path, node.stat.ephemeral_owner);
         if parent_path.starts_with(ZOOKEEPER_PATH)

@@ -91,7 +91,10 @@ fn a_znode_costs_at_most_half_of_zookeepers_heap() {
     let now = load(&mut tree, |t, p, d, acl, zxid, out| {
         t.create_node(p, d, acl, 0, -1, zxid, 0, out).unwrap();
     });
-    show("now (slots and a (parent, name) index)", &now);
+    show(
+        "now (slots, a path index, names and data by size class)",
+        &now,
+    );
     assert_eq!(tree.node_count() - nodes_before, COUNT + 102);
 
     let mut old = reference::RefTree::new();
@@ -109,7 +112,10 @@ fn a_znode_costs_at_most_half_of_zookeepers_heap() {
         f.slot_size,
         f.slab_bytes as f64 / n
     );
-    println!("  (parent, name) index: {:.1} B", f.index_bytes as f64 / n);
+    println!(
+        "  path index (a u32 per slot of a hash table): {:.1} B",
+        f.index_bytes as f64 / n
+    );
     println!(
         "  name ‖ data: {:.1} B of names + {:.1} B of data, {:.1} B in the store (size classes of 4 bytes)",
         f.name_bytes as f64 / n,
