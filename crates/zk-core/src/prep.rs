@@ -255,7 +255,7 @@ impl Prep {
             stat: Some(n.stat.clone()),
             child_count: n.children.len() as i32,
             acl: tree.acl_of(n).to_vec(),
-            data: n.data.clone(),
+            data: n.data.map(Bytes::copy_from_slice),
         })
     }
 

@@ -358,10 +358,11 @@ mod tests {
     fn dump(tree: &DataTree) -> Dump {
         tree.iter()
             .map(|(p, n)| {
-                let mut kids: Vec<Bytes> = n.children.iter().cloned().collect();
+                let mut kids: Vec<Bytes> = n.children.iter().map(Bytes::copy_from_slice).collect();
                 kids.sort();
                 let acl = tree.acl_of(n).to_vec();
-                (p.to_vec(), (n.data.clone(), n.stat(), acl, kids))
+                let data = n.data.map(Bytes::copy_from_slice);
+                (p, (data, n.stat(), acl, kids))
             })
             .collect()
     }
@@ -498,7 +499,7 @@ mod tests {
                 prep.applied(p.header.zxid);
                 paths = tree
                     .iter()
-                    .map(|(p, _)| String::from_utf8_lossy(p).into_owned())
+                    .map(|(p, _)| String::from_utf8_lossy(&p).into_owned())
                     .filter(|p| !p.starts_with("/zookeeper"))
                     .collect();
                 paths.sort();

@@ -76,7 +76,7 @@ impl SnapshotStore for MemTarget {
 fn dump(tree: &DataTree) -> Vec<(Vec<u8>, Option<Bytes>, zk_proto::data::Stat)> {
     let mut v: Vec<_> = tree
         .iter()
-        .map(|(p, n)| (p.to_vec(), n.data.clone(), n.stat()))
+        .map(|(p, n)| (p, n.data.map(Bytes::copy_from_slice), n.stat()))
         .collect();
     v.sort_by(|a, b| a.0.cmp(&b.0));
     v

@@ -51,15 +51,16 @@ pub fn node_digest(path: &[u8], data: Option<&[u8]>, stat: &StatPersisted) -> i6
 }
 
 /// The digest of a node as the tree holds it.
-pub fn digest_of(path: &[u8], node: &Node) -> i64 {
-    node_digest(path, node.data.as_deref(), &node.stat)
+pub fn digest_of(path: &[u8], node: &Node<'_>) -> i64 {
+    node_digest(path, node.data, node.stat)
 }
 
 /// The digest of the whole tree (`DataTree.getTreeDigest`), computed from scratch: one pass
 /// over every node.
 pub fn tree_digest(tree: &DataTree) -> i64 {
-    tree.iter()
-        .fold(0i64, |acc, (p, n)| acc.wrapping_add(digest_of(p, n)))
+    let mut sum = 0i64;
+    tree.walk(|p, n| sum = sum.wrapping_add(digest_of(p, &n)));
+    sum
 }
 
 #[cfg(test)]

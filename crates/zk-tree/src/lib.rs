@@ -20,6 +20,7 @@
 
 pub mod acl;
 pub mod apply;
+mod blob;
 pub mod digest;
 pub mod ephemeral;
 pub mod path;
@@ -30,5 +31,7 @@ pub mod watch;
 
 pub use acl::{AclCache, AclKey};
 pub use apply::TxnResult;
-pub use tree::{Children, DataTree, Node, Notification, WatchKind, WatchedEvent};
+pub use tree::{
+    ChildNames, Children, DataTree, LayoutFigures, Node, Notification, WatchKind, WatchedEvent,
+};
 pub use watch::{WatchMode, WatchTable, WatcherId};

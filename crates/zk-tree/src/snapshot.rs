@@ -37,7 +37,7 @@ use zk_proto::{JString, Record};
 
 use crate::acl::AclKey;
 use crate::digest::{self, DIGEST_VERSION};
-use crate::tree::{DataTree, Node, RestoreConflict};
+use crate::tree::{DataTree, Node, NodeId, RestoreConflict};
 
 /// `FileSnap.SNAP_MAGIC`: "ZKSN" read as a big-endian i32.
 pub const SNAP_MAGIC: i32 = i32::from_be_bytes(*b"ZKSN");
@@ -214,8 +214,9 @@ pub struct FuzzySnapshot {
     opts: WriteOptions,
     adler: Adler32,
     buf: BytesMut,
-    /// Pending levels: a node's full path and the child names still to visit.
-    stack: Vec<(Bytes, std::vec::IntoIter<Bytes>)>,
+    /// Pending levels: a node's full path, its id, and the ids of the children still to
+    /// visit (each checked to still be that node's child when its turn comes).
+    stack: Vec<(Bytes, NodeId, std::vec::IntoIter<NodeId>)>,
     path: Vec<u8>,
     tree_digest: i64,
     nodes: u64,
@@ -277,10 +278,10 @@ impl FuzzySnapshot {
             done: false,
         };
         // DataTree.serializeNode from the root ("" in the stream).
-        match tree.node(b"/") {
+        match tree.root_id() {
             Some(root) => {
-                snap.write_node(b"/", root);
-                snap.push_children(Bytes::from_static(b""), root);
+                snap.write_node(b"/", &tree.view(root));
+                snap.push_children(Bytes::from_static(b""), tree, root);
             }
             None => snap.done = true,
         }
@@ -306,30 +307,32 @@ impl FuzzySnapshot {
     pub fn step(&mut self, tree: &DataTree, budget: usize) -> bool {
         let mut left = budget;
         while left > 0 {
-            let Some((base, children)) = self.stack.last_mut() else {
+            let Some((base, parent, children)) = self.stack.last_mut() else {
                 self.done = true;
                 break;
             };
-            let Some(name) = children.next() else {
+            let Some(id) = children.next() else {
                 self.stack.pop();
                 continue;
             };
-            self.path.clear();
-            self.path.extend_from_slice(base);
-            self.path.push(b'/');
-            self.path.extend_from_slice(&name);
             // Gone since its parent was visited (upstream's getNode() == null), or created
-            // after the start (the replay creates it): left out with its subtree.
-            let Some(node) = tree.node(&self.path) else {
+            // after the start (the replay creates it): left out with its subtree. A slot
+            // reused since then by another child of the same parent holds a node created
+            // after the start, so it is left out by the same rule.
+            let Some((name, node)) = tree.child_view(*parent, id) else {
                 continue;
             };
             if node.stat.czxid > self.start_zxid && tree.last_processed_zxid != self.start_zxid {
                 continue;
             }
+            self.path.clear();
+            self.path.extend_from_slice(base);
+            self.path.push(b'/');
+            self.path.extend_from_slice(name);
             let path = std::mem::take(&mut self.path);
-            self.write_node(&path, node);
+            self.write_node(&path, &node);
             if !node.children.is_empty() {
-                self.push_children(Bytes::copy_from_slice(&path), node);
+                self.push_children(Bytes::copy_from_slice(&path), tree, id);
             }
             self.path = path;
             left -= 1;
@@ -337,12 +340,12 @@ impl FuzzySnapshot {
         self.done
     }
 
-    fn push_children(&mut self, path: Bytes, node: &Node) {
-        let names: Vec<Bytes> = node.children.iter().cloned().collect();
-        self.stack.push((path, names.into_iter()));
+    fn push_children(&mut self, path: Bytes, tree: &DataTree, id: NodeId) {
+        let ids: Vec<NodeId> = tree.child_ids(id).collect();
+        self.stack.push((path, id, ids.into_iter()));
     }
 
-    fn write_node(&mut self, path: &[u8], node: &Node) {
+    fn write_node(&mut self, path: &[u8], node: &Node<'_>) {
         let acl = if node.acl > self.max_acl_key {
             crate::acl::OPEN_UNSAFE_ACL_KEY
         } else {
@@ -441,9 +444,9 @@ where
 }
 
 /// `serializeNodeData`: path, then the `DataNode` record (data, ACL key, StatPersisted).
-fn write_node(buf: &mut BytesMut, path: &[u8], node: &Node, acl: AclKey) {
+fn write_node(buf: &mut BytesMut, path: &[u8], node: &Node<'_>, acl: AclKey) {
     put_bytes(buf, path);
-    match &node.data {
+    match node.data {
         Some(d) => put_bytes(buf, d),
         None => buf.put_i32(-1),
     }
@@ -735,28 +738,39 @@ pub fn read_snapshot<R: Read>(
         tree.acl_cache_mut().restore(key, list);
     }
 
-    // The nodes, up to the "/" end marker.
+    // The nodes, up to the "/" end marker. Path and data are copied out of the input
+    // buffer into reused ones; the last parent found is kept, as siblings come together.
     let mut nodes = 0u64;
+    let mut path = Vec::new();
+    let mut data_buf = Vec::new();
+    let mut last_parent: Option<(Vec<u8>, NodeId)> = None;
     loop {
         let at = src.offset();
-        let path = match src.read_buffer(limit, "node path")? {
+        match src.read_buffer(limit, "node path")? {
             None => return Err(corrupt(at, "null node path")),
             Some(b"/") => break,
-            Some(p) => Bytes::copy_from_slice(p),
+            Some(p) => {
+                path.clear();
+                path.extend_from_slice(p);
+            }
+        }
+        let null_data = match src.read_buffer(limit, "node data")? {
+            None => true,
+            Some(d) => {
+                data_buf.clear();
+                data_buf.extend_from_slice(d);
+                false
+            }
         };
-        let data = src
-            .read_buffer(limit, "node data")?
-            .map(Bytes::copy_from_slice);
+        let data = (!null_data).then_some(data_buf.as_slice());
         let acl = src.read_i64("node ACL key")?;
         let stat = stat_from(src.take(STAT_LEN, "node stat")?);
 
         tree.acl_cache_mut().add_usage(acl);
-        let node = Node::new(data, acl, stat);
         if path.is_empty() {
-            if tree.node(b"/").is_some() {
+            if tree.restore_root(data, acl, stat).is_none() {
                 return Err(corrupt(at, "the root appears twice"));
             }
-            tree.insert_raw(Bytes::from_static(b"/"), node);
         } else {
             if path[0] != b'/' {
                 return Err(corrupt(
@@ -771,34 +785,44 @@ pub fn read_snapshot<R: Read>(
                     format!("node path {:?} has an empty component", lossy(&path)),
                 ));
             }
-            let parent = if slash == 0 {
-                Bytes::from_static(b"/")
-            } else {
-                path.slice(..slash)
+            let parent_path: &[u8] = if slash == 0 { b"/" } else { &path[..slash] };
+            let parent = match &last_parent {
+                Some((p, id)) if p.as_slice() == parent_path => Some(*id),
+                _ => tree.find(parent_path),
             };
-            match tree.insert_restored(path.clone(), &parent, node) {
-                Ok(()) => {}
-                Err(RestoreConflict::ParentMissing) => {
-                    return Err(corrupt(
-                        at,
-                        format!(
-                            "invalid data tree: parent {:?} of {:?} not found before it",
-                            lossy(&path[..slash]),
-                            lossy(&path)
-                        ),
-                    ))
-                }
+            let Some(parent) = parent else {
+                return Err(corrupt(
+                    at,
+                    format!(
+                        "invalid data tree: parent {:?} of {:?} not found before it",
+                        lossy(&path[..slash]),
+                        lossy(&path)
+                    ),
+                ));
+            };
+            if !matches!(&last_parent, Some((p, _)) if p.as_slice() == parent_path) {
+                last_parent = Some((parent_path.to_vec(), parent));
+            }
+            let name = &path[slash + 1..];
+            match tree.restore_node(parent, name, data, acl, stat, &path) {
+                Ok(_) => {}
                 Err(RestoreConflict::Duplicate) => {
                     return Err(corrupt(
                         at,
                         format!("node {:?} appears twice", lossy(&path)),
                     ))
                 }
+                Err(RestoreConflict::TooLarge) => {
+                    return Err(corrupt(
+                        at,
+                        format!("node {:?} does not fit the tree", lossy(&path)),
+                    ))
+                }
             }
         }
         nodes += 1;
     }
-    if tree.node(b"/").is_none() {
+    if tree.root_id().is_none() {
         return Err(corrupt(src.offset(), "the snapshot has no root node"));
     }
     let checksum = src.check_seal(limit)?;

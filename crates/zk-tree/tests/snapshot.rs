@@ -155,11 +155,11 @@ fn hand_built_snapshot_reads_and_writes_back_byte_for_byte() {
         assert_eq!(root.children.len(), 1);
         assert!(t.node(b"").is_none());
         let a = t.node(b"/a").unwrap();
-        assert_eq!(a.data.as_deref(), Some(&b"hello"[..]));
+        assert_eq!(a.data, Some(&b"hello"[..]));
         assert_eq!(t.acl_of(a), &[acl(perms::READ, "world", "anyone")]);
         let b = t.node(b"/a/b").unwrap();
         assert_eq!(b.data, None);
-        assert_eq!(b.stat, stat(9, 0x100));
+        assert_eq!(*b.stat, stat(9, 0x100));
         assert_eq!(t.acl_of(b).len(), 2);
         assert_eq!(t.ephemerals_of(0x100), vec![Bytes::from_static(b"/a/b")]);
         let counts: BTreeMap<i64, u64> = t.acl_cache().entries().map(|(k, _, c)| (k, c)).collect();
@@ -204,7 +204,7 @@ fn fingerprint(t: &DataTree) -> Fingerprint {
                 (
                     p.to_vec(),
                     (
-                        n.data.clone(),
+                        n.data.map(bytes::Bytes::copy_from_slice),
                         t.acl_of(n).to_vec(),
                         n.stat.clone(),
                         n.children.iter().map(|c| c.to_vec()).collect(),
@@ -324,7 +324,7 @@ fn varied_tree_round_trips_with_all_bookkeeping() {
         .tree
         .node(b"/zookeeper/quota/app/zookeeper_stats")
         .unwrap();
-    assert_eq!(stats.data.as_deref(), Some(&b"count=53,bytes=52"[..]));
+    assert_eq!(stats.data, Some(&b"count=53,bytes=52"[..]));
     // ...and are kept up to date afterwards, which needs the quota path set rebuilt.
     let mut tree = loaded.tree;
     let mut out = vec![];
@@ -340,7 +340,7 @@ fn varied_tree_round_trips_with_all_bookkeeping() {
     )
     .unwrap();
     let stats = tree.node(b"/zookeeper/quota/app/zookeeper_stats").unwrap();
-    assert_eq!(stats.data.as_deref(), Some(&b"count=54,bytes=56"[..]));
+    assert_eq!(stats.data, Some(&b"count=54,bytes=56"[..]));
     // ACL reference counts were rebuilt: releasing the last user drops the list.
     let alice_key = tree.node(b"/big").unwrap().acl;
     let users = tree

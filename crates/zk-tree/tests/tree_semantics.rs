@@ -312,3 +312,76 @@ fn quotas_track_count_and_bytes() {
         .unwrap();
     assert_eq!(stats(&mut t), Bytes::from_static(b"count=1,bytes=5"));
 }
+
+/// Children are listed in the order they were added, a deleted one's place closes up, and a
+/// re-created one goes last (the old layout listed them in hash order).
+#[test]
+fn children_come_in_creation_order() {
+    let mut t = DataTree::new();
+    let mut out = vec![];
+    t.create_node(b"/p", None, &open(), 0, -1, 1, 1, &mut out)
+        .unwrap();
+    for (i, n) in ["c", "a", "d", "b"].iter().enumerate() {
+        let p = format!("/p/{n}");
+        t.create_node(
+            p.as_bytes(),
+            None,
+            &open(),
+            0,
+            -1,
+            2 + i as i64,
+            1,
+            &mut out,
+        )
+        .unwrap();
+    }
+    t.delete_node(b"/p/a", 10, &mut out).unwrap();
+    t.create_node(b"/p/a", None, &open(), 0, -1, 11, 1, &mut out)
+        .unwrap();
+    t.delete_node(b"/p/c", 12, &mut out).unwrap();
+    let (names, stat) = t.get_children(b"/p", None).unwrap();
+    assert_eq!(
+        names,
+        ["d", "b", "a"].map(|n| Bytes::from_static(n.as_bytes()))
+    );
+    assert_eq!(stat.num_children, 3);
+    let listed: Vec<&[u8]> = t.node(b"/p").unwrap().children.iter().collect();
+    assert_eq!(listed, [&b"d"[..], b"b", b"a"]);
+}
+
+/// A txn stream that deletes a node before its children (preparation never lets one through:
+/// `NotEmpty`) takes the subtree with it: no orphan keeps a path, an ACL reference or an
+/// ephemeral entry, and the paths can be created again.
+#[test]
+fn deleting_a_parent_first_drops_its_subtree() {
+    let mut t = DataTree::new();
+    let mut out = vec![];
+    let count = t.node_count();
+    t.create_node(b"/a", None, &open(), 0, -1, 1, 1, &mut out)
+        .unwrap();
+    t.create_node(b"/a/b", None, &digest_acl("x"), 0, -1, 2, 1, &mut out)
+        .unwrap();
+    t.create_node(b"/a/b/c", data("x"), &open(), 7, -1, 3, 1, &mut out)
+        .unwrap();
+    t.create_node(b"/a/d", None, &open(), CONTAINER_OWNER, -1, 4, 1, &mut out)
+        .unwrap();
+    // READ_ACL_UNSAFE (/zookeeper/config), the open list and the digest one.
+    assert_eq!(t.acl_cache().len(), 3);
+    t.delete_node(b"/a", 5, &mut out).unwrap();
+    assert_eq!(t.node_count(), count);
+    for p in [&b"/a"[..], b"/a/b", b"/a/b/c", b"/a/d"] {
+        assert!(t.node(p).is_none(), "{p:?}");
+    }
+    assert!(t.ephemerals_of(7).is_empty());
+    assert_eq!(t.containers().count(), 0);
+    assert_eq!(
+        t.acl_cache().len(),
+        1,
+        "the lists' last users went with the subtree"
+    );
+    t.create_node(b"/a", None, &open(), 0, -1, 6, 1, &mut out)
+        .unwrap();
+    t.create_node(b"/a/b", None, &open(), 0, -1, 7, 1, &mut out)
+        .unwrap();
+    assert_eq!(t.get_children(b"/a", None).unwrap().1.num_children, 1);
+}

@@ -2,61 +2,21 @@
 //! exists-watches, each on its own 26-byte path (`/zkbench/k/p00000/n0000123`), 100,000
 //! watches in one table.
 //!
-//! A counting global allocator (this test binary only) tracks the live bytes requested and
-//! a model of what glibc's malloc hands out for them (8 bytes of header, 16-byte rounding,
-//! 32 bytes at least), so both the bytes asked for and the allocator's per-allocation
-//! overhead show. One test in this binary, so no other test allocates meanwhile.
+//! Counted by `counting_alloc` (bytes requested, and glibc's chunks for them). One test in
+//! this binary, so no other test allocates meanwhile.
 //!
 //! Run with `--nocapture` to see the figures (also the process RSS growth on Linux).
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicIsize, Ordering};
+mod counting_alloc;
+
+use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
+use counting_alloc::{rss_kib, Counting, LIVE, LIVE_CHUNKS};
 use zk_tree::{WatchMode, WatchTable};
-
-struct Counting;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-static LIVE_CHUNKS: AtomicIsize = AtomicIsize::new(0);
-
-/// glibc malloc's chunk for a request of `size` bytes (below the mmap threshold).
-fn chunk(size: usize) -> isize {
-    ((size + 8 + 15) & !15).max(32) as isize
-}
-
-// SAFETY: every method forwards to `System` with the same arguments; it only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        LIVE.fetch_add(l.size() as isize, Ordering::Relaxed);
-        LIVE_CHUNKS.fetch_add(chunk(l.size()), Ordering::Relaxed);
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        LIVE.fetch_sub(l.size() as isize, Ordering::Relaxed);
-        LIVE_CHUNKS.fetch_sub(chunk(l.size()), Ordering::Relaxed);
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
-        LIVE.fetch_add(l.size() as isize, Ordering::Relaxed);
-        LIVE_CHUNKS.fetch_add(chunk(l.size()), Ordering::Relaxed);
-        unsafe { System.alloc_zeroed(l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
-        LIVE.fetch_add(new as isize - l.size() as isize, Ordering::Relaxed);
-        LIVE_CHUNKS.fetch_add(chunk(new) - chunk(l.size()), Ordering::Relaxed);
-        unsafe { System.realloc(p, l, new) }
-    }
-}
 
 #[global_allocator]
 static ALLOC: Counting = Counting;
-
-fn rss_kib() -> Option<i64> {
-    let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
 
 /// zk-bench's `key_path`: `/zkbench/k/p{i/1000:05}/n{i:07}`, 26 bytes.
 fn key_path(i: u64) -> String {

@@ -378,7 +378,7 @@ impl TreeFigures {
             data_watch_connections: data.watcher_count(),
             data_watch_paths: data.path_count(),
             data_watches: data.len(),
-            approximate_data_size: v.tree.iter().map(|(p, n)| p.len() + n.data_len()).sum(),
+            approximate_data_size: v.tree.approximate_data_size(),
             quotas: quota_gauges(v.tree),
         }
     }
