@@ -1271,7 +1271,7 @@ impl Shell {
         let user: Vec<String> = snap
             .tree
             .iter()
-            .map(|(p, _)| String::from_utf8_lossy(p).into_owned())
+            .map(|(p, _)| String::from_utf8_lossy(&p).into_owned())
             .filter(|p| {
                 !matches!(
                     p.as_str(),
