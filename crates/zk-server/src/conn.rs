@@ -45,7 +45,7 @@ async fn send_all(wr: &mut Wr, buf: &[u8]) -> std::io::Result<()> {
 /// The first byte of a TLS handshake record (`DualModeSslHandler` tells TLS from
 /// plaintext the same way: a ZooKeeper frame starts with a length's high byte, 0, and a
 /// four-letter word with a lowercase letter).
-const TLS_HANDSHAKE_RECORD: u8 = 0x16;
+pub(crate) const TLS_HANDSHAKE_RECORD: u8 = 0x16;
 
 /// Sets up the transport: TLS handshake (bounded by `ssl.handshakeDetectionTimeoutMillis`)
 /// or plaintext. Returns the halves and the identities a client certificate gives.

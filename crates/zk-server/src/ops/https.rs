@@ -90,7 +90,7 @@ async fn handshake(stream: TcpStream, tls: &AdminTls) -> io::Result<AdminStream>
     if !tls.force_https {
         let mut first = [0u8; 1];
         let n = stream.peek(&mut first).await?;
-        if n == 0 || first[0] != 0x16 {
+        if n == 0 || first[0] != crate::conn::TLS_HANDSHAKE_RECORD {
             return Ok(AdminStream::Left(stream));
         }
     }
