@@ -17,6 +17,7 @@
 //!   real or manual clock; plus the "external server" mode of the zk-server suites.
 //! * [`wire`]: a raw client that writes and reads Jute by hand, over TCP or TLS. It uses
 //!   nothing from Ferrokeeper's own codec, so a codec bug cannot hide itself.
+//! * [`recorder`]: clients that record a [`history`] while a test breaks the servers.
 //! * [`tls`]: a test certificate authority (rcgen) issuing server and client certificates.
 //!
 //! **Room for an ensemble.** A test ensemble (several in-process nodes wired to each other,
@@ -29,6 +30,8 @@
 pub mod history;
 pub mod java;
 
+#[cfg(feature = "server")]
+pub mod recorder;
 #[cfg(feature = "server")]
 pub mod server;
 #[cfg(feature = "server")]
