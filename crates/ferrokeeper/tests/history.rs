@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Child;
 use std::time::Duration;
 
-use zk_testkit::history::{check, History, Outcome};
+use zk_testkit::history::{assert_accepted, History};
 use zk_testkit::recorder::{final_states, record, RecordConfig};
 
 mod common;
@@ -54,22 +54,7 @@ async fn histories_across_kill_9_are_accepted() {
     let (finals, failed) = final_states(&cfg).await;
     assert!(failed.is_empty(), "final state unreadable: {failed:?}");
     let history = History { ops, finals };
-    let report = check(&history);
-    print!("{report}");
-    let unknown = history
-        .ops
-        .iter()
-        .filter(|o| o.outcome == Outcome::Unknown)
-        .count();
-    if !report.ok() {
-        let path = dir.path().join("history.jsonl");
-        std::fs::write(&path, history.to_jsonl()).expect("write history");
-        let keep = dir.keep();
-        panic!(
-            "history rejected (seed {seed}); it is in {}",
-            keep.join("history.jsonl").display()
-        );
-    }
+    let (report, unknown) = assert_accepted(&history, &format!("seed {seed}"));
     assert!(
         report.acked_writes > 50,
         "too few writes to prove anything: {report}"

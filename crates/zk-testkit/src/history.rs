@@ -339,6 +339,32 @@ impl fmt::Display for Report {
     }
 }
 
+/// Checks `history` for a test: prints the report, and on any violation writes the history
+/// to a file in the temporary directory and panics with its path and `what` (the seed that
+/// replays the run). Returns the report and the number of operations of unknown outcome.
+pub fn assert_accepted(history: &History, what: &str) -> (Report, usize) {
+    let report = check(history);
+    print!("{report}");
+    if !report.ok() {
+        let path = std::env::temp_dir().join(format!(
+            "rejected-history-{}-{}.jsonl",
+            std::process::id(),
+            history.ops.len()
+        ));
+        let saved = std::fs::write(&path, history.to_jsonl());
+        panic!(
+            "history rejected ({what}); it is in {} ({saved:?})",
+            path.display()
+        );
+    }
+    let unknown = history
+        .ops
+        .iter()
+        .filter(|o| o.outcome == Outcome::Unknown)
+        .count();
+    (report, unknown)
+}
+
 /// The checker's working state: indices into the history's ops.
 struct Checker<'h> {
     ops: &'h [Op],

@@ -6,6 +6,8 @@
 //!   jars (Debian's `/usr/share/java`, or `$FERROKEEPER_ZK_JARS`) and runs it, with the loud
 //!   skip (or, under `FERROKEEPER_REQUIRE_JAVA=1`, the failure) when no JDK is installed.
 //!   Needs no feature.
+//! * [`cluster`]: real ensembles of Apache ZooKeeper and Ferrokeeper processes, each node in
+//!   a network namespace of its own, to kill, pause, restart and partition. Needs no feature.
 //! * [`history`]: the checker of histories recorded by clients during the ensemble fault
 //!   tests (acknowledged writes survive, linearizable writes and sync-then-read, sessions
 //!   never go back in time, nodes converge). Needs no feature.
@@ -27,6 +29,7 @@
 
 #![warn(missing_docs)]
 
+pub mod cluster;
 pub mod history;
 pub mod java;
 
