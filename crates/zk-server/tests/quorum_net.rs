@@ -13,248 +13,23 @@
 //! Every wait is an awaited event with a bounded timeout.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
-use zk_server::quorum::{Delivered, Member, PeerNet, PeerNetConfig, PeerNetHandle, ACCEPTED_CONN};
-use zk_zab::learner::EpochFile;
-use zk_zab::peer::{Command, Event, Message, Peer, PeerConfig, PeerRole};
-use zk_zab::quorum::Majority;
+use zk_server::quorum::{Delivered, Member, PeerNet, ACCEPTED_CONN};
+use zk_zab::peer::{Message, PeerRole};
 use zk_zab::wire::election::{
     encode_frame, InitialMessage, Notification, NotificationForm, PeerAddress, ServerState,
 };
-use zk_zab::wire::packet::{LearnerInfoData, Packet, TxnPayload};
+use zk_zab::wire::packet::{LearnerInfoData, Packet};
 
-const TICK: Duration = Duration::from_millis(200);
-const WAIT: Duration = Duration::from_secs(60);
+mod support;
+use support::*;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn members(sids: &[i64]) -> BTreeMap<i64, Member> {
-    sids.iter()
-        .map(|&sid| {
-            let m = Member {
-                election: PeerAddress::new("127.0.0.1", free_port()),
-                quorum: PeerAddress::new("127.0.0.1", free_port()),
-            };
-            (sid, m)
-        })
-        .collect()
-}
-
-fn net_config(me: i64, members: &BTreeMap<i64, Member>) -> PeerNetConfig {
-    let mut cfg = PeerNetConfig::new(me, members.clone());
-    cfg.tick = TICK;
-    cfg.cnx_timeout = Duration::from_secs(2);
-    cfg
-}
-
-// ---------------------------------------------------------------------------------------
-// The test driver: one zk-zab Peer over one PeerNet
-// ---------------------------------------------------------------------------------------
-
-/// What survives a stop: the log and the epoch files.
-#[derive(Debug, Clone, Default)]
-struct Durable {
-    log: Vec<TxnPayload>,
-    accepted: i64,
-    current: i64,
-}
-
-/// What a driver shows the test.
-#[derive(Debug, Clone, Default)]
-struct Status {
-    role: Option<PeerRole>,
-    established: Option<i64>,
-    serving: bool,
-    /// Committed (zxid, record), in commit order.
-    committed: Vec<(i64, Bytes)>,
-    /// The peer's log zxids.
-    log: Vec<i64>,
-}
-
-struct Driver {
-    sid: i64,
-    status: Arc<Mutex<Status>>,
-    propose: mpsc::UnboundedSender<Bytes>,
-    stop: watch::Sender<bool>,
-    task: tokio::task::JoinHandle<Durable>,
-}
-
-impl Driver {
-    async fn start(
-        sid: i64,
-        members: &BTreeMap<i64, Member>,
-        durable: Durable,
-        incarnation: u64,
-        changed: watch::Sender<u64>,
-    ) -> Driver {
-        let (net, mut delivered) = PeerNet::start(net_config(sid, members), 1024)
-            .await
-            .expect("transport starts");
-        let mut cfg = PeerConfig::new(sid, Majority::new(members.keys().copied()));
-        cfg.tick_ms = TICK.as_millis() as u64;
-        cfg.init_limit = 10;
-        cfg.sync_limit = 5;
-        let peer = Peer::new(
-            cfg,
-            durable.log.clone(),
-            durable.accepted,
-            durable.current,
-            incarnation,
-        );
-        let status = Arc::new(Mutex::new(Status::default()));
-        let (ptx, mut prx) = mpsc::unbounded_channel::<Bytes>();
-        let (stop, mut stop_rx) = watch::channel(false);
-        let mut run = Run {
-            peer,
-            net: net.clone(),
-            durable,
-            status: status.clone(),
-            changed,
-        };
-        let task = tokio::spawn(async move {
-            run.execute(Event::Start);
-            let mut tick = tokio::time::interval(TICK / 2);
-            let mut cxid = 0;
-            // Bounded: the test stops every driver within its own bounded waits.
-            loop {
-                tokio::select! {
-                    _ = stop_rx.changed() => break,
-                    _ = tick.tick() => run.execute(Event::Tick),
-                    Some(body) = prx.recv() => {
-                        cxid += 1;
-                        run.execute(Event::ClientPropose { client_id: 1, cxid, body });
-                    }
-                    d = delivered.recv() => match d {
-                        Some(Delivered::Message { from, message }) => {
-                            run.execute(Event::Received { from, message })
-                        }
-                        Some(Delivered::Snapshot { from, .. }) => {
-                            panic!("server {sid}: a SNAP stream from {from}; the driver syncs by DIFF/TRUNC only")
-                        }
-                        Some(_) => {}
-                        None => break,
-                    }
-                }
-            }
-            net.shutdown().await;
-            run.durable
-        });
-        Driver {
-            sid,
-            status,
-            propose: ptx,
-            stop,
-            task,
-        }
-    }
-
-    fn status(&self) -> Status {
-        self.status.lock().unwrap().clone()
-    }
-
-    /// Stops the peer and its transport (all its sockets close); returns its durable state.
-    async fn stop(self) -> Durable {
-        let _ = self.stop.send(true);
-        tokio::time::timeout(WAIT, self.task)
-            .await
-            .expect("driver stops")
-            .expect("driver did not panic")
-    }
-}
-
-struct Run {
-    peer: Peer<Majority>,
-    net: PeerNetHandle,
-    durable: Durable,
-    status: Arc<Mutex<Status>>,
-    changed: watch::Sender<u64>,
-}
-
-impl Run {
-    /// Steps `event` and executes the commands; the in-memory disk answers each write at
-    /// once, in order.
-    fn execute(&mut self, event: Event) {
-        let mut events = vec![event];
-        let mut commits = Vec::new();
-        // Bounded: each round answers the writes of the previous one.
-        for _ in 0..1000 {
-            if events.is_empty() {
-                break;
-            }
-            let mut feedback = Vec::new();
-            for e in events {
-                for c in self.peer.step(e) {
-                    self.command(c, &mut feedback, &mut commits);
-                }
-            }
-            events = feedback;
-        }
-        let mut s = self.status.lock().unwrap();
-        s.role = Some(self.peer.role());
-        s.established = self.peer.established_epoch();
-        s.serving = self.peer.is_serving();
-        s.committed.extend(commits);
-        s.log = self.peer.log().iter().map(|t| t.header().zxid).collect();
-        drop(s);
-        self.changed.send_modify(|n| *n += 1);
-    }
-
-    fn command(&mut self, c: Command, feedback: &mut Vec<Event>, commits: &mut Vec<(i64, Bytes)>) {
-        match c {
-            Command::Send { to, message } => self.net.send(to, message),
-            Command::Persist(txns) => {
-                let last = txns.last().map(|t| t.header().zxid);
-                self.durable.log.extend(txns);
-                if let Some(zxid) = last {
-                    feedback.push(Event::LogDurable { zxid });
-                }
-            }
-            Command::Truncate { zxid } => self.durable.log.retain(|t| t.header().zxid <= zxid),
-            Command::WriteAcceptedEpoch(epoch) => {
-                self.durable.accepted = epoch;
-                feedback.push(Event::EpochDurable {
-                    file: EpochFile::Accepted,
-                    epoch,
-                });
-            }
-            Command::WriteCurrentEpoch(epoch) => {
-                self.durable.current = epoch;
-                feedback.push(Event::EpochDurable {
-                    file: EpochFile::Current,
-                    epoch,
-                });
-            }
-            Command::LoadSnapshot { .. } => {}
-            Command::TakeSnapshot(txns) => {
-                self.durable.log = txns;
-                feedback.push(Event::SnapshotDurable);
-            }
-            Command::Commit { zxid } => {
-                let body = self
-                    .peer
-                    .log()
-                    .iter()
-                    .find(|t| t.header().zxid == zxid)
-                    .map(|t| t.body())
-                    .expect("a commit of a logged txn");
-                commits.push((zxid, body));
-            }
-            Command::RoleChanged(role) => self.net.role_changed(role),
-            Command::Established { .. } => {}
-        }
-    }
+fn version0() -> Bytes {
+    Bytes::from_static(b"version=0")
 }
 
 /// An ensemble of drivers and the counter they bump on every change.
@@ -271,7 +46,15 @@ impl Ensemble {
         let changed = watch::channel(0).0;
         let mut drivers = BTreeMap::new();
         for &sid in &sids {
-            let d = Driver::start(sid, &members, Durable::default(), 1, changed.clone()).await;
+            let d = Driver::start(
+                sid,
+                &members,
+                Durable::default(),
+                1,
+                changed.clone(),
+                version0(),
+            )
+            .await;
             drivers.insert(sid, d);
         }
         Ensemble {
@@ -405,7 +188,15 @@ async fn ensemble_survives_its_leader(n: i64, txns: usize) {
     assert_same_commits(&e, &second);
 
     // The old leader comes back from its durable state and syncs with the new one.
-    let d = Driver::start(leader, &e.members, durable, 2, e.changed.clone()).await;
+    let d = Driver::start(
+        leader,
+        &e.members,
+        durable,
+        2,
+        e.changed.clone(),
+        version0(),
+    )
+    .await;
     e.drivers.insert(leader, d);
     assert_eq!(e.await_leader().await, leader2);
     let third = e.propose(leader2, 3, 20).await;
