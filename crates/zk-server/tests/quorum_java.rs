@@ -1,0 +1,357 @@
+//! The peer transport in a 3-server ensemble with two Debian Apache ZooKeeper 3.8
+//! `QuorumPeerMain` processes: one zk-zab [`Peer`](zk_zab::peer::Peer) (the driver of
+//! `tests/support`) over `zk_server::quorum` on 127.0.0.1, the Java processes as judges.
+//!
+//! * [`java_leads_and_we_follow_over_the_transport`]: we are sid 1, Java 2 and 3. A Java
+//!   server leads, the other and we follow; a client's writes reach us as proposals and
+//!   commits with Java's zxids; the Java leader dies, the other leads the next epoch and we
+//!   follow it.
+//! * [`we_lead_java_followers_over_the_transport`]: we are sid 3, Java 1 and 2. We win the
+//!   election, both Java servers follow us (`srvr`: `Mode: follower`) and log our
+//!   proposals up to our last zxid.
+//!
+//! Without Java or the jars the tests print a loud notice and pass, unless
+//! `FERROKEEPER_REQUIRE_JAVA=1`. Java's state is only visible through its four-letter words,
+//! so those waits poll (bounded); our side's waits are awaited events.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command as Process, Stdio};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::sync::watch;
+use zk_server::quorum::Member;
+use zk_zab::peer::PeerRole;
+use zk_zab::wire::election::PeerAddress;
+use zookeeper_client as zk;
+
+use support::{free_port, Driver, Durable, Status, TICK, WAIT};
+
+/// One scenario at a time: JVMs on a shared 2-core machine.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn java() -> Option<&'static (PathBuf, String)> {
+    static JAVA: std::sync::OnceLock<Result<(PathBuf, String), String>> =
+        std::sync::OnceLock::new();
+    let built = JAVA.get_or_init(|| {
+        let java = zk_testkit::java::find_tool("java").ok_or("no java on PATH")?;
+        let cp = zk_testkit::java::classpath(&zk_testkit::java::server_jars()?)?;
+        Ok((java, cp))
+    });
+    zk_testkit::java::available(
+        built,
+        "zk-server quorum_java",
+        "the peer transport was NOT checked against running Apache ZooKeeper peers.",
+    )
+}
+
+/// Members on 127.0.0.1 with free ports, and a client port each.
+fn ensemble() -> (BTreeMap<i64, Member>, BTreeMap<i64, u16>) {
+    let mut members = BTreeMap::new();
+    let mut clients = BTreeMap::new();
+    for sid in 1..=3 {
+        let m = Member {
+            election: PeerAddress::new("127.0.0.1", free_port()),
+            quorum: PeerAddress::new("127.0.0.1", free_port()),
+        };
+        members.insert(sid, m);
+        clients.insert(sid, free_port());
+    }
+    (members, clients)
+}
+
+fn server_lines(members: &BTreeMap<i64, Member>) -> String {
+    members
+        .iter()
+        .map(|(sid, m)| {
+            format!(
+                "server.{sid}=127.0.0.1:{}:{}\n",
+                m.quorum.port, m.election.port
+            )
+        })
+        .collect()
+}
+
+/// Java's `QuorumVerifier.toString()` for these members, which every notification and
+/// NEWLEADER carries (a Java server with `standaloneEnabled=false` needs the members in it).
+fn config_text(members: &BTreeMap<i64, Member>) -> Bytes {
+    let props = zk_config::JavaProperties::parse_str(&server_lines(members)).unwrap();
+    let qv = zk_config::QuorumVerifier::from_properties(&props, false).unwrap();
+    Bytes::from(qv.to_string())
+}
+
+/// A running `QuorumPeerMain`, killed on drop.
+struct JavaServer {
+    child: Child,
+    dir: PathBuf,
+    client: u16,
+}
+
+impl JavaServer {
+    fn start(dir: &Path, sid: i64, members: &BTreeMap<i64, Member>, client: u16) -> JavaServer {
+        let (java, cp) = java().expect("checked by the caller");
+        let data = dir.join("data");
+        std::fs::create_dir_all(&data).unwrap();
+        std::fs::write(data.join("myid"), sid.to_string()).unwrap();
+        let cfg = format!(
+            "tickTime={}\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={client}\n\
+             clientPortAddress=127.0.0.1\n4lw.commands.whitelist=*\nadmin.enableServer=false\n\
+             standaloneEnabled=false\n{}",
+            TICK.as_millis(),
+            data.display(),
+            server_lines(members)
+        );
+        std::fs::write(dir.join("zoo.cfg"), cfg).unwrap();
+        let log4j = format!(
+            "log4j.rootLogger=INFO, F\nlog4j.appender.F=org.apache.log4j.FileAppender\n\
+             log4j.appender.F.File={}\nlog4j.appender.F.layout=org.apache.log4j.PatternLayout\n\
+             log4j.appender.F.layout.ConversionPattern=%d{{HH:mm:ss,SSS}} %-5p [%t] %c{{1}} - %m%n\n",
+            dir.join("zk.log").display()
+        );
+        std::fs::write(dir.join("log4j.properties"), log4j).unwrap();
+        let out = |name: &str| Stdio::from(std::fs::File::create(dir.join(name)).unwrap());
+        let child = Process::new(java)
+            .args(["-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"])
+            .arg(format!(
+                "-Dlog4j.configuration=file:{}",
+                dir.join("log4j.properties").display()
+            ))
+            .arg("-cp")
+            .arg(cp)
+            .arg("org.apache.zookeeper.server.quorum.QuorumPeerMain")
+            .arg(dir.join("zoo.cfg"))
+            .stdin(Stdio::null())
+            .stdout(out("stdout"))
+            .stderr(out("stderr"))
+            .spawn()
+            .unwrap();
+        JavaServer {
+            child,
+            dir: dir.to_path_buf(),
+            client,
+        }
+    }
+
+    fn srvr(&self) -> String {
+        let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.client)) else {
+            return String::new();
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+        if s.write_all(b"srvr").is_err() {
+            return String::new();
+        }
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        out
+    }
+
+    fn zxid(&self) -> Option<i64> {
+        zxid_of(&tokio::task::block_in_place(|| self.srvr()))
+    }
+
+    fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(self.dir.join("zk.log")).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    /// Polls `srvr` (bounded) until `cond` holds of it and of our driver's status.
+    async fn await_srvr(&self, what: &str, ours: &Driver, cond: impl Fn(&str, &Status) -> bool) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let srvr = tokio::task::block_in_place(|| self.srvr());
+            let status = ours.status();
+            if cond(&srvr, &status) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "never {what}: srvr {srvr:?}\nours: {:?} established {:?} serving {} committed {}\n\
+                 Java log:\n{}",
+                status.role,
+                status.established,
+                status.serving,
+                status.committed.len(),
+                self.log_tail()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for JavaServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `Zxid: 0x...` of a `srvr` answer.
+fn zxid_of(srvr: &str) -> Option<i64> {
+    let hex = srvr.lines().find_map(|l| l.strip_prefix("Zxid: 0x"))?;
+    i64::from_str_radix(hex.trim(), 16).ok()
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("quorum_java")
+        .join(name);
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+async fn client(port: u16) -> zk::Client {
+    let addr = format!("127.0.0.1:{port}");
+    let connector = zk::Client::connector().with_session_timeout(Duration::from_secs(20));
+    let connect = connector.connect(&addr);
+    tokio::time::timeout(WAIT, connect)
+        .await
+        .expect("connects within the wait")
+        .expect("connects")
+}
+
+fn persistent() -> zk::CreateOptions<'static> {
+    zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all())
+}
+
+/// Our server `sid`: a zk-zab peer over the transport, from an empty disk.
+async fn start_ours(sid: i64, members: &BTreeMap<i64, Member>) -> Driver {
+    let changed = watch::channel(0).0;
+    let text = config_text(members);
+    Driver::start(sid, members, Durable::default(), 1, changed, text).await
+}
+
+/// The last zxid our driver committed.
+fn last_committed(s: &Status) -> Option<i64> {
+    s.committed.last().map(|(z, _)| *z)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn java_leads_and_we_follow_over_the_transport() {
+    if java().is_none() {
+        return;
+    }
+    let _serial = SERIAL.lock().await;
+    let dir = tmp("java_leads");
+    let (members, clients) = ensemble();
+    // We start first, to be in the first election: a Java leader that was established
+    // before we joined would sync us by SNAP, which the driver does not take.
+    let ours = start_ours(1, &members).await;
+    let mut java: BTreeMap<i64, JavaServer> = [2, 3]
+        .into_iter()
+        .map(|sid| {
+            let j = JavaServer::start(&dir.join(sid.to_string()), sid, &members, clients[&sid]);
+            (sid, j)
+        })
+        .collect();
+
+    // Whichever Java server won (the JVMs start in any order), we follow it.
+    let leading = |srvr: &str, st: &Status, sid: i64| {
+        srvr.contains("Mode: leader")
+            && st.serving
+            && st.role == Some(PeerRole::Following { leader: sid })
+    };
+    java[&2]
+        .await_srvr("a Java leader and us following it", &ours, |_, st| {
+            st.serving && matches!(st.role, Some(PeerRole::Following { leader: 2 | 3 }))
+        })
+        .await;
+    let Some(PeerRole::Following { leader }) = ours.status().role else {
+        unreachable!("waited for it");
+    };
+    let other = 5 - leader;
+    java[&leader]
+        .await_srvr("the Java leader we follow", &ours, |srvr, st| {
+            leading(srvr, st, leader)
+        })
+        .await;
+    java[&other]
+        .await_srvr("the other Java server following", &ours, |srvr, _| {
+            srvr.contains("Mode: follower")
+        })
+        .await;
+
+    // A client's writes through the Java follower reach us with Java's zxids.
+    let c = client(clients[&other]).await;
+    for path in ["/peernet-a", "/peernet-b"] {
+        c.create(path, b"x", &persistent()).await.unwrap();
+    }
+    let first_zxid = java[&leader].zxid().expect("the Java leader's zxid");
+    java[&leader]
+        .await_srvr("us committing Java's writes", &ours, |_, st| {
+            last_committed(st) == Some(first_zxid)
+        })
+        .await;
+    drop(c);
+
+    // The Java leader dies: the other (same history, larger sid than ours) leads the next
+    // epoch, and we follow it.
+    drop(java.remove(&leader));
+    let survivor = &java[&other];
+    survivor
+        .await_srvr(
+            "the other Java server leading, us following it",
+            &ours,
+            |srvr, st| leading(srvr, st, other),
+        )
+        .await;
+    let c = client(clients[&other]).await;
+    c.create("/peernet-c", b"y", &persistent()).await.unwrap();
+    let java_zxid = survivor.zxid().expect("the new leader's zxid");
+    assert!(java_zxid >> 32 > first_zxid >> 32, "a new epoch");
+    survivor
+        .await_srvr("us committing the new leader's write", &ours, |_, st| {
+            last_committed(st) == Some(java_zxid)
+        })
+        .await;
+    drop(c);
+    let durable = ours.stop().await;
+    assert_eq!(
+        durable.log.last().map(|t| t.header().zxid),
+        Some(java_zxid),
+        "our log ends with Java's last write"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn we_lead_java_followers_over_the_transport() {
+    if java().is_none() {
+        return;
+    }
+    let _serial = SERIAL.lock().await;
+    let dir = tmp("we_lead");
+    let (members, clients) = ensemble();
+    // We start first: were both JVMs up before us, they would elect each other and sync us
+    // by SNAP, which the driver does not take.
+    let ours = start_ours(3, &members).await;
+    let j1 = JavaServer::start(&dir.join("1"), 1, &members, clients[&1]);
+    let j2 = JavaServer::start(&dir.join("2"), 2, &members, clients[&2]);
+    for j in [&j1, &j2] {
+        j.await_srvr("Java following us, us established", &ours, |srvr, st| {
+            srvr.contains("Mode: follower") && st.established.is_some()
+        })
+        .await;
+    }
+    // Our proposals (ErrorTxn records) are logged and committed by both Java followers.
+    for i in 0..20i32 {
+        ours.propose
+            .send(Bytes::copy_from_slice(&i.to_be_bytes()))
+            .unwrap();
+    }
+    let ours_ref = &ours;
+    j1.await_srvr("our 20 commits", ours_ref, |_, st| st.committed.len() == 20)
+        .await;
+    let last = last_committed(&ours.status()).expect("committed");
+    for j in [&j1, &j2] {
+        j.await_srvr("Java at our last zxid", ours_ref, |srvr, _| {
+            zxid_of(srvr) == Some(last)
+        })
+        .await;
+    }
+    ours.stop().await;
+}
