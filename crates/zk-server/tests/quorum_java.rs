@@ -17,33 +17,24 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command as Process, Stdio};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::sync::watch;
 use zk_server::quorum::Member;
+use zk_testkit::java::QuorumPeerProcess;
 use zk_zab::peer::PeerRole;
 use zk_zab::wire::election::PeerAddress;
 use zookeeper_client as zk;
 
-use support::{free_port, Driver, Durable, Status, TICK, WAIT};
+use support::{free_ports, Driver, Durable, Status, TICK, WAIT};
 
 /// One scenario at a time: JVMs on a shared 2-core machine.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn java() -> Option<&'static (PathBuf, String)> {
-    static JAVA: std::sync::OnceLock<Result<(PathBuf, String), String>> =
-        std::sync::OnceLock::new();
-    let built = JAVA.get_or_init(|| {
-        let java = zk_testkit::java::find_tool("java").ok_or("no java on PATH")?;
-        let cp = zk_testkit::java::classpath(&zk_testkit::java::server_jars()?)?;
-        Ok((java, cp))
-    });
-    zk_testkit::java::available(
-        built,
+    zk_testkit::java::server_launcher(
         "zk-server quorum_java",
         "the peer transport was NOT checked against running Apache ZooKeeper peers.",
     )
@@ -53,13 +44,14 @@ fn java() -> Option<&'static (PathBuf, String)> {
 fn ensemble() -> (BTreeMap<i64, Member>, BTreeMap<i64, u16>) {
     let mut members = BTreeMap::new();
     let mut clients = BTreeMap::new();
+    let mut ports = free_ports(9).into_iter();
     for sid in 1..=3 {
         let m = Member {
-            election: PeerAddress::new("127.0.0.1", free_port()),
-            quorum: PeerAddress::new("127.0.0.1", free_port()),
+            election: PeerAddress::new("127.0.0.1", ports.next().unwrap()),
+            quorum: PeerAddress::new("127.0.0.1", ports.next().unwrap()),
         };
         members.insert(sid, m);
-        clients.insert(sid, free_port());
+        clients.insert(sid, ports.next().unwrap());
     }
     (members, clients)
 }
@@ -84,69 +76,24 @@ fn config_text(members: &BTreeMap<i64, Member>) -> Bytes {
     Bytes::from(qv.to_string())
 }
 
-/// A running `QuorumPeerMain`, killed on drop.
-struct JavaServer {
-    child: Child,
-    dir: PathBuf,
-    client: u16,
-}
+/// A Java member.
+struct JavaServer(QuorumPeerProcess);
 
 impl JavaServer {
     fn start(dir: &Path, sid: i64, members: &BTreeMap<i64, Member>, client: u16) -> JavaServer {
-        let (java, cp) = java().expect("checked by the caller");
-        let data = dir.join("data");
-        std::fs::create_dir_all(&data).unwrap();
-        std::fs::write(data.join("myid"), sid.to_string()).unwrap();
+        let launcher = java().expect("checked by the caller");
         let cfg = format!(
-            "tickTime={}\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={client}\n\
+            "tickTime={}\ninitLimit=10\nsyncLimit=5\nclientPort={client}\n\
              clientPortAddress=127.0.0.1\n4lw.commands.whitelist=*\nadmin.enableServer=false\n\
              standaloneEnabled=false\n{}",
             TICK.as_millis(),
-            data.display(),
             server_lines(members)
         );
-        std::fs::write(dir.join("zoo.cfg"), cfg).unwrap();
-        let log4j = format!(
-            "log4j.rootLogger=INFO, F\nlog4j.appender.F=org.apache.log4j.FileAppender\n\
-             log4j.appender.F.File={}\nlog4j.appender.F.layout=org.apache.log4j.PatternLayout\n\
-             log4j.appender.F.layout.ConversionPattern=%d{{HH:mm:ss,SSS}} %-5p [%t] %c{{1}} - %m%n\n",
-            dir.join("zk.log").display()
-        );
-        std::fs::write(dir.join("log4j.properties"), log4j).unwrap();
-        let out = |name: &str| Stdio::from(std::fs::File::create(dir.join(name)).unwrap());
-        let child = Process::new(java)
-            .args(["-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"])
-            .arg(format!(
-                "-Dlog4j.configuration=file:{}",
-                dir.join("log4j.properties").display()
-            ))
-            .arg("-cp")
-            .arg(cp)
-            .arg("org.apache.zookeeper.server.quorum.QuorumPeerMain")
-            .arg(dir.join("zoo.cfg"))
-            .stdin(Stdio::null())
-            .stdout(out("stdout"))
-            .stderr(out("stderr"))
-            .spawn()
-            .unwrap();
-        JavaServer {
-            child,
-            dir: dir.to_path_buf(),
-            client,
-        }
+        JavaServer(QuorumPeerProcess::start(launcher, dir, sid, &cfg, client).unwrap())
     }
 
     fn srvr(&self) -> String {
-        let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.client)) else {
-            return String::new();
-        };
-        let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-        if s.write_all(b"srvr").is_err() {
-            return String::new();
-        }
-        let mut out = String::new();
-        let _ = s.read_to_string(&mut out);
-        out
+        self.0.four_letter("srvr")
     }
 
     fn zxid(&self) -> Option<i64> {
@@ -154,9 +101,7 @@ impl JavaServer {
     }
 
     fn log_tail(&self) -> String {
-        let log = std::fs::read_to_string(self.dir.join("zk.log")).unwrap_or_default();
-        let lines: Vec<&str> = log.lines().collect();
-        lines[lines.len().saturating_sub(40)..].join("\n")
+        self.0.log_tail(40)
     }
 
     /// Polls `srvr` (bounded) until `cond` holds of it and of our driver's status.
@@ -180,13 +125,6 @@ impl JavaServer {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-    }
-}
-
-impl Drop for JavaServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -709,16 +709,17 @@ impl Hub {
             Internal::ElectionIn { sid, stream, rest } => {
                 if sid < self.cfg.my_id {
                     // handleConnection: a smaller sid's connection is closed, its old one
-                    // too, and we call it back.
+                    // too, and we call it back (connectOne, at once).
                     drop(stream);
                     let Some(slot) = self.slots.get_mut(&sid) else {
                         return;
                     };
                     let old = slot.conn.take();
-                    let dial = slot.dialing.is_none();
-                    if dial {
-                        self.dial_election(sid);
+                    // It is up now: a dial waiting out its backoff starts over at once.
+                    if let Some(waiting) = slot.dialing.take() {
+                        waiting.abort();
                     }
+                    self.dial_election(sid);
                     if let Some((_, old)) = old {
                         old.abort();
                         self.deliver(Delivered::ElectionDown { sid }).await;

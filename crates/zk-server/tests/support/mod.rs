@@ -20,20 +20,23 @@ use zk_zab::wire::packet::TxnPayload;
 pub const TICK: Duration = Duration::from_millis(200);
 pub const WAIT: Duration = Duration::from_secs(60);
 
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// `n` distinct free ports on 127.0.0.1 (held together while chosen, so none repeats).
+pub fn free_ports(n: usize) -> Vec<u16> {
+    let held: Vec<std::net::TcpListener> = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    held.iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect()
 }
 
 pub fn members(sids: &[i64]) -> BTreeMap<i64, Member> {
+    let mut ports = free_ports(2 * sids.len()).into_iter();
     sids.iter()
         .map(|&sid| {
             let m = Member {
-                election: PeerAddress::new("127.0.0.1", free_port()),
-                quorum: PeerAddress::new("127.0.0.1", free_port()),
+                election: PeerAddress::new("127.0.0.1", ports.next().unwrap()),
+                quorum: PeerAddress::new("127.0.0.1", ports.next().unwrap()),
             };
             (sid, m)
         })
