@@ -9,6 +9,9 @@
 //! * [`we_lead_java_followers_over_the_transport`]: we are sid 3, Java 1 and 2. We win the
 //!   election, both Java servers follow us (`srvr`: `Mode: follower`) and log our
 //!   proposals up to our last zxid.
+//! * [`a_java_leader_syncs_us_by_snap`]: we join an established Java pair late; the Java
+//!   leader's SNAP stream arrives as one `Delivered::Snapshot` that zk-tree's snapshot
+//!   reader loads, and broadcast follows.
 //!
 //! Without Java or the jars the tests print a loud notice and pass, unless
 //! `FERROKEEPER_REQUIRE_JAVA=1`. Java's state is only visible through its four-letter words,
@@ -104,12 +107,18 @@ impl JavaServer {
         self.0.log_tail(40)
     }
 
-    /// Polls `srvr` (bounded) until `cond` holds of it and of our driver's status.
-    async fn await_srvr(&self, what: &str, ours: &Driver, cond: impl Fn(&str, &Status) -> bool) {
+    /// Polls `srvr` (bounded) until `cond` holds of it and of our driver's status (a
+    /// default one without a driver).
+    async fn await_srvr(
+        &self,
+        what: &str,
+        ours: Option<&Driver>,
+        cond: impl Fn(&str, &Status) -> bool,
+    ) {
         let deadline = Instant::now() + WAIT;
         loop {
             let srvr = tokio::task::block_in_place(|| self.srvr());
-            let status = ours.status();
+            let status = ours.map(Driver::status).unwrap_or_default();
             if cond(&srvr, &status) {
                 return;
             }
@@ -177,8 +186,8 @@ async fn java_leads_and_we_follow_over_the_transport() {
     let _serial = SERIAL.lock().await;
     let dir = tmp("java_leads");
     let (members, clients) = ensemble();
-    // We start first, to be in the first election: a Java leader that was established
-    // before we joined would sync us by SNAP, which the driver does not take.
+    // We start first, to be in the first election (a_java_leader_syncs_us_by_snap joins
+    // late).
     let ours = start_ours(1, &members).await;
     let mut java: BTreeMap<i64, JavaServer> = [2, 3]
         .into_iter()
@@ -195,7 +204,7 @@ async fn java_leads_and_we_follow_over_the_transport() {
             && st.role == Some(PeerRole::Following { leader: sid })
     };
     java[&2]
-        .await_srvr("a Java leader and us following it", &ours, |_, st| {
+        .await_srvr("a Java leader and us following it", Some(&ours), |_, st| {
             st.serving && matches!(st.role, Some(PeerRole::Following { leader: 2 | 3 }))
         })
         .await;
@@ -204,12 +213,12 @@ async fn java_leads_and_we_follow_over_the_transport() {
     };
     let other = 5 - leader;
     java[&leader]
-        .await_srvr("the Java leader we follow", &ours, |srvr, st| {
+        .await_srvr("the Java leader we follow", Some(&ours), |srvr, st| {
             leading(srvr, st, leader)
         })
         .await;
     java[&other]
-        .await_srvr("the other Java server following", &ours, |srvr, _| {
+        .await_srvr("the other Java server following", Some(&ours), |srvr, _| {
             srvr.contains("Mode: follower")
         })
         .await;
@@ -221,7 +230,7 @@ async fn java_leads_and_we_follow_over_the_transport() {
     }
     let first_zxid = java[&leader].zxid().expect("the Java leader's zxid");
     java[&leader]
-        .await_srvr("us committing Java's writes", &ours, |_, st| {
+        .await_srvr("us committing Java's writes", Some(&ours), |_, st| {
             last_committed(st) == Some(first_zxid)
         })
         .await;
@@ -234,7 +243,7 @@ async fn java_leads_and_we_follow_over_the_transport() {
     survivor
         .await_srvr(
             "the other Java server leading, us following it",
-            &ours,
+            Some(&ours),
             |srvr, st| leading(srvr, st, other),
         )
         .await;
@@ -243,9 +252,11 @@ async fn java_leads_and_we_follow_over_the_transport() {
     let java_zxid = survivor.zxid().expect("the new leader's zxid");
     assert!(java_zxid >> 32 > first_zxid >> 32, "a new epoch");
     survivor
-        .await_srvr("us committing the new leader's write", &ours, |_, st| {
-            last_committed(st) == Some(java_zxid)
-        })
+        .await_srvr(
+            "us committing the new leader's write",
+            Some(&ours),
+            |_, st| last_committed(st) == Some(java_zxid),
+        )
         .await;
     drop(c);
     let durable = ours.stop().await;
@@ -264,15 +275,16 @@ async fn we_lead_java_followers_over_the_transport() {
     let _serial = SERIAL.lock().await;
     let dir = tmp("we_lead");
     let (members, clients) = ensemble();
-    // We start first: were both JVMs up before us, they would elect each other and sync us
-    // by SNAP, which the driver does not take.
+    // We start first, so that we are in the first election (and win it).
     let ours = start_ours(3, &members).await;
     let j1 = JavaServer::start(&dir.join("1"), 1, &members, clients[&1]);
     let j2 = JavaServer::start(&dir.join("2"), 2, &members, clients[&2]);
     for j in [&j1, &j2] {
-        j.await_srvr("Java following us, us established", &ours, |srvr, st| {
-            srvr.contains("Mode: follower") && st.established.is_some()
-        })
+        j.await_srvr(
+            "Java following us, us established",
+            Some(&ours),
+            |srvr, st| srvr.contains("Mode: follower") && st.established.is_some(),
+        )
         .await;
     }
     // Our proposals (ErrorTxn records) are logged and committed by both Java followers.
@@ -282,14 +294,70 @@ async fn we_lead_java_followers_over_the_transport() {
             .unwrap();
     }
     let ours_ref = &ours;
-    j1.await_srvr("our 20 commits", ours_ref, |_, st| st.committed.len() == 20)
-        .await;
+    j1.await_srvr("our 20 commits", Some(ours_ref), |_, st| {
+        st.committed.len() == 20
+    })
+    .await;
     let last = last_committed(&ours.status()).expect("committed");
     for j in [&j1, &j2] {
-        j.await_srvr("Java at our last zxid", ours_ref, |srvr, _| {
+        j.await_srvr("Java at our last zxid", Some(ours_ref), |srvr, _| {
             zxid_of(srvr) == Some(last)
         })
         .await;
     }
+    ours.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_java_leader_syncs_us_by_snap() {
+    if java().is_none() {
+        return;
+    }
+    let _serial = SERIAL.lock().await;
+    let dir = tmp("snap");
+    let (members, clients) = ensemble();
+    let java: BTreeMap<i64, JavaServer> = [2, 3]
+        .into_iter()
+        .map(|sid| {
+            let j = JavaServer::start(&dir.join(sid.to_string()), sid, &members, clients[&sid]);
+            (sid, j)
+        })
+        .collect();
+    // The two Java servers form the ensemble without us.
+    java[&2]
+        .await_srvr("a Java leader and follower", None, |srvr, _| {
+            srvr.contains("Mode: leader")
+                || (srvr.contains("Mode: follower") && java[&3].srvr().contains("Mode: leader"))
+        })
+        .await;
+    let leader = if java[&2].srvr().contains("Mode: leader") {
+        2
+    } else {
+        3
+    };
+    // We join late: the established leader (at zxid epoch<<32, with no committed log to
+    // replay) syncs us by SNAP; the stream crosses the transport whole and zk-tree loads it.
+    let ours = start_ours(1, &members).await;
+    java[&leader]
+        .await_srvr("us following the Java leader", Some(&ours), |_, st| {
+            st.serving && st.role == Some(PeerRole::Following { leader })
+        })
+        .await;
+    let snaps = ours.status().snapshots;
+    assert_eq!(snaps.len(), 1, "one SNAP: {snaps:x?}");
+    // Broadcast after the SNAP: a write through the other Java server reaches us.
+    let c = client(clients[&(5 - leader)]).await;
+    c.create("/peernet-after-snap", b"z", &persistent())
+        .await
+        .unwrap();
+    let java_zxid = java[&leader].zxid().expect("the leader's zxid");
+    java[&leader]
+        .await_srvr(
+            "us committing the write after the SNAP",
+            Some(&ours),
+            |_, st| last_committed(st) == Some(java_zxid),
+        )
+        .await;
+    drop(c);
     ours.stop().await;
 }

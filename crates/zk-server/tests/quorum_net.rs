@@ -499,18 +499,10 @@ async fn hostile_learners_are_closed_and_the_leader_keeps_serving() {
 fn snap_stream() -> Vec<u8> {
     let tree = zk_tree::DataTree::new();
     let mut file = Vec::new();
-    zk_tree::snapshot::write_snapshot(
-        &tree,
-        vec![(0x1234i64, 30000i32)],
-        &mut file,
-        &zk_tree::snapshot::WriteOptions { digest: false },
-    )
-    .unwrap();
-    let seal = 8 + 4 + 1;
-    let mut stream = file[16..file.len() - seal].to_vec();
-    stream.put_i32(10);
-    stream.put_slice(b"BenWasHere");
-    stream
+    let opts = zk_tree::snapshot::WriteOptions { digest: false };
+    zk_tree::snapshot::write_snapshot(&tree, vec![(0x1234i64, 30000i32)], &mut file, &opts)
+        .unwrap();
+    zk_server::quorum::snap_stream::file_to_stream(&file).unwrap()
 }
 
 #[tokio::test]

@@ -16,8 +16,21 @@
 //! stream is a snapshot file's body). Every length is checked against the limits before
 //! the transport waits for (and so buffers) the bytes it announces.
 
+use bytes::{BufMut, BytesMut};
+use zk_proto::persistence::FileHeader;
+use zk_proto::Record;
+use zk_tree::snapshot::{SNAP_DBID, SNAP_MAGIC, SNAP_VERSION};
+
 /// The signature that ends the stream (`Learner.syncWithLeader` checks it).
 pub const SIGNATURE: &[u8] = b"BenWasHere";
+
+/// A snapshot file's header: magic, version, dbid.
+const FILE_HEADER: usize = 4 + 4 + 8;
+/// A snapshot file's seal: the Adler32 as a long, then the ustring `"/"`.
+const SEAL: &[u8] = b"\0\0\0\x01/";
+const SEAL_LEN: usize = 8 + SEAL.len();
+/// The signature as it ends a stream: ustring length, then the bytes.
+const SIGNATURE_LEN: usize = 4 + SIGNATURE.len();
 
 /// Size of a `StatPersisted` record: four longs, three ints, two longs.
 const STAT_PERSISTED: usize = 4 * 8 + 3 * 4 + 2 * 8;
@@ -45,6 +58,57 @@ pub enum SnapStreamError {
     /// The stream did not end with `BenWasHere`.
     #[error("snapshot stream: bad signature {0:?}")]
     BadSignature(String),
+    /// A snapshot file that does not end with the first seal (it has a digest section, or
+    /// is not a snapshot file).
+    #[error("not a snapshot file ending with its seal")]
+    NotASealedFile,
+}
+
+/// The snapshot-file image of a SNAP stream (as [`Delivered::Snapshot`] carries it), for
+/// `zk_tree::snapshot::read_snapshot`: the file header in front, the Adler32 seal in place
+/// of the signature. The stream is checked to end with the signature, nothing more (the
+/// reader checks the rest).
+///
+/// [`Delivered::Snapshot`]: super::Delivered::Snapshot
+pub fn stream_to_file(stream: &[u8]) -> Result<Vec<u8>, SnapStreamError> {
+    let Some(body) = stream.len().checked_sub(SIGNATURE_LEN) else {
+        return Err(SnapStreamError::BadSignature("stream too short".into()));
+    };
+    let mut want = BytesMut::with_capacity(SIGNATURE_LEN);
+    want.put_i32(SIGNATURE.len() as i32);
+    want.put_slice(SIGNATURE);
+    if stream[body..] != want[..] {
+        let shown = String::from_utf8_lossy(&stream[body..]).into_owned();
+        return Err(SnapStreamError::BadSignature(shown));
+    }
+    let mut file = BytesMut::with_capacity(FILE_HEADER + body + SEAL_LEN);
+    FileHeader {
+        magic: SNAP_MAGIC,
+        version: SNAP_VERSION,
+        dbid: SNAP_DBID,
+    }
+    .encode(&mut file);
+    file.put_slice(&stream[..body]);
+    let mut adler = adler2::Adler32::new();
+    adler.write_slice(&file);
+    file.put_i64(i64::from(adler.checksum()));
+    file.put_slice(SEAL);
+    Ok(file.to_vec())
+}
+
+/// The SNAP stream of a snapshot file written by `zk_tree::snapshot::write_snapshot` with
+/// `WriteOptions { digest: false }` (Java's stream has no digest): the file's body, without
+/// header and seal, then the signature.
+pub fn file_to_stream(file: &[u8]) -> Result<Vec<u8>, SnapStreamError> {
+    if file.len() < FILE_HEADER + SEAL_LEN || !file.ends_with(SEAL) {
+        return Err(SnapStreamError::NotASealedFile);
+    }
+    let body = &file[FILE_HEADER..file.len() - SEAL_LEN];
+    let mut stream = Vec::with_capacity(body.len() + SIGNATURE_LEN);
+    stream.extend_from_slice(body);
+    stream.put_i32(SIGNATURE.len() as i32);
+    stream.extend_from_slice(SIGNATURE);
+    Ok(stream)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -224,6 +288,34 @@ impl SnapScan {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use zk_tree::snapshot::{read_snapshot, write_snapshot, ReadOptions, WriteOptions};
+
+    #[test]
+    fn zk_tree_files_and_streams_convert_both_ways() {
+        let tree = zk_tree::DataTree::new();
+        let mut file = Vec::new();
+        let opts = WriteOptions { digest: false };
+        write_snapshot(&tree, vec![(7i64, 3000i32)], &mut file, &opts).unwrap();
+        let stream = file_to_stream(&file).unwrap();
+        assert_eq!(
+            SnapScan::new(1 << 20, 1 << 20).scan(&stream),
+            Ok(Some(stream.len()))
+        );
+        assert_eq!(stream_to_file(&stream).unwrap(), file);
+        let loaded = read_snapshot(
+            &stream_to_file(&stream).unwrap()[..],
+            5,
+            &ReadOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(loaded.sessions.get(&7), Some(&3000));
+        assert_eq!(loaded.nodes, tree.node_count() as u64);
+        assert!(stream_to_file(&stream[..stream.len() - 1]).is_err());
+        assert_eq!(
+            file_to_stream(b"short"),
+            Err(SnapStreamError::NotASealedFile)
+        );
+    }
 
     fn string(out: &mut Vec<u8>, s: &[u8]) {
         out.extend_from_slice(&(s.len() as i32).to_be_bytes());
