@@ -173,6 +173,44 @@ async fn start_ours(sid: i64, members: &BTreeMap<i64, Member>) -> Driver {
     Driver::start(sid, members, Durable::default(), 1, changed, text).await
 }
 
+/// A scenario's start: `None` (after the skip notice) without Java; else the lock that
+/// runs scenarios one at a time, a fresh directory and the ensemble's ports.
+struct Scenario {
+    _serial: tokio::sync::MutexGuard<'static, ()>,
+    dir: PathBuf,
+    members: BTreeMap<i64, Member>,
+    clients: BTreeMap<i64, u16>,
+}
+
+impl Scenario {
+    async fn start(name: &str) -> Option<Scenario> {
+        java()?;
+        let _serial = SERIAL.lock().await;
+        let (members, clients) = ensemble();
+        Some(Scenario {
+            _serial,
+            dir: tmp(name),
+            members,
+            clients,
+        })
+    }
+}
+
+/// Java servers `sids`, each under `dir/<sid>`.
+fn start_java(
+    dir: &Path,
+    sids: &[i64],
+    members: &BTreeMap<i64, Member>,
+    clients: &BTreeMap<i64, u16>,
+) -> BTreeMap<i64, JavaServer> {
+    sids.iter()
+        .map(|&sid| {
+            let j = JavaServer::start(&dir.join(sid.to_string()), sid, members, clients[&sid]);
+            (sid, j)
+        })
+        .collect()
+}
+
 /// The last zxid our driver committed.
 fn last_committed(s: &Status) -> Option<i64> {
     s.committed.last().map(|(z, _)| *z)
@@ -180,22 +218,19 @@ fn last_committed(s: &Status) -> Option<i64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn java_leads_and_we_follow_over_the_transport() {
-    if java().is_none() {
+    let Some(Scenario {
+        _serial,
+        dir,
+        members,
+        clients,
+    }) = Scenario::start("java_leads").await
+    else {
         return;
-    }
-    let _serial = SERIAL.lock().await;
-    let dir = tmp("java_leads");
-    let (members, clients) = ensemble();
+    };
     // We start first, to be in the first election (a_java_leader_syncs_us_by_snap joins
     // late).
     let ours = start_ours(1, &members).await;
-    let mut java: BTreeMap<i64, JavaServer> = [2, 3]
-        .into_iter()
-        .map(|sid| {
-            let j = JavaServer::start(&dir.join(sid.to_string()), sid, &members, clients[&sid]);
-            (sid, j)
-        })
-        .collect();
+    let mut java = start_java(&dir, &[2, 3], &members, &clients);
 
     // Whichever Java server won (the JVMs start in any order), we follow it.
     let leading = |srvr: &str, st: &Status, sid: i64| {
@@ -269,12 +304,15 @@ async fn java_leads_and_we_follow_over_the_transport() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn we_lead_java_followers_over_the_transport() {
-    if java().is_none() {
+    let Some(Scenario {
+        _serial,
+        dir,
+        members,
+        clients,
+    }) = Scenario::start("we_lead").await
+    else {
         return;
-    }
-    let _serial = SERIAL.lock().await;
-    let dir = tmp("we_lead");
-    let (members, clients) = ensemble();
+    };
     // We start first, so that we are in the first election (and win it).
     let ours = start_ours(3, &members).await;
     let j1 = JavaServer::start(&dir.join("1"), 1, &members, clients[&1]);
@@ -310,19 +348,16 @@ async fn we_lead_java_followers_over_the_transport() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_java_leader_syncs_us_by_snap() {
-    if java().is_none() {
+    let Some(Scenario {
+        _serial,
+        dir,
+        members,
+        clients,
+    }) = Scenario::start("snap").await
+    else {
         return;
-    }
-    let _serial = SERIAL.lock().await;
-    let dir = tmp("snap");
-    let (members, clients) = ensemble();
-    let java: BTreeMap<i64, JavaServer> = [2, 3]
-        .into_iter()
-        .map(|sid| {
-            let j = JavaServer::start(&dir.join(sid.to_string()), sid, &members, clients[&sid]);
-            (sid, j)
-        })
-        .collect();
+    };
+    let java = start_java(&dir, &[2, 3], &members, &clients);
     // The two Java servers form the ensemble without us.
     java[&2]
         .await_srvr("a Java leader and follower", None, |srvr, _| {
