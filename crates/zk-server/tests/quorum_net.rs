@@ -14,11 +14,13 @@
 
 use std::collections::BTreeMap;
 
+use std::time::Duration;
+
 use bytes::{BufMut, Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
-use zk_server::quorum::{Delivered, Member, PeerNet, ACCEPTED_CONN};
+use zk_server::quorum::{Delivered, Member, PeerNet, ACCEPTED_CONN, MAX_HANDSHAKES};
 use zk_zab::peer::{Message, PeerRole};
 use zk_zab::wire::election::{
     encode_frame, InitialMessage, Notification, NotificationForm, PeerAddress, ServerState,
@@ -580,5 +582,36 @@ async fn a_learner_dials_the_leader_and_gets_the_snap_stream_as_one_item() {
         },
     );
     await_closed(&mut s).await;
+    net.shutdown().await;
+}
+
+#[tokio::test]
+async fn silent_election_connections_are_bounded_and_timed_out() {
+    let m = members(&[1, 2, 3]);
+    let mut cfg = net_config(1, &m);
+    cfg.cnx_timeout = Duration::from_millis(500);
+    let (net, mut rx) = PeerNet::start(cfg, 64).await.unwrap();
+    let el = net.election_addr();
+    let mut silent = Vec::new();
+    for _ in 0..MAX_HANDSHAKES {
+        silent.push(TcpStream::connect(el).await.unwrap());
+    }
+    // One more is closed at once: every handshake slot is taken.
+    let mut extra = TcpStream::connect(el).await.unwrap();
+    await_closed(&mut extra).await;
+    // The silent ones are closed after cnxTimeout, freeing the slots.
+    for s in &mut silent {
+        await_closed(s).await;
+    }
+    let mut s = dial_as(3, &m[&1].election, m[&3].election.port).await;
+    assert_eq!(recv(&mut rx).await, Delivered::ElectionUp { sid: 3 });
+    s.write_all(&frame(&notification(3))).await.unwrap();
+    assert_eq!(
+        recv(&mut rx).await,
+        Delivered::Message {
+            from: 3,
+            message: Message::Election(notification(3)),
+        }
+    );
     net.shutdown().await;
 }

@@ -14,6 +14,7 @@ use zk_zab::wire::election::{decode_frame, InitialMessage, Notification, PeerAdd
 
 use super::{
     Delivered, Internal, PeerNetConfig, DIAL_ATTEMPTS, DIAL_BACKOFF_MAX, DIAL_BACKOFF_START,
+    MAX_HANDSHAKES,
 };
 
 /// Read buffer growth step.
@@ -25,6 +26,7 @@ pub(super) async fn accept(
     cfg: Arc<PeerNetConfig>,
     internal: mpsc::Sender<Internal>,
 ) {
+    let handshakes = Arc::new(tokio::sync::Semaphore::new(MAX_HANDSHAKES));
     // Bounded by the listener: it ends with the transport (the hub aborts it).
     loop {
         let (stream, addr) = match listener.accept().await {
@@ -36,9 +38,17 @@ pub(super) async fn accept(
                 continue;
             }
         };
+        let Ok(permit) = handshakes.clone().try_acquire_owned() else {
+            tracing::warn!(
+                "election port: closing the connection from {addr}: {MAX_HANDSHAKES} \
+                 connections are already sending their initial message"
+            );
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let (cfg, internal) = (cfg.clone(), internal.clone());
         tokio::spawn(async move {
+            let _permit = permit;
             let read = tokio::time::timeout(cfg.cnx_timeout, initial_message(stream));
             let (stream, msg, rest) = match read.await {
                 Ok(Ok(got)) => got,

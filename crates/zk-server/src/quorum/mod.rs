@@ -46,7 +46,10 @@
 //! * any role change closes every quorum connection (Java's `Leader.shutdown` /
 //!   `Learner.shutdown`), so the other side sees EOF at once.
 //!
-//! Hostile bytes on either port close that connection with a log line naming the peer
+//! Bounded: at most [`MAX_HANDSHAKES`] election connections read their initial message at
+//! once, [`MAX_PARKED`] learner connections wait, and a leader serves at most two learner
+//! connections per member plus [`MAX_PARKED`]; beyond that new connections are closed with
+//! a log line. Hostile bytes on either port close that connection with a log line naming the peer
 //! address and the reason; nothing here panics on them. Not done: quorum SASL and TLS
 //! (`sslQuorum`), multi-address (V2 addresses are accepted and ignored: the configured
 //! address is dialled), observers' ObserverMaster port.
@@ -74,6 +77,8 @@ use zk_zab::wire::packet::{default_limits, Packet};
 pub const ACCEPTED_CONN: u64 = 1 << 63;
 /// Accepted quorum connections held while not leading.
 pub const MAX_PARKED: usize = 16;
+/// Accepted election connections reading their initial message at once; more are closed.
+pub const MAX_HANDSHAKES: usize = 64;
 /// Election dial attempts per burst (the next notification starts a new burst).
 pub const DIAL_ATTEMPTS: u32 = 8;
 /// First pause between election dial attempts; it doubles up to [`DIAL_BACKOFF_MAX`].
@@ -673,6 +678,12 @@ impl Hub {
         }
     }
 
+    /// Learner connections a leader serves at once: two per member (an old connection may
+    /// linger while its replacement arrives) and the parked ones.
+    fn max_learner_conns(&self) -> usize {
+        2 * self.cfg.members.len() + MAX_PARKED
+    }
+
     fn serve_learner(&mut self, stream: TcpStream, addr: SocketAddr) {
         self.next_accepted += 1;
         let conn = ACCEPTED_CONN | self.next_accepted;
@@ -747,7 +758,17 @@ impl Hub {
                 }
             }
             Internal::QuorumIn { stream, addr } => {
-                if self.leading {
+                let accepted = self
+                    .quorum
+                    .keys()
+                    .filter(|c| *c & ACCEPTED_CONN != 0)
+                    .count();
+                if self.leading && accepted >= self.max_learner_conns() {
+                    tracing::warn!(
+                        "quorum port: closing the connection from {addr}: {accepted} learner \
+                         connections already"
+                    );
+                } else if self.leading {
                     self.serve_learner(stream, addr);
                 } else {
                     if self.parked.len() >= MAX_PARKED {
@@ -769,5 +790,42 @@ impl Hub {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_come_from_zoo_cfg() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir_all(&data).unwrap();
+        std::fs::write(data.join("myid"), "2").unwrap();
+        let cfg = format!(
+            "tickTime=300\ninitLimit=7\nsyncLimit=3\ndataDir={}\nclientPort=2181\n\
+             quorumListenOnAllIPs=true\nserver.1=10.0.0.1:2888:3888\n\
+             server.2=10.0.0.2:2889:3889\nserver.3=zk3.example:2890:3890:observer\n",
+            data.display()
+        );
+        let path = dir.path().join("zoo.cfg");
+        std::fs::write(&path, cfg).unwrap();
+        let loaded = zk_config::load(&path, zk_config::SystemProperties::new()).unwrap();
+        let net = PeerNetConfig::from_config(&loaded.config).unwrap();
+        assert_eq!(net.my_id, 2);
+        assert_eq!(net.tick, Duration::from_millis(300));
+        assert_eq!((net.init_limit, net.sync_limit), (7, 3));
+        assert!(net.listen_on_all_ips);
+        assert_eq!(net.cnx_timeout, Duration::from_millis(5000));
+        assert_eq!(net.members.len(), 3);
+        assert_eq!(net.members[&2].quorum, PeerAddress::new("10.0.0.2", 2889));
+        assert_eq!(net.members[&2].election, PeerAddress::new("10.0.0.2", 3889));
+        assert_eq!(
+            net.members[&3].election,
+            PeerAddress::new("zk3.example", 3890)
+        );
+        assert_eq!(net.write_timeout(), Duration::from_millis(900));
+        assert_eq!(net.init_time(), Duration::from_millis(2100));
     }
 }
