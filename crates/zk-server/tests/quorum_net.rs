@@ -274,6 +274,16 @@ fn frame(n: &Notification) -> Bytes {
     b.freeze()
 }
 
+/// Sends a notification on `s` (server 3's connection) and expects it delivered.
+async fn notify_as_3(s: &mut TcpStream, rx: &mut mpsc::Receiver<Delivered>) {
+    s.write_all(&frame(&notification(3))).await.unwrap();
+    let want = Delivered::Message {
+        from: 3,
+        message: Message::Election(notification(3)),
+    };
+    assert_eq!(recv(rx).await, want);
+}
+
 #[tokio::test]
 async fn hostile_election_peers_are_closed_and_the_port_keeps_serving() {
     let m = members(&[1, 2, 3]);
@@ -327,14 +337,7 @@ async fn hostile_election_peers_are_closed_and_the_port_keeps_serving() {
     let mut short = BytesMut::new();
     encode_frame(b"tiny", &mut short);
     s.write_all(&short).await.unwrap();
-    s.write_all(&frame(&notification(3))).await.unwrap();
-    assert_eq!(
-        recv(&mut rx).await,
-        Delivered::Message {
-            from: 3,
-            message: Message::Election(notification(3)),
-        }
-    );
+    notify_as_3(&mut s, &mut rx).await;
 
     // Our notification to 3 goes out on that connection (we keep 3's: 3 > 1).
     net.send(3, Message::Election(notification(1)));
@@ -605,13 +608,6 @@ async fn silent_election_connections_are_bounded_and_timed_out() {
     }
     let mut s = dial_as(3, &m[&1].election, m[&3].election.port).await;
     assert_eq!(recv(&mut rx).await, Delivered::ElectionUp { sid: 3 });
-    s.write_all(&frame(&notification(3))).await.unwrap();
-    assert_eq!(
-        recv(&mut rx).await,
-        Delivered::Message {
-            from: 3,
-            message: Message::Election(notification(3)),
-        }
-    );
+    notify_as_3(&mut s, &mut rx).await;
     net.shutdown().await;
 }
