@@ -339,6 +339,16 @@ async fn hostile_election_peers_are_closed_and_the_port_keeps_serving() {
     s.write_all(&short).await.unwrap();
     notify_as_3(&mut s, &mut rx).await;
 
+    // A pre-3.5 initial message (a bare sid) is accepted too, and replaces the connection.
+    let mut legacy = TcpStream::connect((el.host.as_str(), el.port))
+        .await
+        .unwrap();
+    legacy.write_all(&3i64.to_be_bytes()).await.unwrap();
+    assert_eq!(recv(&mut rx).await, Delivered::ElectionUp { sid: 3 });
+    await_closed(&mut s).await;
+    notify_as_3(&mut legacy, &mut rx).await;
+    let mut s = legacy;
+
     // Our notification to 3 goes out on that connection (we keep 3's: 3 > 1).
     net.send(3, Message::Election(notification(1)));
     let mut got = vec![0u8; frame(&notification(1)).len()];
