@@ -431,6 +431,18 @@ fn follower_info(sid: i64) -> Bytes {
     .to_bytes()
 }
 
+/// The next item, skipping the ends of connections closed before they named a learner
+/// (the hostile ones: when their end is seen depends on scheduling).
+async fn recv_named(rx: &mut mpsc::Receiver<Delivered>) -> Delivered {
+    // Bounded by the connections a test opens.
+    loop {
+        match recv(rx).await {
+            Delivered::QuorumDown { sid: None, .. } => {}
+            other => return other,
+        }
+    }
+}
+
 #[tokio::test]
 async fn hostile_learners_are_closed_and_the_leader_keeps_serving() {
     let m = members(&[1, 2, 3]);
@@ -466,16 +478,13 @@ async fn hostile_learners_are_closed_and_the_leader_keeps_serving() {
     // A real learner: up, its packet delivered, our answer written on its connection.
     let mut s = TcpStream::connect(q).await.unwrap();
     s.write_all(&follower_info(3)).await.unwrap();
-    let (conn, sid) = loop {
-        match recv(&mut rx).await {
-            Delivered::QuorumUp { conn, sid } => break (conn, sid),
-            Delivered::QuorumDown { .. } => {}
-            other => panic!("unexpected {other:?}"),
-        }
+    let (conn, sid) = match recv_named(&mut rx).await {
+        Delivered::QuorumUp { conn, sid } => (conn, sid),
+        other => panic!("unexpected {other:?}"),
     };
     assert_eq!(sid, 3);
     assert_ne!(conn & ACCEPTED_CONN, 0);
-    match recv(&mut rx).await {
+    match recv_named(&mut rx).await {
         Delivered::Message {
             from: 3,
             message: Message::Quorum { conn: c, packet },
@@ -503,10 +512,65 @@ async fn hostile_learners_are_closed_and_the_leader_keeps_serving() {
         .unwrap()
         .unwrap();
     assert_eq!(got, want[..]);
-    // Stepping down closes it.
+    // Stepping down closes it, and says so, naming the learner.
     net.role_changed(PeerRole::Looking);
     await_closed(&mut s).await;
+    match recv_named(&mut rx).await {
+        Delivered::QuorumDown { conn: c, sid, .. } => assert_eq!((c, sid), (conn, Some(3))),
+        other => panic!("unexpected {other:?}"),
+    }
+
+    // A learner that connects while we are not leading waits, and is served once we lead.
+    let mut early = TcpStream::connect(q).await.unwrap();
+    early.write_all(&follower_info(2)).await.unwrap();
+    net.role_changed(PeerRole::Leading);
+    match recv_named(&mut rx).await {
+        Delivered::QuorumUp { sid, .. } => assert_eq!(sid, 2),
+        other => panic!("unexpected {other:?}"),
+    }
     net.shutdown().await;
+    await_closed(&mut early).await;
+}
+
+#[tokio::test]
+async fn a_learner_gives_up_on_a_silent_leader_address_within_init_limit() {
+    let m = members(&[1, 2]);
+    // Nobody listens on server 2's quorum port.
+    let mut cfg = net_config(1, &m);
+    cfg.init_limit = 3;
+    let (net, mut rx) = PeerNet::start(cfg, 64).await.unwrap();
+    let conn = (1 << 32) | 7;
+    let started = std::time::Instant::now();
+    net.send(
+        2,
+        Message::Quorum {
+            conn,
+            packet: Packet::Ack { zxid: 0 },
+        },
+    );
+    match recv(&mut rx).await {
+        Delivered::QuorumDown {
+            conn: c,
+            sid,
+            reason,
+        } => {
+            assert_eq!((c, sid), (conn, Some(2)));
+            assert!(reason.contains("could not connect"), "{reason}");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    // 5 attempts 100 ms apart, within initLimit ticks (600 ms).
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // The connection id is spent: a later send on it dials nothing.
+    net.send(
+        2,
+        Message::Quorum {
+            conn,
+            packet: Packet::Ack { zxid: 0 },
+        },
+    );
+    net.shutdown().await;
+    assert!(rx.recv().await.is_none(), "nothing more after shutdown");
 }
 
 /// The stream a leader writes after SNAP, from zk-tree's snapshot writer (a snapshot

@@ -306,6 +306,11 @@ enum Internal {
         stream: TcpStream,
         addr: SocketAddr,
     },
+    /// An accepted connection's FOLLOWERINFO / OBSERVERINFO named its learner.
+    QuorumNamed {
+        conn: u64,
+        sid: i64,
+    },
     QuorumClosed {
         conn: u64,
         sid: Option<i64>,
@@ -779,6 +784,11 @@ impl Hub {
                         }
                     }
                     self.parked.push_back((stream, addr));
+                }
+            }
+            Internal::QuorumNamed { conn, sid } => {
+                if let Some(c) = self.quorum.get_mut(&conn) {
+                    c.sid = Some(sid);
                 }
             }
             Internal::QuorumClosed { conn, sid, reason } => {

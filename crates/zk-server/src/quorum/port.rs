@@ -181,6 +181,8 @@ async fn moving(
                     Ok(sid) => {
                         c.sid = Some(sid);
                         tracing::info!("learner connection {:#x} is server {sid}", c.conn);
+                        let named = Internal::QuorumNamed { conn: c.conn, sid };
+                        let _ = c.internal.send(named).await;
                         let up = Delivered::QuorumUp { conn: c.conn, sid };
                         if c.delivered.send(up).await.is_err() {
                             return "the node is gone".into();
