@@ -49,10 +49,32 @@
 //! Bounded: at most [`MAX_HANDSHAKES`] election connections read their initial message at
 //! once, [`MAX_PARKED`] learner connections wait, and a leader serves at most two learner
 //! connections per member plus [`MAX_PARKED`]; beyond that new connections are closed with
-//! a log line. Hostile bytes on either port close that connection with a log line naming the peer
-//! address and the reason; nothing here panics on them. Not done: quorum SASL and TLS
-//! (`sslQuorum`), multi-address (V2 addresses are accepted and ignored: the configured
+//! a log line. Hostile bytes on either port close that connection with a log line naming
+//! the peer address and the reason; nothing here panics on them. Not done: quorum SASL and
+//! TLS (`sslQuorum`), multi-address (V2 addresses are accepted and ignored: the configured
 //! address is dialled), observers' ObserverMaster port.
+//!
+//! Using it from the node's shell (one zk-zab peer, one transport):
+//!
+//! ```text
+//!  let (net, mut delivered) = PeerNet::start(PeerNetConfig::from_config(&cfg)?, 1024).await?;
+//!  Delivered::Message { from, message }      ─► peer.step(Event::Received { from, message })
+//!  Delivered::Snapshot { from, conn, zxid, stream }
+//!        ─► load snap_stream::stream_to_file(&stream) with zk_tree::snapshot::read_snapshot,
+//!           then hand the peer its Message::Snapshot { conn, zxid, .. }
+//!  Delivered::{ElectionUp, ElectionDown, QuorumUp, QuorumDown}  ─► logs / metrics only
+//!  Command::Send { to, message: Election | Quorum }  ─► net.send(to, message)
+//!  Command::Send { to, message: Snapshot { conn, zxid, .. } }
+//!        ─► net.send_snapshot(to, conn, zxid, snap_stream::file_to_stream(&file)?)
+//!           where `file` is zk_tree::snapshot::write_snapshot(.., WriteOptions { digest: false })
+//!  Command::RoleChanged(role)                 ─► net.role_changed(role)
+//!  shutdown                                   ─► net.shutdown().await
+//! ```
+//!
+//! Learner connection ids must increase over the transport's life (zk-zab's
+//! `incarnation << 32 | seq` does, as long as a restarted peer gets a larger incarnation)
+//! and must not have [`ACCEPTED_CONN`] set: a send on an id at or below the newest one
+//! dialled, once that connection is gone, is dropped rather than dialled again.
 
 pub mod election;
 pub mod port;
