@@ -170,9 +170,17 @@ fn assert_same_commits(e: &Ensemble, tail: &[Bytes]) -> Vec<(i64, Bytes)> {
 }
 
 async fn ensemble_survives_its_leader(n: i64, txns: usize) {
+    let started = std::time::Instant::now();
     let mut e = Ensemble::start(n).await;
     let leader = e.await_leader().await;
+    let elected = started.elapsed();
     let first = e.propose(leader, 1, txns).await;
+    // For the record (run with --nocapture): election and commit times on this machine.
+    eprintln!(
+        "{n} peers: leader {leader} established and followers serving after {elected:?}; \
+         {txns} proposals committed everywhere {:?} later",
+        started.elapsed() - elected
+    );
     let committed = assert_same_commits(&e, &first);
     assert_eq!(committed.len(), txns);
 
@@ -180,8 +188,13 @@ async fn ensemble_survives_its_leader(n: i64, txns: usize) {
     let old = e.drivers.remove(&leader).unwrap();
     let durable = old.stop().await;
     assert_eq!(durable.log.len(), txns, "the old leader's log");
+    let failed = std::time::Instant::now();
     let leader2 = e.await_leader().await;
     assert_ne!(leader2, leader);
+    eprintln!(
+        "{n} peers: leader {leader2} took over after {:?}",
+        failed.elapsed()
+    );
     let log = e.drivers[&leader2].status().log;
     for (zxid, _) in &committed {
         assert!(log.contains(zxid), "new leader {leader2} lacks {zxid:#x}");
