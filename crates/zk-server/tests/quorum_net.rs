@@ -225,6 +225,39 @@ async fn ensemble_survives_its_leader(n: i64, txns: usize) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_restarts_and_catches_up_again_and_again() {
+    let mut e = Ensemble::start(3).await;
+    let leader = e.await_leader().await;
+    let follower = *e.drivers.keys().find(|&&s| s != leader).unwrap();
+    e.propose(leader, 1, 30).await;
+    // Bounded: three rounds of stop, write without it, restart, catch up.
+    for round in 0..3u64 {
+        let durable = e.drivers.remove(&follower).unwrap().stop().await;
+        let missed = e.propose(leader, 10 + round as i32, 40).await;
+        let d = Driver::start(
+            follower,
+            &e.members,
+            durable,
+            2 + round,
+            e.changed.clone(),
+            version0(),
+        )
+        .await;
+        e.drivers.insert(follower, d);
+        assert_eq!(e.await_leader().await, leader, "round {round}: same leader");
+        let want = e.drivers[&leader].status().log;
+        e.await_cond("the follower's log caught up", |s| s[&follower].log == want)
+            .await;
+        assert!(e.drivers[&follower].status().log.len() >= missed.len());
+    }
+    let tail = e.propose(leader, 99, 10).await;
+    assert_same_commits(&e, &tail);
+    for (_, d) in std::mem::take(&mut e.drivers) {
+        d.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_peers_elect_commit_fail_over_and_rejoin() {
     ensemble_survives_its_leader(3, 300).await;
 }
