@@ -639,6 +639,11 @@ impl Hub {
         if let Some((_, old)) = slot.conn.replace((gen, task)) {
             old.abort();
         }
+        // connectOne does nothing for a sid with a connection: a dial still backing off
+        // would only make the other side drop this one and call back.
+        if let Some(dial) = slot.dialing.take() {
+            dial.abort();
+        }
         tracing::info!("election connection with server {sid} is up");
         self.deliver(Delivered::ElectionUp { sid }).await;
     }
