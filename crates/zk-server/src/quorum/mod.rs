@@ -618,6 +618,12 @@ impl Hub {
 
     /// Keeps `stream` as the election connection with `sid`, replacing an older one.
     async fn register_election(&mut self, sid: i64, stream: TcpStream, rest: BytesMut) {
+        if !self.slots.contains_key(&sid) {
+            return;
+        }
+        // Up goes out before the connection's task can deliver anything from it.
+        tracing::info!("election connection with server {sid} is up");
+        self.deliver(Delivered::ElectionUp { sid }).await;
         self.gen += 1;
         let gen = self.gen;
         let Some(slot) = self.slots.get_mut(&sid) else {
@@ -644,8 +650,6 @@ impl Hub {
         if let Some(dial) = slot.dialing.take() {
             dial.abort();
         }
-        tracing::info!("election connection with server {sid} is up");
-        self.deliver(Delivered::ElectionUp { sid }).await;
     }
 
     async fn send_quorum(&mut self, to: i64, conn: u64, items: Vec<Bytes>) {
