@@ -271,3 +271,104 @@ fn skip(test: &str, why: &str, unchecked: &str) {
         );
     }
 }
+
+/// The `java` launcher and Apache ZooKeeper's server class path ([`server_jars`]), or `None`
+/// after the skip notice of [`available`] for `test`.
+pub fn server_launcher(test: &str, unchecked: &str) -> Option<&'static (PathBuf, String)> {
+    static BUILT: OnceLock<Result<(PathBuf, String), String>> = OnceLock::new();
+    let built = BUILT.get_or_init(|| {
+        let java = find_tool("java").ok_or("no java on PATH or in $JAVA_HOME/bin")?;
+        Ok((java, classpath(&server_jars()?)?))
+    });
+    available(built, test, unchecked)
+}
+
+/// A running `QuorumPeerMain` (an ensemble member), killed on drop.
+pub struct QuorumPeerProcess {
+    child: std::process::Child,
+    dir: PathBuf,
+    client_port: u16,
+}
+
+impl QuorumPeerProcess {
+    /// Starts server `sid` under `dir`: `dir/data` gets `myid` and the data, `dir/zoo.cfg`
+    /// is `zoo_cfg` with `dataDir` added, the log goes to `dir/zk.log`. `client_port` is the
+    /// `clientPort` in `zoo_cfg` (for [`QuorumPeerProcess::four_letter`]).
+    pub fn start(
+        launcher: &(PathBuf, String),
+        dir: &Path,
+        sid: i64,
+        zoo_cfg: &str,
+        client_port: u16,
+    ) -> std::io::Result<QuorumPeerProcess> {
+        let (java, cp) = launcher;
+        let data = dir.join("data");
+        std::fs::create_dir_all(&data)?;
+        std::fs::write(data.join("myid"), sid.to_string())?;
+        let cfg = format!("dataDir={}\n{zoo_cfg}", data.display());
+        std::fs::write(dir.join("zoo.cfg"), cfg)?;
+        let log4j = format!(
+            "log4j.rootLogger=INFO, F\nlog4j.appender.F=org.apache.log4j.FileAppender\n\
+             log4j.appender.F.File={}\nlog4j.appender.F.layout=org.apache.log4j.PatternLayout\n\
+             log4j.appender.F.layout.ConversionPattern=%d{{HH:mm:ss,SSS}} %-5p [%t] %c{{1}} - %m%n\n\
+             log4j.logger.org.apache.zookeeper.server.NIOServerCnxn=WARN\n",
+            dir.join("zk.log").display()
+        );
+        std::fs::write(dir.join("log4j.properties"), log4j)?;
+        let out = |name: &str| std::fs::File::create(dir.join(name)).map(Stdio::from);
+        let child = Command::new(java)
+            .args(["-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"])
+            .arg(format!(
+                "-Dlog4j.configuration=file:{}",
+                dir.join("log4j.properties").display()
+            ))
+            .arg("-cp")
+            .arg(cp)
+            .arg("org.apache.zookeeper.server.quorum.QuorumPeerMain")
+            .arg(dir.join("zoo.cfg"))
+            .stdin(Stdio::null())
+            .stdout(out("stdout")?)
+            .stderr(out("stderr")?)
+            .spawn()?;
+        Ok(QuorumPeerProcess {
+            child,
+            dir: dir.to_path_buf(),
+            client_port,
+        })
+    }
+
+    /// A four-letter word's answer on 127.0.0.1 ("" while the port is not open).
+    pub fn four_letter(&self, cmd: &str) -> String {
+        use std::io::Read;
+        use std::time::Duration;
+        let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.client_port)) else {
+            return String::new();
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+        if s.write_all(cmd.as_bytes()).is_err() {
+            return String::new();
+        }
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        out
+    }
+
+    /// The last `n` lines of the server's log, for failure messages.
+    pub fn log_tail(&self, n: usize) -> String {
+        let log = std::fs::read_to_string(self.dir.join("zk.log")).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(n)..].join("\n")
+    }
+
+    /// Kills the process and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for QuorumPeerProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

@@ -1,0 +1,258 @@
+//! The quorum port's tasks: the leader's acceptor, the learner's dialer
+//! (`Learner.connectToLeader`) and one task per connection moving `QuorumPacket`s (and, on
+//! a learner's connection, the snapshot stream after a SNAP).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::AsyncReadExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use zk_zab::peer::Message;
+use zk_zab::wire::election::PeerAddress;
+use zk_zab::wire::packet::{decode_packet, LearnerInfoData, Packet};
+
+use super::election::{connect, write};
+use super::snap_stream::SnapScan;
+use super::{Delivered, Internal, PeerNetConfig};
+
+/// `Learner.connectToLeader`: attempts per leader address.
+const LEADER_CONNECT_ATTEMPTS: u32 = 5;
+/// `zookeeper.leaderConnectDelayDuringRetryMs`.
+const LEADER_CONNECT_DELAY: Duration = Duration::from_millis(100);
+/// Read buffer growth step.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// Accepts connections on the quorum port and hands them to the hub.
+pub(super) async fn accept(listener: TcpListener, internal: mpsc::Sender<Internal>) {
+    // Bounded by the listener: it ends with the transport (the hub aborts it).
+    loop {
+        match listener.accept().await {
+            Ok((stream, addr)) => {
+                let _ = stream.set_nodelay(true);
+                if internal
+                    .send(Internal::QuorumIn { stream, addr })
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            Err(e) => {
+                tracing::warn!("quorum port: accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// What a quorum connection task needs.
+pub(super) struct Conn {
+    pub conn: u64,
+    /// The peer's sid: the leader we dialled, or (accepted) unknown until its *INFO packet.
+    pub sid: Option<i64>,
+    pub cfg: Arc<PeerNetConfig>,
+    pub delivered: mpsc::Sender<Delivered>,
+    pub internal: mpsc::Sender<Internal>,
+}
+
+impl Conn {
+    async fn closed(self, reason: String) {
+        let _ = self
+            .internal
+            .send(Internal::QuorumClosed {
+                conn: self.conn,
+                sid: self.sid,
+                reason,
+            })
+            .await;
+    }
+}
+
+/// A learner's connection: dials the leader (`connectToLeader`: up to 5 attempts 100 ms
+/// apart, all within `initLimit` ticks), then moves packets.
+pub(super) async fn dial(mut c: Conn, addr: PeerAddress, rx: mpsc::Receiver<Bytes>) {
+    let deadline = Instant::now() + c.cfg.init_time();
+    let mut last = String::new();
+    let mut stream = None;
+    for attempt in 1..=LEADER_CONNECT_ATTEMPTS {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        match connect(&addr, c.cfg.cnx_timeout.min(left)).await {
+            Ok(s) => {
+                stream = Some(s);
+                break;
+            }
+            Err(e) => {
+                tracing::debug!(
+                    "learner: connecting to the leader at {} (attempt {attempt}): {e}",
+                    addr.format()
+                );
+                last = e;
+            }
+        }
+        if attempt < LEADER_CONNECT_ATTEMPTS {
+            tokio::time::sleep(LEADER_CONNECT_DELAY.min(left)).await;
+        }
+    }
+    let Some(mut stream) = stream else {
+        let reason = format!(
+            "could not connect to the leader at {}: {last}",
+            addr.format()
+        );
+        tracing::warn!("learner connection {:#x}: {reason}", c.conn);
+        return c.closed(reason).await;
+    };
+    if let Some(sid) = c.sid {
+        let up = Delivered::QuorumUp { conn: c.conn, sid };
+        if c.delivered.send(up).await.is_err() {
+            return;
+        }
+    }
+    let reason = moving(&mut c, &mut stream, rx, true).await;
+    c.closed(reason).await;
+}
+
+/// A learner's connection accepted by the leader.
+pub(super) async fn serve(
+    mut c: Conn,
+    mut stream: TcpStream,
+    addr: SocketAddr,
+    rx: mpsc::Receiver<Bytes>,
+) {
+    let reason = moving(&mut c, &mut stream, rx, false).await;
+    if c.sid.is_none() {
+        tracing::warn!("quorum port: closing the connection from {addr}: {reason}");
+    }
+    c.closed(reason).await;
+}
+
+/// Moves packets both ways until the connection ends; returns why it ended. `learner`:
+/// this side dialled (a SNAP is followed by a snapshot stream); otherwise the first packet
+/// must name a member learner within `initLimit` ticks.
+async fn moving(
+    c: &mut Conn,
+    stream: &mut TcpStream,
+    mut rx: mpsc::Receiver<Bytes>,
+    learner: bool,
+) -> String {
+    let cfg = c.cfg.clone();
+    let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    let mut snap: Option<(i64, SnapScan)> = None;
+    let first_deadline = Instant::now() + cfg.init_time();
+    // Bounded by the connection: it ends on EOF, an error, or the hub aborting it.
+    loop {
+        // Everything complete in the buffer first.
+        loop {
+            if let Some((zxid, scan)) = &mut snap {
+                match scan.scan(&buf) {
+                    Ok(Some(len)) => {
+                        let stream = buf.split_to(len).freeze();
+                        let d = Delivered::Snapshot {
+                            from: c.sid.unwrap_or(0),
+                            conn: c.conn,
+                            zxid: *zxid,
+                            stream,
+                        };
+                        snap = None;
+                        if c.delivered.send(d).await.is_err() {
+                            return "the node is gone".into();
+                        }
+                        continue;
+                    }
+                    Ok(None) => break,
+                    Err(e) => return format!("bad snapshot stream: {e}"),
+                }
+            }
+            let packet = match decode_packet(&mut buf, cfg.limits) {
+                Ok(Some(Some(p))) => p,
+                // An unknown packet type: Java logs and skips it too.
+                Ok(Some(None)) => continue,
+                Ok(None) => break,
+                Err(e) => return format!("bad packet: {e}"),
+            };
+            if c.sid.is_none() {
+                match first_packet(&cfg, &packet) {
+                    Ok(sid) => {
+                        c.sid = Some(sid);
+                        tracing::info!("learner connection {:#x} is server {sid}", c.conn);
+                        let named = Internal::QuorumNamed { conn: c.conn, sid };
+                        let _ = c.internal.send(named).await;
+                        let up = Delivered::QuorumUp { conn: c.conn, sid };
+                        if c.delivered.send(up).await.is_err() {
+                            return "the node is gone".into();
+                        }
+                    }
+                    Err(why) => return why,
+                }
+            }
+            if let (true, Packet::Snap { zxid }) = (learner, &packet) {
+                // The stream follows outside any framing; it is delivered as one item.
+                snap = Some((
+                    *zxid,
+                    SnapScan::new(cfg.max_snapshot, cfg.limits.max_buffer),
+                ));
+                continue;
+            }
+            let d = Delivered::Message {
+                from: c.sid.unwrap_or(0),
+                message: Message::Quorum {
+                    conn: c.conn,
+                    packet,
+                },
+            };
+            if c.delivered.send(d).await.is_err() {
+                return "the node is gone".into();
+            }
+        }
+        if buf.capacity() - buf.len() < READ_CHUNK / 8 {
+            buf.reserve(READ_CHUNK);
+        }
+        let named = c.sid.is_some();
+        tokio::select! {
+            r = stream.read_buf(&mut buf) => match r {
+                Ok(0) if buf.is_empty() => return "closed by the peer".into(),
+                Ok(0) => return format!("closed inside a packet ({} bytes pending)", buf.len()),
+                Ok(_) => {}
+                Err(e) => return format!("read: {e}"),
+            },
+            item = rx.recv() => match item {
+                Some(bytes) => {
+                    if let Err(why) = write(stream, &bytes, cfg.write_timeout()).await {
+                        return why;
+                    }
+                }
+                None => return "transport stopped".into(),
+            },
+            _ = tokio::time::sleep_until(first_deadline), if !named => {
+                return format!("no FOLLOWERINFO within {:?}", cfg.init_time());
+            }
+        }
+    }
+}
+
+/// `LearnerHandler.run`: the first packet is FOLLOWERINFO or OBSERVERINFO, from a member.
+fn first_packet(cfg: &PeerNetConfig, packet: &Packet) -> Result<i64, String> {
+    let info = match packet {
+        Packet::FollowerInfo { info, .. } | Packet::ObserverInfo { info, .. } => info,
+        other => {
+            return Err(format!(
+                "first packet is type {}, not FOLLOWERINFO or OBSERVERINFO",
+                other.kind()
+            ))
+        }
+    };
+    match info {
+        LearnerInfoData::Info { sid, .. } if *sid == cfg.my_id => {
+            Err(format!("learner claims our own sid {sid}"))
+        }
+        LearnerInfoData::Info { sid, .. } if cfg.members.contains_key(sid) => Ok(*sid),
+        LearnerInfoData::Info { sid, .. } => Err(format!("learner sid {sid} is not a member")),
+        LearnerInfoData::Null => Err("learner without a sid (pre-3.4)".into()),
+    }
+}
