@@ -25,6 +25,11 @@
 //! its own client all the same. Watch events are emitted when the txn is applied, before
 //! any later reply, so a client sees the event before a read that shows the change.
 //!
+//! In an ensemble the role is Zab ([`Node::new_zab`], the [`zab`] module): the node owns a
+//! `zk_zab::peer::Peer`, takes its events as [`Input::Peer`] and hands the shell its
+//! commands as [`Output::Peer`]; the leader prepares and proposes, learners forward writes
+//! and syncs to it and answer their own clients when the COMMIT (or SYNC) comes back.
+//!
 //! Tested the way openraft tests its engine: feed inputs, assert the exact outputs
 //! (`tests/pipeline.rs`).
 
@@ -35,6 +40,7 @@ mod node;
 mod ops;
 pub mod recovery;
 pub mod replicate;
+pub mod zab;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -53,6 +59,7 @@ pub use audit::{AuditEvent, AuditResult};
 pub use node::Node;
 pub use ops::{to_read_op, to_write_op};
 pub use replicate::{LocalReplicator, Replicator, RoleKind};
+pub use zab::{Verifier, ZabPeer};
 
 /// A connection's id; also its watcher id.
 pub type ConnId = u64;
@@ -116,6 +123,10 @@ pub enum Input {
     /// The snapshot writer finished (or failed, or could not start): the node may start
     /// the next one.
     SnapshotDone,
+    /// An event for the node's Zab peer (a node built with [`Node::new_zab`]; ignored by a
+    /// standalone node): a message from a peer, the half tick, a durable log, epoch file
+    /// or snapshot. See [`zab`].
+    Peer(zk_zab::peer::Event),
 }
 
 /// What the node asks the shell to do.
@@ -144,6 +155,21 @@ pub enum Output {
     SnapshotSlice(SnapshotSlice),
     /// A line for the audit log (only with [`NodeConfig::audit_user`]).
     Audit(AuditEvent),
+    /// A command of the node's Zab peer. The shell executes `Send`, `Persist`, `Truncate`,
+    /// `WriteAcceptedEpoch`, `WriteCurrentEpoch` and `TakeSnapshot`, and reports back with
+    /// [`Input::Peer`]; the node has acted on the others already (see [`zab`]).
+    Peer(zk_zab::peer::Command),
+    /// A txn was applied (an ensemble node with [`Node::record_applies`] on: the
+    /// simulator's checkers).
+    Applied {
+        /// Its zxid.
+        zxid: i64,
+        /// FNV-1a over every txn applied since the tree was built from scratch (equal
+        /// chains: equal histories).
+        chain: u64,
+        /// The tree's digest after it (`zk_tree::digest::tree_digest`).
+        digest: i64,
+    },
 }
 
 /// Why [`Node::restore`] refused: writes were still in flight (the shell lets them become

@@ -16,10 +16,13 @@ use zk_proto::{ErrorCode, OpCode, SessionId, Zxid};
 use zk_tree::{DataTree, Notification};
 
 use crate::ops::{to_read_op, to_write_op};
-use crate::replicate::Replicator;
+use crate::replicate::{Replicator, RoleKind};
+use crate::zab::{ZabKind, ZabPeer, ZabRole};
 use crate::{
     ConnId, Input, NodeConfig, NonceSource, Now, Outgoing, Output, SaslMode, SnapshotSlice,
 };
+use zk_zab::peer::{Command as PeerCommand, Event as PeerEvent};
+use zk_zab::wire::packet::{ForwardedRequest, TxnPayload};
 
 /// Nodes serialised per step of a background snapshot: a few hundred microseconds of work.
 const SNAPSHOT_STEP_NODES: usize = 1000;
@@ -61,6 +64,13 @@ enum Queued {
         op: Box<Request>,
         forced: Option<ErrorCode>,
     },
+    /// A learner's `sync`, forwarded to the leader; `done` once the leader's SYNC came.
+    Sync {
+        conn: ConnId,
+        xid: i32,
+        op: Box<Request>,
+        done: bool,
+    },
 }
 
 /// What preparation needs of the node's configuration.
@@ -99,6 +109,8 @@ pub struct Node {
     txns_since_snapshot: u64,
     snapshot_threshold: u64,
     snap_job: Option<SnapJob>,
+    /// The Zab role's peer and bookkeeping (a node of an ensemble).
+    zab: Option<Box<ZabRole>>,
 }
 
 impl Node {
@@ -135,7 +147,45 @@ impl Node {
             txns_since_snapshot: 0,
             snapshot_threshold,
             snap_job: None,
+            zab: None,
             cfg,
+        }
+    }
+
+    /// A node of an ensemble, over a tree recovered up to `tree.last_processed_zxid` and
+    /// its sessions, whose role is `peer` (built from the same durable log): see
+    /// [`crate::zab`]. It serves nobody until the peer leads an established epoch or
+    /// follows a leader it synced with; send [`Input::Peer`]`(Event::Start)` first.
+    pub fn new_zab(
+        cfg: NodeConfig,
+        tree: DataTree,
+        sessions: SessionTable,
+        peer: ZabPeer,
+        nonce: NonceSource,
+        now: Now,
+    ) -> Self {
+        let mut node = Node::new(
+            cfg,
+            tree,
+            sessions,
+            Box::new(ZabKind(RoleKind::Looking)),
+            nonce,
+            now,
+        );
+        node.zab = Some(Box::new(ZabRole::new(peer)));
+        node
+    }
+
+    /// The Zab peer of a node of an ensemble.
+    pub fn peer(&self) -> Option<&ZabPeer> {
+        self.zab.as_ref().map(|z| &z.peer)
+    }
+
+    /// An ensemble node emits [`Output::Applied`] after every txn it applies (with the tree
+    /// digest, a walk of the whole tree: for tests and the simulator).
+    pub fn record_applies(&mut self, on: bool) {
+        if let Some(z) = self.zab.as_mut() {
+            z.record_applies = on;
         }
     }
 
@@ -169,6 +219,7 @@ impl Node {
             }
             Input::SnapshotRoom => self.snapshot_step(),
             Input::SnapshotDone => self.snap_job = None,
+            Input::Peer(e) => self.peer_step(e),
         }
     }
 
@@ -297,6 +348,11 @@ impl Node {
         read_only_byte: bool,
         transport_auth: Vec<Id>,
     ) {
+        if !self.role.kind().serves_clients() {
+            // Not serving (LOOKING or syncing): the connection is closed at once.
+            self.out.push(Output::Send(conn, Outgoing::Close));
+            return;
+        }
         let mut auth = vec![ip_identity(&peer)];
         auth.extend(transport_auth);
         self.conns.insert(
@@ -330,6 +386,23 @@ impl Node {
             tracing::debug!(
                 "Established session 0x{id:x} with negotiated timeout {timeout} for client /{peer}"
             );
+            if self.is_learner() {
+                // The leader owns sessions: createSession goes to it (`int timeout`).
+                let auth = self.conns.get(&conn).map(|c| c.auth.clone());
+                self.forward(
+                    id,
+                    0,
+                    OpCode::CreateSession.code(),
+                    Bytes::copy_from_slice(&timeout.to_be_bytes()),
+                    auth.unwrap_or_default(),
+                    Origin::Connect {
+                        conn,
+                        read_only_byte,
+                        timeout,
+                    },
+                );
+                return;
+            }
             self.propose_write(
                 id,
                 0,
@@ -361,6 +434,9 @@ impl Node {
                 .sessions
                 .set_timeout_and_touch(id, timeout, self.now.mono_ms);
         if valid {
+            if let Some(z) = self.zab.as_mut() {
+                z.peer.touch_session(id, timeout);
+            }
             self.session_conn.insert(id, conn);
             if let Some(c) = self.conns.get_mut(&conn) {
                 c.session = Some(id);
@@ -480,7 +556,7 @@ impl Node {
             op,
             self.now.wall_ms,
         );
-        self.role.propose(p, &mut self.out);
+        self.hand_to_role(p);
         if session != 0 {
             self.queues
                 .entry(session)
@@ -630,7 +706,10 @@ impl Node {
         if self.refused_unauthenticated(conn, xid) {
             return;
         }
-        if op.is_write() {
+        if op.is_write() && self.is_learner() {
+            // The leader fails to decode the empty body the same way.
+            self.forward_client(conn, session, xid, op, Bytes::new());
+        } else if op.is_write() {
             self.write(conn, session, xid, op, &WriteOp::Malformed(op));
         } else {
             self.enqueue_read(
@@ -664,6 +743,23 @@ impl Node {
             // ZooKeeperServer.submitRequest drops requests of a session being closed.
             tracing::debug!("dropping request of closing session 0x{session:x}");
             return;
+        }
+        if self.is_learner() {
+            let timeout = self.sessions.get(session).map_or(0, |s| s.timeout_ms);
+            if let Some(z) = self.zab.as_mut() {
+                z.peer.touch_session(session, timeout);
+            }
+            let code = OpCode::from_code(req.type_code()).unwrap_or(OpCode::Error);
+            if to_write_op(&req).is_some() {
+                let mut body = bytes::BytesMut::new();
+                req.encode_body(&mut body);
+                self.forward_client(conn, session, xid, code, body.freeze());
+                return;
+            }
+            if matches!(*req, Request::Sync(_)) {
+                self.forward_sync(conn, session, xid, req);
+                return;
+            }
         }
         match to_write_op(&req) {
             Some(op) => {
@@ -794,7 +890,9 @@ impl Node {
                 // the time a sync reaches the head of the session's queue; the learner
                 // roles that arrive with Zab answer it when the leader's SYNC returns.
                 debug_assert!(
-                    !matches!(op, ReadOp::Sync(_)) || self.role.kind().answers_sync_locally(),
+                    !matches!(op, ReadOp::Sync(_))
+                        || self.role.kind().answers_sync_locally()
+                        || self.zab.is_some(),
                     "a learner's sync must go to the leader"
                 );
                 let auth = c.auth.clone();
@@ -866,6 +964,13 @@ impl Node {
         let closed_session = matches!(txn.body, TxnBody::CloseSession(_));
         if closed_session {
             self.sessions.remove(session);
+        }
+        if let TxnBody::CreateSession(c) = &txn.body {
+            // A session prepared elsewhere (by the leader, for a learner's client): known
+            // here from its txn on. The preparing node has it already.
+            if self.sessions.get(session).is_none() {
+                self.sessions.add(session, c.time_out, self.now.mono_ms);
+            }
         }
         // CommitProcessor: the committed txn meets the request at the head of its
         // session's queue when (session, cxid) match; otherwise it was not asked for here.
@@ -974,18 +1079,26 @@ impl Node {
         if closed_session {
             self.session_conn.remove(&session);
         }
-        // The session's queue: answer the reads now at its head.
+        self.drain_session(session);
+    }
+
+    /// Answers the reads (and the answered syncs) now at the head of the session's queue.
+    fn drain_session(&mut self, session: i64) {
         let mut ready = Vec::new();
         if let Some(q) = self.queues.get_mut(&session) {
-            while let Some(Queued::Read { .. }) = q.front() {
-                if let Some(Queued::Read {
-                    conn,
-                    xid,
-                    op,
-                    forced,
-                }) = q.pop_front()
-                {
-                    ready.push((conn, xid, op, forced));
+            while matches!(
+                q.front(),
+                Some(Queued::Read { .. }) | Some(Queued::Sync { done: true, .. })
+            ) {
+                match q.pop_front() {
+                    Some(Queued::Read {
+                        conn,
+                        xid,
+                        op,
+                        forced,
+                    }) => ready.push((conn, xid, op, forced)),
+                    Some(Queued::Sync { conn, xid, op, .. }) => ready.push((conn, xid, op, None)),
+                    _ => break,
                 }
             }
             if q.is_empty() {
@@ -1083,5 +1196,316 @@ impl Node {
             SnapshotSlice::Data(cursor.take())
         };
         self.out.push(Output::SnapshotSlice(slice));
+    }
+}
+
+// ----- the Zab role (crate::zab) -------------------------------------------------------
+
+impl Node {
+    /// A serving follower: writes and syncs go to the leader.
+    fn is_learner(&self) -> bool {
+        self.zab.is_some() && self.role.kind() == RoleKind::Follower
+    }
+
+    /// A prepared txn enters replication: the standalone role, or the Zab leader's
+    /// broadcast at the peer's next zxid (which preparation's counter equals).
+    fn hand_to_role(&mut self, p: Prepared) {
+        let Some(z) = self.zab.as_mut() else {
+            self.role.propose(p, &mut self.out);
+            return;
+        };
+        if z.peer.next_zxid() != Some(p.header.zxid) {
+            tracing::error!(
+                "prepared zxid 0x{:x} but the peer proposes at {:?}: not proposed",
+                p.header.zxid,
+                z.peer.next_zxid()
+            );
+            return;
+        }
+        let cmds = z.peer.step(PeerEvent::ProposeTxn {
+            body: p.body.to_bytes(),
+            header: p.header,
+            digest: None,
+        });
+        self.peer_cmds(cmds);
+    }
+
+    /// A learner forwards a request for `session` to the leader; `origin` waits in the
+    /// session's queue for the COMMIT of its txn.
+    fn forward(
+        &mut self,
+        session: i64,
+        cxid: i32,
+        op_type: i32,
+        body: Bytes,
+        auth: Vec<Id>,
+        origin: Origin,
+    ) {
+        let request = ForwardedRequest {
+            session_id: session,
+            cxid,
+            op_type,
+            body,
+            authinfo: Some(auth),
+        };
+        self.queues
+            .entry(session)
+            .or_default()
+            .push_back(Queued::Write { cxid, origin });
+        if let Some(z) = self.zab.as_mut() {
+            let cmds = z.peer.step(PeerEvent::Forward(request));
+            self.peer_cmds(cmds);
+        }
+    }
+
+    /// A client's write at a learner.
+    fn forward_client(&mut self, conn: ConnId, session: i64, xid: i32, op: OpCode, body: Bytes) {
+        let (auth, audit) = match self.conns.get(&conn) {
+            Some(c) => (c.auth.clone(), None),
+            None => return,
+        };
+        let origin = Origin::Client {
+            conn,
+            xid,
+            op,
+            audit,
+        };
+        self.forward(session, xid, op.code(), body, auth, origin);
+    }
+
+    /// A client's `sync` at a learner: forwarded; answered in the session's order once the
+    /// leader's SYNC is back (every txn committed before it is applied here by then).
+    fn forward_sync(&mut self, conn: ConnId, session: i64, xid: i32, req: Box<Request>) {
+        let mut body = bytes::BytesMut::new();
+        req.encode_body(&mut body);
+        let auth = self
+            .conns
+            .get(&conn)
+            .map(|c| c.auth.clone())
+            .unwrap_or_default();
+        self.queues
+            .entry(session)
+            .or_default()
+            .push_back(Queued::Sync {
+                conn,
+                xid,
+                op: req,
+                done: false,
+            });
+        if let Some(z) = self.zab.as_mut() {
+            z.pending_syncs.push_back(session);
+            let cmds = z.peer.step(PeerEvent::Forward(ForwardedRequest {
+                session_id: session,
+                cxid: xid,
+                op_type: OpCode::Sync.code(),
+                body: body.freeze(),
+                authinfo: Some(auth),
+            }));
+            self.peer_cmds(cmds);
+        }
+    }
+
+    fn peer_step(&mut self, event: PeerEvent) {
+        let Some(z) = self.zab.as_mut() else {
+            return;
+        };
+        let cmds = z.peer.step(event);
+        self.peer_cmds(cmds);
+    }
+
+    /// Acts on the peer's commands the node owns, and hands every command to the shell.
+    fn peer_cmds(&mut self, cmds: Vec<PeerCommand>) {
+        for c in cmds {
+            match &c {
+                PeerCommand::Commit { zxid } => self.catch_up(*zxid),
+                PeerCommand::RoleChanged(_) => {
+                    self.stop_serving();
+                    let last = self.peer().map_or(0, |p| p.last_zxid());
+                    self.catch_up(last);
+                }
+                PeerCommand::Established { epoch } => self.establish(*epoch),
+                PeerCommand::LoadSnapshot { zxid } => self.rebuild(*zxid),
+                PeerCommand::Truncate { zxid } => {
+                    if self.tree.last_processed_zxid > *zxid {
+                        self.rebuild(*zxid);
+                    }
+                }
+                PeerCommand::Forwarded { request, .. } => self.forwarded(request),
+                PeerCommand::SessionsTouched(touched) => {
+                    for t in touched {
+                        self.sessions.touch(t.session_id, self.now.mono_ms);
+                    }
+                }
+                PeerCommand::Synced => self.synced(),
+                PeerCommand::Send { .. }
+                | PeerCommand::Persist(_)
+                | PeerCommand::WriteAcceptedEpoch(_)
+                | PeerCommand::WriteCurrentEpoch(_)
+                | PeerCommand::TakeSnapshot(_) => {}
+            }
+            self.out.push(Output::Peer(c));
+        }
+        let serving_follower = self.peer().is_some_and(|p| p.is_serving());
+        if serving_follower && self.role.kind() == RoleKind::Looking {
+            tracing::info!("synced with the leader: serving as a follower");
+            self.role = Box::new(ZabKind(RoleKind::Follower));
+        }
+    }
+
+    /// Applies the peer's logged txns after the last applied one, up to `upto`, in order.
+    fn catch_up(&mut self, upto: i64) {
+        let last = self.tree.last_processed_zxid;
+        let txns: Vec<TxnPayload> = match &self.zab {
+            Some(z) => {
+                let log = z.peer.log();
+                let from = log.partition_point(|t| t.header().zxid <= last);
+                log[from..]
+                    .iter()
+                    .take_while(|t| t.header().zxid <= upto)
+                    .cloned()
+                    .collect()
+            }
+            None => return,
+        };
+        for t in txns {
+            let header = t.header().clone();
+            let body = match TxnBody::from_bytes(header.type_, t.body()) {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::error!("txn 0x{:x} in the log does not decode: {e}", header.zxid);
+                    return;
+                }
+            };
+            let zxid = header.zxid;
+            self.committed.push_back(Prepared { header, body });
+            self.apply_committed();
+            if let Some(z) = self.zab.as_mut() {
+                z.chain = crate::zab::fnv(z.chain, t.bytes());
+                if z.record_applies {
+                    let chain = z.chain;
+                    self.out.push(Output::Applied {
+                        zxid,
+                        chain,
+                        digest: zk_tree::digest::tree_digest(&self.tree),
+                    });
+                }
+            }
+        }
+    }
+
+    /// The tree built anew from the peer's log up to `upto` (a SNAP, or a TRUNC below what
+    /// was applied). Sessions go with it; the clients were disconnected already.
+    fn rebuild(&mut self, upto: i64) {
+        self.tree = DataTree::new();
+        let ids: Vec<i64> = self.sessions.iter().map(|s| s.id).collect();
+        for id in ids {
+            self.sessions.remove(id);
+        }
+        if let Some(z) = self.zab.as_mut() {
+            z.chain = crate::zab::CHAIN_START;
+        }
+        self.prep = Prep::new(prep_config(&self.cfg), 0);
+        self.catch_up(upto);
+        self.prep = Prep::new(prep_config(&self.cfg), self.last_zxid());
+    }
+
+    /// Leaves the serving roles: every client connection closes, pending work is dropped,
+    /// preparation restarts from what is applied.
+    fn stop_serving(&mut self) {
+        let mut conns: Vec<ConnId> = self.conns.keys().copied().collect();
+        conns.sort_unstable();
+        for conn in conns {
+            self.tree.remove_watcher(conn);
+            self.out.push(Output::Send(conn, Outgoing::Close));
+        }
+        self.conns.clear();
+        self.session_conn.clear();
+        self.queues.clear();
+        self.committed.clear();
+        if let Some(z) = self.zab.as_mut() {
+            z.pending_syncs.clear();
+        }
+        self.prep = Prep::new(prep_config(&self.cfg), self.last_zxid());
+        self.role = Box::new(ZabKind(RoleKind::Looking));
+    }
+
+    /// The leader established `epoch`: its whole log is committed and applied, preparation
+    /// goes on at `epoch << 32 | 1`, and every session gets a full timeout from now.
+    fn establish(&mut self, epoch: i64) {
+        let last = self.peer().map_or(0, |p| p.last_zxid());
+        self.catch_up(last);
+        self.prep = Prep::new(prep_config(&self.cfg), self.last_zxid());
+        self.prep.start_epoch(epoch as u32);
+        let sessions: Vec<(i64, i32)> =
+            self.sessions.iter().map(|s| (s.id, s.timeout_ms)).collect();
+        for (id, timeout) in sessions {
+            // Re-added: a closeSession an earlier leader prepared may never have committed.
+            self.sessions.remove(id);
+            self.sessions.add(id, timeout, self.now.mono_ms);
+        }
+        self.last_reap_ms = self.now.mono_ms;
+        self.role = Box::new(ZabKind(RoleKind::Leader));
+        tracing::info!("leading epoch {epoch}: serving");
+    }
+
+    /// The leader prepares a learner's request as its session's (`submitLearnerRequest`).
+    fn forwarded(&mut self, r: &ForwardedRequest) {
+        if self.role.kind() != RoleKind::Leader {
+            return;
+        }
+        let Some(code) = OpCode::from_code(r.op_type) else {
+            tracing::warn!("forwarded request of unknown type {}", r.op_type);
+            return;
+        };
+        let op = match code {
+            OpCode::CreateSession => match <[u8; 4]>::try_from(&r.body[..]) {
+                Ok(b) => WriteOp::CreateSession(i32::from_be_bytes(b)),
+                Err(_) => WriteOp::Malformed(code),
+            },
+            OpCode::CloseSession => WriteOp::CloseSession,
+            _ => match Request::decode(r.op_type, r.body.clone(), zk_proto::Limits::default()) {
+                Ok(req) => to_write_op(&req).unwrap_or(WriteOp::Malformed(code)),
+                Err(_) => WriteOp::Malformed(code),
+            },
+        };
+        if code != OpCode::CreateSession {
+            self.sessions.touch(r.session_id, self.now.mono_ms);
+        }
+        let auth = r.authinfo.clone().unwrap_or_default();
+        let who = Requester {
+            session_id: r.session_id,
+            auth: &auth,
+        };
+        let p = self.prep.prepare(
+            &self.tree,
+            &mut self.sessions,
+            &who,
+            r.cxid,
+            &op,
+            self.now.wall_ms,
+        );
+        if code == OpCode::CreateSession {
+            self.sessions.touch(r.session_id, self.now.mono_ms);
+        }
+        self.hand_to_role(p);
+    }
+
+    /// The leader's SYNC: the oldest forwarded sync is answered, in its session's order.
+    fn synced(&mut self) {
+        let Some(session) = self.zab.as_mut().and_then(|z| z.pending_syncs.pop_front()) else {
+            tracing::warn!("a SYNC from the leader, but no sync is pending");
+            return;
+        };
+        if let Some(q) = self.queues.get_mut(&session) {
+            for e in q.iter_mut() {
+                if let Queued::Sync { done, .. } = e {
+                    if !*done {
+                        *done = true;
+                        break;
+                    }
+                }
+            }
+        }
+        self.drain_session(session);
     }
 }

@@ -33,6 +33,10 @@ pub enum RoleKind {
     Follower,
     /// A non-voting observer.
     Observer,
+    /// A member of an ensemble that is not serving: electing, or syncing with its leader
+    /// (`srvr`: "This ZooKeeper instance is not currently serving requests"). Client
+    /// connections are closed as they arrive.
+    Looking,
 }
 
 impl RoleKind {
@@ -60,6 +64,11 @@ impl RoleKind {
         matches!(self, RoleKind::Standalone | RoleKind::Leader)
     }
 
+    /// Whether client connections are served (false only while [`RoleKind::Looking`]).
+    pub fn serves_clients(self) -> bool {
+        self != RoleKind::Looking
+    }
+
     /// The name `srvr`, `stat` and `mntr` print (`zk_server_state`).
     pub fn name(self) -> &'static str {
         match self {
@@ -67,6 +76,7 @@ impl RoleKind {
             RoleKind::Leader => "leader",
             RoleKind::Follower => "follower",
             RoleKind::Observer => "observer",
+            RoleKind::Looking => "looking",
         }
     }
 }
@@ -186,5 +196,7 @@ mod tests {
         assert!(!RoleKind::Follower.answers_sync_locally());
         assert!(RoleKind::Leader.prepares_writes());
         assert_eq!(RoleKind::Observer.name(), "observer");
+        assert!(!RoleKind::Looking.serves_clients() && !RoleKind::Looking.prepares_writes());
+        assert!(!RoleKind::Looking.expires_sessions() && RoleKind::Follower.serves_clients());
     }
 }

@@ -362,6 +362,8 @@ impl Core {
                         let _ = tx.try_send(slice);
                     }
                 }
+                // A standalone node has no Zab peer: neither comes out of it.
+                Output::Peer(_) | Output::Applied { .. } => {}
             }
         }
         if let Some((zxid, nodes)) = begin {

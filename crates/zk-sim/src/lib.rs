@@ -708,6 +708,7 @@ impl Sim {
                         n.last_commit = None;
                     }
                 }
+                Command::Forwarded { .. } | Command::SessionsTouched(_) | Command::Synced => {}
                 Command::Established { epoch } => {
                     if self.cfg.verbose {
                         eprintln!("{:>6} ms peer {id}: established epoch {epoch}", self.now);

@@ -14,12 +14,13 @@
 //! Only learners added with [`Broadcast::add_learner`] (after their sync, as
 //! `startForwarding` adds them) get packets. Not built yet: per-learner proposal-ack timeouts
 //! (`SyncLimitCheck`), reconfig (COMMITANDACTIVATE / INFORMANDACTIVATE and the next
-//! verifier), pending SYNCs, REVALIDATE, forwarded REQUESTs and the 2-node oracle.
+//! verifier), REVALIDATE and the 2-node oracle. Forwarded REQUESTs are handed to the node
+//! ([`Command::Forwarded`]); forwarded syncs are answered here (`Leader.processSync`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::quorum::QuorumVerifier;
-use crate::wire::packet::{Packet, TxnPayload};
+use crate::wire::packet::{ForwardedRequest, Packet, TxnPayload};
 
 /// Inputs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,7 +32,10 @@ pub enum Event {
         /// Highest durable zxid.
         zxid: i64,
     },
-    /// A packet from learner `from`.
+    /// A packet from learner `from`. A REQUEST for `sync` (opcode 9) is answered with SYNC
+    /// once every proposal made before it is committed (`Leader.processSync`: at once when
+    /// none is outstanding, else right after the COMMIT of the last one proposed); any
+    /// other REQUEST becomes [`Command::Forwarded`]. Only synced learners are heard.
     Received {
         /// The learner's sid.
         from: i64,
@@ -61,7 +65,19 @@ pub enum Command {
     },
     /// Stop leading and go back to LOOKING.
     StepDown(&'static str),
+    /// A learner forwarded a client request (REQUEST): prepare it as the request of its
+    /// session (`LearnerHandler` → `submitLearnerRequest`). Forwarded `sync`s are not
+    /// handed out: the broadcast answers them itself (see [`Event::Received`]).
+    Forwarded {
+        /// The learner's sid.
+        from: i64,
+        /// The request.
+        request: ForwardedRequest,
+    },
 }
+
+/// The opcode of `sync` (`OpCode.sync`).
+const SYNC_OP: i32 = 9;
 
 /// Whether a learner votes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,6 +105,8 @@ pub struct Broadcast<Q> {
     last_proposed: i64,
     last_committed: i64,
     stepped_down: bool,
+    /// Forwarded syncs waiting for the commit of a zxid: the learners to answer then.
+    pending_syncs: BTreeMap<i64, Vec<i64>>,
 }
 
 impl<Q: QuorumVerifier> Broadcast<Q> {
@@ -106,6 +124,7 @@ impl<Q: QuorumVerifier> Broadcast<Q> {
             last_proposed: epoch << 32,
             last_committed: epoch << 32,
             stepped_down: false,
+            pending_syncs: BTreeMap::new(),
         }
     }
 
@@ -175,8 +194,16 @@ impl<Q: QuorumVerifier> Broadcast<Q> {
                     // Any packet keeps a learner synced (LearnerHandler.run).
                     *deadline = self.tick + self.sync_limit;
                 }
-                if let Packet::Ack { zxid } = packet {
-                    self.ack(from, zxid, &mut out);
+                match packet {
+                    Packet::Ack { zxid } => self.ack(from, zxid, &mut out),
+                    Packet::Request(request) if self.learners.contains_key(&from) => {
+                        if request.op_type == SYNC_OP {
+                            self.sync(from, &mut out);
+                        } else {
+                            out.push(Command::Forwarded { from, request });
+                        }
+                    }
+                    _ => {}
                 }
             }
             Event::HalfTick => self.half_tick(&mut out),
@@ -214,6 +241,21 @@ impl<Q: QuorumVerifier> Broadcast<Q> {
                 acks: BTreeSet::new(),
             },
         );
+    }
+
+    /// `Leader.processSync`.
+    fn sync(&mut self, from: i64, out: &mut Vec<Command>) {
+        if self.outstanding.is_empty() {
+            out.push(Command::Send {
+                to: from,
+                packet: Packet::Sync,
+            });
+        } else {
+            self.pending_syncs
+                .entry(self.last_proposed)
+                .or_default()
+                .push(from);
+        }
     }
 
     /// `processAck` + `tryToCommit`.
@@ -254,6 +296,14 @@ impl<Q: QuorumVerifier> Broadcast<Q> {
             out.push(Command::Send { to: sid, packet });
         }
         out.push(Command::Commit { zxid });
+        for sid in self.pending_syncs.remove(&zxid).unwrap_or_default() {
+            if self.learners.contains_key(&sid) {
+                out.push(Command::Send {
+                    to: sid,
+                    packet: Packet::Sync,
+                });
+            }
+        }
     }
 
     fn half_tick(&mut self, out: &mut Vec<Command>) {
@@ -358,6 +408,61 @@ mod tests {
             b.step(Event::Propose(txn(Z1))),
             vec![p(2), p(3), Command::Persist(txn(Z1))]
         );
+    }
+
+    fn request(op_type: i32) -> ForwardedRequest {
+        ForwardedRequest {
+            session_id: 0x77,
+            cxid: 5,
+            op_type,
+            body: bytes::Bytes::from_static(b"\0\0\0\x01/"),
+            authinfo: Some(Vec::new()),
+        }
+    }
+
+    fn forwarded(from: i64, op_type: i32) -> Event {
+        Event::Received {
+            from,
+            packet: Packet::Request(request(op_type)),
+        }
+    }
+
+    /// A synced learner's REQUEST is handed to the node as it came; one from a learner that
+    /// is not synced (not added) is dropped.
+    #[test]
+    fn a_forwarded_write_is_handed_out() {
+        let mut b = leader();
+        assert_eq!(
+            b.step(forwarded(2, 1)),
+            vec![Command::Forwarded {
+                from: 2,
+                request: request(1)
+            }]
+        );
+        assert_eq!(b.step(forwarded(9, 1)), vec![]);
+    }
+
+    /// `Leader.processSync`: with nothing outstanding the SYNC goes back at once.
+    #[test]
+    fn a_sync_with_nothing_outstanding_is_answered_at_once() {
+        let mut b = leader();
+        assert_eq!(b.step(forwarded(3, SYNC_OP)), vec![send(3, Packet::Sync)]);
+    }
+
+    /// A sync that arrives while proposals are outstanding is answered right after the
+    /// COMMIT of the last one proposed before it (and not before), so the learner has every
+    /// txn committed before its sync when the SYNC arrives.
+    #[test]
+    fn a_sync_waits_for_the_commit_of_the_last_proposal_before_it() {
+        let mut b = leader();
+        b.step(Event::Propose(txn(Z1)));
+        b.step(Event::Propose(txn(Z2)));
+        assert_eq!(b.step(forwarded(2, SYNC_OP)), vec![]);
+        b.step(Event::LogDurable { zxid: Z2 });
+        assert_eq!(b.step(ack(3, Z1)), committed(Z1));
+        let mut want = committed(Z2);
+        want.push(send(2, Packet::Sync));
+        assert_eq!(b.step(ack(3, Z2)), want);
     }
 
     /// The leader's own ACK only counts after its fsync: one follower's ack is not a quorum

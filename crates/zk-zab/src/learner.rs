@@ -96,6 +96,9 @@ pub enum Command {
     },
     /// Synced: start serving clients.
     Serve,
+    /// The leader's SYNC: the oldest `sync` this learner forwarded is answered (everything
+    /// the leader committed before it has been committed here, in order, already).
+    Synced,
     /// Leave the leader and go back to LOOKING.
     Abandon(&'static str),
 }
@@ -486,6 +489,7 @@ impl Learner {
             }
             Packet::Commit { zxid } => self.commit(zxid, out),
             Packet::Ping { zxid, .. } => out.push(Command::ReplyToPing { zxid }),
+            Packet::Sync => out.push(Command::Synced),
             // Java logs an error for a second UPTODATE and carries on.
             Packet::UpToDate => {}
             _ => {}
@@ -566,6 +570,37 @@ mod tests {
         );
         assert_eq!(l.accepted_epoch(), E);
         l
+    }
+
+    /// [`discovered`], synced by an empty DIFF and serving.
+    fn broadcasting() -> Learner {
+        let mut l = discovered();
+        l.step(recv(Packet::Diff {
+            zxid: 0x5_0000_0007,
+        }));
+        l.step(recv(Packet::NewLeader {
+            zxid: NL,
+            config: None,
+        }));
+        l.step(Event::EpochDurable(EpochFile::Current));
+        assert_eq!(
+            l.step(recv(Packet::UpToDate)),
+            vec![ack(NL), Command::Serve]
+        );
+        l
+    }
+
+    /// In broadcast, the leader's SYNC answers the oldest forwarded sync, in stream order
+    /// with the COMMITs around it.
+    #[test]
+    fn sync_in_broadcast_is_handed_out_in_stream_order() {
+        let mut l = broadcasting();
+        l.step(proposal(NL + 1));
+        assert_eq!(
+            l.step(commit(NL + 1)),
+            vec![Command::Commit { zxid: NL + 1 }]
+        );
+        assert_eq!(l.step(recv(Packet::Sync)), vec![Command::Synced]);
     }
 
     #[test]

@@ -49,9 +49,10 @@
 //! of discovery/sync/broadcast ([`learner`], with named tests for ZOOKEEPER-3911, -4394,
 //! -4643, -4646, -4685), the leader's sync decision ([`sync`]) and the leader's broadcast
 //! ([`broadcast`]) and discovery ([`discovery`]), and [`peer`]: the glue that runs
-//! election → discovery → sync → broadcast / learner as one peer (zk-sim drives it). Not yet
-//! built: observers as learners, REVALIDATE/SYNC/REQUEST bookkeeping, reconfig;
-//! their packets are typed in [`wire::packet`] already.
+//! election → discovery → sync → broadcast / learner as one peer (zk-sim drives it), with
+//! REQUEST forwarding, forwarded SYNCs and the PING session-touch table (zk-node's Zab
+//! role uses them). Not yet built: observers as learners, REVALIDATE, reconfig; their
+//! packets are typed in [`wire::packet`] already.
 
 #![warn(missing_docs)]
 

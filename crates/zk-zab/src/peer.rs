@@ -27,7 +27,11 @@
 //! reconnects every tick, as `Learner.connectToLeader` retries.
 //!
 //! A SNAP is carried as [`Message::Snapshot`] (the leader's whole committed log standing in
-//! for the snapshot stream). Not modelled: observers, REQUEST forwarding, sessions, reconfig.
+//! for the snapshot stream). A serving follower forwards client requests ([`Event::Forward`]);
+//! the leader hands them out ([`Command::Forwarded`]) except `sync`s, which its broadcast
+//! answers with SYNC ([`Command::Synced`] at the follower). A follower's PING replies carry
+//! the sessions touched since the last one ([`Peer::touch_session`]); the leader hands
+//! them out ([`Command::SessionsTouched`]). Not modelled: observers, REVALIDATE, reconfig.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -41,7 +45,7 @@ use crate::learner::{self, EpochFile, Learner};
 use crate::quorum::QuorumVerifier;
 use crate::sync::{sync_follower, SyncInput, SyncPlan};
 use crate::wire::election::Notification;
-use crate::wire::packet::{Packet, TxnPayload};
+use crate::wire::packet::{ForwardedRequest, Packet, SessionTouch, TxnPayload};
 use crate::Mutation;
 
 /// What peers send each other.
@@ -118,6 +122,11 @@ pub enum Event {
         /// The digest to send with it.
         digest: Option<TxnDigest>,
     },
+    /// A client request this learner forwards to its leader as a REQUEST packet
+    /// (`Learner.request`: writes, createSession, closeSession and `sync`). Ignored unless a
+    /// serving follower: the node closes its client connections when it stops serving, so
+    /// nothing waits for an answer that cannot come.
+    Forward(ForwardedRequest),
 }
 
 /// Outputs, executed in order.
@@ -161,6 +170,17 @@ pub enum Command {
         /// The epoch.
         epoch: i64,
     },
+    /// Leader: learner `from` forwarded this client request; prepare it for its session.
+    Forwarded {
+        /// The learner's sid.
+        from: i64,
+        /// The request.
+        request: ForwardedRequest,
+    },
+    /// Leader: a learner's PING reply touched these sessions.
+    SessionsTouched(Vec<SessionTouch>),
+    /// Follower: the leader answered the oldest `sync` this peer forwarded.
+    Synced,
 }
 
 /// The peer's role as the shell sees it.
@@ -306,6 +326,8 @@ pub struct Peer<Q> {
     election_timer: Option<(u64, u64)>,
     conn_seq: u64,
     incarnation: u64,
+    /// Sessions touched since the last PING reply (`LearnerSessionTracker.touchTable`).
+    touches: BTreeMap<i64, i32>,
 }
 
 impl<Q: QuorumVerifier + Clone> Peer<Q> {
@@ -345,6 +367,7 @@ impl<Q: QuorumVerifier + Clone> Peer<Q> {
             election_timer: None,
             conn_seq: 0,
             incarnation,
+            touches: BTreeMap::new(),
         }
     }
 
@@ -387,6 +410,12 @@ impl<Q: QuorumVerifier + Clone> Peer<Q> {
     pub fn is_serving(&self) -> bool {
         matches!(&self.state, State::Following(f) if f.serving)
     }
+    /// A follower's client touched `session_id` (timeout `timeout_ms`): the next PING reply
+    /// carries it, and the table is emptied then (`LearnerSessionTracker.touchSession`).
+    pub fn touch_session(&mut self, session_id: i64, timeout_ms: i32) {
+        self.touches.insert(session_id, timeout_ms);
+    }
+
     /// (acceptedEpoch, currentEpoch) as last made durable.
     pub fn epochs(&self) -> (i64, i64) {
         (self.accepted_epoch, self.current_epoch)
@@ -438,6 +467,19 @@ impl<Q: QuorumVerifier + Clone> Peer<Q> {
                 body,
                 digest,
             } => self.propose(header, body, digest, &mut out),
+            Event::Forward(request) => {
+                if let State::Following(f) = &self.state {
+                    if f.serving {
+                        out.push(Command::Send {
+                            to: f.leader,
+                            message: Message::Quorum {
+                                conn: f.conn,
+                                packet: Packet::Request(request),
+                            },
+                        });
+                    }
+                }
+            }
         }
         out
     }
@@ -645,6 +687,18 @@ impl<Q: QuorumVerifier + Clone> Peer<Q> {
                     } else if l.conns.get(&from) != Some(&conn) {
                         return;
                     }
+                    if let (
+                        Some(_),
+                        Packet::Ping {
+                            sessions: Some(touched),
+                            ..
+                        },
+                    ) = (&l.broadcast, &packet)
+                    {
+                        if !touched.is_empty() {
+                            out.push(Command::SessionsTouched(touched.clone()));
+                        }
+                    }
                     if let Some(b) = l.broadcast.as_mut() {
                         let cmds = b.step(broadcast::Event::Received {
                             from,
@@ -741,16 +795,26 @@ impl<Q: QuorumVerifier + Clone> Peer<Q> {
                     to: leader,
                     message: Message::Quorum { conn, packet },
                 }),
-                learner::Command::ReplyToPing { zxid } => out.push(Command::Send {
-                    to: leader,
-                    message: Message::Quorum {
-                        conn,
-                        packet: Packet::Ping {
-                            zxid,
-                            sessions: Some(Vec::new()),
+                learner::Command::ReplyToPing { zxid } => {
+                    let sessions = std::mem::take(&mut self.touches)
+                        .into_iter()
+                        .map(|(session_id, timeout_ms)| SessionTouch {
+                            session_id,
+                            timeout_ms,
+                        })
+                        .collect();
+                    out.push(Command::Send {
+                        to: leader,
+                        message: Message::Quorum {
+                            conn,
+                            packet: Packet::Ping {
+                                zxid,
+                                sessions: Some(sessions),
+                            },
                         },
-                    },
-                }),
+                    })
+                }
+                learner::Command::Synced => out.push(Command::Synced),
                 learner::Command::WriteAcceptedEpoch(e) => {
                     self.write_epoch(EpochFile::Accepted, e, out)
                 }
@@ -934,6 +998,9 @@ impl<Q: QuorumVerifier + Clone> Peer<Q> {
                 broadcast::Command::StepDown(_) => {
                     self.look(out);
                     return;
+                }
+                broadcast::Command::Forwarded { from, request } => {
+                    out.push(Command::Forwarded { from, request })
                 }
             }
         }

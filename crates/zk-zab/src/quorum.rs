@@ -57,6 +57,23 @@ impl QuorumVerifier for Majority {
     }
 }
 
+/// A shared verifier of any kind (majority, zk-config's hierarchical quorums), so that a
+/// peer's owner need not be generic over it.
+impl QuorumVerifier for std::sync::Arc<dyn QuorumVerifier + Send + Sync> {
+    fn voting_members(&self) -> BTreeSet<i64> {
+        (**self).voting_members()
+    }
+    fn weight(&self, sid: i64) -> u64 {
+        (**self).weight(sid)
+    }
+    fn contains_quorum(&self, sids: &BTreeSet<i64>) -> bool {
+        (**self).contains_quorum(sids)
+    }
+    fn is_voter(&self, sid: i64) -> bool {
+        (**self).is_voter(sid)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -238,6 +238,9 @@ fn discovery_diff_sync_and_broadcast_with_two_learners() {
                         }
                         broadcast::Command::Commit { zxid } => leader_applied.push(zxid),
                         broadcast::Command::StepDown(why) => panic!("step down: {why}"),
+                        broadcast::Command::Forwarded { from, .. } => {
+                            panic!("nothing is forwarded here (from {from})")
+                        }
                     }
                 }
             }

@@ -1568,6 +1568,9 @@ impl Shell {
                     self.waiting.clear();
                 }
             }
+            // Forwarding, session touches and SYNC are exercised by zk-sim's node mode;
+            // these conversations do not forward through the peer.
+            Command::Forwarded { .. } | Command::SessionsTouched(_) | Command::Synced => {}
             Command::Established { .. } => {
                 // Request preparation starts from the history this leader established:
                 // what it applied, and its logged txns after that.

@@ -7,6 +7,7 @@ use bytes::Bytes;
 use zk_zab::learner::EpochFile;
 use zk_zab::peer::{Command, Event, Message, Peer, PeerConfig, PeerRole};
 use zk_zab::quorum::Majority;
+use zk_zab::wire::packet::{ForwardedRequest, SessionTouch};
 
 struct Net {
     peers: BTreeMap<i64, Peer<Majority>>,
@@ -16,6 +17,12 @@ struct Net {
     q: VecDeque<(i64, Event)>,
     commits: BTreeMap<i64, Vec<i64>>,
     established: Vec<(i64, i64)>,
+    /// (leader, learner, request) of every `Forwarded`.
+    forwarded: Vec<(i64, i64, ForwardedRequest)>,
+    /// (leader, sessions) of every `SessionsTouched`.
+    touched: Vec<(i64, Vec<SessionTouch>)>,
+    /// Followers that got a `Synced`, in order.
+    synced: Vec<i64>,
 }
 
 impl Net {
@@ -32,6 +39,9 @@ impl Net {
             q: VecDeque::new(),
             commits: BTreeMap::new(),
             established: Vec::new(),
+            forwarded: Vec::new(),
+            touched: Vec::new(),
+            synced: Vec::new(),
         };
         for &id in &voters {
             let mut cfg = PeerConfig::new(id, Majority::new(voters.clone()));
@@ -79,6 +89,9 @@ impl Net {
                 Command::Established { epoch } => self.established.push((id, epoch)),
                 Command::Truncate { .. } | Command::LoadSnapshot { .. } => {}
                 Command::RoleChanged(_) => {}
+                Command::Forwarded { from, request } => self.forwarded.push((id, from, request)),
+                Command::SessionsTouched(t) => self.touched.push((id, t)),
+                Command::Synced => self.synced.push(id),
             }
         }
     }
@@ -369,4 +382,68 @@ fn the_configured_config_text_is_sent_in_notifications_and_newleader() {
     }
     assert!(notifications >= 3, "{notifications} notifications");
     assert_eq!(newleaders, 2, "one NEWLEADER per follower");
+}
+
+fn request(op_type: i32, cxid: i32) -> ForwardedRequest {
+    ForwardedRequest {
+        session_id: 0x55,
+        cxid,
+        op_type,
+        body: Bytes::from_static(b"\0\0\0\x02/a"),
+        authinfo: Some(Vec::new()),
+    }
+}
+
+/// A serving follower forwards a write (the leader hands it out as it came) and a sync (the
+/// leader answers it with SYNC, which the follower hands out); the sessions it touched ride
+/// on its next PING reply and come out at the leader. A peer that is not a serving follower
+/// forwards nothing.
+#[test]
+fn a_follower_forwards_requests_syncs_and_session_touches() {
+    let mut net = Net::new(3);
+    assert!(net
+        .run(|n| n.leader().is_some() && n.peers.values().filter(|p| p.is_serving()).count() == 2));
+    let leader = net.leader().unwrap();
+    let follower = *net.peers.keys().find(|&&id| id != leader).unwrap();
+    let at_leader = net
+        .peers
+        .get_mut(&leader)
+        .unwrap()
+        .step(Event::Forward(request(1, 1)));
+    assert!(
+        at_leader.is_empty(),
+        "a leader forwards nothing: {at_leader:?}"
+    );
+    let cmds = net
+        .peers
+        .get_mut(&follower)
+        .unwrap()
+        .step(Event::Forward(request(1, 1)));
+    net.handle(follower, cmds);
+    assert!(net.run(|n| !n.forwarded.is_empty()));
+    assert_eq!(net.forwarded, vec![(leader, follower, request(1, 1))]);
+    let cmds = net
+        .peers
+        .get_mut(&follower)
+        .unwrap()
+        .step(Event::Forward(request(9, 2)));
+    net.handle(follower, cmds);
+    assert!(net.run(|n| !n.synced.is_empty()));
+    assert_eq!(net.synced, vec![follower]);
+    assert_eq!(net.forwarded.len(), 1, "a sync is not handed out");
+    net.peers
+        .get_mut(&follower)
+        .unwrap()
+        .touch_session(0x55, 4000);
+    assert!(net.run(|n| !n.touched.is_empty()));
+    assert_eq!(
+        net.touched,
+        vec![(
+            leader,
+            vec![SessionTouch {
+                session_id: 0x55,
+                timeout_ms: 4000
+            }]
+        )]
+    );
 }

@@ -1,0 +1,108 @@
+//! The Zab role: a node of an ensemble, owning a [`zk_zab::peer::Peer`].
+//!
+//! The shell feeds the peer's events as [`crate::Input::Peer`] (a decoded message from a
+//! peer, the half tick, "log / epoch file / snapshot durable") and executes the commands
+//! the node passes on as [`crate::Output::Peer`]: `Send`, `Persist`, `Truncate`,
+//! `WriteAcceptedEpoch`, `WriteCurrentEpoch` and `TakeSnapshot`. Every other command the
+//! node has acted on already when the shell sees it (the shell may count or log them):
+//!
+//! * `Commit{z}`: the txns of the peer's log up to `z` are applied through the same apply
+//!   path as standalone; the local request each answers is found by (session, cxid);
+//! * `RoleChanged`: the node stops serving (every client connection is closed, as Java's
+//!   `ZooKeeperServer.shutdown` of the old role closes them) and loads its database as
+//!   `loadData` does: every txn of its log, the uncommitted tail included (a TRUNC or SNAP
+//!   during the next sync replaces what the leader does not have);
+//! * `Established{epoch}`: the leader applies its whole log, prepares from
+//!   `epoch << 32 | 1` on (equal to [`zk_zab::peer::Peer::next_zxid`]), re-arms every
+//!   session's deadline (`SessionTrackerImpl` built anew) and serves;
+//! * `LoadSnapshot`, and a `Truncate` below what was applied: the tree is rebuilt from the
+//!   peer's log (in zk-zab a snapshot is the leader's committed txns);
+//! * `Forwarded` (leader): the learner's request is prepared as a request of its session,
+//!   with the auth ids it carried, and proposed; the learner holding the client answers it;
+//! * `SessionsTouched` (leader): the sessions' deadlines move;
+//! * `Synced` (follower): the oldest forwarded `sync` is answered, in its session's order.
+//!
+//! A follower serves once its peer is synced ([`zk_zab::peer::Peer::is_serving`]); until
+//! then, and while LOOKING, the node is [`RoleKind::Looking`] and closes every client
+//! connection as it arrives (as a Java server that is not running does). A serving follower
+//! forwards writes, createSession, closeSession and `sync` to the leader as REQUEST packets,
+//! answers reads locally in session order, validates reconnects against the sessions its
+//! applied txns created (REVALIDATE with the leader is not built), and reports the sessions
+//! its clients touched in its PING replies; only the leader expires sessions and reaps
+//! containers.
+//!
+//! Not built: the TxnDigest of a proposal (the leader proposes without one, which Java
+//! accepts), observers, REVALIDATE, local sessions, reconfig.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use zk_core::prep::Prepared;
+use zk_zab::peer::Peer;
+use zk_zab::quorum::QuorumVerifier;
+
+use crate::replicate::{Replicator, RoleKind};
+use crate::Output;
+
+/// The quorum verifier a node's peer uses (majority, or zk-config's hierarchical one).
+pub type Verifier = Arc<dyn QuorumVerifier + Send + Sync>;
+
+/// The peer a node owns.
+pub type ZabPeer = Peer<Verifier>;
+
+/// The Zab side of a node.
+pub(crate) struct ZabRole {
+    pub(crate) peer: ZabPeer,
+    /// Sessions whose forwarded `sync` waits for the leader's SYNC, oldest first.
+    pub(crate) pending_syncs: VecDeque<i64>,
+    /// FNV-1a chain over every txn applied since the tree was last built from scratch.
+    pub(crate) chain: u64,
+    /// Emit [`Output::Applied`] after each txn (the simulator's checkers).
+    pub(crate) record_applies: bool,
+}
+
+/// The FNV-1a offset basis: the chain of an empty history.
+pub(crate) const CHAIN_START: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// Extends an FNV-1a hash.
+pub(crate) fn fnv(mut h: u64, bytes: &[u8]) -> u64 {
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x100_0000_01b3);
+    }
+    h
+}
+
+impl ZabRole {
+    pub(crate) fn new(peer: ZabPeer) -> Self {
+        ZabRole {
+            peer,
+            pending_syncs: VecDeque::new(),
+            chain: CHAIN_START,
+            record_applies: false,
+        }
+    }
+}
+
+/// What [`crate::Node::role`] reports in an ensemble: the kind only. Txns never reach it
+/// (the node proposes through its peer).
+pub(crate) struct ZabKind(pub(crate) RoleKind);
+
+impl Replicator for ZabKind {
+    fn kind(&self) -> RoleKind {
+        self.0
+    }
+
+    fn propose(&mut self, txn: Prepared, _out: &mut Vec<Output>) {
+        tracing::error!(
+            "txn 0x{:x} handed to an ensemble's role marker: dropped",
+            txn.header.zxid
+        );
+    }
+
+    fn durable(&mut self, _zxid: zk_proto::Zxid, _committed: &mut VecDeque<Prepared>) {}
+
+    fn pending(&self) -> usize {
+        0
+    }
+}

@@ -1,0 +1,271 @@
+//! Three nodes with Zab as their role, on an in-test FIFO network whose disks are durable
+//! at once: a client of a follower creates a node (forwarded to the leader, answered by the
+//! follower when the COMMIT applies), reads it there, syncs, and every node's tree ends
+//! equal; a node that is not serving closes connections.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use zk_core::read::Response;
+use zk_core::session::SessionTable;
+use zk_node::{Input, Node, NodeConfig, Now, Outgoing, Output, RoleKind, Verifier};
+use zk_proto::data::{Acl, Id};
+use zk_proto::proto::{ConnectRequest, CreateRequest, GetDataRequest, SyncRequest};
+use zk_proto::request::Request;
+use zk_proto::JString;
+use zk_tree::DataTree;
+use zk_zab::learner::EpochFile;
+use zk_zab::peer::{Command, Event, Peer, PeerConfig};
+use zk_zab::quorum::Majority;
+
+const WALL0: i64 = 1_700_000_000_000;
+const PEER: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+struct Net {
+    nodes: BTreeMap<i64, Node>,
+    q: VecDeque<(i64, Input)>,
+    /// Client traffic: (node, conn, what).
+    sent: Vec<(i64, u64, Outgoing)>,
+}
+
+fn open_acl() -> Option<Vec<Acl>> {
+    Some(vec![Acl {
+        perms: zk_proto::perms::ALL,
+        id: Id {
+            scheme: Some(JString::from("world")),
+            id: Some(JString::from("anyone")),
+        },
+    }])
+}
+
+impl Net {
+    fn new() -> Net {
+        let verifier: Verifier = Arc::new(Majority::new(1..=3));
+        let mut net = Net {
+            nodes: BTreeMap::new(),
+            q: VecDeque::new(),
+            sent: Vec::new(),
+        };
+        for id in 1..=3 {
+            let mut pc = PeerConfig::new(id, verifier.clone());
+            pc.tick_ms = 200;
+            pc.max_notification_interval_ms = 1600;
+            let peer = Peer::new(pc, Vec::new(), 0, 0, 1);
+            let now = Now {
+                mono_ms: 0,
+                wall_ms: WALL0,
+            };
+            let node = Node::new_zab(
+                NodeConfig::default(),
+                DataTree::new(),
+                SessionTable::new(2000, WALL0, id),
+                peer,
+                Box::new(|| [7; 24]),
+                now,
+            );
+            net.nodes.insert(id, node);
+            net.q.push_back((id, Input::Peer(Event::Start)));
+        }
+        net
+    }
+
+    fn outputs(&mut self, id: i64) {
+        let outs: Vec<Output> = self.nodes.get_mut(&id).unwrap().drain_outputs().collect();
+        for o in outs {
+            match o {
+                Output::Send(conn, out) => self.sent.push((id, conn, out)),
+                Output::Peer(c) => match c {
+                    Command::Send { to, message } => self
+                        .q
+                        .push_back((to, Input::Peer(Event::Received { from: id, message }))),
+                    Command::Persist(t) => {
+                        let zxid = t.last().unwrap().header().zxid;
+                        self.q
+                            .push_back((id, Input::Peer(Event::LogDurable { zxid })))
+                    }
+                    Command::WriteAcceptedEpoch(epoch) => self.q.push_back((
+                        id,
+                        Input::Peer(Event::EpochDurable {
+                            file: EpochFile::Accepted,
+                            epoch,
+                        }),
+                    )),
+                    Command::WriteCurrentEpoch(epoch) => self.q.push_back((
+                        id,
+                        Input::Peer(Event::EpochDurable {
+                            file: EpochFile::Current,
+                            epoch,
+                        }),
+                    )),
+                    Command::TakeSnapshot(_) => {
+                        self.q.push_back((id, Input::Peer(Event::SnapshotDurable)))
+                    }
+                    _ => {}
+                },
+                _ => {}
+            }
+        }
+    }
+
+    fn input(&mut self, id: i64, input: Input) {
+        self.nodes.get_mut(&id).unwrap().step(input);
+        self.outputs(id);
+    }
+
+    /// Runs until `done` (true) or the budget is spent (false); ticks when idle.
+    fn run(&mut self, mut done: impl FnMut(&Net) -> bool) -> bool {
+        for _ in 0..100_000 {
+            if done(self) {
+                return true;
+            }
+            match self.q.pop_front() {
+                Some((id, input)) => self.input(id, input),
+                None => {
+                    for id in 1..=3 {
+                        self.q.push_back((id, Input::Peer(Event::Tick)));
+                    }
+                }
+            }
+        }
+        false
+    }
+
+    fn kind(&self, id: i64) -> RoleKind {
+        self.nodes[&id].role().kind()
+    }
+
+    fn replies(&self, node: i64, conn: u64) -> Vec<&Outgoing> {
+        self.sent
+            .iter()
+            .filter(|(n, c, _)| *n == node && *c == conn)
+            .map(|(_, _, o)| o)
+            .collect()
+    }
+}
+
+fn connect(session_id: i64, last_zxid_seen: i64) -> ConnectRequest {
+    ConnectRequest {
+        protocol_version: 0,
+        last_zxid_seen,
+        time_out: 10_000,
+        session_id,
+        passwd: Some(Bytes::from_static(&[0; 16])),
+        read_only: false,
+    }
+}
+
+#[test]
+fn a_followers_client_writes_through_the_leader_and_reads_and_syncs_locally() {
+    let mut net = Net::new();
+    assert_eq!(net.kind(1), RoleKind::Looking);
+    // A connection before anyone serves is closed at once.
+    net.input(
+        1,
+        Input::Connect {
+            conn: 99,
+            peer: PEER,
+            req: connect(0, 0),
+            read_only_byte: false,
+            auth: Vec::new(),
+        },
+    );
+    assert!(matches!(net.replies(1, 99).as_slice(), [Outgoing::Close]));
+    assert!(net.run(|n| {
+        let kinds: Vec<RoleKind> = (1..=3).map(|id| n.kind(id)).collect();
+        kinds.iter().filter(|k| **k == RoleKind::Leader).count() == 1
+            && kinds.iter().filter(|k| **k == RoleKind::Follower).count() == 2
+    }));
+    let leader = (1..=3)
+        .find(|&id| net.kind(id) == RoleKind::Leader)
+        .unwrap();
+    let f = (1..=3).find(|&id| id != leader).unwrap();
+    net.input(
+        f,
+        Input::Connect {
+            conn: 1,
+            peer: PEER,
+            req: connect(0, 0),
+            read_only_byte: false,
+            auth: Vec::new(),
+        },
+    );
+    assert!(net.run(|n| !n.replies(f, 1).is_empty()));
+    let session = match net.replies(f, 1).as_slice() {
+        [Outgoing::Connected { resp, valid, .. }] => {
+            assert!(valid);
+            resp.session_id
+        }
+        other => panic!("{other:?}"),
+    };
+    // The leader knows the session (it prepared it); the follower too (it applied it).
+    assert!(net.nodes[&leader].sessions().get(session).is_some());
+    assert!(net.nodes[&f].sessions().get(session).is_some());
+    let create = Request::Create {
+        op: zk_proto::multi::CreateOp::Create,
+        request: CreateRequest {
+            path: Some(JString::from("/a")),
+            data: Some(Bytes::from_static(b"x")),
+            acl: open_acl(),
+            flags: 0,
+        },
+    };
+    net.input(
+        f,
+        Input::Request {
+            conn: 1,
+            xid: 1,
+            req: Box::new(create),
+        },
+    );
+    // Pipelined behind it: a read and a sync, answered in the session's order.
+    net.input(
+        f,
+        Input::Request {
+            conn: 1,
+            xid: 2,
+            req: Box::new(Request::GetData(GetDataRequest {
+                path: Some(JString::from("/a")),
+                watch: false,
+            })),
+        },
+    );
+    net.input(
+        f,
+        Input::Request {
+            conn: 1,
+            xid: 3,
+            req: Box::new(Request::Sync(SyncRequest {
+                path: Some(JString::from("/a")),
+            })),
+        },
+    );
+    assert!(net.run(|n| n.replies(f, 1).len() >= 4));
+    let r = net.replies(f, 1);
+    let (xids, zxids): (Vec<i32>, Vec<i64>) = r[1..]
+        .iter()
+        .map(|o| match o {
+            Outgoing::Reply { xid, zxid, err, .. } => {
+                assert_eq!(*err, 0, "{o:?}");
+                (*xid, *zxid)
+            }
+            other => panic!("{other:?}"),
+        })
+        .unzip();
+    assert_eq!(xids, [1, 2, 3]);
+    assert!(zxids.windows(2).all(|w| w[0] <= w[1]), "{zxids:?}");
+    match r[2] {
+        Outgoing::Reply {
+            body: Response::GetData(d),
+            ..
+        } => assert_eq!(d.data.as_deref(), Some(&b"x"[..])),
+        other => panic!("{other:?}"),
+    }
+    // Every node applies the create; the trees' digests agree.
+    assert!(net.run(|n| (1..=3).all(|id| n.nodes[&id].tree().node(b"/a").is_some())));
+    let digests: Vec<i64> = (1..=3)
+        .map(|id| zk_tree::digest::tree_digest(net.nodes[&id].tree()))
+        .collect();
+    assert!(digests.windows(2).all(|w| w[0] == w[1]), "{digests:?}");
+}
