@@ -141,30 +141,126 @@ fn cfg_addr(ip: Option<IpAddr>, port: u16) -> SocketAddr {
     SocketAddr::new(ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)), port)
 }
 
-/// Refuses a configuration Apache ZooKeeper would run as a quorum peer
-/// (`QuorumPeerMain`: `config.isDistributed()`): several participants, or any participant
-/// with `standaloneEnabled=false`. Ensembles are not built yet, and serving such a file
-/// standalone would give every member its own diverging copy of the data. One participant
-/// with `standaloneEnabled=true` (the default) is standalone in Java too, and here.
-fn refuse_ensemble(cfg: &Config) -> anyhow::Result<()> {
+/// The system property that lets this version run an ensemble member.
+const EXPERIMENTAL_ENSEMBLE: &str = "ferrokeeper.experimentalEnsemble";
+
+/// What this version cannot run of an ensemble configuration, refused with a clear error
+/// before anything listens (serving part of it would give the member a view of the data the
+/// others do not share): observers, hierarchical quorums, and a member that is not listed.
+fn ensemble_limits(cfg: &Config) -> anyhow::Result<()> {
     if !cfg.is_distributed() {
         return Ok(());
     }
-    let participants: Vec<String> = cfg
-        .quorum
-        .voting_members()
-        .map(|s| format!("server.{}", s.id))
-        .collect();
-    anyhow::bail!(
-        "this configuration describes an ensemble ({} participant(s): {}; standaloneEnabled={}), \
-         and ensembles are not supported yet (Ferrokeeper issue 13): serving it standalone \
-         would give each member its own diverging copy of the data, so Ferrokeeper refuses \
-         to start. To run one standalone server, keep at most one participant server.N line \
-         and standaloneEnabled=true (the default), or remove the server.N lines.",
-        participants.len(),
-        participants.join(", "),
-        cfg.standalone_enabled
-    )
+    let opted_in = [
+        EXPERIMENTAL_ENSEMBLE,
+        &format!("zookeeper.{EXPERIMENTAL_ENSEMBLE}"),
+    ]
+    .iter()
+    .any(|k| cfg.properties.get(k) == Some("true"));
+    if !opted_in {
+        let participants: Vec<String> = cfg
+            .quorum
+            .voting_members()
+            .map(|s| format!("server.{}", s.id))
+            .collect();
+        anyhow::bail!(
+            "this configuration describes an ensemble ({} participant(s): {}; \
+             standaloneEnabled={}). Ferrokeeper's ensembles are experimental (Ferrokeeper \
+             issue 13: a member whose log diverged from the leader's across epochs cannot \
+             rejoin until snapshot transfer is built): start every member with \
+             -D{EXPERIMENTAL_ENSEMBLE}=true to run one anyway. Serving this file \
+             standalone would give each member its own diverging copy of the data, so \
+             Ferrokeeper refuses to start.",
+            participants.len(),
+            participants.join(", "),
+            cfg.standalone_enabled
+        );
+    }
+    if cfg.quorum.observers().next().is_some() || cfg.peer_type == config::LearnerType::Observer {
+        anyhow::bail!(
+            "this ensemble has observers, and Ferrokeeper does not run observers yet \
+             (Ferrokeeper issue 13): remove the :observer members, or run them on Apache \
+             ZooKeeper"
+        );
+    }
+    if cfg.quorum.hierarchy.is_some() {
+        anyhow::bail!(
+            "this ensemble uses hierarchical quorums (group./weight. lines), which Ferrokeeper \
+             does not support yet: use a majority quorum"
+        );
+    }
+    let Some(me) = cfg.server_id else {
+        anyhow::bail!("an ensemble member needs dataDir/myid");
+    };
+    if !cfg.quorum.servers.contains_key(&me) {
+        anyhow::bail!("myid {me} is not one of the server.N lines");
+    }
+    Ok(())
+}
+
+/// An ensemble member's Zab peer over its whole txn log, and the transport's settings. The
+/// database is rebuilt from the log (Ferrokeeper's ensemble members take no snapshots yet),
+/// so a data directory holding snapshots is refused.
+fn ensemble_parts(
+    cfg: &Config,
+    store: zk_storage_rocksdb::Storage,
+    max_buffer: usize,
+) -> anyhow::Result<(zk_server::EnsembleParts, zk_server::Stores)> {
+    use zk_storage::{EpochStore, SnapshotStore, TxnLog};
+    let me = cfg
+        .server_id
+        .context("an ensemble member needs dataDir/myid")?;
+    let snapshots = store.snapshots.list().context("listing snapshots")?;
+    if snapshots.iter().any(|&z| z > 0) {
+        anyhow::bail!(
+            "dataDir {} holds snapshots; an ensemble member of this version rebuilds its \
+             database from the complete txn log and cannot start from a snapshot yet \
+             (Ferrokeeper issue 13)",
+            cfg.data_dir.display()
+        );
+    }
+    let limits = zk_proto::Limits { max_buffer };
+    let mut log = Vec::new();
+    for (zxid, bytes) in store
+        .log
+        .read_from(0, usize::MAX)
+        .context("reading the txn log")?
+    {
+        let txn = zk_zab::wire::packet::TxnPayload::parse(bytes, limits)
+            .map_err(|e| anyhow::anyhow!("txn 0x{zxid:x} in the log: {e}"))?;
+        log.push(txn);
+    }
+    let (current, accepted) = store.epochs.epochs().context("reading the epoch files")?;
+    let voters: Vec<i64> = cfg.quorum.voting_members().map(|s| s.id).collect();
+    let verifier: zk_node::Verifier = std::sync::Arc::new(zk_zab::quorum::Majority::new(voters));
+    let mut pc = zk_zab::peer::PeerConfig::new(me, verifier);
+    pc.tick_ms = cfg.tick_time.max(1) as u64;
+    pc.init_limit = cfg.init_limit.max(1) as u64;
+    pc.sync_limit = cfg.sync_limit.max(1) as u64;
+    pc.config_text = bytes::Bytes::from(cfg.quorum.to_string());
+    // Distinct per start (learner connection ids carry it): seconds since 2020.
+    let incarnation = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_secs().saturating_sub(1_577_836_800).max(1));
+    tracing::info!(
+        "ensemble member {me} of {}: {} txns in the log (last 0x{:x}), acceptedEpoch {accepted}, currentEpoch {current}",
+        cfg.quorum.voting_members().count(),
+        log.len(),
+        log.last().map_or(0, |t| t.header().zxid)
+    );
+    let peer = zk_zab::peer::Peer::new(pc, log, accepted, current, incarnation);
+    let net = zk_server::quorum::PeerNetConfig::from_config(cfg)?;
+    Ok((
+        zk_server::EnsembleParts {
+            peer,
+            net,
+            epochs: Box::new(store.epochs),
+        },
+        zk_server::Stores {
+            log: Box::new(store.log),
+            snapshots: None,
+        },
+    ))
 }
 
 fn dir_bytes(dir: &Path) -> u64 {
@@ -232,7 +328,7 @@ fn main() -> anyhow::Result<()> {
         }
         Some(Tool::Shadow(_)) | None => {}
     }
-    refuse_ensemble(&cfg)?;
+    ensemble_limits(&cfg)?;
     let addr = listen_addr(&cfg)?;
     let secure_addr = cfg
         .secure_client_port_address
@@ -313,6 +409,21 @@ fn main() -> anyhow::Result<()> {
             cfg.data_dir.display()
         );
         let max_buffer = settings.max_buffer + settings.max_buffer_extra;
+        if cfg.is_distributed() {
+            let store = zk_storage_rocksdb::Storage::open(&cfg.data_dir, &cfg.data_log_dir)
+                .context("opening the data directories")?;
+            let (parts, stores) = ensemble_parts(&cfg, store, max_buffer)?;
+            return zk_server::run_ensemble(
+                settings,
+                listeners,
+                parts,
+                stores,
+                rx,
+                zk_server::core::Clock::new(),
+            )
+            .await
+            .context("server stopped");
+        }
         let (store, recovered) = storage::open_and_recover(
             &cfg.data_dir,
             &cfg.data_log_dir,
@@ -355,31 +466,41 @@ mod tests {
     const BASE: &str = "dataDir=/zk/data\nclientPort=2181\ninitLimit=5\nsyncLimit=2\n";
 
     #[test]
-    fn several_participants_are_refused() {
+    fn what_an_ensemble_member_cannot_run_yet_is_refused() {
+        let bare = "server.1=a:2888:3888\nserver.2=b:2888:3888\nserver.3=c:2888:3888\n";
+        let e = ensemble_limits(&parse(&format!("{BASE}{bare}")))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("experimental") && e.contains("server.1, server.2, server.3"),
+            "{e}"
+        );
+        let three = &format!("{EXPERIMENTAL_ENSEMBLE}=true\n{bare}");
+        assert!(ensemble_limits(&parse(&format!("{BASE}{three}"))).is_ok());
+        // An observer.
+        let cfg = parse(&format!("{BASE}{three}server.4=d:2888:3888:observer\n"));
+        let e = ensemble_limits(&cfg).unwrap_err().to_string();
+        assert!(e.contains("observers"), "{e}");
+        // Hierarchical quorums.
         let cfg = parse(&format!(
-            "{BASE}server.1=a:2888:3888\nserver.2=b:2888:3888\nserver.3=c:2888:3888\n"
+            "{BASE}{three}group.1=1:2:3\nweight.1=1\nweight.2=1\nweight.3=1\n"
         ));
-        let e = refuse_ensemble(&cfg).unwrap_err().to_string();
-        assert!(e.contains("ensembles are not supported yet"), "{e}");
-        assert!(e.contains("server.1, server.2, server.3"), "{e}");
-        // Two participants and an observer: still an ensemble.
-        let cfg = parse(&format!(
-            "{BASE}server.1=a:2888:3888\nserver.2=b:2888:3888\nserver.3=c:2888:3888:observer\n"
-        ));
-        assert!(refuse_ensemble(&cfg).is_err());
+        let e = ensemble_limits(&cfg).unwrap_err().to_string();
+        assert!(e.contains("hierarchical"), "{e}");
     }
 
     #[test]
-    fn one_participant_is_standalone_unless_standalone_is_disabled() {
+    fn one_participant_is_standalone_or_a_quorum_of_one() {
         // QuorumPeerMain runs this standalone ("only one server specified (ignoring)").
         let cfg = parse(&format!("{BASE}server.1=a:2888:3888\n"));
-        assert!(refuse_ensemble(&cfg).is_ok());
-        assert!(refuse_ensemble(&parse(BASE)).is_ok());
-        // ...but as a quorum peer of one when standaloneEnabled=false.
+        assert!(!cfg.is_distributed());
+        assert!(ensemble_limits(&cfg).is_ok());
+        assert!(ensemble_limits(&parse(BASE)).is_ok());
+        // ...and as a quorum peer of one when standaloneEnabled=false.
         let cfg = parse(&format!(
-            "{BASE}standaloneEnabled=false\nserver.1=a:2888:3888\n"
+            "{BASE}{EXPERIMENTAL_ENSEMBLE}=true\nstandaloneEnabled=false\nserver.1=a:2888:3888\n"
         ));
-        let e = refuse_ensemble(&cfg).unwrap_err().to_string();
-        assert!(e.contains("standaloneEnabled=false"), "{e}");
+        assert!(cfg.is_distributed());
+        assert!(ensemble_limits(&cfg).is_ok());
     }
 }

@@ -2,46 +2,55 @@
 //! killed, partitioned and paused, and the history checker must accept it.
 //!
 //! Each node runs in a network namespace of its own (`zk_testkit::cluster`), so a partition
-//! is real: packets between the two sides are dropped in both directions while clients still
-//! reach every node. Today the ensemble is Apache ZooKeeper 3.8's (the reference, and the
-//! proof that the harness, the recorder and the checker accept a correct ensemble under
-//! these faults); Ferrokeeper ensembles join the same scenarios when they can start.
+//! is real: packets between the two sides are dropped in both directions while clients
+//! still reach every node. The same scenario runs on a 3-node Ferrokeeper ensemble and on a
+//! 3-node Apache ZooKeeper 3.8 ensemble (the reference: the proof that the harness, the
+//! recorder and the checker accept a correct ensemble under these faults).
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use zk_testkit::cluster::{namespaces_available, Cluster, ClusterSpec, Network, NodeKind};
 use zk_testkit::history::{assert_accepted, History};
 use zk_testkit::recorder::{final_states, record, RecordConfig};
 
-/// The cluster, or `None` (after a loud notice; a failure under FERROKEEPER_REQUIRE_JAVA=1)
-/// when Java or network namespaces are missing.
-fn java_cluster(n: usize) -> Option<Cluster> {
-    let jars = zk_testkit::java::server_jars().map(|_| ());
-    zk_testkit::java::available(&jars, "ensemble_faults", "Fault tests on a Java ensemble")?;
-    zk_testkit::java::require_tool("java", "Fault tests on a Java ensemble")?;
-    if !namespaces_available() {
-        let why = Err::<(), _>("network namespaces need root, ip and iptables".to_string());
-        zk_testkit::java::available(&why, "ensemble_faults (namespaces)", "Partition tests")?;
+/// Network namespaces, or `None` after a loud notice (a failure under
+/// FERROKEEPER_REQUIRE_JAVA=1, which CI sets: CI runs as root).
+fn namespaces() -> Option<Network> {
+    if namespaces_available() {
+        return Some(Network::Namespaces);
     }
-    Some(
-        Cluster::start(ClusterSpec::uniform(n, NodeKind::Java, Network::Namespaces))
-            .expect("cluster"),
-    )
+    let why = Err::<(), _>("network namespaces need root, ip and iptables".to_string());
+    zk_testkit::java::available(&why, "ensemble_faults (namespaces)", "Partition tests")?;
+    None
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn java_ensemble_history_under_kills_partitions_and_pauses_is_accepted() {
-    let Some(mut cluster) = tokio::task::spawn_blocking(|| java_cluster(3))
+fn ferrokeeper() -> NodeKind {
+    NodeKind::Ferrokeeper(PathBuf::from(env!("CARGO_BIN_EXE_ferrokeeper")))
+}
+
+/// Kill -9 the leader and restart it; partition the leader from the rest and heal; SIGSTOP
+/// a follower for 4 s; all under continuous reads and writes from 6 clients. Returns the
+/// history's report.
+async fn scenario(kind: NodeKind, what: &str) {
+    let Some(network) = tokio::task::spawn_blocking(namespaces)
         .await
-        .expect("start")
+        .expect("probe")
     else {
         return;
     };
+    let mut cluster = tokio::task::spawn_blocking(move || {
+        Cluster::start(ClusterSpec::uniform(3, kind, network)).expect("cluster")
+    })
+    .await
+    .expect("start");
     let all: Vec<usize> = (0..cluster.len()).collect();
-    let leader = cluster
-        .wait_serving(&all, Duration::from_secs(60))
-        .expect("a leader");
-    println!("leader: node {}", leader + 1);
+    let wait = |c: &Cluster, why: &str| {
+        tokio::task::block_in_place(|| c.wait_serving(&all, Duration::from_secs(60)))
+            .unwrap_or_else(|e| panic!("{what}: {why}: {e}"))
+    };
+    let leader = wait(&cluster, "a leader at start");
+    println!("{what}: leader: node {}", leader + 1);
 
     let mut cfg = RecordConfig::new(cluster.client_addrs());
     cfg.clients = 6;
@@ -59,10 +68,8 @@ async fn java_ensemble_history_under_kills_partitions_and_pauses_is_accepted() {
     cluster.kill(leader);
     pause(3000).await;
     cluster.start_node(leader).expect("restart");
-    let leader =
-        tokio::task::block_in_place(|| cluster.wait_serving(&all, Duration::from_secs(30)))
-            .expect("a leader after the kill");
-    println!("leader after the kill: node {}", leader + 1);
+    let leader = wait(&cluster, "a leader after the kill");
+    println!("{what}: leader after the kill: node {}", leader + 1);
     // (b) partition the leader from the rest, then heal.
     cluster
         .partition(&[
@@ -72,17 +79,15 @@ async fn java_ensemble_history_under_kills_partitions_and_pauses_is_accepted() {
         .expect("partition");
     pause(5000).await;
     let cut_off = cluster.mode(leader);
-    println!("the partitioned leader says: {cut_off:?}");
+    println!("{what}: the partitioned leader says: {cut_off:?}");
     assert_ne!(
         cut_off.as_deref(),
         Some("leader"),
-        "a leader cut off from its quorum still leads"
+        "{what}: a leader cut off from its quorum still leads"
     );
     cluster.heal().expect("heal");
-    let leader =
-        tokio::task::block_in_place(|| cluster.wait_serving(&all, Duration::from_secs(30)))
-            .expect("a leader after the partition");
-    println!("leader after the partition: node {}", leader + 1);
+    let leader = wait(&cluster, "a leader after the partition");
+    println!("{what}: leader after the partition: node {}", leader + 1);
     // (c) SIGSTOP a follower for 4 s: its clients' requests time out (2 s) and they move
     // their sessions to the other nodes; it rejoins when resumed.
     let follower = (leader + 1) % cluster.len();
@@ -91,16 +96,44 @@ async fn java_ensemble_history_under_kills_partitions_and_pauses_is_accepted() {
     cluster.resume(follower);
 
     let ops = recording.await.expect("recorder");
-    tokio::task::block_in_place(|| cluster.wait_serving(&all, Duration::from_secs(30)))
-        .expect("a serving ensemble at the end");
+    wait(&cluster, "a serving ensemble at the end");
     let (finals, failed) = final_states(&cfg).await;
-    assert!(failed.is_empty(), "final states unreadable: {failed:?}");
+    assert!(
+        failed.is_empty(),
+        "{what}: final states unreadable: {failed:?}"
+    );
     let history = History { ops, finals };
-    let (report, unknown) = assert_accepted(&history, "Java ensemble");
-    assert!(report.acked_writes > 100, "too few writes: {report}");
+    let (report, unknown) = assert_accepted(&history, what);
+    assert!(
+        report.acked_writes > 100,
+        "{what}: too few writes: {report}"
+    );
     assert!(
         unknown > 0,
-        "no request was cut by a fault: the faults proved nothing"
+        "{what}: no request was cut by a fault: the faults proved nothing"
     );
     assert_eq!(history.finals.len(), 3);
+}
+
+/// Not yet in the suite: a leader killed or cut off under load keeps proposals the others
+/// never logged; when it rejoins, the new leader syncs it by SNAP (a TRUNC cannot cross
+/// epochs, as in Java), and snapshot transfer is not built yet, so it never rejoins (seen:
+/// the partitioned leader loops FOLLOWING/LOOKING while the leader logs "cannot send a SNAP").
+/// Run by hand with `--ignored`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs SNAP transfer between Ferrokeeper members (issue 13)"]
+async fn ferrokeeper_ensemble_history_under_kills_partitions_and_pauses_is_accepted() {
+    scenario(ferrokeeper(), "Ferrokeeper ensemble").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn java_ensemble_history_under_kills_partitions_and_pauses_is_accepted() {
+    let jars = zk_testkit::java::server_jars().map(|_| ());
+    if zk_testkit::java::available(&jars, "ensemble_faults", "Fault tests on a Java ensemble")
+        .is_none()
+        || zk_testkit::java::require_tool("java", "Fault tests on a Java ensemble").is_none()
+    {
+        return;
+    }
+    scenario(NodeKind::Java, "Java ensemble").await;
 }

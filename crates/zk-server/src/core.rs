@@ -22,6 +22,10 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use zk_node::{Input, LocalReplicator, Node, Now, Output};
+use zk_zab::learner::EpochFile;
+use zk_zab::peer::{Command, Event, Message, PeerRole};
+
+use crate::quorum::{Delivered, PeerNetHandle};
 use zk_proto::Zxid;
 
 use crate::fourlw;
@@ -178,6 +182,38 @@ pub struct Core {
     restore_pending: Option<(Box<Restoring>, RestoreReply)>,
     /// The audit log, with `audit.enable`.
     audit: Option<Arc<crate::audit::AuditLog>>,
+    /// An ensemble member's transport (what it delivers is taken by [`Core::run`]).
+    peer: Option<PeerNetHandle>,
+    /// What the transport delivers and the peer's clock, until [`Core::run`] takes them.
+    peer_rx: Option<(mpsc::Receiver<Delivered>, tokio::time::Interval)>,
+}
+
+/// An ensemble member's peer transport and the clock of its peer (half ticks).
+pub struct PeerLink {
+    /// The transport.
+    pub net: PeerNetHandle,
+    /// What it delivers.
+    pub delivered: mpsc::Receiver<Delivered>,
+    /// Half of `tickTime`: the peer's clock.
+    pub half_tick: tokio::time::Interval,
+}
+
+/// The next delivery of the peer transport (never, without one).
+async fn delivered(rx: &mut Option<mpsc::Receiver<Delivered>>) -> Option<Delivered> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The peer's next half tick (never, without a peer).
+async fn half_tick(interval: &mut Option<tokio::time::Interval>) {
+    match interval {
+        Some(i) => {
+            i.tick().await;
+        }
+        None => std::future::pending().await,
+    }
 }
 
 impl Core {
@@ -217,8 +253,45 @@ impl Core {
             snapshot_waiting: Vec::new(),
             restore_pending: None,
             audit: None,
+            peer: None,
+            peer_rx: None,
             settings,
         }
+    }
+
+    /// A core for an ensemble member: the node owns `peer`, and `link` carries its
+    /// messages. The node starts LOOKING (its database is loaded from the peer's log).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new_ensemble(
+        settings: Arc<Settings>,
+        stats: Arc<Stats>,
+        sessions: zk_core::session::SessionTable,
+        peer: zk_node::ZabPeer,
+        link: PeerLink,
+        log_tx: std::sync::mpsc::Sender<LogCmd>,
+        clock: Clock,
+    ) -> Self {
+        let mut core = Core::new(
+            settings,
+            stats,
+            zk_tree::DataTree::new(),
+            sessions.clone(),
+            log_tx,
+            clock,
+            None,
+        );
+        core.node = Node::new_zab(
+            core.settings.node_config(false),
+            zk_tree::DataTree::new(),
+            sessions,
+            peer,
+            Box::new(sasl_nonce),
+            now(&core.clock),
+        );
+        core.peer = Some(link.net);
+        core.peer_rx = Some((link.delivered, link.half_tick));
+        core.step(Input::Peer(Event::Start));
+        core
     }
 
     /// Writes the node's audit events to `audit` (`audit.enable`).
@@ -238,6 +311,10 @@ impl Core {
         let manual = self.clock.manual.clone();
         let Some(mut snap_done_rx) = self.snap_done_rx.take() else {
             return Err(crate::ServerError::Core("started twice".into()));
+        };
+        let (mut peer_delivered, mut peer_tick) = match self.peer_rx.take() {
+            Some((rx, tick)) => (Some(rx), Some(tick)),
+            None => (None, None),
         };
         // DatadirCleanupManager: at start, then every purgeInterval hours.
         let purge_every = self.settings.snapshot.purge_interval;
@@ -284,10 +361,31 @@ impl Core {
             tokio::select! {
                 biased;
                 ev = log_rx.recv() => match ev {
+                    Some(LogEvent::Durable(z)) if self.peer.is_some() => {
+                        self.step(Input::Peer(Event::LogDurable { zxid: z }))
+                    }
                     Some(LogEvent::Durable(z)) => self.step(Input::Durable(Zxid(z))),
                     Some(LogEvent::Failed(e)) => return Err(crate::ServerError::Log(e)),
+                    // TRUNC is synchronous for the peer: it is done once later writes are.
+                    Some(LogEvent::Truncated(_)) => {}
+                    Some(LogEvent::EpochDurable { accepted, value }) => {
+                        let file = if accepted { EpochFile::Accepted } else { EpochFile::Current };
+                        self.step(Input::Peer(Event::EpochDurable { file, epoch: value }))
+                    }
+                    Some(LogEvent::Replaced) => self.step(Input::Peer(Event::SnapshotDurable)),
                     None => return Err(crate::ServerError::LogStopped),
                 },
+                d = delivered(&mut peer_delivered) => match d {
+                    Some(Delivered::Message { from, message }) => {
+                        self.step(Input::Peer(Event::Received { from, message }))
+                    }
+                    Some(Delivered::Snapshot { from, .. }) => tracing::error!(
+                        "server {from} sent a SNAP: loading a snapshot from the leader is not built yet"
+                    ),
+                    Some(other) => tracing::debug!("peer transport: {other:?}"),
+                    None => return Err(crate::ServerError::Core("the peer transport stopped".into())),
+                },
+                _ = half_tick(&mut peer_tick) => self.step(Input::Peer(Event::Tick)),
                 msg = rx.recv() => match msg {
                     Some(m) => {
                         self.handle(m);
@@ -332,10 +430,19 @@ impl Core {
         self.node.set_now(now(&self.clock));
         self.node.step(input);
         self.dispatch();
+        if self.peer.is_some() {
+            let serving = self.node.role().kind().serves_clients();
+            self.stats
+                .not_serving
+                .store(!serving, std::sync::atomic::Ordering::Relaxed);
+        }
     }
 
     fn dispatch(&mut self) {
         let mut begin = None;
+        // An ensemble member's peer commands, carried out after the rest (allocates only
+        // when there are some).
+        let mut peer_cmds = Vec::new();
         for o in self.node.drain_outputs() {
             match o {
                 Output::Send(conn, out) => {
@@ -362,13 +469,75 @@ impl Core {
                         let _ = tx.try_send(slice);
                     }
                 }
-                // A standalone node has no Zab peer: neither comes out of it.
-                Output::Peer(_) | Output::Applied { .. } => {}
+                Output::Peer(cmd) => peer_cmds.push(cmd),
+                // Only with `record_applies` (the simulator's checkers).
+                Output::Applied { .. } => {}
             }
+        }
+        for cmd in peer_cmds {
+            self.peer_command(cmd);
         }
         if let Some((zxid, nodes)) = begin {
             self.begin_snapshot(zxid, nodes);
         }
+    }
+
+    /// Carries out a command of the node's Zab peer (an ensemble member only).
+    fn peer_command(&mut self, cmd: Command) {
+        let Some(net) = &self.peer else {
+            return;
+        };
+        match cmd {
+            Command::Send { to, message } => match message {
+                Message::Snapshot { .. } => {
+                    // The transport carries SNAP streams of a serialized tree; zk-zab's
+                    // snapshot is its committed txns (issue 12): not bridged yet. The
+                    // learner times out and tries again; DIFF and TRUNC syncs work.
+                    tracing::error!(
+                        "cannot send a SNAP to server {to}: snapshot transfer is not built yet"
+                    );
+                }
+                message => net.send(to, message),
+            },
+            Command::Persist(txns) => self
+                .to_log
+                .extend(txns.iter().map(|t| (t.header().zxid, t.bytes().clone()))),
+            Command::Truncate { zxid } => self.log_after_batch(LogCmd::Truncate(zxid)),
+            Command::WriteAcceptedEpoch(value) => self.log_after_batch(LogCmd::Epoch {
+                accepted: true,
+                value,
+            }),
+            Command::WriteCurrentEpoch(value) => self.log_after_batch(LogCmd::Epoch {
+                accepted: false,
+                value,
+            }),
+            Command::TakeSnapshot(txns) => self.log_after_batch(LogCmd::Replace(
+                txns.iter()
+                    .map(|t| (t.header().zxid, t.bytes().clone()))
+                    .collect(),
+            )),
+            Command::RoleChanged(role) => {
+                net.role_changed(role);
+                match role {
+                    PeerRole::Looking => tracing::info!("LOOKING"),
+                    PeerRole::Leading => tracing::info!("LEADING"),
+                    PeerRole::Following { leader } => {
+                        tracing::info!("FOLLOWING - LEADER ELECTION TOOK - server {leader}")
+                    }
+                }
+            }
+            Command::Established { epoch } => {
+                tracing::info!("leading epoch 0x{epoch:x}: a quorum acknowledged NEWLEADER")
+            }
+            // The node acted on the others already (see zk_node::zab).
+            _ => {}
+        }
+    }
+
+    /// Sends `cmd` to the log writer after the entries queued before it.
+    fn log_after_batch(&mut self, cmd: LogCmd) {
+        self.flush_log();
+        let _ = self.log_tx.send(cmd);
     }
 
     fn flush_log(&mut self) {
@@ -410,6 +579,11 @@ impl Core {
                 let _ = reply.send(crate::ops::query::answer(query, &self.view()));
             }
             CoreMsg::Snapshot { reply } => self.admin_snapshot(reply),
+            CoreMsg::Restore { reply, .. } if self.peer.is_some() => {
+                let _ = reply.send(Err(
+                    "restore is not supported on a member of an ensemble".into()
+                ));
+            }
             CoreMsg::Restore { state, reply } => {
                 if let Some((_, earlier)) = self.restore_pending.replace((state, reply)) {
                     let _ = earlier.send(Err("superseded by a later restore".into()));
@@ -427,6 +601,7 @@ impl Core {
             outstanding: self.node.outstanding(),
             now_mono_ms: self.clock.mono_ms(),
             now_wall_ms: self.clock.wall_ms(),
+            role: self.node.role().kind(),
         }
     }
 
@@ -501,6 +676,10 @@ impl Core {
             self.flush_log();
             match tokio::time::timeout_at(deadline, log_rx.recv()).await {
                 Ok(Some(LogEvent::Durable(z))) => self.step(Input::Durable(Zxid(z))),
+                // Only an ensemble member's log writer sends these; it refuses restores.
+                Ok(Some(
+                    LogEvent::Truncated(_) | LogEvent::EpochDurable { .. } | LogEvent::Replaced,
+                )) => {}
                 Ok(Some(LogEvent::Failed(e))) => {
                     let _ = reply.send(Err(format!("the txn log failed: {e}")));
                     return Err(crate::ServerError::Log(e));

@@ -43,7 +43,13 @@ pub struct CoreView<'a> {
     pub now_mono_ms: i64,
     /// The core clock's wall-clock ms.
     pub now_wall_ms: i64,
+    /// The node's role (`Mode:`, `zk_server_state`).
+    pub role: zk_node::RoleKind,
 }
+
+/// What `srvr`, `stat` and `mntr` answer while the server does not serve (an ensemble
+/// member that is electing: `ZooKeeperServer` not running).
+pub const NOT_SERVING: &str = "This ZooKeeper instance is not currently serving requests\n";
 
 /// `Version.getFullVersion()`.
 fn full_version() -> String {
@@ -68,6 +74,14 @@ pub fn answer_packets(text: &str) -> u64 {
 /// The answer to a word for which [`answered_locally`] is true (already whitelisted).
 pub fn render_local(word: FourLetterWord, settings: &Settings, stats: &Stats) -> String {
     use FourLetterWord as W;
+    if stats.not_serving.load(Ordering::Relaxed) {
+        match word {
+            // IsroCommand: "null" while no server runs.
+            W::Isro => return "null".into(),
+            W::Conf | W::Dirs | W::Srst | W::Crst => return NOT_SERVING.into(),
+            _ => {}
+        }
+    }
     match word {
         W::Ruok => "imok".into(),
         // Ferrokeeper never serves read-only.
@@ -100,6 +114,13 @@ pub fn render_local(word: FourLetterWord, settings: &Settings, stats: &Stats) ->
 pub fn render(cmd: &str, v: &CoreView<'_>) -> String {
     let mut out = String::new();
     match cmd {
+        "srvr" | "stat" | "mntr" | "cons" | "dump" | "wchs" | "wchc" | "wchp"
+            if !v.role.serves_clients() =>
+        {
+            out.push_str(NOT_SERVING)
+        }
+        // DigestCommand prints it without the newline.
+        "hash" if !v.role.serves_clients() => out.push_str(NOT_SERVING.trim_end()),
         "srvr" | "stat" => stat(cmd == "stat", v, &mut out),
         "cons" => {
             for c in v.stats.conns.snapshot() {
@@ -168,7 +189,7 @@ fn stat(with_clients: bool, v: &CoreView<'_>, out: &mut String) {
     let _ = writeln!(out, "Connections: {}", conns.len());
     let _ = writeln!(out, "Outstanding: {}", v.outstanding);
     let _ = writeln!(out, "Zxid: 0x{:x}", v.tree.last_processed_zxid);
-    out.push_str("Mode: standalone\n");
+    let _ = writeln!(out, "Mode: {}", v.role.name());
     let _ = writeln!(out, "Node count: {}", node_count(v.tree));
 }
 

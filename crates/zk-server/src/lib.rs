@@ -30,6 +30,7 @@ pub mod tls;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
@@ -152,12 +153,73 @@ pub async fn run_listeners(
     tree: DataTree,
     sessions: Vec<(i64, i32)>,
     stores: Stores,
+    shutdown: watch::Receiver<bool>,
+    clock: core::Clock,
+) -> Result<(), ServerError> {
+    let start = Start::Standalone { tree, sessions };
+    serve(settings, listeners, start, stores, shutdown, clock).await
+}
+
+/// What an ensemble member needs beyond a standalone server: its Zab peer (recovered from
+/// the txn log and the epoch files), the transport's settings and the epoch store.
+pub struct EnsembleParts {
+    /// The peer, over the whole txn log (its database is rebuilt from it).
+    pub peer: zk_node::ZabPeer,
+    /// Where the peers are.
+    pub net: quorum::PeerNetConfig,
+    /// `acceptedEpoch` and `currentEpoch`.
+    pub epochs: Box<dyn zk_storage::EpochStore>,
+}
+
+/// Serves clients as a member of an ensemble (issue 13): the node's role is Zab, its peers
+/// are reached through [`quorum::PeerNet`], and clients are served once it leads or follows
+/// a synced leader (until then their connections are closed, as Java's do).
+pub async fn run_ensemble(
+    settings: Settings,
+    listeners: Vec<Listener>,
+    ensemble: EnsembleParts,
+    stores: Stores,
+    shutdown: watch::Receiver<bool>,
+    clock: core::Clock,
+) -> Result<(), ServerError> {
+    serve(
+        settings,
+        listeners,
+        Start::Ensemble(Box::new(ensemble)),
+        stores,
+        shutdown,
+        clock,
+    )
+    .await
+}
+
+/// How the node starts (one value per server start: its size does not matter).
+#[allow(clippy::large_enum_variant)]
+enum Start {
+    /// Standalone, from the recovered tree and sessions.
+    Standalone {
+        tree: DataTree,
+        sessions: Vec<(i64, i32)>,
+    },
+    /// An ensemble member.
+    Ensemble(Box<EnsembleParts>),
+}
+
+async fn serve(
+    settings: Settings,
+    listeners: Vec<Listener>,
+    start: Start,
+    stores: Stores,
     mut shutdown: watch::Receiver<bool>,
     clock: core::Clock,
 ) -> Result<(), ServerError> {
     let Stores { log, snapshots } = stores;
     let settings = Arc::new(settings);
     let stats = Arc::new(stats::Stats::with_metrics(!settings.ops.metrics_off));
+    let (tree, sessions, ensemble) = match start {
+        Start::Standalone { tree, sessions } => (tree, sessions, None),
+        Start::Ensemble(parts) => (DataTree::new(), Vec::new(), Some(parts)),
+    };
     let sessions = recovery::session_table(
         &sessions,
         settings.tick_ms,
@@ -165,6 +227,24 @@ pub async fn run_listeners(
         clock.mono_ms(),
         settings.server_id,
     );
+    let (ensemble, epochs) = match ensemble {
+        Some(parts) => {
+            let EnsembleParts { peer, net, epochs } = *parts;
+            let half_tick = Duration::from_millis(u64::from(settings.tick_ms.max(2) as u32 / 2));
+            let (handle, delivered) = quorum::PeerNet::start(net, 4096)
+                .await
+                .map_err(|e| ServerError::Core(e.to_string()))?;
+            let mut half_tick = tokio::time::interval(half_tick);
+            half_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let link = core::PeerLink {
+                net: handle,
+                delivered,
+                half_tick,
+            };
+            (Some((peer, link)), Some(epochs))
+        }
+        None => (None, None),
+    };
 
     let (log_tx, log_rx) = std::sync::mpsc::channel();
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();
@@ -173,7 +253,7 @@ pub async fn run_listeners(
         let policy = settings.flush;
         std::thread::Builder::new()
             .name("txn-log".into())
-            .spawn(move || log::run_writer(log, log_rx, ev_tx, log_stats, policy))?
+            .spawn(move || log::run_writer(log, epochs, log_rx, ev_tx, log_stats, policy))?
     };
 
     let (core_tx, core_rx) = mpsc::channel(settings.global_outstanding_limit.max(16));
@@ -181,15 +261,26 @@ pub async fn run_listeners(
         .audit
         .as_ref()
         .map(|a| (a.user.clone(), Arc::new(audit::AuditLog::open(a))));
-    let core = core::Core::new(
-        settings.clone(),
-        stats.clone(),
-        tree,
-        sessions,
-        log_tx,
-        clock,
-        snapshots,
-    )
+    let core = match ensemble {
+        Some((peer, link)) => core::Core::new_ensemble(
+            settings.clone(),
+            stats.clone(),
+            sessions,
+            peer,
+            link,
+            log_tx,
+            clock,
+        ),
+        None => core::Core::new(
+            settings.clone(),
+            stats.clone(),
+            tree,
+            sessions,
+            log_tx,
+            clock,
+            snapshots,
+        ),
+    }
     .with_audit(audit.as_ref().map(|(_, log)| log.clone()));
     let core_task = tokio::spawn(core.run(core_rx, ev_rx, shutdown.clone()));
 

@@ -13,17 +13,33 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::sync::mpsc::UnboundedSender;
-use zk_storage::TxnLog;
+use zk_storage::{EpochStore, TxnLog};
 
 use crate::summary::Distribution;
 
-/// Work for the log writer.
+/// Work for the log writer. Commands take effect in the order they were sent: a truncation
+/// or an epoch write first makes the entries sent before it durable (the durable-write
+/// order a Zab peer relies on, ZAB-NOTES §4.9).
 #[derive(Debug)]
 pub enum LogCmd {
     /// Entries to make durable, in zxid order.
     Append(Vec<(i64, Bytes)>),
     /// Entries below this zxid are in a snapshot that is kept: drop them.
     PurgeBefore(i64),
+    /// Zab TRUNC: drop every entry after this zxid, durably; answered with
+    /// [`LogEvent::Truncated`].
+    Truncate(i64),
+    /// Zab: write and fsync `acceptedEpoch` (`accepted`) or `currentEpoch`; answered with
+    /// [`LogEvent::EpochDurable`]. Needs the epoch store the writer was started with.
+    Epoch {
+        /// Which file.
+        accepted: bool,
+        /// The value.
+        value: i64,
+    },
+    /// Zab SNAP taken to disk: the log becomes exactly these entries (the database the
+    /// leader sent); answered with [`LogEvent::Replaced`].
+    Replace(Vec<(i64, Bytes)>),
 }
 
 /// What the log writer reports.
@@ -33,6 +49,17 @@ pub enum LogEvent {
     Durable(i64),
     /// The log failed; nothing more will become durable.
     Failed(zk_storage::StorageError),
+    /// A [`LogCmd::Truncate`] is durable.
+    Truncated(i64),
+    /// A [`LogCmd::Epoch`] is durable.
+    EpochDurable {
+        /// Which file.
+        accepted: bool,
+        /// The value.
+        value: i64,
+    },
+    /// A [`LogCmd::Replace`] is durable.
+    Replaced,
 }
 
 /// Counters of the log writer, for `mntr` (as upstream's `fsynctime` summary, which
@@ -146,8 +173,11 @@ impl FlushPolicy {
 }
 
 /// Runs the writer until the command channel closes (syncing what it still holds).
+/// `epochs` is the epoch store of an ensemble member (`None` for a standalone server:
+/// an epoch command then fails the writer).
 pub fn run_writer(
     log: Box<dyn TxnLog>,
+    epochs: Option<Box<dyn EpochStore>>,
     rx: Receiver<LogCmd>,
     tx: UnboundedSender<LogEvent>,
     stats: Arc<LogStats>,
@@ -155,6 +185,7 @@ pub fn run_writer(
 ) {
     let mut w = Writer {
         log,
+        epochs,
         tx,
         stats,
         batch: Vec::new(),
@@ -195,6 +226,24 @@ pub fn run_writer(
             LogCmd::Append(entries) if w.batch.is_empty() => w.batch = entries,
             LogCmd::Append(entries) => w.batch.extend(entries),
             LogCmd::PurgeBefore(z) => w.pending_purge = Some(z),
+            LogCmd::Truncate(z) => {
+                if !w.sync() || !w.truncate(z) {
+                    return;
+                }
+                continue;
+            }
+            LogCmd::Epoch { accepted, value } => {
+                if !w.sync() || !w.epoch(accepted, value) {
+                    return;
+                }
+                continue;
+            }
+            LogCmd::Replace(entries) => {
+                if !w.sync() || !w.replace(&entries) {
+                    return;
+                }
+                continue;
+            }
         }
         if w.batch.is_empty() {
             w.purge();
@@ -209,6 +258,7 @@ pub fn run_writer(
 /// The writer's state between syncs.
 struct Writer {
     log: Box<dyn TxnLog>,
+    epochs: Option<Box<dyn EpochStore>>,
     tx: UnboundedSender<LogEvent>,
     stats: Arc<LogStats>,
     /// Entries received and not yet synced, in zxid order.
@@ -222,6 +272,52 @@ struct Writer {
 }
 
 impl Writer {
+    /// Reports a fatal failure; false (the writer stops).
+    fn fail(&mut self, what: &str, e: zk_storage::StorageError) -> bool {
+        tracing::error!("FATAL: {what} failed: {e}; no further writes will be acknowledged");
+        let _ = self.tx.send(LogEvent::Failed(e));
+        false
+    }
+
+    fn truncate(&mut self, z: i64) -> bool {
+        match self.log.truncate_after(z) {
+            Ok(()) => {
+                tracing::info!("Truncating log to get in sync with the leader 0x{z:x}");
+                self.tx.send(LogEvent::Truncated(z)).is_ok()
+            }
+            Err(e) => self.fail("truncating the txn log", e),
+        }
+    }
+
+    fn epoch(&mut self, accepted: bool, value: i64) -> bool {
+        let res = match self.epochs.as_mut() {
+            Some(e) if accepted => e.set_accepted_epoch(value),
+            Some(e) => e.set_current_epoch(value),
+            None => Err(zk_storage::StorageError::Invalid(
+                "an epoch write on a server without an epoch store".into(),
+            )),
+        };
+        match res {
+            Ok(()) => self
+                .tx
+                .send(LogEvent::EpochDurable { accepted, value })
+                .is_ok(),
+            Err(e) => self.fail("writing an epoch file", e),
+        }
+    }
+
+    fn replace(&mut self, entries: &[(i64, Bytes)]) -> bool {
+        let res = self
+            .log
+            .truncate_after(0)
+            .and_then(|()| self.log.append(entries))
+            .and_then(|()| self.log.sync());
+        match res {
+            Ok(()) => self.tx.send(LogEvent::Replaced).is_ok(),
+            Err(e) => self.fail("replacing the txn log with the leader's snapshot", e),
+        }
+    }
+
     fn purge(&mut self) {
         if let Some(z) = self.pending_purge.take() {
             // A failed purge loses nothing: the entries stay and are replayed over the
@@ -298,8 +394,9 @@ mod tests {
         let (tx, events) = unbounded_channel();
         let stats = Arc::new(LogStats::default());
         let s = stats.clone();
-        let thread =
-            std::thread::spawn(move || run_writer(Box::new(MemStore::new()), rx, tx, s, policy));
+        let thread = std::thread::spawn(move || {
+            run_writer(Box::new(MemStore::new()), None, rx, tx, s, policy)
+        });
         Running {
             cmds,
             events,

@@ -55,6 +55,9 @@ pub struct Stats {
     pub connections_rejected: AtomicU64,
     /// The text trace mask (`gtmk`/`stmk`; Ferrokeeper keeps it but traces nothing by it).
     pub trace_mask: AtomicI64,
+    /// The server does not serve clients (an ensemble member that is electing): the
+    /// four-letter words answered without the core say so, as upstream's do.
+    pub not_serving: std::sync::atomic::AtomicBool,
     /// Every open client connection.
     pub conns: ConnRegistry,
     /// The log writer's counters (fsyncs).
@@ -97,6 +100,7 @@ impl Stats {
             connection_requests: AtomicU64::new(0),
             connections_rejected: AtomicU64::new(0),
             trace_mask: AtomicI64::new(DEFAULT_TRACE_MASK),
+            not_serving: std::sync::atomic::AtomicBool::new(false),
             conns: ConnRegistry::default(),
             log: Arc::new(crate::log::LogStats::new(metrics)),
             read_latency: Distribution::new(metrics),

@@ -252,6 +252,10 @@ impl Cluster {
             let (q, e) = self.ports(j);
             cfg.push_str(&format!("server.{}={}:{q}:{e}\n", j + 1, peer.host));
         }
+        if matches!(node.kind, NodeKind::Ferrokeeper(_)) {
+            // Ferrokeeper's ensembles are experimental (issue 13): the opt-in.
+            cfg.push_str("ferrokeeper.experimentalEnsemble=true\n");
+        }
         cfg.push_str(&self.spec.extra);
         std::fs::write(node.dir.join("zoo.cfg"), cfg).map_err(|e| e.to_string())?;
         std::fs::write(

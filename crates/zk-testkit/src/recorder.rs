@@ -54,6 +54,9 @@ pub struct RecordConfig {
     pub session_timeout_ms: i32,
     /// How long a request or a connect may take before it counts as lost.
     pub op_timeout: Duration,
+    /// The origin of the recorded times: runs that share it (clones of one config) make one
+    /// history.
+    pub origin: Instant,
 }
 
 impl RecordConfig {
@@ -68,6 +71,7 @@ impl RecordConfig {
             seed: 1,
             session_timeout_ms: 10_000,
             op_timeout: Duration::from_secs(3),
+            origin: Instant::now(),
         }
     }
 
@@ -295,7 +299,7 @@ impl Client {
     async fn op(&mut self, kind: Kind, key: String) {
         let value = matches!(kind, Kind::Create | Kind::Set).then(|| {
             self.writes += 1;
-            format!("c{}-{}", self.index, self.writes)
+            format!("s{}c{}-{}", self.cfg.seed, self.index, self.writes)
         });
         let data = value.as_ref().map(|v| Bytes::from(v.clone().into_bytes()));
         let req = match kind {
@@ -391,9 +395,10 @@ impl Client {
 }
 
 /// Runs the clients for the configured duration; returns every operation they recorded.
+/// Values written are unique per seed: runs that make one history use different seeds.
 /// The prefix is created first (on the first server that answers).
 pub async fn record(cfg: &RecordConfig) -> Vec<Op> {
-    let start = Instant::now();
+    let start = cfg.origin;
     let mut setup = Session::default();
     for addr in &cfg.servers {
         if let Ok(mut c) = Conn::open(addr, &mut setup, cfg).await {
@@ -412,7 +417,7 @@ pub async fn record(cfg: &RecordConfig) -> Vec<Op> {
             }
         }
     }
-    let deadline = start + cfg.duration;
+    let deadline = Instant::now() + cfg.duration;
     let shared = std::sync::Arc::new(cfg.clone());
     let mut set = tokio::task::JoinSet::new();
     for index in 0..cfg.clients {

@@ -362,6 +362,8 @@ pub struct TreeFigures {
     pub approximate_data_size: usize,
     /// The quota gauge sets, in [`QUOTA_GAUGE_SETS`]' order: namespace → value.
     pub quotas: [BTreeMap<String, i64>; 4],
+    /// `zk_server_state`: `standalone`, `leader`, `follower`, `observer` (or `looking`).
+    pub server_state: &'static str,
 }
 
 impl TreeFigures {
@@ -380,6 +382,7 @@ impl TreeFigures {
             data_watches: data.len(),
             approximate_data_size: v.tree.approximate_data_size(),
             quotas: quota_gauges(v.tree),
+            server_state: v.role.name(),
         }
     }
 }
@@ -507,7 +510,11 @@ impl Figures {
             .collect();
         Figures {
             version: format!("{}, built on unknown", crate::stats::ZK_VERSION),
-            server_state: "standalone",
+            server_state: if tree.server_state.is_empty() {
+                "standalone"
+            } else {
+                tree.server_state
+            },
             metrics,
             quota_sets,
             tree,

@@ -273,6 +273,8 @@ impl Run {
             }
             Command::RoleChanged(role) => self.net.role_changed(role),
             Command::Established { .. } => {}
+            // The driver forwards no client requests and tracks no sessions.
+            Command::Forwarded { .. } | Command::SessionsTouched(_) | Command::Synced => {}
         }
     }
 }
