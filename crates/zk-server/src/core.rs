@@ -379,6 +379,11 @@ impl Core {
                     Some(Delivered::Message { from, message }) => {
                         self.step(Input::Peer(Event::Received { from, message }))
                     }
+                    // A follower whose leader connection broke looks at once (Java's
+                    // Follower at the read's EOF); the peer ignores other connections.
+                    Some(Delivered::QuorumDown { conn, .. }) => {
+                        self.step(Input::Peer(Event::ConnectionLost { conn }))
+                    }
                     Some(Delivered::Snapshot { from, .. }) => tracing::error!(
                         "server {from} sent a SNAP: loading a snapshot from the leader is not built yet"
                     ),

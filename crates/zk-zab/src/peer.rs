@@ -99,6 +99,15 @@ pub enum Event {
     },
     /// The snapshot of [`Command::TakeSnapshot`] is durable.
     SnapshotDurable,
+    /// The quorum-port connection `conn` broke (the transport read EOF or an error on it).
+    /// A follower whose connection to its leader broke looks for a leader at once, as
+    /// Java's `Follower.followLeader` does when `readPacket` throws, instead of waiting
+    /// `syncLimit` ticks of silence. Other connections are ignored (a leader notices a
+    /// learner's absence at its ping check, as Java's does).
+    ConnectionLost {
+        /// The connection id (as in [`Message::Quorum`]).
+        conn: u64,
+    },
     /// A client write at the leader, proposed as an `error` txn (type -1, time 0, no
     /// digest) whose record is `body` (ignored unless an established leader). The simulator's
     /// opaque writes; a txn a Java peer must apply goes through [`Event::ProposeTxn`].
@@ -406,6 +415,13 @@ impl<Q: QuorumVerifier + Clone> Peer<Q> {
             _ => None,
         }
     }
+    /// A follower's connection id to its leader (`None` unless following).
+    pub fn leader_conn(&self) -> Option<u64> {
+        match &self.state {
+            State::Following(f) => Some(f.conn),
+            _ => None,
+        }
+    }
     /// Whether this follower is synced and serving.
     pub fn is_serving(&self) -> bool {
         matches!(&self.state, State::Following(f) if f.serving)
@@ -442,6 +458,11 @@ impl<Q: QuorumVerifier + Clone> Peer<Q> {
                 State::Looking => {}
             },
             Event::EpochDurable { file, epoch } => self.epoch_durable(file, epoch, &mut out),
+            Event::ConnectionLost { conn } => {
+                if matches!(&self.state, State::Following(f) if f.conn == conn && f.heard) {
+                    self.look(&mut out);
+                }
+            }
             Event::SnapshotDurable => {
                 if let State::Following(f) = &mut self.state {
                     let cmds = f.learner.step(learner::Event::SnapshotDurable);

@@ -201,6 +201,28 @@ fn losing_the_leader_reelects_and_keeps_the_committed_txn() {
     }
 }
 
+#[test]
+fn a_follower_whose_leader_connection_breaks_looks_at_once() {
+    let mut net = Net::new(3);
+    assert!(net
+        .run(|n| n.leader().is_some() && n.peers.values().filter(|p| p.is_serving()).count() == 2));
+    let leader = net.leader().unwrap();
+    let follower = (1..=3).find(|&id| id != leader).unwrap();
+    let peer = net.peers.get_mut(&follower).unwrap();
+    let conn = peer.leader_conn().expect("a follower's connection");
+    // Another connection breaking changes nothing.
+    let cmds = peer.step(Event::ConnectionLost { conn: conn ^ 1 });
+    assert!(cmds.is_empty(), "{cmds:?}");
+    assert!(peer.is_serving());
+    // Its own: LOOKING, without a single tick.
+    let cmds = peer.step(Event::ConnectionLost { conn });
+    let looked = cmds
+        .iter()
+        .any(|c| matches!(c, Command::RoleChanged(PeerRole::Looking)));
+    assert!(looked, "the follower kept following a broken connection");
+    assert!(!peer.is_serving());
+}
+
 fn txn(zxid: i64) -> zk_zab::wire::packet::TxnPayload {
     let header = zk_proto::txn::TxnHeader {
         client_id: 7,
