@@ -756,7 +756,10 @@ impl Node {
                 self.forward_client(conn, session, xid, code, body.freeze());
                 return;
             }
-            if matches!(*req, Request::Sync(_)) {
+            let mutated = self
+                .peer()
+                .is_some_and(|p| p.mutation() == zk_zab::Mutation::SyncWithoutLeader);
+            if matches!(*req, Request::Sync(_)) && !mutated {
                 self.forward_sync(conn, session, xid, req);
                 return;
             }
