@@ -1329,7 +1329,10 @@ impl Node {
                 PeerCommand::Established { epoch } => self.establish(*epoch),
                 PeerCommand::LoadSnapshot { zxid } => self.rebuild(*zxid),
                 PeerCommand::Truncate { zxid } => {
-                    if self.tree.last_processed_zxid > *zxid {
+                    let mutated = self
+                        .peer()
+                        .is_some_and(|p| p.mutation() == zk_zab::Mutation::KeepTreeOnTruncate);
+                    if self.tree.last_processed_zxid > *zxid && !mutated {
                         self.rebuild(*zxid);
                     }
                 }

@@ -9,7 +9,7 @@ use zk_sim::{percentile, replay_command, run, SimConfig};
 use zk_zab::Mutation;
 
 fn usage() -> ExitCode {
-    eprintln!("usage: zk-sim (--seed N | --seeds A..B) [--nodes 3|5] [--mutation none|count-vote-twice|commit-before-quorum|ack-newleader-before-persist|diff-without-truncate|sync-without-leader] [--nodes-mode]");
+    eprintln!("usage: zk-sim (--seed N | --seeds A..B) [--nodes 3|5] [--mutation none|count-vote-twice|commit-before-quorum|ack-newleader-before-persist|diff-without-truncate|sync-without-leader|keep-tree-on-truncate] [--nodes-mode]");
     ExitCode::from(2)
 }
 
@@ -55,6 +55,7 @@ fn main() -> ExitCode {
                     "ack-newleader-before-persist" => Mutation::AckNewLeaderBeforePersist,
                     "diff-without-truncate" => Mutation::DiffWithoutTruncate,
                     "sync-without-leader" => Mutation::SyncWithoutLeader,
+                    "keep-tree-on-truncate" => Mutation::KeepTreeOnTruncate,
                     _ => return usage(),
                 }
             }

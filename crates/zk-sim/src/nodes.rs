@@ -11,9 +11,9 @@
 //!
 //! Checkers, in addition to the peer-level ones:
 //!
-//! * **TreeDigest**: every node that applied the same history (an FNV chain over the txns
-//!   applied since its tree was built from scratch) has the same `DataTree` digest after
-//!   it (`Output::Applied`);
+//! * **TreeDigest**: every node that applied committed zxid Z has the same `DataTree`
+//!   digest after it, and so has every node with the same applied history (an FNV chain
+//!   over the txns applied since its tree was built from scratch; `Output::Applied`);
 //! * **AckedWrite**: the zxid a write's reply carries is committed, and the committed txn
 //!   there is that session's request with that xid (and LeaderCompleteness keeps it in
 //!   every later leader's log);
@@ -113,6 +113,8 @@ pub(crate) struct World {
     next_conn: u64,
     /// History chain → (zxid, tree digest) after it.
     digests: BTreeMap<u64, (i64, i64)>,
+    /// Committed zxid → the tree digest after it.
+    committed_digests: BTreeMap<i64, i64>,
     /// Committed zxid → (session, cxid) of its txn.
     meta: BTreeMap<i64, (i64, i32)>,
     /// The highest zxid of an acknowledged write.
@@ -150,6 +152,7 @@ impl Sim {
         };
         let mut cmds = Vec::new();
         let mut sends = Vec::new();
+        let mut applied = Vec::new();
         for o in outs {
             match o {
                 Output::Peer(c) => cmds.push(c),
@@ -158,18 +161,50 @@ impl Sim {
                     zxid,
                     chain,
                     digest,
-                } => self.check_digest(id, zxid, chain, digest),
+                } => {
+                    // Which txn: from the log now (a TRUNC later in the step may drop it).
+                    let txn = self
+                        .nodes
+                        .get(&id)
+                        .and_then(|n| n.peer())
+                        .and_then(|p| {
+                            let log = p.log();
+                            let i = log.partition_point(|t| t.header().zxid < zxid);
+                            log.get(i).filter(|t| t.header().zxid == zxid)
+                        })
+                        .map(crate::txn_hash);
+                    applied.push((zxid, chain, digest, txn));
+                }
                 _ => {}
             }
         }
         self.hash = crate::fnv(self.hash, &(sends.len() as u64).to_le_bytes());
         self.commands(id, cmds);
+        // After the step's commits are recorded: a txn applied now may have just committed.
+        for (zxid, chain, digest, txn) in applied {
+            self.check_digest(id, zxid, chain, digest, txn);
+        }
         for (conn, out) in sends {
             self.send_to_client(conn, out);
         }
     }
 
-    fn check_digest(&mut self, id: i64, zxid: i64, chain: u64, digest: i64) {
+    fn check_digest(&mut self, id: i64, zxid: i64, chain: u64, digest: i64, txn: Option<u64>) {
+        // A committed txn: every node's tree is the committed history's tree after it.
+        if txn.is_some() && self.committed.get(&zxid).copied() == txn {
+            match self.world.committed_digests.get(&zxid) {
+                Some(&d) if d != digest => {
+                    return self.fail(format!(
+                        "TreeDigest: node {id} applied committed {zxid:#x} and has tree digest \
+                         {digest:#x}; another node had {d:#x} there"
+                    ))
+                }
+                Some(_) => {}
+                None => {
+                    self.world.committed_digests.insert(zxid, digest);
+                }
+            }
+        }
         match self.world.digests.get(&chain) {
             Some(&(z, d)) if z != zxid || d != digest => self.fail(format!(
                 "TreeDigest: node {id} applied {zxid:#x} with tree digest {digest:#x}; another \

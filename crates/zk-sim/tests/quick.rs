@@ -155,3 +155,14 @@ fn node_mode_catches_a_sync_answered_without_the_leader() {
         "{r:?}"
     );
 }
+
+/// A node that keeps its tree when a TRUNC drops txns it had applied: the TreeDigest checker
+/// (60 of 1000 seeds fail, the first at seed 1); no peer-level checker sees it.
+#[test]
+fn node_mode_catches_a_tree_kept_across_a_truncate() {
+    let r = node_caught(Mutation::KeepTreeOnTruncate, 1);
+    assert!(
+        r.as_ref().is_some_and(|(_, v)| v.starts_with("TreeDigest")),
+        "{r:?}"
+    );
+}
