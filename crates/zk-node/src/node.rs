@@ -1225,10 +1225,15 @@ impl Node {
             );
             return;
         }
+        z.predicted = z.predicted.wrapping_add(self.prep.last_digest_delta());
+        let digest = zk_proto::txn::TxnDigest {
+            version: zk_tree::digest::DIGEST_VERSION,
+            tree_digest: z.predicted,
+        };
         let cmds = z.peer.step(PeerEvent::ProposeTxn {
             body: p.body.to_bytes(),
             header: p.header,
-            digest: None,
+            digest: Some(digest),
         });
         self.peer_cmds(cmds);
     }
@@ -1393,6 +1398,7 @@ impl Node {
                         zxid,
                         chain,
                         digest: zk_tree::digest::tree_digest(&self.tree),
+                        proposed: t.digest().map(|d| d.tree_digest),
                     });
                 }
             }
@@ -1442,6 +1448,11 @@ impl Node {
         self.catch_up(last);
         self.prep = Prep::new(prep_config(&self.cfg), self.last_zxid());
         self.prep.start_epoch(epoch as u32);
+        self.prep.track_digest(true);
+        let digest = zk_tree::digest::tree_digest(&self.tree);
+        if let Some(z) = self.zab.as_mut() {
+            z.predicted = digest;
+        }
         let sessions: Vec<(i64, i32)> =
             self.sessions.iter().map(|s| (s.id, s.timeout_ms)).collect();
         for (id, timeout) in sessions {

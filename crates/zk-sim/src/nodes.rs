@@ -4,7 +4,8 @@
 //! and simulated clients drive it.
 //!
 //! Clients: [`SimConfig::clients`] sessions, each connected to a random live node, issuing
-//! create / setData / delete on a few shared paths, getData, exists, and sync followed by a
+//! create (persistent or, three times in ten, ephemeral) / setData / delete on a few shared
+//! paths, now and then a closeSession (then a new session), getData, exists, and sync followed by a
 //! getData, with up to four requests in flight. A client whose node crashes, closes its
 //! connection, or leaves a request unanswered for [`REQUEST_TIMEOUT_MS`] moves to another
 //! node with its session and the last zxid it saw (a node that is behind refuses it).
@@ -14,6 +15,8 @@
 //! * **TreeDigest**: every node that applied committed zxid Z has the same `DataTree`
 //!   digest after it, and so has every node with the same applied history (an FNV chain
 //!   over the txns applied since its tree was built from scratch; `Output::Applied`);
+//! * **ProposalDigest**: the `TxnDigest` a leader proposed with a txn (predicted from its
+//!   outstanding changes) equals every applier's tree digest after it;
 //! * **AckedWrite**: the zxid a write's reply carries is committed, and the committed txn
 //!   there is that session's request with that xid (and LeaderCompleteness keeps it in
 //!   every later leader's log);
@@ -104,6 +107,8 @@ struct Client {
     last_zxid: i64,
     next_xid: i32,
     pending: VecDeque<Pending>,
+    /// A closeSession was sent: the next session is a new one.
+    closing: bool,
 }
 
 /// Node mode's clients and checker state.
@@ -161,7 +166,14 @@ impl Sim {
                     zxid,
                     chain,
                     digest,
+                    proposed,
                 } => {
+                    if let Some(p) = proposed.filter(|p| *p != digest) {
+                        self.fail(format!(
+                            "ProposalDigest: node {id} applied {zxid:#x} and has tree digest \
+                             {digest:#x}; its proposer sent {p:#x}"
+                        ));
+                    }
                     // Which txn: from the log now (a TRUNC later in the step may drop it).
                     let txn = self
                         .nodes
@@ -361,8 +373,12 @@ impl Sim {
         let path = Some(JString::from(format!("/p{}", self.rng.range(0, PATHS - 1))));
         let data = Some(Bytes::from(self.rng.next_u64().to_be_bytes().to_vec()));
         let choice = self.rng.range(0, 9);
+        // Some creates are ephemeral: an expired session's closeSession deletes them.
+        let flags = i32::from(self.rng.chance(300));
         let read = |path| Box::new(Request::GetData(GetDataRequest { path, watch: false }));
+        let close = self.rng.chance(15);
         let reqs: Vec<(Kind, Box<Request>)> = match choice {
+            _ if close => vec![(Kind::Write, Box::new(Request::CloseSession))],
             0..=2 => vec![(
                 Kind::Write,
                 Box::new(Request::Create {
@@ -371,7 +387,7 @@ impl Sim {
                         path,
                         data,
                         acl: Some(zk_tree::acl::open_acl_unsafe()),
-                        flags: 0,
+                        flags,
                     },
                 }),
             )],
@@ -410,6 +426,7 @@ impl Sim {
                 return;
             };
             c.next_xid += 1;
+            c.closing |= matches!(*req, Request::CloseSession);
             let xid = c.next_xid;
             c.pending.push_back(Pending {
                 xid,
@@ -439,6 +456,9 @@ impl Sim {
                 }
             }
             Outgoing::Close => {
+                if std::mem::take(&mut c.closing) {
+                    c.session = 0;
+                }
                 let target = c.conn.take();
                 c.connected = false;
                 c.pending.clear();
