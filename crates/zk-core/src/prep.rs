@@ -145,6 +145,12 @@ pub struct Prep {
     last_zxid: i64,
     queue: VecDeque<(i64, Bytes)>,
     by_path: HashMap<Bytes, Change, RandomState>,
+    /// The digest delta of each prepared txn is computed ([`Prep::track_digest`]).
+    track_digest: bool,
+    /// The txn being prepared: each path it changes, with its outstanding change before.
+    before: Vec<(Bytes, Option<Change>)>,
+    /// The tree-digest delta of the last txn prepared.
+    last_delta: i64,
 }
 
 type PResult<T> = Result<T, ErrorCode>;
@@ -207,6 +213,35 @@ impl Prep {
             last_zxid,
             queue: VecDeque::new(),
             by_path: HashMap::default(),
+            track_digest: false,
+            before: Vec::new(),
+            last_delta: 0,
+        }
+    }
+
+    /// Computes, for every txn prepared from now on, how much it changes the tree digest
+    /// (`zk_tree::digest`), as `PrepRequestProcessor` does for the `TxnDigest` a leader
+    /// proposes: [`Prep::last_digest_delta`]. Off by default (standalone logs no digest).
+    pub fn track_digest(&mut self, on: bool) {
+        self.track_digest = on;
+    }
+
+    /// The tree-digest delta of the last txn prepared (0 unless tracking): the digest of
+    /// the tree with every prepared txn applied is the applied tree's plus the deltas of
+    /// the txns prepared since.
+    pub fn last_digest_delta(&self) -> i64 {
+        self.last_delta
+    }
+
+    /// The digest of `path`'s outstanding change, or of its node in `tree` without one.
+    fn state_digest(tree: &DataTree, path: &[u8], change: Option<&Change>) -> i64 {
+        match change {
+            Some(c) => c.stat.as_ref().map_or(0, |stat| {
+                zk_tree::digest::node_digest(path, c.data.as_deref(), stat)
+            }),
+            None => tree
+                .node(path)
+                .map_or(0, |n| zk_tree::digest::digest_of(path, &n)),
         }
     }
 
@@ -260,6 +295,10 @@ impl Prep {
     }
 
     fn add_change(&mut self, path: Bytes, c: Change) {
+        if self.track_digest && !self.before.iter().any(|(p, _)| *p == path) {
+            self.before
+                .push((path.clone(), self.by_path.get(&path).cloned()));
+        }
         self.queue.push_back((c.zxid, path.clone()));
         self.by_path.insert(path, c);
     }
@@ -304,6 +343,16 @@ impl Prep {
                 TxnBody::Error(ErrorTxn { err: code.code() })
             }
         };
+        if self.track_digest {
+            // After the txn (a rolled-back multi restored its paths): each path's state now
+            // against its state before.
+            let before = std::mem::take(&mut self.before);
+            self.last_delta = before.iter().fold(0i64, |acc, (path, old)| {
+                let now = Self::state_digest(tree, path, self.by_path.get(path));
+                let was = Self::state_digest(tree, path, old.as_ref());
+                acc.wrapping_add(now.wrapping_sub(was))
+            });
+        }
         Prepared { header, body }
     }
 
@@ -532,6 +581,19 @@ impl Prep {
                 }
                 es.sort();
                 for p in &es {
+                    if self.track_digest {
+                        // With digests (as upstream's `digestEnabled`): the parent's pzxid
+                        // moves when the node goes, and the predicted digest must see it.
+                        if let Some(parent) = parent_of(p).map(Bytes::copy_from_slice) {
+                            if let Ok(mut prec) = self.record(tree, &parent) {
+                                if let Some(st) = prec.stat.as_mut() {
+                                    st.pzxid = st.pzxid.max(zxid);
+                                }
+                                prec.zxid = zxid;
+                                self.add_change(parent, prec);
+                            }
+                        }
+                    }
                     self.add_change(
                         p.clone(),
                         Change {

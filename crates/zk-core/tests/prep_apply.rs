@@ -367,3 +367,64 @@ fn close_session_deletes_ephemerals_including_pending_ones() {
         Some(ErrorCode::SessionExpired)
     );
 }
+
+/// `Prep::track_digest`: with every txn prepared before any is applied (a leader's
+/// pipeline), the applied tree's digest plus each txn's delta is the digest of the tree
+/// once that txn is applied, for creates, setData, deletes, a multi and a failed multi,
+/// errors, and a closeSession deleting ephemerals (one of them still pending).
+#[test]
+fn digest_deltas_predict_the_tree_digest_of_pipelined_txns() {
+    let mut c = Core::new(PrepConfig {
+        close_session_txn: true,
+        ..Default::default()
+    });
+    c.prep.track_digest(true);
+    let set = |p: &str| {
+        WriteOp::SetData(SetDataRequest {
+            path: Some(p.into()),
+            data: Some(Bytes::from_static(b"changed")),
+            version: -1,
+        })
+    };
+    let ops = vec![
+        create("/a", CreateMode::Persistent),
+        create("/a/b", CreateMode::Persistent),
+        set("/a/b"),
+        create("/a/e", CreateMode::Ephemeral),
+        create("/a", CreateMode::Persistent), // NODEEXISTS: an error txn
+        WriteOp::Multi(vec![
+            create("/m", CreateMode::Persistent),
+            set("/a"),
+            WriteOp::Delete(DeleteRequest {
+                path: Some("/a/b".into()),
+                version: -1,
+            }),
+        ]),
+        WriteOp::Multi(vec![
+            create("/n", CreateMode::Persistent),
+            WriteOp::Delete(DeleteRequest {
+                path: Some("/nope".into()),
+                version: -1,
+            }),
+        ]),
+        create("/e2", CreateMode::Ephemeral),
+        WriteOp::CloseSession,
+    ];
+    let mut predicted = zk_tree::digest::tree_digest(&c.tree);
+    let mut prepared = Vec::new();
+    for op in &ops {
+        let p = c.prepare(op);
+        predicted = predicted.wrapping_add(c.prep.last_digest_delta());
+        prepared.push((p, predicted));
+    }
+    for (i, (p, want)) in prepared.iter().enumerate() {
+        c.apply(p);
+        assert_eq!(
+            zk_tree::digest::tree_digest(&c.tree),
+            *want,
+            "after txn {i} ({:?})",
+            ops[i]
+        );
+    }
+    assert!(c.tree.node(b"/a/e").is_none() && c.tree.node(b"/m").is_some());
+}

@@ -169,6 +169,8 @@ pub enum Output {
         chain: u64,
         /// The tree's digest after it (`zk_tree::digest::tree_digest`).
         digest: i64,
+        /// The digest its proposer sent with it (`TxnDigest`), if any.
+        proposed: Option<i64>,
     },
 }
 

@@ -756,7 +756,10 @@ impl Node {
                 self.forward_client(conn, session, xid, code, body.freeze());
                 return;
             }
-            if matches!(*req, Request::Sync(_)) {
+            let mutated = self
+                .peer()
+                .is_some_and(|p| p.mutation() == zk_zab::Mutation::SyncWithoutLeader);
+            if matches!(*req, Request::Sync(_)) && !mutated {
                 self.forward_sync(conn, session, xid, req);
                 return;
             }
@@ -1222,10 +1225,15 @@ impl Node {
             );
             return;
         }
+        z.predicted = z.predicted.wrapping_add(self.prep.last_digest_delta());
+        let digest = zk_proto::txn::TxnDigest {
+            version: zk_tree::digest::DIGEST_VERSION,
+            tree_digest: z.predicted,
+        };
         let cmds = z.peer.step(PeerEvent::ProposeTxn {
             body: p.body.to_bytes(),
             header: p.header,
-            digest: None,
+            digest: Some(digest),
         });
         self.peer_cmds(cmds);
     }
@@ -1326,7 +1334,10 @@ impl Node {
                 PeerCommand::Established { epoch } => self.establish(*epoch),
                 PeerCommand::LoadSnapshot { zxid } => self.rebuild(*zxid),
                 PeerCommand::Truncate { zxid } => {
-                    if self.tree.last_processed_zxid > *zxid {
+                    let mutated = self
+                        .peer()
+                        .is_some_and(|p| p.mutation() == zk_zab::Mutation::KeepTreeOnTruncate);
+                    if self.tree.last_processed_zxid > *zxid && !mutated {
                         self.rebuild(*zxid);
                     }
                 }
@@ -1387,6 +1398,7 @@ impl Node {
                         zxid,
                         chain,
                         digest: zk_tree::digest::tree_digest(&self.tree),
+                        proposed: t.digest().map(|d| d.tree_digest),
                     });
                 }
             }
@@ -1436,6 +1448,11 @@ impl Node {
         self.catch_up(last);
         self.prep = Prep::new(prep_config(&self.cfg), self.last_zxid());
         self.prep.start_epoch(epoch as u32);
+        self.prep.track_digest(true);
+        let digest = zk_tree::digest::tree_digest(&self.tree);
+        if let Some(z) = self.zab.as_mut() {
+            z.predicted = digest;
+        }
         let sessions: Vec<(i64, i32)> =
             self.sessions.iter().map(|s| (s.id, s.timeout_ms)).collect();
         for (id, timeout) in sessions {

@@ -31,8 +31,12 @@
 //! its clients touched in its PING replies; only the leader expires sessions and reaps
 //! containers.
 //!
-//! Not built: the TxnDigest of a proposal (the leader proposes without one, which Java
-//! accepts), observers, REVALIDATE, local sessions, reconfig.
+//! Proposals carry the `TxnDigest` Java computes: the leader's digest at establishment
+//! (one walk of the tree) plus each prepared txn's delta (`Prep::track_digest`, from the
+//! outstanding changes, as `PrepRequestProcessor` does). With [`crate::Node::record_applies`]
+//! every node compares it with its tree after applying ([`Output::Applied`]).
+//!
+//! Not built: observers, REVALIDATE, local sessions, reconfig.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -59,6 +63,9 @@ pub(crate) struct ZabRole {
     pub(crate) chain: u64,
     /// Emit [`Output::Applied`] after each txn (the simulator's checkers).
     pub(crate) record_applies: bool,
+    /// Leader: the tree digest with every txn prepared so far applied (the `TxnDigest`
+    /// of the last proposal).
+    pub(crate) predicted: i64,
 }
 
 /// The FNV-1a offset basis: the chain of an empty history.
@@ -80,6 +87,7 @@ impl ZabRole {
             pending_syncs: VecDeque::new(),
             chain: CHAIN_START,
             record_applies: false,
+            predicted: 0,
         }
     }
 }

@@ -11,7 +11,6 @@ use bytes::Bytes;
 use zk_core::read::Response;
 use zk_core::session::SessionTable;
 use zk_node::{Input, Node, NodeConfig, Now, Outgoing, Output, RoleKind, Verifier};
-use zk_proto::data::{Acl, Id};
 use zk_proto::proto::{ConnectRequest, CreateRequest, GetDataRequest, SyncRequest};
 use zk_proto::request::Request;
 use zk_proto::JString;
@@ -28,16 +27,6 @@ struct Net {
     q: VecDeque<(i64, Input)>,
     /// Client traffic: (node, conn, what).
     sent: Vec<(i64, u64, Outgoing)>,
-}
-
-fn open_acl() -> Option<Vec<Acl>> {
-    Some(vec![Acl {
-        perms: zk_proto::perms::ALL,
-        id: Id {
-            scheme: Some(JString::from("world")),
-            id: Some(JString::from("anyone")),
-        },
-    }])
 }
 
 impl Net {
@@ -207,7 +196,7 @@ fn a_followers_client_writes_through_the_leader_and_reads_and_syncs_locally() {
         request: CreateRequest {
             path: Some(JString::from("/a")),
             data: Some(Bytes::from_static(b"x")),
-            acl: open_acl(),
+            acl: Some(zk_tree::acl::open_acl_unsafe()),
             flags: 0,
         },
     };

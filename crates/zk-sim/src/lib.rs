@@ -1,5 +1,9 @@
 //! A deterministic simulator of an ensemble of [`zk_zab::peer::Peer`]s that tries to break
-//! Zab, and the checkers named after its properties.
+//! Zab, and the checkers named after its properties. In node mode
+//! ([`SimConfig::nodes_mode`], `--nodes-mode`) every member is a whole `zk_node::Node`
+//! (the request pipeline with Zab as its role) driven by simulated client sessions, with
+//! checkers on trees, sessions and syncs besides (see `nodes.rs`: TreeDigest, AckedWrite,
+//! SessionOrder, SyncRead).
 //!
 //! Everything is a function of the seed: one [`Rng`] drives delays, losses, duplicates,
 //! partitions, crashes, clock skew, disk latency and client writes; events are ordered by
@@ -19,7 +23,9 @@
 //!   latency, and only then is the peer told;
 //! * clock skew: each peer's half ticks come at its own period (±30 %).
 //!
-//! Clients submit writes to a peer that says it is an established leader.
+//! Peer mode: clients submit opaque writes to a peer that says it is an established leader.
+//! Node mode: client sessions connect to random nodes and issue create / setData / delete /
+//! getData / exists and sync-then-read, moving to another node when theirs dies.
 //!
 //! Checkers (first violation ends the run):
 //!
@@ -41,9 +47,14 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
 
 use bytes::Bytes;
+use std::sync::Arc;
 use zk_zab::learner::EpochFile;
+
+use zk_node::Verifier;
 use zk_zab::peer::{Command, Event, Message, Peer, PeerConfig, PeerRole};
 use zk_zab::quorum::Majority;
+
+mod nodes;
 use zk_zab::wire::packet::{Packet, TxnPayload};
 use zk_zab::Mutation;
 
@@ -89,6 +100,11 @@ pub struct SimConfig {
     pub mutation: Mutation,
     /// Print role changes and establishments to stderr (debugging a seed).
     pub verbose: bool,
+    /// Node mode: every member is a whole zk-node (the request pipeline with Zab as its
+    /// role) and simulated clients drive it; otherwise bare peers with opaque writes.
+    pub nodes_mode: bool,
+    /// Node mode: how many simulated clients.
+    pub clients: usize,
 }
 
 impl SimConfig {
@@ -101,6 +117,16 @@ impl SimConfig {
             liveness_ms: 60_000,
             mutation: Mutation::None,
             verbose: false,
+            nodes_mode: false,
+            clients: 3,
+        }
+    }
+
+    /// Node mode's defaults for `seed` and `nodes`.
+    pub fn nodes_mode(seed: u64, nodes: i64) -> SimConfig {
+        SimConfig {
+            nodes_mode: true,
+            ..SimConfig::new(seed, nodes)
         }
     }
 }
@@ -122,6 +148,10 @@ pub struct Outcome {
     pub committed: usize,
     /// Events processed.
     pub events: u64,
+    /// Node mode: client writes acknowledged.
+    pub acked: usize,
+    /// Node mode: client reads (and syncs) answered.
+    pub reads: usize,
 }
 
 const TICK_MS: u64 = 200;
@@ -157,6 +187,22 @@ enum Ev {
         from: i64,
         to: i64,
     },
+    /// Node mode: a simulated client's next move.
+    ClientOp {
+        client: usize,
+    },
+    /// Node mode: client traffic to a node's incarnation.
+    ToNode {
+        id: i64,
+        inc: u64,
+        input: zk_node::Input,
+    },
+    /// Node mode: a node's answer reaches a client's connection.
+    ToClient {
+        client: usize,
+        conn: u64,
+        out: zk_node::Outgoing,
+    },
 }
 
 impl Ev {
@@ -172,6 +218,9 @@ impl Ev {
             Ev::Calm => 8,
             Ev::Client => 9,
             Ev::Resend { .. } => 10,
+            Ev::ClientOp { .. } => 11,
+            Ev::ToNode { .. } => 12,
+            Ev::ToClient { .. } => 13,
         }
     }
 }
@@ -183,8 +232,14 @@ enum DiskOp {
     Snapshot(Vec<TxnPayload>),
 }
 
+/// A live member: a bare peer (peer mode) or a whole node with its peer (node mode).
+enum Role {
+    Peer(Box<Peer<Verifier>>),
+    Node(Box<zk_node::Node>),
+}
+
 struct Node {
-    peer: Option<Peer<Majority>>,
+    role: Option<Role>,
     inc: u64,
     /// Durable state: what a restart recovers.
     log: Vec<TxnPayload>,
@@ -194,6 +249,19 @@ struct Node {
     half_tick_ms: u64,
     /// Last zxid committed in this role session (TotalOrder).
     last_commit: Option<i64>,
+}
+
+impl Node {
+    fn up(&self) -> bool {
+        self.role.is_some()
+    }
+
+    fn peer(&self) -> Option<&Peer<Verifier>> {
+        match self.role.as_ref()? {
+            Role::Peer(p) => Some(p),
+            Role::Node(n) => n.peer(),
+        }
+    }
 }
 
 /// The simulator.
@@ -224,6 +292,8 @@ pub struct Sim {
     /// The last client cxid before the faults stopped.
     probe: Option<i64>,
     recovered: Option<u64>,
+    /// Node mode: the simulated clients and the client-side checkers' state.
+    world: nodes::World,
     violation: Option<String>,
     cxid: i32,
 }
@@ -252,7 +322,7 @@ impl Sim {
             nodes.insert(
                 id,
                 Node {
-                    peer: None,
+                    role: None,
                     inc: 0,
                     log: Vec::new(),
                     accepted: 0,
@@ -283,6 +353,7 @@ impl Sim {
             calm_at: None,
             probe: None,
             recovered: None,
+            world: nodes::World::default(),
             violation: None,
             cxid: 0,
             cfg,
@@ -296,6 +367,9 @@ impl Sim {
         for ev in [Ev::Crash, Ev::Partition, Ev::Client] {
             let at = sim.rng.range(100, 1500);
             sim.schedule(at, ev);
+        }
+        if sim.cfg.nodes_mode {
+            sim.start_clients();
         }
         sim
     }
@@ -338,7 +412,7 @@ impl Sim {
             let state: Vec<String> = self
                 .nodes
                 .iter()
-                .map(|(id, n)| match &n.peer {
+                .map(|(id, n)| match n.peer() {
                     Some(p) => format!(
                         "{id}: {:?} epochs {:?} last {:#x} established {:?}",
                         p.role(),
@@ -363,13 +437,15 @@ impl Sim {
             recovery_ms: self.recovered,
             committed: self.committed.len(),
             events: self.events,
+            acked: self.world.acked,
+            reads: self.world.reads,
         }
     }
 
     fn up(&self) -> Vec<i64> {
         self.nodes
             .iter()
-            .filter(|(_, n)| n.peer.is_some())
+            .filter(|(_, n)| n.up())
             .map(|(id, _)| *id)
             .collect()
     }
@@ -405,18 +481,21 @@ impl Sim {
                         );
                     }
                 }
-                if self.nodes.get(&to).is_some_and(|n| n.peer.is_some()) {
+                if self.nodes.get(&to).is_some_and(|n| n.up()) {
                     self.step(to, Event::Received { from, message: msg });
                 }
             }
             Ev::Tick { id, inc } => {
                 let Some(n) = self.nodes.get(&id) else { return };
-                if n.inc != inc || n.peer.is_none() {
+                if n.inc != inc || !n.up() {
                     return;
                 }
                 let period = n.half_tick_ms;
                 self.schedule(period, Ev::Tick { id, inc });
                 self.step(id, Event::Tick);
+                if self.cfg.nodes_mode {
+                    self.node_input(id, zk_node::Input::Tick);
+                }
             }
             Ev::Disk { id, inc } => self.disk_done(id, inc),
             Ev::Crash => {
@@ -467,7 +546,7 @@ impl Sim {
                 let down: Vec<i64> = self
                     .nodes
                     .iter()
-                    .filter(|(_, n)| n.peer.is_none())
+                    .filter(|(_, n)| !n.up())
                     .map(|(id, _)| *id)
                     .collect();
                 for id in down {
@@ -475,8 +554,15 @@ impl Sim {
                 }
             }
             Ev::Client => self.client(),
+            Ev::ClientOp { client } => self.client_op(client),
+            Ev::ToNode { id, inc, input } => {
+                if self.nodes.get(&id).is_some_and(|n| n.inc == inc && n.up()) {
+                    self.node_input(id, input);
+                }
+            }
+            Ev::ToClient { client, conn, out } => self.client_recv(client, conn, out),
             Ev::Resend { from, to } => {
-                let up = |id: i64| self.nodes.get(&id).is_some_and(|n| n.peer.is_some());
+                let up = |id: i64| self.nodes.get(&id).is_some_and(|n| n.up());
                 if up(from) && up(to) && !self.cut.contains(&(from, to)) {
                     if let Some(msg) = self.last_election.get(&(from, to)).cloned() {
                         let d = self.rng.range(1, 40);
@@ -497,14 +583,15 @@ impl Sim {
     }
 
     fn client(&mut self) {
+        if self.cfg.nodes_mode {
+            // Node mode: the simulated sessions write (nodes.rs); nothing is proposed past
+            // a node's pipeline.
+            return;
+        }
         let leaders: Vec<i64> = self
             .nodes
             .iter()
-            .filter(|(_, n)| {
-                n.peer
-                    .as_ref()
-                    .is_some_and(|p| p.established_epoch().is_some())
-            })
+            .filter(|(_, n)| n.peer().is_some_and(|p| p.established_epoch().is_some()))
             .map(|(id, _)| *id)
             .collect();
         if !leaders.is_empty() {
@@ -529,11 +616,12 @@ impl Sim {
             eprintln!("{:>6} ms peer {id}: crash", self.now);
         }
         if let Some(n) = self.nodes.get_mut(&id) {
-            n.peer = None;
+            n.role = None;
             n.disk.clear();
             n.inc += 1;
             n.last_commit = None;
         }
+        self.clients_lose(id);
     }
 
     fn restart(&mut self, id: i64) {
@@ -542,17 +630,23 @@ impl Sim {
         let Some(n) = self.nodes.get_mut(&id) else {
             return;
         };
-        if n.peer.is_some() {
+        if n.up() {
             return;
         }
         n.inc += 1;
-        let mut pc = PeerConfig::new(id, Majority::new(1..=nodes));
+        let verifier: Verifier = Arc::new(Majority::new(1..=nodes));
+        let mut pc = PeerConfig::new(id, verifier);
         pc.tick_ms = TICK_MS;
         pc.init_limit = 10;
         pc.sync_limit = 5;
         pc.max_notification_interval_ms = 1600;
         pc.mutation = mutation;
-        n.peer = Some(Peer::new(pc, n.log.clone(), n.accepted, n.current, n.inc));
+        let peer = Peer::new(pc, n.log.clone(), n.accepted, n.current, n.inc);
+        n.role = Some(if self.cfg.nodes_mode {
+            Role::Node(Box::new(nodes::new_node(id, peer, self.now)))
+        } else {
+            Role::Peer(Box::new(peer))
+        });
         n.last_commit = None;
         let (inc, period) = (n.inc, n.half_tick_ms);
         self.schedule(period, Ev::Tick { id, inc });
@@ -674,10 +768,16 @@ impl Sim {
     }
 
     fn step(&mut self, id: i64, event: Event) {
-        let Some(peer) = self.nodes.get_mut(&id).and_then(|n| n.peer.as_mut()) else {
-            return;
+        let cmds = match self.nodes.get_mut(&id).and_then(|n| n.role.as_mut()) {
+            None => return,
+            Some(Role::Peer(peer)) => peer.step(event),
+            Some(Role::Node(_)) => return self.node_input(id, zk_node::Input::Peer(event)),
         };
-        let cmds = peer.step(event);
+        self.commands(id, cmds);
+    }
+
+    /// Carries out a peer's commands (a bare peer's, or those a node passed on).
+    fn commands(&mut self, id: i64, cmds: Vec<Command>) {
         self.hash = fnv(self.hash, &id.to_le_bytes());
         self.hash = fnv(self.hash, &(cmds.len() as u64).to_le_bytes());
         let mut commits = Vec::new();
@@ -734,8 +834,7 @@ impl Sim {
 
     fn log_of(&self, id: i64) -> Vec<(i64, u64)> {
         self.nodes[&id]
-            .peer
-            .as_ref()
+            .peer()
             .map(|p| {
                 p.log()
                     .iter()
@@ -795,12 +894,14 @@ impl Sim {
         for &(x, h) in &newly {
             self.committed.insert(x, h);
         }
+        let zs: Vec<i64> = newly.iter().map(|(x, _)| *x).collect();
+        self.note_committed(id, &zs);
         let cxid = self.nodes[&id]
-            .peer
-            .as_ref()
+            .peer()
             .and_then(|p| p.log().get(pos))
             .map_or(0, |t| i64::from(t.header().cxid));
-        if self.probe.is_some_and(|p| cxid > p) && self.recovered.is_none() {
+        if !self.cfg.nodes_mode && self.probe.is_some_and(|p| cxid > p) && self.recovered.is_none()
+        {
             if let Some(calm) = self.calm_at {
                 self.recovered = Some(self.now - calm);
             }
@@ -809,7 +910,7 @@ impl Sim {
         let leaders: Vec<(i64, i64)> = self
             .nodes
             .iter()
-            .filter_map(|(&sid, n)| Some((sid, n.peer.as_ref()?.established_epoch()?)))
+            .filter_map(|(&sid, n)| Some((sid, n.peer()?.established_epoch()?)))
             .collect();
         for (sid, epoch) in leaders {
             let theirs: BTreeMap<i64, u64> = self.log_of(sid).into_iter().collect();
@@ -849,16 +950,18 @@ impl Sim {
         }
         // A quorum acked NEWLEADER: the leader's whole initial history is committed now
         // (the new primary delivers it before broadcasting).
+        let zs: Vec<i64> = log.iter().map(|(x, _)| *x).collect();
         for (x, h) in log {
             self.committed.insert(x, h);
         }
+        self.note_committed(id, &zs);
     }
 
     /// Roles now (for reports and tests).
     pub fn roles(&self) -> Vec<(i64, Option<PeerRole>)> {
         self.nodes
             .iter()
-            .map(|(&id, n)| (id, n.peer.as_ref().map(|p| p.role())))
+            .map(|(&id, n)| (id, n.peer().map(|p| p.role())))
             .collect()
     }
 }

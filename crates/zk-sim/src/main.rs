@@ -1,5 +1,7 @@
-//! `zk-sim --seed N | --seeds A..B [--nodes 3|5] [--mutation NAME]`: runs seeds, prints
-//! failures with their replay command and a summary with election-time percentiles.
+//! `zk-sim --seed N | --seeds A..B [--nodes 3|5] [--mutation NAME] [--nodes-mode]`: runs
+//! seeds, prints failures with their replay command and a summary with election-time
+//! percentiles. `--nodes-mode` runs whole zk-nodes with simulated clients (see the crate
+//! docs) instead of bare peers.
 
 use std::process::ExitCode;
 
@@ -7,7 +9,7 @@ use zk_sim::{percentile, replay_command, run, SimConfig};
 use zk_zab::Mutation;
 
 fn usage() -> ExitCode {
-    eprintln!("usage: zk-sim (--seed N | --seeds A..B) [--nodes 3|5] [--mutation none|count-vote-twice|commit-before-quorum|ack-newleader-before-persist|diff-without-truncate]");
+    eprintln!("usage: zk-sim (--seed N | --seeds A..B) [--nodes 3|5] [--mutation none|count-vote-twice|commit-before-quorum|ack-newleader-before-persist|diff-without-truncate|sync-without-leader|keep-tree-on-truncate] [--nodes-mode]");
     ExitCode::from(2)
 }
 
@@ -17,8 +19,14 @@ fn main() -> ExitCode {
     let mut nodes = 3i64;
     let mut mutation = Mutation::None;
     let mut mutation_arg = String::new();
+    let mut nodes_mode = false;
     let mut it = args.iter();
     while let Some(a) = it.next() {
+        if a == "--nodes-mode" {
+            nodes_mode = true;
+            mutation_arg.push_str(" --nodes-mode");
+            continue;
+        }
         let Some(v) = it.next() else { return usage() };
         match a.as_str() {
             "--seed" => match v.parse() {
@@ -39,13 +47,15 @@ fn main() -> ExitCode {
                 _ => return usage(),
             },
             "--mutation" => {
-                mutation_arg = format!(" --mutation {v}");
+                mutation_arg.push_str(&format!(" --mutation {v}"));
                 mutation = match v.as_str() {
                     "none" => Mutation::None,
                     "count-vote-twice" => Mutation::CountVoteTwice,
                     "commit-before-quorum" => Mutation::CommitBeforeQuorumAck,
                     "ack-newleader-before-persist" => Mutation::AckNewLeaderBeforePersist,
                     "diff-without-truncate" => Mutation::DiffWithoutTruncate,
+                    "sync-without-leader" => Mutation::SyncWithoutLeader,
+                    "keep-tree-on-truncate" => Mutation::KeepTreeOnTruncate,
                     _ => return usage(),
                 }
             }
@@ -59,6 +69,7 @@ fn main() -> ExitCode {
     let mut events = 0u64;
     for seed in seeds.0..=seeds.1 {
         let mut cfg = SimConfig::new(seed, nodes);
+        cfg.nodes_mode = nodes_mode;
         cfg.mutation = mutation;
         cfg.verbose = single && std::env::var_os("ZK_SIM_VERBOSE").is_some();
         let o = run(cfg);
@@ -71,8 +82,8 @@ fn main() -> ExitCode {
         }
         if single {
             println!(
-                "seed {seed}: {} events, {} committed, first election {:?} ms, recovery {:?} ms, trace {:016x}",
-                o.events, o.committed, o.first_election_ms, o.recovery_ms, o.trace_hash
+                "seed {seed}: {} events, {} committed, {} writes acked, {} reads, first election {:?} ms, recovery {:?} ms, trace {:016x}",
+                o.events, o.committed, o.acked, o.reads, o.first_election_ms, o.recovery_ms, o.trace_hash
             );
         }
         if let Some(v) = &o.violation {

@@ -81,4 +81,10 @@ pub enum Mutation {
     AckNewLeaderBeforePersist,
     /// A follower takes a TRUNC for a DIFF: it keeps the tail it should have dropped.
     DiffWithoutTruncate,
+    /// Not Zab's but its user's: a follower's node (zk-node) answers a client's `sync`
+    /// locally instead of forwarding it to the leader (zk-sim's node mode).
+    SyncWithoutLeader,
+    /// Not Zab's but its user's: a node (zk-node) keeps its tree when a TRUNC drops txns it
+    /// had applied, instead of reloading the database (zk-sim's node mode).
+    KeepTreeOnTruncate,
 }

@@ -432,6 +432,11 @@ impl<Q: QuorumVerifier + Clone> Peer<Q> {
         self.touches.insert(session_id, timeout_ms);
     }
 
+    /// The injected bug this peer was configured with ([`Mutation::None`] in production).
+    pub fn mutation(&self) -> Mutation {
+        self.cfg.mutation
+    }
+
     /// (acceptedEpoch, currentEpoch) as last made durable.
     pub fn epochs(&self) -> (i64, i64) {
         (self.accepted_epoch, self.current_epoch)
