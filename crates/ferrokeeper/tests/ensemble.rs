@@ -122,6 +122,53 @@ async fn three_members_elect_serve_and_survive_quiet_restarts() {
     base.clients = 4;
     base.keys = 5;
     let (_, mut ops) = traffic(&base, 3, 1).await;
+    // mntr as a Java ensemble's (crates/zk-server/tests/fixtures/ensemble-3.8.0): the
+    // detailed peer state on every member, the learners on the leader only.
+    let mntr = |i: usize| -> std::collections::BTreeMap<String, String> {
+        cluster
+            .four_letter(i, "mntr")
+            .lines()
+            .filter_map(|l| l.split_once('\t'))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    let lead = mntr(leader);
+    let follow = mntr((leader + 1) % 3);
+    for (key, want) in [
+        ("zk_server_state", "leader"),
+        ("zk_peer_state", "leading - broadcast"),
+        ("zk_quorum_size", "3"),
+        ("zk_learners", "2"),
+        ("zk_synced_followers", "2"),
+        ("zk_synced_observers", "0"),
+    ] {
+        assert_eq!(
+            lead.get(key).map(String::as_str),
+            Some(want),
+            "leader {key}: {lead:?}"
+        );
+    }
+    assert_eq!(
+        follow.get("zk_peer_state").map(String::as_str),
+        Some("following - broadcast")
+    );
+    assert_eq!(follow.get("zk_quorum_size").map(String::as_str), Some("3"));
+    let java_follower =
+        include_str!("../../zk-server/tests/fixtures/ensemble-3.8.0/mntr-follower.txt");
+    let java_leader = include_str!("../../zk-server/tests/fixtures/ensemble-3.8.0/mntr-leader.txt");
+    for key in [
+        "zk_learners",
+        "zk_synced_followers",
+        "zk_pending_syncs",
+        "zk_leader_uptime",
+    ] {
+        assert!(!follow.contains_key(key), "a follower prints {key}");
+        assert!(
+            !java_follower.contains(key) && java_leader.contains(key),
+            "fixture: {key}"
+        );
+        assert!(lead.contains_key(key), "the leader lacks {key}");
+    }
 
     // A follower restarts and syncs (its log is a prefix of the leader's: DIFF).
     let follower = (leader + 1) % 3;

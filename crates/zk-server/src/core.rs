@@ -607,6 +607,7 @@ impl Core {
             now_mono_ms: self.clock.mono_ms(),
             now_wall_ms: self.clock.wall_ms(),
             role: self.node.role().kind(),
+            quorum: self.node.peer().map(|p| p.figures()),
         }
     }
 

@@ -45,6 +45,8 @@ pub struct CoreView<'a> {
     pub now_wall_ms: i64,
     /// The node's role (`Mode:`, `zk_server_state`).
     pub role: zk_node::RoleKind,
+    /// An ensemble member's quorum figures (`None` standalone).
+    pub quorum: Option<zk_zab::peer::PeerFigures>,
 }
 
 /// What `srvr`, `stat` and `mntr` answer while the server does not serve (an ensemble
@@ -478,6 +480,9 @@ pub fn mntr_lines(f: &Figures, out: &mut String) {
     };
     line("version", &f.version);
     line("server_state", &f.server_state);
+    if let Some(q) = &f.tree.quorum {
+        line("peer_state", &q.peer_state);
+    }
     let gauges = f
         .metrics
         .iter()
@@ -485,6 +490,11 @@ pub fn mntr_lines(f: &Figures, out: &mut String) {
     for m in gauges {
         if let Kind::Gauge(v) = m.kind {
             line(m.name, &mntr_value(v));
+        }
+    }
+    for &name in crate::ops::figures::ENSEMBLE_GAUGES {
+        if let Some(v) = crate::ops::figures::ensemble_gauge(f.tree.quorum.as_ref(), name) {
+            line(name, &v);
         }
     }
     for (name, per_ns) in &f.quota_sets {

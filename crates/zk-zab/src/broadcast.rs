@@ -109,6 +109,34 @@ pub struct Broadcast<Q> {
     pending_syncs: BTreeMap<i64, Vec<i64>>,
 }
 
+/// A broadcasting leader's learners, as `mntr` reports them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BroadcastFigures {
+    /// Synced followers (`zk_synced_followers`).
+    pub synced_followers: usize,
+    /// Synced observers (`zk_synced_observers`).
+    pub synced_observers: usize,
+    /// Forwarded syncs waiting for a commit (`zk_pending_syncs`).
+    pub pending_syncs: usize,
+}
+
+impl<Q> Broadcast<Q> {
+    /// The figures of now.
+    pub fn figures(&self) -> BroadcastFigures {
+        let count = |k: LearnerKind| {
+            self.learners
+                .values()
+                .filter(|(kind, _)| *kind == k)
+                .count()
+        };
+        BroadcastFigures {
+            synced_followers: count(LearnerKind::Follower),
+            synced_observers: count(LearnerKind::Observer),
+            pending_syncs: self.pending_syncs.values().map(Vec::len).sum(),
+        }
+    }
+}
+
 impl<Q: QuorumVerifier> Broadcast<Q> {
     /// A leader that established `epoch` (its last committed zxid is `epoch << 32`), with
     /// `syncLimit` in ticks.

@@ -192,6 +192,26 @@ pub enum Command {
     Synced,
 }
 
+/// What `mntr` reports of a peer (see [`Peer::figures`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerFigures {
+    /// `zk_peer_state`: `looking`, `leading - broadcast`, `following - broadcast`, ...
+    pub peer_state: &'static str,
+    /// `zk_quorum_size`: the voting members.
+    pub quorum_size: usize,
+    /// A leader's figures.
+    pub leader: Option<LeaderFigures>,
+}
+
+/// A leader's learners (`zk_learners`, `zk_synced_*`, `zk_pending_syncs`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LeaderFigures {
+    /// Connected learners, syncing or synced (`zk_learners`).
+    pub learners: usize,
+    /// Once broadcasting: the synced ones and the pending syncs.
+    pub broadcast: crate::broadcast::BroadcastFigures,
+}
+
 /// The peer's role as the shell sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PeerRole {
@@ -415,6 +435,44 @@ impl<Q: QuorumVerifier + Clone> Peer<Q> {
             _ => None,
         }
     }
+    /// What `mntr` reports of this peer: `zk_peer_state` (`QuorumPeer.getDetailedPeerState`),
+    /// `zk_quorum_size`, and a leader's learners.
+    pub fn figures(&self) -> PeerFigures {
+        let quorum_size = self.cfg.verifier.voting_members().len();
+        match &self.state {
+            State::Looking => PeerFigures {
+                peer_state: "looking",
+                quorum_size,
+                leader: None,
+            },
+            State::Leading(l) => PeerFigures {
+                peer_state: if l.broadcast.is_some() {
+                    "leading - broadcast"
+                } else {
+                    "leading - synchronization"
+                },
+                quorum_size,
+                leader: Some(LeaderFigures {
+                    learners: l.conns.len(),
+                    broadcast: l
+                        .broadcast
+                        .as_ref()
+                        .map(|b| b.figures())
+                        .unwrap_or_default(),
+                }),
+            },
+            State::Following(f) => PeerFigures {
+                peer_state: if f.serving {
+                    "following - broadcast"
+                } else {
+                    "following - synchronization"
+                },
+                quorum_size,
+                leader: None,
+            },
+        }
+    }
+
     /// A follower's connection id to its leader (`None` unless following).
     pub fn leader_conn(&self) -> Option<u64> {
         match &self.state {

@@ -201,8 +201,9 @@ pub(crate) const PERCENTILE_SUMMARIES: &[&str] = &[
 
 /// Gauges only quorum servers register (`QuorumZooKeeperServer`, `LeaderZooKeeperServer`,
 /// `FollowerZooKeeperServer`). Standalone Apache ZooKeeper has none of them; the Prometheus
-/// page carries them (as 0) so that dashboards and alert rules written for ensembles find
-/// them. `mntr` and `monitor` print them only on quorum servers, as upstream.
+/// page carries them (0 where this server has no such gauge) so that dashboards and alert
+/// rules written for ensembles find them. `mntr` and `monitor` print them only where
+/// upstream registers them (see [`ensemble_gauge`]).
 pub(crate) const ENSEMBLE_GAUGES: &[&str] = &[
     "quorum_size",
     "learners",
@@ -228,6 +229,26 @@ pub(crate) const PERCENTILE_SUMMARY_SETS: &[&str] = &["learner_handler_qp_time_m
 
 /// Counter sets (label `key`).
 pub(crate) const COUNTER_SETS: &[&str] = &["quota_exceeded_error_per_namespace"];
+
+/// The value of ensemble gauge `name` ([`ENSEMBLE_GAUGES`]) on this server: `None` where a
+/// Java server of this role registers no such gauge (the quorum gauges on a standalone
+/// server, the leader's on a follower). Proposal sizes and the leader's uptime are not
+/// kept: they print -1 and 0, what upstream prints before its first proposal.
+pub fn ensemble_gauge(q: Option<&zk_zab::peer::PeerFigures>, name: &str) -> Option<i64> {
+    let q = q?;
+    if name == "quorum_size" {
+        return Some(q.quorum_size as i64);
+    }
+    let l = q.leader?;
+    Some(match name {
+        "learners" => l.learners as i64,
+        "synced_followers" => l.broadcast.synced_followers as i64,
+        "synced_observers" => l.broadcast.synced_observers as i64,
+        "pending_syncs" => l.broadcast.pending_syncs as i64,
+        "last_proposal_size" | "max_proposal_size" | "min_proposal_size" => -1,
+        _ => 0,
+    })
+}
 
 /// A gauge's value: ZooKeeper's gauges are longs or doubles, and print accordingly.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -364,6 +385,8 @@ pub struct TreeFigures {
     pub quotas: [BTreeMap<String, i64>; 4],
     /// `zk_server_state`: `standalone`, `leader`, `follower`, `observer` (or `looking`).
     pub server_state: &'static str,
+    /// An ensemble member's quorum figures (`None` standalone).
+    pub quorum: Option<zk_zab::peer::PeerFigures>,
 }
 
 impl TreeFigures {
@@ -383,6 +406,7 @@ impl TreeFigures {
             approximate_data_size: v.tree.approximate_data_size(),
             quotas: quota_gauges(v.tree),
             server_state: v.role.name(),
+            quorum: v.quorum,
         }
     }
 }

@@ -112,7 +112,8 @@ pub fn render(f: &Figures, out: &mut String) {
     }
     for name in figures::ENSEMBLE_GAUGES {
         head(out, name, "gauge");
-        sample(out, name, "", 0.0);
+        let v = figures::ensemble_gauge(f.tree.quorum.as_ref(), name).unwrap_or(0);
+        sample(out, name, "", v as f64);
     }
     // Labelled sets with no member yet print their family and no sample, as simpleclient.
     for name in figures::BASIC_SUMMARY_SETS
