@@ -20,6 +20,7 @@ pub mod jaas;
 pub mod listen;
 pub mod log;
 pub mod ops;
+pub mod outbox;
 pub mod settings;
 pub mod snapshots;
 pub mod stats;
