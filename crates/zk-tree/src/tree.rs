@@ -560,8 +560,10 @@ pub struct DataTree {
 
 /// Where getData copies a node's data out of the tree: slices of one shared block of
 /// [`ReadArena::BLOCK`] bytes, so a read costs a copy and a reference count instead of an
-/// allocation (a block is freed when the last reply holding a slice of it has been sent).
-/// Values above [`ReadArena::LARGE`] get their own allocation, which their copy dwarfs.
+/// allocation. A block is freed when the last reply holding a slice of it has been encoded
+/// for its connection; the block is small so that a reply waiting for a stalled connection
+/// pins at most 16 KiB. Values above [`ReadArena::LARGE`] get their own allocation, which
+/// their copy dwarfs.
 #[derive(Debug, Default)]
 struct ReadArena(BytesMut);
 
@@ -573,8 +575,8 @@ impl Clone for ReadArena {
 }
 
 impl ReadArena {
-    const BLOCK: usize = 64 * 1024;
-    const LARGE: usize = 4 * 1024;
+    const BLOCK: usize = 16 * 1024;
+    const LARGE: usize = 1024;
 
     fn copy(&mut self, data: &[u8]) -> Bytes {
         if data.len() > Self::LARGE {
