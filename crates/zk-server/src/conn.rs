@@ -366,9 +366,11 @@ async fn session(
         }
         break;
     }
+    // An idle session keeps none of the handshake's buffers.
     if buf.is_empty() {
         buf = BytesMut::new();
     }
+    rx.release(&mut inbox);
     let limits = settings.limits();
     let mut pending = Pending::default();
     loop {
