@@ -13,10 +13,12 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::{BufMut, BytesMut};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::codec::Decoder as _;
+use tokio_util::either::Either;
 use zk_proto::codec::{ClientCodec, ClientFrame, CodecError, FourLetterWord};
 use zk_proto::data::Id;
 use zk_proto::handshake::{self, ConnectShape};
@@ -32,10 +34,13 @@ use crate::stats::{ConnStats, LastOp, Stats};
 use crate::summary::Samples;
 use crate::ListenMode;
 
-/// The reading side of a connection (plain TCP or TLS).
-type Rd = Box<dyn AsyncRead + Send + Unpin>;
+/// A TLS connection.
+type Tls = tokio_rustls::server::TlsStream<TcpStream>;
+/// The reading side of a connection: plain TCP or TLS, held inline (a box per side would
+/// be two more allocations per connection).
+type Rd = Either<OwnedReadHalf, ReadHalf<Tls>>;
 /// The writing side of a connection.
-type Wr = Box<dyn AsyncWrite + Send + Unpin>;
+type Wr = Either<OwnedWriteHalf, WriteHalf<Tls>>;
 
 /// Writes `buf` and flushes it (a TLS stream holds records until flushed).
 async fn send_all(wr: &mut Wr, buf: &[u8]) -> std::io::Result<()> {
@@ -58,7 +63,7 @@ async fn transport(
 ) -> Option<(Rd, Wr, Vec<Id>)> {
     let plain = |stream: TcpStream| {
         let (rd, wr) = stream.into_split();
-        Some((Box::new(rd) as Rd, Box::new(wr) as Wr, Vec::new()))
+        Some((Either::Left(rd), Either::Left(wr), Vec::new()))
     };
     let Some(tls) = settings.tls.as_ref().filter(|_| mode != ListenMode::Plain) else {
         return plain(stream);
@@ -119,7 +124,7 @@ async fn transport(
         ids.push(id("x509", &subject));
     }
     let (rd, wr) = tokio::io::split(stream);
-    Some((Box::new(rd) as Rd, Box::new(wr) as Wr, ids))
+    Some((Either::Right(rd), Either::Right(wr), ids))
 }
 
 /// Why a connection ended (for the log line).
@@ -168,14 +173,22 @@ async fn next_frame(
     }
 }
 
-/// Hands `msg` to the core. Only a full queue (the core is behind) waits, on a boxed
-/// future: tokio's send future is several hundred bytes, and every connection task would
-/// otherwise carry room for it for its whole life.
-async fn to_core(core: &mpsc::Sender<CoreMsg>, msg: CoreMsg) -> Result<(), ()> {
+/// Waiting for room in the core's queue, or for nothing (the core is gone: `Err`).
+type CoreWait<'a> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<(), mpsc::error::SendError<CoreMsg>>> + Send + 'a>,
+>;
+
+/// Hands `msg` to the core if its queue has room; otherwise returns the wait for room, boxed:
+/// tokio's send future and the message are several hundred bytes, and every connection
+/// task would otherwise carry room for them for its whole life (a plain function, so the
+/// message is never part of the caller's state either).
+fn to_core(core: &mpsc::Sender<CoreMsg>, msg: CoreMsg) -> Option<CoreWait<'_>> {
     match core.try_send(msg) {
-        Ok(()) => Ok(()),
-        Err(mpsc::error::TrySendError::Closed(_)) => Err(()),
-        Err(mpsc::error::TrySendError::Full(msg)) => Box::pin(core.send(msg)).await.map_err(|_| ()),
+        Ok(()) => None,
+        Err(mpsc::error::TrySendError::Full(msg)) => Some(Box::pin(core.send(msg))),
+        Err(mpsc::error::TrySendError::Closed(msg)) => Some(Box::pin(std::future::ready(Err(
+            mpsc::error::SendError(msg),
+        )))),
     }
 }
 
@@ -310,8 +323,10 @@ async fn session(
         },
         tx,
     };
-    if to_core(ctx.core, connect).await.is_err() {
-        return End::CoreGone;
+    if let Some(wait) = to_core(ctx.core, connect) {
+        if wait.await.is_err() {
+            return End::CoreGone;
+        }
     }
     // Nothing more is read until the session is settled (upstream disables receive).
     // The write buffer starts empty and grows with what is queued.
@@ -411,8 +426,10 @@ async fn session(
                     }
                 },
             };
-            if to_core(ctx.core, msg).await.is_err() {
-                return End::CoreGone;
+            if let Some(wait) = to_core(ctx.core, msg) {
+                if wait.await.is_err() {
+                    return End::CoreGone;
+                }
             }
         }
         if frames > 0 {
