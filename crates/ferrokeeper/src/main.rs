@@ -275,7 +275,26 @@ fn dir_bytes(dir: &Path) -> u64 {
         .unwrap_or(0)
 }
 
+/// Fixes glibc malloc's mmap threshold at its default, 128 KiB. Left alone, glibc raises it
+/// (up to 32 MiB) each time a mapped block is freed, after which large blocks (RocksDB's
+/// memtable arenas, snapshot buffers) come from the heap and are kept there once freed: by
+/// hand on 2026-12-07, 253 bytes of RSS per znode after loading 1,000,000 znodes with the
+/// moving threshold, 238 with it fixed.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn fix_mmap_threshold() {
+    // SAFETY: mallopt only sets a malloc parameter; it is called before any other thread
+    // exists.
+    let ok = unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024) };
+    if ok != 1 {
+        eprintln!("mallopt(M_MMAP_THRESHOLD) failed; large blocks may stay in the heap");
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn fix_mmap_threshold() {}
+
 fn main() -> anyhow::Result<()> {
+    fix_mmap_threshold();
     init_logging();
     let cli = Cli::parse();
     if let Some(Tool::Shadow(args)) = cli.tool {

@@ -13,10 +13,12 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::{BufMut, BytesMut};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::codec::Decoder as _;
+use tokio_util::either::Either;
 use zk_proto::codec::{ClientCodec, ClientFrame, CodecError, FourLetterWord};
 use zk_proto::data::Id;
 use zk_proto::handshake::{self, ConnectShape};
@@ -26,15 +28,19 @@ use zk_proto::{xid, KeeperState, OpCode, Record};
 
 use crate::core::{ConnId, CoreMsg, Outgoing};
 use crate::fourlw;
+use crate::outbox;
 use crate::settings::Settings;
 use crate::stats::{ConnStats, LastOp, Stats};
 use crate::summary::Samples;
 use crate::ListenMode;
 
-/// The reading side of a connection (plain TCP or TLS).
-type Rd = Box<dyn AsyncRead + Send + Unpin>;
+/// A TLS connection.
+type Tls = tokio_rustls::server::TlsStream<TcpStream>;
+/// The reading side of a connection: plain TCP or TLS, held inline (a box per side would
+/// be two more allocations per connection).
+type Rd = Either<OwnedReadHalf, ReadHalf<Tls>>;
 /// The writing side of a connection.
-type Wr = Box<dyn AsyncWrite + Send + Unpin>;
+type Wr = Either<OwnedWriteHalf, WriteHalf<Tls>>;
 
 /// Writes `buf` and flushes it (a TLS stream holds records until flushed).
 async fn send_all(wr: &mut Wr, buf: &[u8]) -> std::io::Result<()> {
@@ -57,7 +63,7 @@ async fn transport(
 ) -> Option<(Rd, Wr, Vec<Id>)> {
     let plain = |stream: TcpStream| {
         let (rd, wr) = stream.into_split();
-        Some((Box::new(rd) as Rd, Box::new(wr) as Wr, Vec::new()))
+        Some((Either::Left(rd), Either::Left(wr), Vec::new()))
     };
     let Some(tls) = settings.tls.as_ref().filter(|_| mode != ListenMode::Plain) else {
         return plain(stream);
@@ -118,7 +124,7 @@ async fn transport(
         ids.push(id("x509", &subject));
     }
     let (rd, wr) = tokio::io::split(stream);
-    Some((Box::new(rd) as Rd, Box::new(wr) as Wr, ids))
+    Some((Either::Right(rd), Either::Right(wr), ids))
 }
 
 /// Why a connection ended (for the log line).
@@ -133,10 +139,16 @@ enum End {
     CoreGone,
 }
 
-/// A connection's first read buffer: room for a ConnectRequest and a few small requests. The
-/// codec reserves a longer frame's whole length once its header is in, and a buffer that
-/// fills up doubles, so a busy connection reads in larger pieces.
-const READ_BUFFER_START: usize = 1024;
+/// A connection's first read buffer: room for a ConnectRequest (49 bytes with its length).
+/// An idle connection holds no more than this (it is given back after the handshake and at
+/// every ping that finds nothing else to do, and a read into an empty `BytesMut` reserves
+/// 64 bytes).
+const READ_BUFFER_START: usize = 64;
+
+/// What a read that filled the read buffer reserves for the next one at least: a busy
+/// connection reads in pieces of this size or more (the buffer doubles while reads keep
+/// filling it, and the codec reserves a longer frame's whole length once its header is in).
+const READ_BUFFER_BUSY: usize = 1024;
 
 /// The largest write buffer a connection keeps for good; a larger one (grown by a burst of
 /// replies) is given back at the first flush that fills less than a quarter of it.
@@ -158,6 +170,25 @@ async fn next_frame(
         if rd.read_buf(buf).await.map_err(End::Io)? == 0 {
             return Err(End::Eof);
         }
+    }
+}
+
+/// Waiting for room in the core's queue, or for nothing (the core is gone: `Err`).
+type CoreWait<'a> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<(), mpsc::error::SendError<CoreMsg>>> + Send + 'a>,
+>;
+
+/// Hands `msg` to the core if its queue has room; otherwise returns the wait for room, boxed:
+/// tokio's send future and the message are several hundred bytes, and every connection
+/// task would otherwise carry room for them for its whole life (a plain function, so the
+/// message is never part of the caller's state either).
+fn to_core(core: &mpsc::Sender<CoreMsg>, msg: CoreMsg) -> Option<CoreWait<'_>> {
+    match core.try_send(msg) {
+        Ok(()) => None,
+        Err(mpsc::error::TrySendError::Full(msg)) => Some(Box::pin(core.send(msg))),
+        Err(mpsc::error::TrySendError::Closed(msg)) => Some(Box::pin(std::future::ready(Err(
+            mpsc::error::SendError(msg),
+        )))),
     }
 }
 
@@ -190,13 +221,16 @@ pub async fn serve(
     stats: Arc<Stats>,
 ) {
     let _ = stream.set_nodelay(true);
-    let Some((mut rd, mut wr, transport_auth)) = transport(stream, mode, peer, &settings).await
+    // Boxed: the handshake's state (a TLS acceptor's above all) lives only while it runs,
+    // instead of widening the connection task for its whole life.
+    let Some((mut rd, mut wr, transport_auth)) =
+        Box::pin(transport(stream, mode, peer, &settings)).await
     else {
         return;
     };
     let conn_stats = Arc::new(ConnStats::new(id, peer, stats.elapsed_ms()));
     stats.conns.register(conn_stats.clone());
-    let (tx, mut rx) = mpsc::unbounded_channel::<Outgoing>();
+    let (tx, rx) = outbox::outbox();
     let ctx = Ctx {
         peer,
         id,
@@ -205,7 +239,7 @@ pub async fn serve(
         stats: &stats,
         conn: &conn_stats,
     };
-    let end = session(&ctx, &mut rd, &mut wr, tx, &mut rx, transport_auth).await;
+    let end = session(&ctx, &mut rd, &mut wr, tx, &rx, transport_auth).await;
     match &end {
         End::Eof | End::ClosedByServer => {
             tracing::debug!("connection {id} from {peer} closed: {end:?}")
@@ -255,8 +289,8 @@ async fn session(
     ctx: &Ctx<'_>,
     rd: &mut Rd,
     wr: &mut Wr,
-    tx: mpsc::UnboundedSender<Outgoing>,
-    rx: &mut mpsc::UnboundedReceiver<Outgoing>,
+    tx: outbox::Sender,
+    rx: &outbox::Receiver,
     transport_auth: Vec<Id>,
 ) -> End {
     let (settings, stats) = (ctx.settings, ctx.stats);
@@ -266,7 +300,8 @@ async fn session(
         Ok((ClientFrame::Connect(h), n)) => (h.request, h.shape == ConnectShape::WithReadOnly, n),
         // A fresh connection may open with a four-letter word instead of a frame length.
         Ok((ClientFrame::FourLetter(word), _)) => {
-            return four_letter(ctx, word, rd, wr, &mut buf, &mut codec).await;
+            // Boxed: rare, and its state would otherwise widen every connection's task.
+            return Box::pin(four_letter(ctx, word, rd, wr, &mut buf, &mut codec)).await;
         }
         Ok((other, _)) => return End::BadFrame(format!("unexpected first frame {other:?}")),
         Err(e) => return e,
@@ -278,29 +313,33 @@ async fn session(
     ctx.received(1, connect_bytes, connect_at);
     stats.connection_requests.fetch_add(1, Ordering::Relaxed);
     let new_session = req.session_id == 0;
-    if ctx
-        .core
-        .send(CoreMsg::Connect {
-            input: zk_node::Input::Connect {
-                conn: ctx.id,
-                peer: ctx.peer.ip(),
-                req,
-                read_only_byte,
-                auth: transport_auth,
-            },
-            tx,
-        })
-        .await
-        .is_err()
-    {
-        return End::CoreGone;
+    let connect = CoreMsg::Connect {
+        input: zk_node::Input::Connect {
+            conn: ctx.id,
+            peer: ctx.peer.ip(),
+            req,
+            read_only_byte,
+            auth: transport_auth,
+        },
+        tx,
+    };
+    if let Some(wait) = to_core(ctx.core, connect) {
+        if wait.await.is_err() {
+            return End::CoreGone;
+        }
     }
     // Nothing more is read until the session is settled (upstream disables receive).
-    // The write buffer starts empty and grows with what is queued: an idle session holds
-    // only the few bytes its ConnectResponse needed.
+    // The write buffer starts empty and grows with what is queued.
     let mut out = BytesMut::new();
+    // What the core queued, taken from the outbox all at once.
+    let mut inbox = VecDeque::new();
     loop {
-        match rx.recv().await {
+        if inbox.is_empty() && !rx.recv_all(&mut inbox).await {
+            return End::ClosedByServer;
+        }
+        // Encoded and dropped before the write, so the message is not part of the task's
+        // state while it waits on the socket.
+        let (valid, session_id, time_out, zxid) = match inbox.pop_front() {
             Some(Outgoing::Connected {
                 resp,
                 read_only_byte,
@@ -314,38 +353,44 @@ async fn session(
                     ConnectShape::Legacy
                 };
                 put_frame(&mut out, |b| handshake::encode_response(&resp, shape, b));
-                if let Err(e) = send_all(wr, &out).await {
-                    return End::Io(e);
-                }
-                out.clear();
-                ctx.sent(1);
-                if !valid {
-                    return End::ClosedByServer;
-                }
-                let conn = ctx.conn;
-                conn.session_id.store(resp.session_id, Ordering::Relaxed);
-                conn.session_timeout.store(resp.time_out, Ordering::Relaxed);
-                if new_session {
-                    // A new session goes through the pipeline (createSession: "SESS"); a
-                    // reopened one is answered directly and records nothing.
-                    let now = stats.elapsed_ms();
-                    let lat = (now - connect_at).max(0);
-                    conn.record_response(LastOp::Sess, 0, zxid, now, lat);
-                    stats.record_latencies(lat as u64, lat as u64, lat as u64, 1);
-                    // createSession makes a txn.
-                    stats.update_latency.record(lat as u64);
-                }
-                break;
+                (valid, resp.session_id, resp.time_out, zxid)
             }
-            Some(Outgoing::Close) | None => return End::ClosedByServer,
-            Some(_) => {}
+            Some(Outgoing::Close) => return End::ClosedByServer,
+            Some(_) | None => continue,
+        };
+        if let Err(e) = send_all(wr, &out).await {
+            return End::Io(e);
         }
+        out = BytesMut::new();
+        ctx.sent(1);
+        if !valid {
+            return End::ClosedByServer;
+        }
+        let conn = ctx.conn;
+        conn.session_id.store(session_id, Ordering::Relaxed);
+        conn.session_timeout.store(time_out, Ordering::Relaxed);
+        if new_session {
+            // A new session goes through the pipeline (createSession: "SESS"); a
+            // reopened one is answered directly and records nothing.
+            let now = stats.elapsed_ms();
+            let lat = (now - connect_at).max(0);
+            conn.record_response(LastOp::Sess, 0, zxid, now, lat);
+            stats.record_latencies(lat as u64, lat as u64, lat as u64, 1);
+            // createSession makes a txn.
+            stats.update_latency.record(lat as u64);
+        }
+        break;
     }
+    // An idle session keeps none of the handshake's buffers.
+    if buf.is_empty() {
+        buf = BytesMut::new();
+    }
+    rx.release(&mut inbox);
     let limits = settings.limits();
     let mut pending = Pending::default();
     loop {
         // Hand every complete frame to the core, in order.
-        let (mut frames, mut bytes) = (0u64, 0usize);
+        let (mut frames, mut bytes, mut pings) = (0u64, 0usize, 0u64);
         let arrived = stats.elapsed_ms();
         loop {
             let before = buf.len();
@@ -358,6 +403,7 @@ async fn session(
             frames += 1;
             bytes += before - buf.len();
             let op = OpCode::from_code(header.type_);
+            pings += u64::from(op == Some(OpCode::Ping));
             let msg = match Request::decode(header.type_, body, limits) {
                 Ok(req) => {
                     pending.push(header.xid, op, arrived, ctx.conn);
@@ -380,35 +426,35 @@ async fn session(
                     }
                 },
             };
-            if ctx.core.send(msg).await.is_err() {
-                return End::CoreGone;
+            if let Some(wait) = to_core(ctx.core, msg) {
+                if wait.await.is_err() {
+                    return End::CoreGone;
+                }
             }
         }
         if frames > 0 {
             ctx.received(frames, bytes, arrived);
+            // A ping alone: the client had nothing to send for a while (it pings only
+            // then). Give the read buffer back; the next read takes 64 bytes.
+            if frames == pings && buf.is_empty() {
+                buf = BytesMut::new();
+            }
         }
+        let spare = buf.capacity() - buf.len();
+        let queued = !inbox.is_empty();
         tokio::select! {
             n = rd.read_buf(&mut buf) => match n {
                 Ok(0) => return End::Eof,
+                // A read that filled the buffer: more is likely waiting.
+                Ok(n) if n >= spare => buf.reserve(READ_BUFFER_BUSY.max(buf.capacity())),
                 Ok(_) => {}
                 Err(e) => return End::Io(e),
             },
-            msg = rx.recv() => {
-                let mut close = false;
-                let mut next = msg;
-                let mut budget = 1024;
-                let mut batch = Batch::new(stats);
-                while let Some(m) = next {
-                    if batch.encode(m, &mut out, &mut pending, ctx.conn) {
-                        close = true;
-                        break;
-                    }
-                    budget -= 1;
-                    if budget == 0 || out.len() > 1 << 20 {
-                        break;
-                    }
-                    next = rx.try_recv().ok();
+            more = async { queued || rx.recv_all(&mut inbox).await } => {
+                if !more {
+                    return End::ClosedByServer;
                 }
+                let (close, idle) = encode_queued(ctx, &mut inbox, rx, &mut out, &mut pending);
                 if !out.is_empty() {
                     if let Err(e) = send_all(wr, &out).await {
                         return End::Io(e);
@@ -422,13 +468,55 @@ async fn session(
                         out = BytesMut::new();
                     }
                 }
-                batch.finish(ctx);
+                if idle {
+                    // Give back what the last burst grew.
+                    out = BytesMut::new();
+                    rx.release(&mut inbox);
+                    pending.release();
+                }
                 if close {
                     return End::ClosedByServer;
                 }
             }
         }
     }
+}
+
+/// Encodes what the core queued into `out` (1,024 messages or 1 MiB at most; the rest stays
+/// in `inbox` for the next write) and records the batch's statistics. Returns whether to
+/// close after the write, and whether the connection is idle: the batch was a ping's reply
+/// alone and nothing else waits. A plain function, so the batch's samples (a kilobyte) are
+/// never part of the connection task's state while it waits on the socket.
+fn encode_queued(
+    ctx: &Ctx<'_>,
+    inbox: &mut VecDeque<Outgoing>,
+    rx: &outbox::Receiver,
+    out: &mut BytesMut,
+    pending: &mut Pending,
+) -> (bool, bool) {
+    let mut close = false;
+    let mut budget = 1024;
+    let mut batch = Batch::new(ctx.stats);
+    loop {
+        let Some(m) = inbox.pop_front() else {
+            // Whatever the core queued meanwhile joins this write.
+            if rx.try_recv_all(inbox) {
+                continue;
+            }
+            break;
+        };
+        if batch.encode(m, out, pending, ctx.conn) {
+            close = true;
+            break;
+        }
+        budget -= 1;
+        if budget == 0 || out.len() > 1 << 20 {
+            break;
+        }
+    }
+    let idle = batch.packets == 1 && batch.pings == 1 && inbox.is_empty();
+    batch.finish(ctx);
+    (close, idle)
 }
 
 /// Answers a four-letter word and ends the connection (`NIOServerCnxn.checkFourLetterWord`):
@@ -552,6 +640,13 @@ impl Pending {
 
     /// The request a reply with `xid` answers. Requests before it never got a reply (a
     /// successful check outside a multi) and are dropped.
+    /// Gives back the queue's memory when nothing waits.
+    fn release(&mut self) {
+        if self.q.is_empty() {
+            self.q = VecDeque::new();
+        }
+    }
+
     fn take(&mut self, xid: i32, conn: &ConnStats) -> Option<Waiting> {
         let pos = self.q.iter().position(|w| w.reply_xid == xid)?;
         let mut found = None;
@@ -571,6 +666,8 @@ struct Batch<'a> {
     stats: &'a Stats,
     now_ms: i64,
     packets: u64,
+    /// Ping replies among the packets.
+    pings: u64,
     size_last: i64,
     size_min: i64,
     size_max: i64,
@@ -588,6 +685,7 @@ impl<'a> Batch<'a> {
             stats,
             now_ms: stats.elapsed_ms(),
             packets: 0,
+            pings: 0,
             size_last: -1,
             size_min: i64::MAX,
             size_max: -1,
@@ -646,6 +744,7 @@ impl<'a> Batch<'a> {
                 if let Some(w) = pending.take(xid, conn) {
                     self.answered(&w, zxid, err, conn);
                 }
+                self.pings += u64::from(xid == xid::PING);
                 let len = put_frame(out, |b| {
                     ReplyHeader { xid, zxid, err }.encode(b);
                     // Error replies carry Response::Empty, except where upstream serialises

@@ -48,7 +48,7 @@ pub enum CoreMsg {
         /// The [`Input::Connect`].
         input: Input,
         /// Where to send replies.
-        tx: mpsc::UnboundedSender<Outgoing>,
+        tx: crate::outbox::Sender,
     },
     /// A four-letter word.
     FourLetter {
@@ -162,7 +162,7 @@ pub struct Core {
     clock: Clock,
     node: Node,
     /// Where each connection's replies go.
-    conns: HashMap<ConnId, mpsc::UnboundedSender<Outgoing>>,
+    conns: HashMap<ConnId, crate::outbox::Sender>,
     /// Txns the node asked to persist since the last log batch.
     to_log: Vec<(i64, Bytes)>,
     log_tx: std::sync::mpsc::Sender<LogCmd>,
@@ -452,7 +452,7 @@ impl Core {
             match o {
                 Output::Send(conn, out) => {
                     if let Some(tx) = self.conns.get(&conn) {
-                        let _ = tx.send(out);
+                        tx.send(out);
                     }
                 }
                 Output::Persist { zxid, bytes } => self.to_log.push((zxid.0, bytes)),

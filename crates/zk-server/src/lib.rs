@@ -20,6 +20,7 @@ pub mod jaas;
 pub mod listen;
 pub mod log;
 pub mod ops;
+pub mod outbox;
 pub mod quorum;
 pub mod settings;
 pub mod snapshots;

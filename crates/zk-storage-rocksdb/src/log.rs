@@ -77,11 +77,13 @@ fn log_cf_options() -> Options {
     // Txns are small and mostly unique bytes; compression costs CPU for little space, and
     // the system librocksdb's codecs are not needed.
     o.set_compression_type(DBCompressionType::None);
-    // Memtables of 16 MiB, at most two: a WAL file is deleted once its memtable is flushed,
-    // so at most about 32 MiB of WAL is replayed when the log is opened after a crash (the
+    // Memtables of 4 MiB, at most two: a WAL file is deleted once its memtable is flushed,
+    // so at most about 8 MiB of WAL is replayed when the log is opened after a crash (the
     // RocksDB default, 64 MiB x up to 4, made restarts after a write-heavy run take
-    // seconds). Flushing a memtable of sequential keys is a cheap background write.
-    o.set_write_buffer_size(16 << 20);
+    // seconds), and the memtables hold at most 8 MiB of RAM (16 MiB ones held up to 32 MiB:
+    // a sixth of the tree's own memory at 1,000,000 znodes). Flushing a memtable of
+    // sequential keys is a cheap background write.
+    o.set_write_buffer_size(4 << 20);
     o.set_max_write_buffer_number(2);
     o
 }

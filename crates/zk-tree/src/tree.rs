@@ -554,6 +554,40 @@ pub struct DataTree {
     /// zxid of the last txn applied.
     pub last_processed_zxid: i64,
     fired: Vec<WatcherId>,
+    /// Where getData copies small values out (see [`ReadArena`]).
+    reads: ReadArena,
+}
+
+/// Where getData copies a node's data out of the tree: slices of one shared block of
+/// [`ReadArena::BLOCK`] bytes, so a read costs a copy and a reference count instead of an
+/// allocation. A block is freed when the last reply holding a slice of it has been encoded
+/// for its connection; the block is small so that a reply waiting for a stalled connection
+/// pins at most 16 KiB. Values above [`ReadArena::LARGE`] get their own allocation, which
+/// their copy dwarfs.
+#[derive(Debug, Default)]
+struct ReadArena(BytesMut);
+
+impl Clone for ReadArena {
+    /// A clone starts its own blocks.
+    fn clone(&self) -> Self {
+        ReadArena::default()
+    }
+}
+
+impl ReadArena {
+    const BLOCK: usize = 16 * 1024;
+    const LARGE: usize = 1024;
+
+    fn copy(&mut self, data: &[u8]) -> Bytes {
+        if data.len() > Self::LARGE {
+            return Bytes::copy_from_slice(data);
+        }
+        if self.0.capacity() - self.0.len() < data.len() {
+            self.0 = BytesMut::with_capacity(Self::BLOCK);
+        }
+        self.0.extend_from_slice(data);
+        self.0.split().freeze()
+    }
 }
 
 impl Default for DataTree {
@@ -618,6 +652,7 @@ impl DataTree {
             quota_paths: HashSet::default(),
             last_processed_zxid: 0,
             fired: Vec::new(),
+            reads: ReadArena::default(),
         }
     }
 
@@ -1065,9 +1100,9 @@ impl DataTree {
         watcher: Option<WatcherId>,
     ) -> Result<(Option<Bytes>, Stat), ErrorCode> {
         let id = self.find(path).ok_or(ErrorCode::NoNode)?;
-        let s = self.slot(id);
+        let s = &self.slots[id];
         let out = (
-            s.data(&self.blobs).map(Bytes::copy_from_slice),
+            s.data(&self.blobs).map(|d| self.reads.copy(d)),
             s.client_stat(),
         );
         if let Some(w) = watcher {

@@ -17,6 +17,8 @@ pub struct Counting;
 pub static LIVE: AtomicIsize = AtomicIsize::new(0);
 /// Live bytes as glibc's chunks (see [`chunk`]).
 pub static LIVE_CHUNKS: AtomicIsize = AtomicIsize::new(0);
+/// Allocations (and reallocations) made so far.
+pub static CALLS: AtomicIsize = AtomicIsize::new(0);
 
 /// glibc malloc's chunk for a request of `size` bytes (below the mmap threshold).
 pub fn chunk(size: usize) -> isize {
@@ -28,6 +30,7 @@ unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
         LIVE.fetch_add(l.size() as isize, Ordering::Relaxed);
         LIVE_CHUNKS.fetch_add(chunk(l.size()), Ordering::Relaxed);
+        CALLS.fetch_add(1, Ordering::Relaxed);
         unsafe { System.alloc(l) }
     }
     unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
@@ -38,11 +41,13 @@ unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
         LIVE.fetch_add(l.size() as isize, Ordering::Relaxed);
         LIVE_CHUNKS.fetch_add(chunk(l.size()), Ordering::Relaxed);
+        CALLS.fetch_add(1, Ordering::Relaxed);
         unsafe { System.alloc_zeroed(l) }
     }
     unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
         LIVE.fetch_add(new as isize - l.size() as isize, Ordering::Relaxed);
         LIVE_CHUNKS.fetch_add(chunk(new) - chunk(l.size()), Ordering::Relaxed);
+        CALLS.fetch_add(1, Ordering::Relaxed);
         unsafe { System.realloc(p, l, new) }
     }
 }
@@ -53,6 +58,11 @@ pub fn live() -> (isize, isize) {
         LIVE.load(Ordering::Relaxed),
         LIVE_CHUNKS.load(Ordering::Relaxed),
     )
+}
+
+/// Allocations (and reallocations) made so far.
+pub fn calls() -> isize {
+    CALLS.load(Ordering::Relaxed)
 }
 
 /// The process's resident set in KiB (Linux).
