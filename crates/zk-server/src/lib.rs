@@ -235,7 +235,15 @@ async fn serve(
             let (handle, delivered) = quorum::PeerNet::start(net, 4096)
                 .await
                 .map_err(|e| ServerError::Core(e.to_string()))?;
-            let mut half_tick = tokio::time::interval(half_tick);
+            // The first half tick a whole half tick from now (not at once, as `interval`
+            // would): the peer's clock moves only with them, and an immediate one let the
+            // election's finalize wait (200 ms) pass in a millisecond at start (seen in
+            // kazoo's 3-node runs: a member followed a peer that was not leading, and
+            // stayed out for initLimit).
+            let mut half_tick = tokio::time::interval_at(
+                tokio::time::Instant::now() + half_tick,
+                half_tick,
+            );
             half_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let link = core::PeerLink {
                 net: handle,
