@@ -240,10 +240,8 @@ async fn serve(
             // election's finalize wait (200 ms) pass in a millisecond at start (seen in
             // kazoo's 3-node runs: a member followed a peer that was not leading, and
             // stayed out for initLimit).
-            let mut half_tick = tokio::time::interval_at(
-                tokio::time::Instant::now() + half_tick,
-                half_tick,
-            );
+            let mut half_tick =
+                tokio::time::interval_at(tokio::time::Instant::now() + half_tick, half_tick);
             half_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let link = core::PeerLink {
                 net: handle,
