@@ -1293,6 +1293,7 @@ impl Shell {
             message: Message::Snapshot {
                 conn,
                 zxid,
+                base: 0,
                 txns: Vec::new(),
             },
         });
@@ -1494,7 +1495,9 @@ impl Shell {
                     }
                     self.send_quorum(to, conn, &packet.to_bytes());
                 }
-                Message::Snapshot { conn, zxid, txns } => {
+                Message::Snapshot {
+                    conn, zxid, txns, ..
+                } => {
                     self.observed
                         .lock()
                         .unwrap()

@@ -285,6 +285,7 @@ fn snapshot_not_handed_to_disk_is_dropped_with_the_session() {
         message: Message::Snapshot {
             conn,
             zxid: 2 << 32 | 5,
+            base: 0,
             txns: db.clone(),
         },
     });
@@ -468,4 +469,47 @@ fn a_follower_forwards_requests_syncs_and_session_touches() {
             }]
         )]
     );
+}
+
+/// A leader recovered from a snapshot (`Peer::from_snapshot`) cannot walk its log from a
+/// learner below the snapshot's zxid: it sends a SNAP carrying its base and the txns after
+/// it, and the learner's log is then based there too; a learner in sync gets a DIFF.
+#[test]
+fn a_leader_from_a_snapshot_snaps_a_learner_below_its_base() {
+    const BASE: i64 = 1 << 32 | 5;
+    let mut net = Net::new(3);
+    let after = [txn(BASE + 1)];
+    for id in [2, 3] {
+        let mut cfg = PeerConfig::new(id, Majority::new(vec![1, 2, 3]));
+        cfg.tick_ms = 200;
+        cfg.max_notification_interval_ms = 1600;
+        let p = Peer::from_snapshot(cfg, BASE, vec![txn(BASE), txn(BASE + 1)], 1, 1, 1);
+        assert_eq!(
+            p.log(),
+            &after[..],
+            "entries at or below the base are dropped"
+        );
+        assert_eq!((p.base(), p.last_zxid()), (BASE, BASE + 1));
+        net.peers.insert(id, p);
+    }
+    assert!(net.run(|n| n.leader() == Some(3) && n.peers[&1].is_serving()));
+    let snaps: Vec<(i64, i64, Vec<i64>)> = net
+        .sent
+        .iter()
+        .filter_map(|m| match m {
+            Message::Snapshot {
+                zxid, base, txns, ..
+            } => Some((*zxid, *base, txns.iter().map(|t| t.header().zxid).collect())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        snaps,
+        vec![(BASE + 1, BASE, vec![BASE + 1])],
+        "one SNAP, to 1"
+    );
+    let p1 = &net.peers[&1];
+    assert_eq!((p1.base(), p1.log()), (BASE, &after[..]));
+    assert!(net.peers[&2].is_serving());
+    assert_eq!(net.peers[&2].base(), BASE);
 }

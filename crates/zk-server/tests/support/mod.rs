@@ -198,6 +198,7 @@ impl Run {
         let message = Message::Snapshot {
             conn,
             zxid,
+            base: 0,
             txns: Vec::new(),
         };
         self.execute(Event::Received { from, message });
