@@ -25,7 +25,7 @@ use zk_node::{Input, LocalReplicator, Node, Now, Output};
 use zk_zab::learner::EpochFile;
 use zk_zab::peer::{Command, Event, Message, PeerRole};
 
-use crate::quorum::{Delivered, PeerNetHandle};
+use crate::quorum::{snap_stream, Delivered, PeerNetHandle};
 use zk_proto::Zxid;
 
 use crate::fourlw;
@@ -384,9 +384,16 @@ impl Core {
                     Some(Delivered::QuorumDown { conn, .. }) => {
                         self.step(Input::Peer(Event::ConnectionLost { conn }))
                     }
-                    Some(Delivered::Snapshot { from, .. }) => tracing::error!(
-                        "server {from} sent a SNAP: loading a snapshot from the leader is not built yet"
-                    ),
+                    Some(Delivered::Snapshot { from, conn, zxid, stream }) => {
+                        match snap_stream::stream_to_file(&stream) {
+                            Ok(file) => {
+                                let data = Bytes::from(file);
+                                let message = Message::Snapshot { conn, zxid, data };
+                                self.step(Input::Peer(Event::Received { from, message }))
+                            }
+                            Err(e) => tracing::error!("server {from} sent a bad SNAP stream: {e}"),
+                        }
+                    }
                     Some(other) => tracing::debug!("peer transport: {other:?}"),
                     None => return Err(crate::ServerError::Core("the peer transport stopped".into())),
                 },
@@ -494,13 +501,12 @@ impl Core {
         };
         match cmd {
             Command::Send { to, message } => match message {
-                Message::Snapshot { .. } => {
-                    // The transport carries SNAP streams of a serialized tree; zk-zab's
-                    // snapshot is its committed txns (issue 12): not bridged yet. The
-                    // learner times out and tries again; DIFF and TRUNC syncs work.
-                    tracing::error!(
-                        "cannot send a SNAP to server {to}: snapshot transfer is not built yet"
-                    );
+                // The node serialized its tree (zk-tree's snapshot-file image, no digest).
+                Message::Snapshot { conn, zxid, data } => {
+                    match snap_stream::file_to_stream(&data) {
+                        Ok(stream) => net.send_snapshot(to, conn, zxid, stream.into()),
+                        Err(e) => tracing::error!("cannot send a SNAP to server {to}: {e}"),
+                    }
                 }
                 message => net.send(to, message),
             },
@@ -516,11 +522,19 @@ impl Core {
                 accepted: false,
                 value,
             }),
-            Command::TakeSnapshot(txns) => self.log_after_batch(LogCmd::Replace(
-                txns.iter()
-                    .map(|t| (t.header().zxid, t.bytes().clone()))
-                    .collect(),
-            )),
+            Command::TakeSnapshot(txns) => match self.node.base_snapshot() {
+                // A SNAP's base must be written as a snapshot file before the log is
+                // emptied after it: not built yet, so the learner is never told the
+                // snapshot is durable (it times out, and goes back to its old log).
+                Some((base, _)) if base > 0 => tracing::error!(
+                    "cannot make the leader's snapshot at 0x{base:x} durable: not built yet"
+                ),
+                _ => self.log_after_batch(LogCmd::Replace(
+                    txns.iter()
+                        .map(|t| (t.header().zxid, t.bytes().clone()))
+                        .collect(),
+                )),
+            },
             Command::RoleChanged(role) => {
                 net.role_changed(role);
                 match role {

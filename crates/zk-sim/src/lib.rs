@@ -238,8 +238,9 @@ enum DiskOp {
     Append(Vec<TxnPayload>),
     Truncate(i64),
     Epoch(EpochFile, i64),
-    /// The peer's log after `base` replaces the durable state.
-    Snapshot(i64, Vec<TxnPayload>),
+    /// The peer's log after `base` replaces the durable state (node mode: with the
+    /// snapshot's bytes).
+    Snapshot(i64, Option<Bytes>, Vec<TxnPayload>),
 }
 
 /// A live member: a bare peer (peer mode) or a whole node with its peer (node mode).
@@ -255,6 +256,8 @@ struct Node {
     /// zxid of the snapshot (0: none); the history up to `base` is the committed one (it
     /// was checked when compacted).
     base: i64,
+    /// Node mode: the snapshot at `base` (zk-tree's file image).
+    snap: Option<Bytes>,
     log: Vec<TxnPayload>,
     accepted: i64,
     current: i64,
@@ -340,6 +343,7 @@ impl Sim {
                     role: None,
                     inc: 0,
                     base: 0,
+                    snap: None,
                     log: Vec::new(),
                     accepted: 0,
                     current: 0,
@@ -675,7 +679,11 @@ impl Sim {
         }
         let peer = Peer::from_snapshot(pc, n.base, n.log.clone(), n.accepted, n.current, n.inc);
         n.role = Some(if self.cfg.nodes_mode {
-            Role::Node(Box::new(nodes::new_node(id, peer, self.now)))
+            let mut node = nodes::new_node(id, peer, self.now);
+            if let Some(data) = n.snap.clone().filter(|_| n.base > 0) {
+                node.keep_base_snapshot(n.base, data);
+            }
+            Role::Node(Box::new(node))
         } else {
             Role::Peer(Box::new(peer))
         });
@@ -720,8 +728,9 @@ impl Sim {
                 }
                 Some(Event::EpochDurable { file, epoch })
             }
-            DiskOp::Snapshot(base, txns) => {
+            DiskOp::Snapshot(base, snap, txns) => {
                 n.base = base;
+                n.snap = snap;
                 n.log = txns;
                 Some(Event::SnapshotDurable)
             }
@@ -748,7 +757,9 @@ impl Sim {
     }
 
     fn send(&mut self, from: i64, to: i64, msg: Message) {
-        if matches!(msg, Message::Snapshot { base, .. } if base > 0) {
+        if matches!(msg, Message::Snapshot { .. })
+            && self.nodes[&from].peer().is_some_and(|p| p.base() > 0)
+        {
             self.snaps_from_base += 1;
         }
         let conn = match &msg {
@@ -824,6 +835,17 @@ impl Sim {
         for c in cmds {
             match c {
                 Command::Send { to, message } => self.send(id, to, message),
+                // Peer mode: the checkers take a peer's history up to its base from the
+                // committed txns, so the snapshot's bytes carry nothing.
+                Command::SendSnapshot { to, conn, zxid } => self.send(
+                    id,
+                    to,
+                    Message::Snapshot {
+                        conn,
+                        zxid,
+                        data: Bytes::new(),
+                    },
+                ),
                 Command::Persist(txns) => self.disk(id, DiskOp::Append(txns)),
                 Command::Truncate { zxid } => self.disk(id, DiskOp::Truncate(zxid)),
                 Command::WriteAcceptedEpoch(e) => {
@@ -833,9 +855,17 @@ impl Sim {
                     self.disk(id, DiskOp::Epoch(EpochFile::Current, e))
                 }
                 Command::TakeSnapshot(txns) => {
-                    // The peer's base as it is after this step (a SNAP set it).
-                    let base = self.nodes[&id].peer().map_or(0, |p| p.base());
-                    self.disk(id, DiskOp::Snapshot(base, txns))
+                    // The peer's base as it is after this step (a SNAP set it), and in node
+                    // mode the snapshot's bytes.
+                    let (base, snap) = match self.nodes[&id].role.as_ref() {
+                        Some(Role::Node(n)) => (
+                            n.peer().map_or(0, |p| p.base()),
+                            n.base_snapshot().map(|(_, d)| d),
+                        ),
+                        Some(Role::Peer(p)) => (p.base(), None),
+                        None => (0, None),
+                    };
+                    self.disk(id, DiskOp::Snapshot(base, snap, txns))
                 }
                 Command::LoadSnapshot { .. } => {}
                 Command::Commit { zxid } => commits.push(zxid),

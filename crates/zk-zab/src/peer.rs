@@ -26,9 +26,10 @@
 //! `syncLimit` ticks (after) goes back to LOOKING; before the leader answered at all it
 //! reconnects every tick, as `Learner.connectToLeader` retries.
 //!
-//! A SNAP is carried as [`Message::Snapshot`] (the leader's committed log and the base it
-//! starts after standing in for the snapshot stream). A peer's log may start after a base
-//! ([`Peer::from_snapshot`]): the zxid of the snapshot it was recovered from; a learner at or
+//! A SNAP is carried as [`Message::Snapshot`] with opaque bytes: the leader's peer asks its
+//! driver for them ([`Command::SendSnapshot`]) and the learner's driver loads them
+//! ([`Command::LoadSnapshot`]); the learner's log is then empty, based at the snapshot's
+//! zxid. A peer's log may start after such a base ([`Peer::from_snapshot`]): a learner at or
 //! below the base (and not in sync) gets a SNAP, as in Java when the txn log does not reach
 //! it, and a TRUNC below the base sends the learner back to LOOKING. A serving follower forwards client requests ([`Event::Forward`]);
 //! the leader hands them out ([`Command::Forwarded`]) except `sync`s, which its broadcast
@@ -67,13 +68,11 @@ pub enum Message {
     Snapshot {
         /// The follower's connection id.
         conn: u64,
-        /// The leader's last processed zxid.
+        /// The leader's last processed zxid: the snapshot's.
         zxid: i64,
-        /// The zxid of the snapshot the leader's log starts after (0: `txns` is its whole
-        /// history).
-        base: i64,
-        /// The database: the leader's committed txns after `base`.
-        txns: Vec<TxnPayload>,
+        /// The database at `zxid`, in whatever encoding the drivers agree on (the shell: a
+        /// serialized `DataTree`, zk-tree's snapshot-file image).
+        data: Bytes,
     },
 }
 
@@ -165,12 +164,27 @@ pub enum Command {
     WriteAcceptedEpoch(i64),
     /// Write and fsync `currentEpoch`; answer with `EpochDurable`.
     WriteCurrentEpoch(i64),
-    /// The database was replaced by the leader's snapshot at `zxid` (in memory only).
-    LoadSnapshot {
+    /// Send peer `to`, on connection `conn`, a [`Message::Snapshot`] holding this peer's
+    /// database at `zxid` (its last committed zxid: the driver's applied state is there
+    /// when asked). It must go out before the next `Send` to `to`.
+    SendSnapshot {
+        /// Recipient sid.
+        to: i64,
+        /// The learner's connection id.
+        conn: u64,
         /// The snapshot's zxid.
         zxid: i64,
     },
-    /// Make this database durable in place of the log (a snapshot); answer with
+    /// Replace the database by the leader's snapshot at `zxid` (in memory only); the log is
+    /// now empty, based at `zxid`.
+    LoadSnapshot {
+        /// The snapshot's zxid.
+        zxid: i64,
+        /// The snapshot as the leader's driver encoded it.
+        data: Bytes,
+    },
+    /// Make the durable state the snapshot at [`Peer::base`] (the one loaded last, or the
+    /// one recovered from) followed by exactly these log entries; answer with
     /// `SnapshotDurable`.
     TakeSnapshot(Vec<TxnPayload>),
     /// Apply the txn with this zxid (in the peer's log).
@@ -314,8 +328,8 @@ struct Following {
     silent: u64,
     heard: bool,
     serving: bool,
-    /// A SNAP's (base, txns) until the learner loads it.
-    snapshot: Option<(i64, Vec<TxnPayload>)>,
+    /// A SNAP's data until the learner loads it.
+    snapshot: Option<Bytes>,
     /// The log (and its base) before a SNAP replaced it, until `TakeSnapshot` hands the new
     /// one to disk: a session that ends before that goes back to it (the disk never saw the
     /// snapshot).
@@ -781,17 +795,12 @@ impl<Q: QuorumVerifier + Clone> Peer<Q> {
                 }
                 _ => {}
             },
-            Message::Snapshot {
-                conn,
-                zxid,
-                base,
-                txns,
-            } => {
+            Message::Snapshot { conn, zxid, data } => {
                 if let State::Following(f) = &mut self.state {
                     if f.leader == from && f.conn == conn {
                         f.silent = 0;
                         f.heard = true;
-                        f.snapshot = Some((base, txns));
+                        f.snapshot = Some(data);
                         let cmds = f
                             .learner
                             .step(learner::Event::Received(Packet::Snap { zxid }));
@@ -823,7 +832,7 @@ impl<Q: QuorumVerifier + Clone> Peer<Q> {
         self.broadcast_cmds(cmds, out);
     }
 
-    /// Appends the txns this peer does not have yet (a SNAP's database may hold some).
+    /// Appends the txns this peer does not have yet (a SNAP's base may cover some).
     fn append(&mut self, txns: Vec<TxnPayload>, out: &mut Vec<Command>) {
         let last = self.last_zxid();
         let new: Vec<TxnPayload> = txns
@@ -897,10 +906,10 @@ impl<Q: QuorumVerifier + Clone> Peer<Q> {
                     out.push(Command::Truncate { zxid });
                 }
                 learner::Command::LoadSnapshot { zxid } => {
-                    let (base, db) = f.snapshot.take().unwrap_or_default();
-                    let old_base = std::mem::replace(&mut self.base, base);
-                    f.pre_snapshot = Some((old_base, std::mem::replace(&mut self.log, db)));
-                    out.push(Command::LoadSnapshot { zxid });
+                    let data = f.snapshot.take().unwrap_or_default();
+                    let old_base = std::mem::replace(&mut self.base, zxid);
+                    f.pre_snapshot = Some((old_base, std::mem::take(&mut self.log)));
+                    out.push(Command::LoadSnapshot { zxid, data });
                 }
                 learner::Command::TakeSnapshot => {
                     f.pre_snapshot = None;
@@ -1025,15 +1034,7 @@ impl<Q: QuorumVerifier + Clone> Peer<Q> {
                 forward_from
             }
             SyncPlan::Snap { zxid } => {
-                out.push(Command::Send {
-                    to,
-                    message: Message::Snapshot {
-                        conn,
-                        zxid,
-                        base: self.base,
-                        txns: committed.to_vec(),
-                    },
-                });
+                out.push(Command::SendSnapshot { to, conn, zxid });
                 zxid
             }
         };
