@@ -198,9 +198,9 @@ fn ensemble_limits(cfg: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// An ensemble member's Zab peer over its whole txn log, and the transport's settings. The
-/// database is rebuilt from the log (Ferrokeeper's ensemble members take no snapshots yet),
-/// so a data directory holding snapshots is refused.
+/// An ensemble member's Zab peer over its newest snapshot (a SNAP it took from a leader, or
+/// any snapshot in dataDir/version-2) and the txn log after it, and the transport's
+/// settings. The database is rebuilt from both.
 fn ensemble_parts(
     cfg: &Config,
     store: zk_storage_rocksdb::Storage,
@@ -211,21 +211,37 @@ fn ensemble_parts(
         .server_id
         .context("an ensemble member needs dataDir/myid")?;
     let snapshots = store.snapshots.list().context("listing snapshots")?;
-    if snapshots.iter().any(|&z| z > 0) {
-        anyhow::bail!(
-            "dataDir {} holds snapshots; an ensemble member of this version rebuilds its \
-             database from the complete txn log and cannot start from a snapshot yet \
-             (Ferrokeeper issue 13)",
-            cfg.data_dir.display()
-        );
-    }
+    let base = match snapshots.iter().copied().filter(|&z| z > 0).max() {
+        Some(zxid) => {
+            let (mut reader, size) = store
+                .snapshots
+                .reader(zxid)
+                .with_context(|| format!("opening snapshot 0x{zxid:x}"))?;
+            let mut data = Vec::with_capacity(usize::try_from(size).unwrap_or(0).min(1 << 30));
+            std::io::Read::read_to_end(&mut reader, &mut data)
+                .with_context(|| format!("reading snapshot 0x{zxid:x}"))?;
+            // Checked now: a snapshot that does not load is refused at start.
+            zk_tree::snapshot::read_snapshot(
+                &data[..],
+                zxid,
+                &zk_tree::snapshot::ReadOptions::default(),
+            )
+            .with_context(|| format!("loading snapshot 0x{zxid:x}"))?;
+            Some((zxid, bytes::Bytes::from(data)))
+        }
+        None => None,
+    };
+    let base_zxid = base.as_ref().map_or(0, |(z, _)| *z);
     let limits = zk_proto::Limits { max_buffer };
     let mut log = Vec::new();
     for (zxid, bytes) in store
         .log
-        .read_from(0, usize::MAX)
+        .read_from(base_zxid + 1, usize::MAX)
         .context("reading the txn log")?
     {
+        if zxid <= base_zxid {
+            continue;
+        }
         let txn = zk_zab::wire::packet::TxnPayload::parse(bytes, limits)
             .map_err(|e| anyhow::anyhow!("txn 0x{zxid:x} in the log: {e}"))?;
         log.push(txn);
@@ -243,18 +259,21 @@ fn ensemble_parts(
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(1, |d| d.as_secs().saturating_sub(1_577_836_800).max(1));
     tracing::info!(
-        "ensemble member {me} of {}: {} txns in the log (last 0x{:x}), acceptedEpoch {accepted}, currentEpoch {current}",
+        "ensemble member {me} of {}: snapshot 0x{base_zxid:x}, {} txns in the log after it (last 0x{:x}), acceptedEpoch {accepted}, currentEpoch {current}",
         cfg.quorum.voting_members().count(),
         log.len(),
-        log.last().map_or(0, |t| t.header().zxid)
+        log.last().map_or(base_zxid, |t| t.header().zxid)
     );
-    let peer = zk_zab::peer::Peer::new(pc, log, accepted, current, incarnation);
+    let peer =
+        zk_zab::peer::Peer::from_snapshot(pc, base_zxid, log, accepted, current, incarnation);
     let net = zk_server::quorum::PeerNetConfig::from_config(cfg)?;
     Ok((
         zk_server::EnsembleParts {
             peer,
             net,
             epochs: Box::new(store.epochs),
+            base,
+            base_snapshots: Box::new(store.snapshots),
         },
         zk_server::Stores {
             log: Box::new(store.log),

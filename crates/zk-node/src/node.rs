@@ -181,6 +181,36 @@ impl Node {
         self.zab.as_ref().map(|z| &z.peer)
     }
 
+    /// The snapshot the peer's log starts after (its zxid, [`zk_zab::peer::Peer::base`],
+    /// and zk-tree's snapshot-file image of it), if the node holds it: what the shell makes
+    /// durable when the peer says `TakeSnapshot`.
+    pub fn base_snapshot(&self) -> Option<(i64, Bytes)> {
+        let z = self.zab.as_ref()?;
+        let base = z.peer.base();
+        z.bases.iter().rev().find(|(b, _)| *b == base).cloned()
+    }
+
+    /// Hands an ensemble node the snapshot its peer was recovered from
+    /// ([`zk_zab::peer::Peer::from_snapshot`]): the tree is rebuilt from it (and the log
+    /// after it) when a TRUNC goes below what was applied.
+    pub fn keep_base_snapshot(&mut self, zxid: i64, data: Bytes) {
+        if let Some(z) = self.zab.as_mut() {
+            z.keep_base(zxid, data);
+        }
+    }
+
+    /// zk-tree's snapshot-file image (no digest) of the tree and sessions.
+    fn serialize_state(&self) -> Bytes {
+        let sessions: Vec<(i64, i32)> =
+            self.sessions.iter().map(|s| (s.id, s.timeout_ms)).collect();
+        let mut out = Vec::new();
+        let opts = zk_tree::snapshot::WriteOptions { digest: false };
+        if let Err(e) = zk_tree::snapshot::write_snapshot(&self.tree, sessions, &mut out, &opts) {
+            tracing::error!("serializing the tree for a SNAP failed: {e}");
+        }
+        Bytes::from(out)
+    }
+
     /// An ensemble node emits [`Output::Applied`] after every txn it applies (with the tree
     /// digest, a walk of the whole tree: for tests and the simulator).
     pub fn record_applies(&mut self, on: bool) {
@@ -1324,15 +1354,45 @@ impl Node {
     /// Acts on the peer's commands the node owns, and hands every command to the shell.
     fn peer_cmds(&mut self, cmds: Vec<PeerCommand>) {
         for c in cmds {
+            if let PeerCommand::SendSnapshot { to, conn, zxid } = c {
+                if self.tree.last_processed_zxid != zxid {
+                    tracing::error!(
+                        "SNAP to server {to} at 0x{zxid:x}, but the tree is at 0x{:x}",
+                        self.tree.last_processed_zxid
+                    );
+                }
+                let data = self.serialize_state();
+                let message = zk_zab::peer::Message::Snapshot { conn, zxid, data };
+                self.out
+                    .push(Output::Peer(PeerCommand::Send { to, message }));
+                continue;
+            }
             match &c {
                 PeerCommand::Commit { zxid } => self.catch_up(*zxid),
                 PeerCommand::RoleChanged(_) => {
                     self.stop_serving();
                     let last = self.peer().map_or(0, |p| p.last_zxid());
-                    self.catch_up(last);
+                    let base = self.peer().map_or(0, |p| p.base());
+                    let applied = self.tree.last_processed_zxid;
+                    let kept = self
+                        .peer()
+                        .is_some_and(|p| p.mutation() == zk_zab::Mutation::KeepTreeOnTruncate);
+                    if applied < base || (applied > last && !kept) {
+                        // A peer recovered from a snapshot (the tree is that plus the log),
+                        // or a SNAP loaded and dropped with its session (the tree is ahead
+                        // of the log the peer went back to).
+                        self.rebuild(last);
+                    } else {
+                        self.catch_up(last);
+                    }
                 }
                 PeerCommand::Established { epoch } => self.establish(*epoch),
-                PeerCommand::LoadSnapshot { zxid } => self.rebuild(*zxid),
+                PeerCommand::LoadSnapshot { zxid, data } => {
+                    if let Some(z) = self.zab.as_mut() {
+                        z.keep_base(*zxid, data.clone());
+                    }
+                    self.rebuild(*zxid);
+                }
                 PeerCommand::Truncate { zxid } => {
                     let mutated = self
                         .peer()
@@ -1352,6 +1412,7 @@ impl Node {
                 | PeerCommand::Persist(_)
                 | PeerCommand::WriteAcceptedEpoch(_)
                 | PeerCommand::WriteCurrentEpoch(_)
+                | PeerCommand::SendSnapshot { .. }
                 | PeerCommand::TakeSnapshot(_) => {}
             }
             self.out.push(Output::Peer(c));
@@ -1405,16 +1466,38 @@ impl Node {
         }
     }
 
-    /// The tree built anew from the peer's log up to `upto` (a SNAP, or a TRUNC below what
-    /// was applied). Sessions go with it; the clients were disconnected already.
+    /// The tree built anew from the snapshot the peer's log starts after (a new tree for
+    /// base 0) and the log up to `upto` (a SNAP, or a TRUNC below what was applied).
+    /// Sessions go with it; the clients were disconnected already.
     fn rebuild(&mut self, upto: i64) {
         self.tree = DataTree::new();
         let ids: Vec<i64> = self.sessions.iter().map(|s| s.id).collect();
         for id in ids {
             self.sessions.remove(id);
         }
+        let base = self.peer().map_or(0, |p| p.base());
+        let mut chain = crate::zab::CHAIN_START;
+        if base > 0 {
+            match self.base_snapshot() {
+                Some((_, data)) => {
+                    let opts = zk_tree::snapshot::ReadOptions::default();
+                    match zk_tree::snapshot::read_snapshot(&data[..], base, &opts) {
+                        Ok(loaded) => {
+                            self.tree = loaded.tree;
+                            for (id, timeout) in loaded.sessions {
+                                self.sessions.add(id, timeout, self.now.mono_ms);
+                            }
+                            // Nodes that loaded the same snapshot share a history.
+                            chain = crate::zab::fnv(chain, &data);
+                        }
+                        Err(e) => tracing::error!("the snapshot at 0x{base:x} does not load: {e}"),
+                    }
+                }
+                None => tracing::error!("no snapshot at 0x{base:x} to rebuild the tree from"),
+            }
+        }
         if let Some(z) = self.zab.as_mut() {
-            z.chain = crate::zab::CHAIN_START;
+            z.chain = chain;
         }
         self.prep = Prep::new(prep_config(&self.cfg), 0);
         self.catch_up(upto);

@@ -15,8 +15,15 @@
 //! * `Established{epoch}`: the leader applies its whole log, prepares from
 //!   `epoch << 32 | 1` on (equal to [`zk_zab::peer::Peer::next_zxid`]), re-arms every
 //!   session's deadline (`SessionTrackerImpl` built anew) and serves;
-//! * `LoadSnapshot`, and a `Truncate` below what was applied: the tree is rebuilt from the
-//!   peer's log (in zk-zab a snapshot is the leader's committed txns);
+//! * `SendSnapshot{to, conn, zxid}` (leader): the node serializes its tree and sessions
+//!   (zk-tree's snapshot-file image, no digest; the tree is at `zxid` then) and hands the
+//!   shell a `Send` of `Message::Snapshot` with those bytes in its place;
+//! * `LoadSnapshot{zxid, data}`: the bytes are kept as the base snapshot at `zxid` and the
+//!   tree and sessions are loaded from them; a `Truncate` below what was applied rebuilds
+//!   the tree from the base snapshot the peer's log starts after (or a new tree for base
+//!   0) plus the log ([`crate::Node::base_snapshot`] gives the shell the bytes to make
+//!   durable at `TakeSnapshot`; [`crate::Node::keep_base_snapshot`] hands a recovered one
+//!   back);
 //! * `Forwarded` (leader): the learner's request is prepared as a request of its session,
 //!   with the auth ids it carried, and proposed; the learner holding the client answers it;
 //! * `SessionsTouched` (leader): the sessions' deadlines move;
@@ -66,6 +73,10 @@ pub(crate) struct ZabRole {
     /// Leader: the tree digest with every txn prepared so far applied (the `TxnDigest`
     /// of the last proposal).
     pub(crate) predicted: i64,
+    /// The snapshots the peer's log may be based on, newest last (at most two: the one a
+    /// SNAP loaded and the one before it, which the peer goes back to when the session ends
+    /// before `TakeSnapshot`): (zxid, zk-tree snapshot-file image without digest).
+    pub(crate) bases: Vec<(i64, bytes::Bytes)>,
 }
 
 /// The FNV-1a offset basis: the chain of an empty history.
@@ -81,6 +92,15 @@ pub(crate) fn fnv(mut h: u64, bytes: &[u8]) -> u64 {
 }
 
 impl ZabRole {
+    /// Keeps `data` as the snapshot at `zxid` a log may be based on (the two newest).
+    pub(crate) fn keep_base(&mut self, zxid: i64, data: bytes::Bytes) {
+        self.bases.retain(|(z, _)| *z != zxid);
+        self.bases.push((zxid, data));
+        if self.bases.len() > 2 {
+            self.bases.remove(0);
+        }
+    }
+
     pub(crate) fn new(peer: ZabPeer) -> Self {
         ZabRole {
             peer,
@@ -88,6 +108,7 @@ impl ZabRole {
             chain: CHAIN_START,
             record_applies: false,
             predicted: 0,
+            bases: Vec::new(),
         }
     }
 }

@@ -25,7 +25,7 @@ use zk_node::{Input, LocalReplicator, Node, Now, Output};
 use zk_zab::learner::EpochFile;
 use zk_zab::peer::{Command, Event, Message, PeerRole};
 
-use crate::quorum::{Delivered, PeerNetHandle};
+use crate::quorum::{snap_stream, Delivered, PeerNetHandle};
 use zk_proto::Zxid;
 
 use crate::fourlw;
@@ -186,6 +186,8 @@ pub struct Core {
     peer: Option<PeerNetHandle>,
     /// What the transport delivers and the peer's clock, until [`Core::run`] takes them.
     peer_rx: Option<(mpsc::Receiver<Delivered>, tokio::time::Interval)>,
+    /// An ensemble member's store for the snapshots its log is based on.
+    base_snapshots: Option<Box<dyn SnapshotStore>>,
 }
 
 /// An ensemble member's peer transport and the clock of its peer (half ticks).
@@ -196,6 +198,10 @@ pub struct PeerLink {
     pub delivered: mpsc::Receiver<Delivered>,
     /// Half of `tickTime`: the peer's clock.
     pub half_tick: tokio::time::Interval,
+    /// The snapshot the peer's log starts after (its zxid and zk-tree's file image).
+    pub base: Option<(i64, Bytes)>,
+    /// Where a SNAP from the leader is made durable before the log is emptied after it.
+    pub base_snapshots: Box<dyn SnapshotStore>,
 }
 
 /// The next delivery of the peer transport (never, without one).
@@ -255,6 +261,7 @@ impl Core {
             audit: None,
             peer: None,
             peer_rx: None,
+            base_snapshots: None,
             settings,
         }
     }
@@ -288,8 +295,12 @@ impl Core {
             Box::new(sasl_nonce),
             now(&core.clock),
         );
+        if let Some((zxid, data)) = link.base {
+            core.node.keep_base_snapshot(zxid, data);
+        }
         core.peer = Some(link.net);
         core.peer_rx = Some((link.delivered, link.half_tick));
+        core.base_snapshots = Some(link.base_snapshots);
         core.step(Input::Peer(Event::Start));
         core
     }
@@ -384,9 +395,16 @@ impl Core {
                     Some(Delivered::QuorumDown { conn, .. }) => {
                         self.step(Input::Peer(Event::ConnectionLost { conn }))
                     }
-                    Some(Delivered::Snapshot { from, .. }) => tracing::error!(
-                        "server {from} sent a SNAP: loading a snapshot from the leader is not built yet"
-                    ),
+                    Some(Delivered::Snapshot { from, conn, zxid, stream }) => {
+                        match snap_stream::stream_to_file(&stream) {
+                            Ok(file) => {
+                                let data = Bytes::from(file);
+                                let message = Message::Snapshot { conn, zxid, data };
+                                self.step(Input::Peer(Event::Received { from, message }))
+                            }
+                            Err(e) => tracing::error!("server {from} sent a bad SNAP stream: {e}"),
+                        }
+                    }
                     Some(other) => tracing::debug!("peer transport: {other:?}"),
                     None => return Err(crate::ServerError::Core("the peer transport stopped".into())),
                 },
@@ -494,13 +512,12 @@ impl Core {
         };
         match cmd {
             Command::Send { to, message } => match message {
-                Message::Snapshot { .. } => {
-                    // The transport carries SNAP streams of a serialized tree; zk-zab's
-                    // snapshot is its committed txns (issue 12): not bridged yet. The
-                    // learner times out and tries again; DIFF and TRUNC syncs work.
-                    tracing::error!(
-                        "cannot send a SNAP to server {to}: snapshot transfer is not built yet"
-                    );
+                // The node serialized its tree (zk-tree's snapshot-file image, no digest).
+                Message::Snapshot { conn, zxid, data } => {
+                    match snap_stream::file_to_stream(&data) {
+                        Ok(stream) => net.send_snapshot(to, conn, zxid, stream.into()),
+                        Err(e) => tracing::error!("cannot send a SNAP to server {to}: {e}"),
+                    }
                 }
                 message => net.send(to, message),
             },
@@ -516,11 +533,30 @@ impl Core {
                 accepted: false,
                 value,
             }),
-            Command::TakeSnapshot(txns) => self.log_after_batch(LogCmd::Replace(
-                txns.iter()
-                    .map(|t| (t.header().zxid, t.bytes().clone()))
-                    .collect(),
-            )),
+            Command::TakeSnapshot(txns) => {
+                // The base snapshot is written (and synced) first, then the log is replaced
+                // by the entries after it: recovery starts from the newest snapshot and
+                // replays only the log after it.
+                if let Some((base, data)) = self.node.base_snapshot().filter(|(b, _)| *b > 0) {
+                    let Some(store) = self.base_snapshots.as_mut() else {
+                        return tracing::error!("no snapshot store for the SNAP at 0x{base:x}");
+                    };
+                    let mut body = |w: &mut dyn std::io::Write| w.write_all(&data);
+                    if let Err(e) = blocking(|| store.write_snapshot(base, &mut body)) {
+                        // The learner is not told: it times out and goes back to its log.
+                        return tracing::error!("writing the leader's snapshot 0x{base:x}: {e}");
+                    }
+                    tracing::info!("Snapshotting: 0x{base:x} (the leader's SNAP)");
+                    if let Err(e) = store.purge(3) {
+                        tracing::warn!("purging old snapshots: {e}");
+                    }
+                }
+                self.log_after_batch(LogCmd::Replace(
+                    txns.iter()
+                        .map(|t| (t.header().zxid, t.bytes().clone()))
+                        .collect(),
+                ))
+            }
             Command::RoleChanged(role) => {
                 net.role_changed(role);
                 match role {

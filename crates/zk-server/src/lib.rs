@@ -164,12 +164,19 @@ pub async fn run_listeners(
 /// What an ensemble member needs beyond a standalone server: its Zab peer (recovered from
 /// the txn log and the epoch files), the transport's settings and the epoch store.
 pub struct EnsembleParts {
-    /// The peer, over the whole txn log (its database is rebuilt from it).
+    /// The peer, over the txn log after `base` (its database is rebuilt from both).
     pub peer: zk_node::ZabPeer,
     /// Where the peers are.
     pub net: quorum::PeerNetConfig,
     /// `acceptedEpoch` and `currentEpoch`.
     pub epochs: Box<dyn zk_storage::EpochStore>,
+    /// The snapshot the peer's log starts after ([`zk_zab::peer::Peer::from_snapshot`]'s
+    /// base): its zxid and zk-tree's snapshot-file image; `None` when the log is the whole
+    /// history.
+    pub base: Option<(i64, bytes::Bytes)>,
+    /// Where a SNAP received from the leader is written (dataDir/version-2) before the
+    /// log is emptied after it.
+    pub base_snapshots: Box<dyn zk_storage::SnapshotStore>,
 }
 
 /// Serves clients as a member of an ensemble (issue 13): the node's role is Zab, its peers
@@ -230,7 +237,13 @@ async fn serve(
     );
     let (ensemble, epochs) = match ensemble {
         Some(parts) => {
-            let EnsembleParts { peer, net, epochs } = *parts;
+            let EnsembleParts {
+                peer,
+                net,
+                epochs,
+                base,
+                base_snapshots,
+            } = *parts;
             let half_tick = Duration::from_millis(u64::from(settings.tick_ms.max(2) as u32 / 2));
             let (handle, delivered) = quorum::PeerNet::start(net, 4096)
                 .await
@@ -247,6 +260,8 @@ async fn serve(
                 net: handle,
                 delivered,
                 half_tick,
+                base,
+                base_snapshots,
             };
             (Some((peer, link)), Some(epochs))
         }

@@ -105,6 +105,12 @@ pub struct SimConfig {
     pub nodes_mode: bool,
     /// Node mode: how many simulated clients.
     pub clients: usize,
+    /// Peer mode: a restarting peer first compacts its durable log into a snapshot base
+    /// (the longest prefix equal to the committed history) and comes back with
+    /// `Peer::from_snapshot`, so leaders SNAP learners below their base. Off by default
+    /// (the recorded seeds' traces stay as they were); ignored in node mode (zk-node
+    /// rebuilds its tree from the peer's log alone).
+    pub compact_on_restart: bool,
 }
 
 impl SimConfig {
@@ -119,6 +125,7 @@ impl SimConfig {
             verbose: false,
             nodes_mode: false,
             clients: 3,
+            compact_on_restart: false,
         }
     }
 
@@ -152,6 +159,8 @@ pub struct Outcome {
     pub acked: usize,
     /// Node mode: client reads (and syncs) answered.
     pub reads: usize,
+    /// SNAPs sent by a leader whose log starts after a snapshot base.
+    pub snaps_from_base: usize,
 }
 
 const TICK_MS: u64 = 200;
@@ -229,7 +238,9 @@ enum DiskOp {
     Append(Vec<TxnPayload>),
     Truncate(i64),
     Epoch(EpochFile, i64),
-    Snapshot(Vec<TxnPayload>),
+    /// The peer's log after `base` replaces the durable state (node mode: with the
+    /// snapshot's bytes).
+    Snapshot(i64, Option<Bytes>, Vec<TxnPayload>),
 }
 
 /// A live member: a bare peer (peer mode) or a whole node with its peer (node mode).
@@ -241,7 +252,12 @@ enum Role {
 struct Node {
     role: Option<Role>,
     inc: u64,
-    /// Durable state: what a restart recovers.
+    /// Durable state: what a restart recovers. `log` holds the entries after `base`, the
+    /// zxid of the snapshot (0: none); the history up to `base` is the committed one (it
+    /// was checked when compacted).
+    base: i64,
+    /// Node mode: the snapshot at `base` (zk-tree's file image).
+    snap: Option<Bytes>,
     log: Vec<TxnPayload>,
     accepted: i64,
     current: i64,
@@ -286,6 +302,8 @@ pub struct Sim {
     committed: BTreeMap<i64, u64>,
     leaders: BTreeMap<i64, i64>,
     hash: u64,
+    /// SNAPs sent by a leader with a snapshot base.
+    snaps_from_base: usize,
     events: u64,
     first_election: Option<u64>,
     calm_at: Option<u64>,
@@ -324,6 +342,8 @@ impl Sim {
                 Node {
                     role: None,
                     inc: 0,
+                    base: 0,
+                    snap: None,
                     log: Vec::new(),
                     accepted: 0,
                     current: 0,
@@ -348,6 +368,7 @@ impl Sim {
             committed: BTreeMap::new(),
             leaders: BTreeMap::new(),
             hash: 0xcbf2_9ce4_8422_2325,
+            snaps_from_base: 0,
             events: 0,
             first_election: None,
             calm_at: None,
@@ -439,6 +460,7 @@ impl Sim {
             events: self.events,
             acked: self.world.acked,
             reads: self.world.reads,
+            snaps_from_base: self.snaps_from_base,
         }
     }
 
@@ -641,9 +663,27 @@ impl Sim {
         pc.sync_limit = 5;
         pc.max_notification_interval_ms = 1600;
         pc.mutation = mutation;
-        let peer = Peer::new(pc, n.log.clone(), n.accepted, n.current, n.inc);
+        if self.cfg.compact_on_restart && !self.cfg.nodes_mode {
+            // The longest durable prefix equal to the committed history becomes the base.
+            let mut x = n.base;
+            for t in &n.log {
+                let z = t.header().zxid;
+                let same = self.committed.get(&z) == Some(&txn_hash(t));
+                if !same || self.committed.range(x + 1..z).next().is_some() {
+                    break;
+                }
+                x = z;
+            }
+            n.base = x;
+            n.log.retain(|t| t.header().zxid > x);
+        }
+        let peer = Peer::from_snapshot(pc, n.base, n.log.clone(), n.accepted, n.current, n.inc);
         n.role = Some(if self.cfg.nodes_mode {
-            Role::Node(Box::new(nodes::new_node(id, peer, self.now)))
+            let mut node = nodes::new_node(id, peer, self.now);
+            if let Some(data) = n.snap.clone().filter(|_| n.base > 0) {
+                node.keep_base_snapshot(n.base, data);
+            }
+            Role::Node(Box::new(node))
         } else {
             Role::Peer(Box::new(peer))
         });
@@ -671,7 +711,7 @@ impl Sim {
         };
         let event = match op {
             DiskOp::Append(txns) => {
-                let last = n.log.last().map_or(0, |t| t.header().zxid);
+                let last = n.log.last().map_or(n.base, |t| t.header().zxid);
                 let zxid = txns.last().map_or(last, |t| t.header().zxid);
                 n.log
                     .extend(txns.into_iter().filter(|t| t.header().zxid > last));
@@ -688,7 +728,9 @@ impl Sim {
                 }
                 Some(Event::EpochDurable { file, epoch })
             }
-            DiskOp::Snapshot(txns) => {
+            DiskOp::Snapshot(base, snap, txns) => {
+                n.base = base;
+                n.snap = snap;
                 n.log = txns;
                 Some(Event::SnapshotDurable)
             }
@@ -715,6 +757,11 @@ impl Sim {
     }
 
     fn send(&mut self, from: i64, to: i64, msg: Message) {
+        if matches!(msg, Message::Snapshot { .. })
+            && self.nodes[&from].peer().is_some_and(|p| p.base() > 0)
+        {
+            self.snaps_from_base += 1;
+        }
         let conn = match &msg {
             Message::Election(_) => None,
             Message::Quorum { conn, .. } | Message::Snapshot { conn, .. } => Some(*conn),
@@ -788,6 +835,17 @@ impl Sim {
         for c in cmds {
             match c {
                 Command::Send { to, message } => self.send(id, to, message),
+                // Peer mode: the checkers take a peer's history up to its base from the
+                // committed txns, so the snapshot's bytes carry nothing.
+                Command::SendSnapshot { to, conn, zxid } => self.send(
+                    id,
+                    to,
+                    Message::Snapshot {
+                        conn,
+                        zxid,
+                        data: Bytes::new(),
+                    },
+                ),
                 Command::Persist(txns) => self.disk(id, DiskOp::Append(txns)),
                 Command::Truncate { zxid } => self.disk(id, DiskOp::Truncate(zxid)),
                 Command::WriteAcceptedEpoch(e) => {
@@ -796,7 +854,19 @@ impl Sim {
                 Command::WriteCurrentEpoch(e) => {
                     self.disk(id, DiskOp::Epoch(EpochFile::Current, e))
                 }
-                Command::TakeSnapshot(txns) => self.disk(id, DiskOp::Snapshot(txns)),
+                Command::TakeSnapshot(txns) => {
+                    // The peer's base as it is after this step (a SNAP set it), and in node
+                    // mode the snapshot's bytes.
+                    let (base, snap) = match self.nodes[&id].role.as_ref() {
+                        Some(Role::Node(n)) => (
+                            n.peer().map_or(0, |p| p.base()),
+                            n.base_snapshot().map(|(_, d)| d),
+                        ),
+                        Some(Role::Peer(p)) => (p.base(), None),
+                        None => (0, None),
+                    };
+                    self.disk(id, DiskOp::Snapshot(base, snap, txns))
+                }
                 Command::LoadSnapshot { .. } => {}
                 Command::Commit { zxid } => commits.push(zxid),
                 Command::RoleChanged(role) => {
@@ -832,13 +902,16 @@ impl Sim {
         }
     }
 
+    /// The peer's history: the committed txns up to its base, then its log.
     fn log_of(&self, id: i64) -> Vec<(i64, u64)> {
         self.nodes[&id]
             .peer()
             .map(|p| {
-                p.log()
-                    .iter()
-                    .map(|t| (t.header().zxid, txn_hash(t)))
+                let base = p.base();
+                self.committed
+                    .range(..=base)
+                    .map(|(x, h)| (*x, *h))
+                    .chain(p.log().iter().map(|t| (t.header().zxid, txn_hash(t))))
                     .collect()
             })
             .unwrap_or_default()
@@ -898,7 +971,7 @@ impl Sim {
         self.note_committed(id, &zs);
         let cxid = self.nodes[&id]
             .peer()
-            .and_then(|p| p.log().get(pos))
+            .and_then(|p| p.log().iter().find(|t| t.header().zxid == z))
             .map_or(0, |t| i64::from(t.header().cxid));
         if !self.cfg.nodes_mode && self.probe.is_some_and(|p| cxid > p) && self.recovered.is_none()
         {

@@ -1,7 +1,8 @@
-//! `zk-sim --seed N | --seeds A..B [--nodes 3|5] [--mutation NAME] [--nodes-mode]`: runs
-//! seeds, prints failures with their replay command and a summary with election-time
-//! percentiles. `--nodes-mode` runs whole zk-nodes with simulated clients (see the crate
-//! docs) instead of bare peers.
+//! `zk-sim --seed N | --seeds A..B [--nodes 3|5] [--mutation NAME] [--nodes-mode]
+//! [--compact-on-restart]`: runs seeds, prints failures with their replay command and a
+//! summary with election-time percentiles. `--nodes-mode` runs whole zk-nodes with
+//! simulated clients (see the crate docs) instead of bare peers; `--compact-on-restart`
+//! brings restarted peers back from a snapshot base (`SimConfig::compact_on_restart`).
 
 use std::process::ExitCode;
 
@@ -9,7 +10,7 @@ use zk_sim::{percentile, replay_command, run, SimConfig};
 use zk_zab::Mutation;
 
 fn usage() -> ExitCode {
-    eprintln!("usage: zk-sim (--seed N | --seeds A..B) [--nodes 3|5] [--mutation none|count-vote-twice|commit-before-quorum|ack-newleader-before-persist|diff-without-truncate|sync-without-leader|keep-tree-on-truncate] [--nodes-mode]");
+    eprintln!("usage: zk-sim (--seed N | --seeds A..B) [--nodes 3|5] [--mutation none|count-vote-twice|commit-before-quorum|ack-newleader-before-persist|diff-without-truncate|sync-without-leader|keep-tree-on-truncate] [--nodes-mode] [--compact-on-restart]");
     ExitCode::from(2)
 }
 
@@ -20,11 +21,17 @@ fn main() -> ExitCode {
     let mut mutation = Mutation::None;
     let mut mutation_arg = String::new();
     let mut nodes_mode = false;
+    let mut compact = false;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         if a == "--nodes-mode" {
             nodes_mode = true;
             mutation_arg.push_str(" --nodes-mode");
+            continue;
+        }
+        if a == "--compact-on-restart" {
+            compact = true;
+            mutation_arg.push_str(" --compact-on-restart");
             continue;
         }
         let Some(v) = it.next() else { return usage() };
@@ -70,6 +77,7 @@ fn main() -> ExitCode {
     for seed in seeds.0..=seeds.1 {
         let mut cfg = SimConfig::new(seed, nodes);
         cfg.nodes_mode = nodes_mode;
+        cfg.compact_on_restart = compact;
         cfg.mutation = mutation;
         cfg.verbose = single && std::env::var_os("ZK_SIM_VERBOSE").is_some();
         let o = run(cfg);

@@ -168,3 +168,24 @@ fn node_mode_catches_a_tree_kept_across_a_truncate() {
         "{r:?}"
     );
 }
+
+/// Peers that come back from a snapshot base (`Peer::from_snapshot`) keep every property,
+/// and the set really exercises leaders SNAPping learners below their base.
+#[test]
+fn quick_seed_set_with_snapshot_restarts() {
+    let mut based = 0;
+    let mut f = Vec::new();
+    for (nodes, seeds) in [(3, 1..=100), (5, 1..=30)] {
+        for seed in seeds {
+            let mut cfg = SimConfig::new(seed, nodes);
+            cfg.compact_on_restart = true;
+            let o = run(cfg);
+            based += o.snaps_from_base;
+            if let Some(v) = o.violation {
+                f.push((nodes, seed, v));
+            }
+        }
+    }
+    assert!(f.is_empty(), "{f:?}");
+    assert!(based > 0, "no SNAP from a based leader in the set");
+}

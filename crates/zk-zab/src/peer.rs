@@ -26,8 +26,12 @@
 //! `syncLimit` ticks (after) goes back to LOOKING; before the leader answered at all it
 //! reconnects every tick, as `Learner.connectToLeader` retries.
 //!
-//! A SNAP is carried as [`Message::Snapshot`] (the leader's whole committed log standing in
-//! for the snapshot stream). A serving follower forwards client requests ([`Event::Forward`]);
+//! A SNAP is carried as [`Message::Snapshot`] with opaque bytes: the leader's peer asks its
+//! driver for them ([`Command::SendSnapshot`]) and the learner's driver loads them
+//! ([`Command::LoadSnapshot`]); the learner's log is then empty, based at the snapshot's
+//! zxid. A peer's log may start after such a base ([`Peer::from_snapshot`]): a learner at or
+//! below the base (and not in sync) gets a SNAP, as in Java when the txn log does not reach
+//! it, and a TRUNC below the base sends the learner back to LOOKING. A serving follower forwards client requests ([`Event::Forward`]);
 //! the leader hands them out ([`Command::Forwarded`]) except `sync`s, which its broadcast
 //! answers with SYNC ([`Command::Synced`] at the follower). A follower's PING replies carry
 //! the sessions touched since the last one ([`Peer::touch_session`]); the leader hands
@@ -64,10 +68,11 @@ pub enum Message {
     Snapshot {
         /// The follower's connection id.
         conn: u64,
-        /// The leader's last processed zxid.
+        /// The leader's last processed zxid: the snapshot's.
         zxid: i64,
-        /// The database: the leader's committed txns.
-        txns: Vec<TxnPayload>,
+        /// The database at `zxid`, in whatever encoding the drivers agree on (the shell: a
+        /// serialized `DataTree`, zk-tree's snapshot-file image).
+        data: Bytes,
     },
 }
 
@@ -159,12 +164,27 @@ pub enum Command {
     WriteAcceptedEpoch(i64),
     /// Write and fsync `currentEpoch`; answer with `EpochDurable`.
     WriteCurrentEpoch(i64),
-    /// The database was replaced by the leader's snapshot at `zxid` (in memory only).
-    LoadSnapshot {
+    /// Send peer `to`, on connection `conn`, a [`Message::Snapshot`] holding this peer's
+    /// database at `zxid` (its last committed zxid: the driver's applied state is there
+    /// when asked). It must go out before the next `Send` to `to`.
+    SendSnapshot {
+        /// Recipient sid.
+        to: i64,
+        /// The learner's connection id.
+        conn: u64,
         /// The snapshot's zxid.
         zxid: i64,
     },
-    /// Make this database durable in place of the log (a snapshot); answer with
+    /// Replace the database by the leader's snapshot at `zxid` (in memory only); the log is
+    /// now empty, based at `zxid`.
+    LoadSnapshot {
+        /// The snapshot's zxid.
+        zxid: i64,
+        /// The snapshot as the leader's driver encoded it.
+        data: Bytes,
+    },
+    /// Make the durable state the snapshot at [`Peer::base`] (the one loaded last, or the
+    /// one recovered from) followed by exactly these log entries; answer with
     /// `SnapshotDurable`.
     TakeSnapshot(Vec<TxnPayload>),
     /// Apply the txn with this zxid (in the peer's log).
@@ -328,10 +348,12 @@ struct Following {
     silent: u64,
     heard: bool,
     serving: bool,
-    snapshot: Option<Vec<TxnPayload>>,
-    /// The log before a SNAP replaced it, until `TakeSnapshot` hands the new one to disk:
-    /// a session that ends before that goes back to it (the disk never saw the snapshot).
-    pre_snapshot: Option<Vec<TxnPayload>>,
+    /// A SNAP's data until the learner loads it.
+    snapshot: Option<Bytes>,
+    /// The log (and its base) before a SNAP replaced it, until `TakeSnapshot` hands the new
+    /// one to disk: a session that ends before that goes back to it (the disk never saw the
+    /// snapshot).
+    pre_snapshot: Option<(i64, Vec<TxnPayload>)>,
 }
 
 enum State<Q> {
@@ -346,6 +368,8 @@ pub struct Peer<Q> {
     verifier: PeerVerifier<Q>,
     election: Election<PeerVerifier<Q>>,
     state: State<Q>,
+    /// The zxid of the snapshot the log starts after (0: the log is the whole history).
+    base: i64,
     log: Vec<TxnPayload>,
     accepted_epoch: i64,
     current_epoch: i64,
@@ -360,8 +384,9 @@ pub struct Peer<Q> {
 }
 
 impl<Q: QuorumVerifier + Clone> Peer<Q> {
-    /// A peer recovered from its durable state: its log (oldest first) and epoch files.
-    /// `incarnation` must differ between restarts of the same sid (connection ids use it).
+    /// A peer recovered from its durable state: its log (oldest first, its whole history)
+    /// and epoch files. `incarnation` must differ between restarts of the same sid
+    /// (connection ids use it).
     pub fn new(
         cfg: PeerConfig<Q>,
         log: Vec<TxnPayload>,
@@ -369,6 +394,23 @@ impl<Q: QuorumVerifier + Clone> Peer<Q> {
         current_epoch: i64,
         incarnation: u64,
     ) -> Self {
+        Self::from_snapshot(cfg, 0, log, accepted_epoch, current_epoch, incarnation)
+    }
+
+    /// A peer recovered from a snapshot at zxid `base` (0: none) and the log after it
+    /// (oldest first; every entry above `base`, entries at or below it are dropped), as
+    /// Java's `ZKDatabase.loadDataBase` restores the newest snapshot and replays the txn
+    /// log after it. The peer cannot sync a learner below `base` from its log (it sends a
+    /// SNAP), nor truncate its own log below it.
+    pub fn from_snapshot(
+        cfg: PeerConfig<Q>,
+        base: i64,
+        mut log: Vec<TxnPayload>,
+        accepted_epoch: i64,
+        current_epoch: i64,
+        incarnation: u64,
+    ) -> Self {
+        log.retain(|t| t.header().zxid > base);
         let verifier = PeerVerifier {
             inner: cfg.verifier.clone(),
             my_id: cfg.my_id,
@@ -382,12 +424,13 @@ impl<Q: QuorumVerifier + Clone> Peer<Q> {
             cfg.config_text.clone(),
         );
         ecfg.max_notification_interval_ms = cfg.max_notification_interval_ms;
-        let last = log.last().map_or(0, |t| t.header().zxid);
+        let last = log.last().map_or(base, |t| t.header().zxid);
         Peer {
             election: Election::new(ecfg, last, current_epoch),
             verifier,
             cfg,
             state: State::Looking,
+            base,
             log,
             accepted_epoch,
             current_epoch,
@@ -408,9 +451,13 @@ impl<Q: QuorumVerifier + Clone> Peer<Q> {
     pub fn log(&self) -> &[TxnPayload] {
         &self.log
     }
-    /// The last logged zxid (0 for an empty log).
+    /// The zxid of the snapshot the log starts after (0: the log is the whole history).
+    pub fn base(&self) -> i64 {
+        self.base
+    }
+    /// The last logged zxid (the base for an empty log).
     pub fn last_zxid(&self) -> i64 {
-        self.log.last().map_or(0, |t| t.header().zxid)
+        self.log.last().map_or(self.base, |t| t.header().zxid)
     }
     /// The role now.
     pub fn role(&self) -> PeerRole {
@@ -572,7 +619,8 @@ impl<Q: QuorumVerifier + Clone> Peer<Q> {
     /// (found by zk-sim: the log went on from the snapshot with a gap on disk).
     fn leave_following(&mut self) {
         if let State::Following(f) = &mut self.state {
-            if let Some(old) = f.pre_snapshot.take() {
+            if let Some((base, old)) = f.pre_snapshot.take() {
+                self.base = base;
                 self.log = old;
             }
         }
@@ -805,12 +853,12 @@ impl<Q: QuorumVerifier + Clone> Peer<Q> {
                 }
                 _ => {}
             },
-            Message::Snapshot { conn, zxid, txns } => {
+            Message::Snapshot { conn, zxid, data } => {
                 if let State::Following(f) = &mut self.state {
                     if f.leader == from && f.conn == conn {
                         f.silent = 0;
                         f.heard = true;
-                        f.snapshot = Some(txns);
+                        f.snapshot = Some(data);
                         let cmds = f
                             .learner
                             .step(learner::Event::Received(Packet::Snap { zxid }));
@@ -842,7 +890,7 @@ impl<Q: QuorumVerifier + Clone> Peer<Q> {
         self.broadcast_cmds(cmds, out);
     }
 
-    /// Appends the txns this peer does not have yet (a SNAP's database may hold some).
+    /// Appends the txns this peer does not have yet (a SNAP's base may cover some).
     fn append(&mut self, txns: Vec<TxnPayload>, out: &mut Vec<Command>) {
         let last = self.last_zxid();
         let new: Vec<TxnPayload> = txns
@@ -905,14 +953,21 @@ impl<Q: QuorumVerifier + Clone> Peer<Q> {
                 learner::Command::WriteCurrentEpoch(e) => {
                     self.write_epoch(EpochFile::Current, e, out)
                 }
+                learner::Command::Truncate { zxid } if zxid < self.base => {
+                    // What the snapshot holds cannot be truncated (Java's learner exits
+                    // with "Not able to truncate the log"): look for a leader again.
+                    self.look(out);
+                    return;
+                }
                 learner::Command::Truncate { zxid } => {
                     self.log.retain(|t| t.header().zxid <= zxid);
                     out.push(Command::Truncate { zxid });
                 }
                 learner::Command::LoadSnapshot { zxid } => {
-                    let db = f.snapshot.take().unwrap_or_default();
-                    f.pre_snapshot = Some(std::mem::replace(&mut self.log, db));
-                    out.push(Command::LoadSnapshot { zxid });
+                    let data = f.snapshot.take().unwrap_or_default();
+                    let old_base = std::mem::replace(&mut self.base, zxid);
+                    f.pre_snapshot = Some((old_base, std::mem::take(&mut self.log)));
+                    out.push(Command::LoadSnapshot { zxid, data });
                 }
                 learner::Command::TakeSnapshot => {
                     f.pre_snapshot = None;
@@ -1011,9 +1066,13 @@ impl<Q: QuorumVerifier + Clone> Peer<Q> {
             .take_while(|t| t.header().zxid <= committed_upto)
             .count();
         let committed = &self.log[..n];
-        let last_processed = committed.last().map_or(0, |t| t.header().zxid);
+        let last_processed = committed.last().map_or(self.base, |t| t.header().zxid);
+        // The log does not reach a learner at or below the base (it holds no entry at the
+        // learner's zxid to walk from): SNAP, as Java does when its txn log does not reach.
+        let below_base =
+            self.base > 0 && peer_last_zxid <= self.base && peer_last_zxid != last_processed;
         let plan = sync_follower(SyncInput {
-            force_snapshot: false,
+            force_snapshot: below_base,
             last_processed_zxid: last_processed,
             committed_log: committed,
             txn_log: Some(committed),
@@ -1033,14 +1092,7 @@ impl<Q: QuorumVerifier + Clone> Peer<Q> {
                 forward_from
             }
             SyncPlan::Snap { zxid } => {
-                out.push(Command::Send {
-                    to,
-                    message: Message::Snapshot {
-                        conn,
-                        zxid,
-                        txns: committed.to_vec(),
-                    },
-                });
+                out.push(Command::SendSnapshot { to, conn, zxid });
                 zxid
             }
         };

@@ -14,7 +14,7 @@
 //!   and reads a leader's SNAP stream; as a leader it takes learners' connections only while
 //!   leading (as `Leader` listens only then), writes the SNAP stream (the serialized
 //!   `DataTree` built from the peer's committed txns with zk-tree, then `BenWasHere`) where
-//!   the peer says `Snapshot`, and prepares the requests a Java follower forwards;
+//!   the peer says `SendSnapshot`, and prepares the requests a Java follower forwards;
 //! * disk: an in-memory store acknowledging every write at once (`LogDurable`,
 //!   `EpochDurable`, `SnapshotDurable`), except where a scenario holds a proposal's fsync;
 //! * clock: half-tick events from a bounded loop.
@@ -39,7 +39,7 @@
 //! * [`java_follower_joins_our_established_epoch`], [`we_join_an_established_java_ensemble`]:
 //!   late joiners both ways, through FLE's answers to a LOOKING peer and the
 //!   out-of-election votes; the Java leader syncs us by SNAP, whose stream zk-tree's
-//!   snapshot reader loads (zk-zab's `Message::Snapshot` carries txns, so only a snapshot
+//!   snapshot reader loads (this shell keeps no snapshot durable, so only a snapshot
 //!   of a new tree can be handed to the peer: the shell fails the test on any other).
 //! * [`we_catch_up_from_a_java_leader_by_diff`], [`a_java_leader_truncates_our_extra_txn`]:
 //!   our learner behind a Java leader (DIFF with PROPOSAL/COMMIT pairs) and ahead of it
@@ -708,6 +708,9 @@ struct Observed {
 /// The durable state a peer is rebuilt from.
 #[derive(Debug, Clone, Default)]
 struct Durable {
+    /// The zxid of the snapshot the log starts after (a SNAP's; these scenarios only take
+    /// a new tree's, so nothing else is kept of it).
+    base: i64,
     log: Vec<TxnPayload>,
     accepted_epoch: i64,
     current_epoch: i64,
@@ -1028,8 +1031,9 @@ impl Shell {
         cfg.init_limit = INIT_LIMIT;
         cfg.sync_limit = SYNC_LIMIT;
         cfg.config_text = config_text(members);
-        let peer = Peer::new(
+        let peer = Peer::from_snapshot(
             cfg,
+            durable.base,
             durable.log.clone(),
             durable.accepted_epoch,
             durable.current_epoch,
@@ -1258,10 +1262,10 @@ impl Shell {
         self.execute(cmds);
     }
 
-    /// A Java leader's SNAP. zk-zab's `Message::Snapshot` stands for a snapshot with the
-    /// leader's committed txns, which a Java snapshot (a tree) does not give; a snapshot
-    /// holding no more than a new tree does (`/`, `/zookeeper`, its quota and config nodes)
-    /// is exactly the empty txn list, and is all this shell can hand the peer.
+    /// A Java leader's SNAP. This shell rebuilds its tree from the peer's log after a
+    /// restart or TRUNC (`tree_of`) and keeps no snapshot durable, so it takes only a
+    /// snapshot holding no more than a new tree (`/`, `/zookeeper`, its quota and config
+    /// nodes).
     fn java_snapshot(&mut self, conn: u64, from: i64, zxid: i64, snap: LoadedSnapshot) {
         self.observed
             .lock()
@@ -1281,8 +1285,8 @@ impl Shell {
             .collect();
         if !user.is_empty() || !snap.sessions.is_empty() {
             self.fail(format!(
-                "the Java leader's snapshot holds {user:?} and sessions {:?}: zk-zab's \
-                 Message::Snapshot carries txns, not a tree",
+                "the Java leader's snapshot holds {user:?} and sessions {:?}: this shell \
+                 keeps no snapshot",
                 snap.sessions
             ));
             return;
@@ -1293,7 +1297,8 @@ impl Shell {
             message: Message::Snapshot {
                 conn,
                 zxid,
-                txns: Vec::new(),
+                // The shell holds the loaded tree itself (`applied`).
+                data: Bytes::new(),
             },
         });
         self.execute(cmds);
@@ -1494,17 +1499,36 @@ impl Shell {
                     }
                     self.send_quorum(to, conn, &packet.to_bytes());
                 }
-                Message::Snapshot { conn, zxid, txns } => {
-                    self.observed
-                        .lock()
-                        .unwrap()
-                        .syncs
-                        .push(format!("SNAP {zxid:#x}"));
-                    let mut bytes = Packet::Snap { zxid }.to_bytes().to_vec();
-                    bytes.extend_from_slice(&snap_stream(&txns));
-                    self.send_quorum(to, conn, &bytes);
+                Message::Snapshot { .. } => {
+                    self.fail("the peer sent a Snapshot itself instead of SendSnapshot".into())
                 }
             },
+            Command::SendSnapshot { to, conn, zxid } => {
+                // Our database at `zxid`: the peer's log up to there (these scenarios' peers
+                // never lead from a snapshot base).
+                if self.peer.base() != 0 {
+                    self.fail(format!(
+                        "a SNAP from a peer based at {:#x}",
+                        self.peer.base()
+                    ));
+                    return;
+                }
+                let txns: Vec<TxnPayload> = self
+                    .peer
+                    .log()
+                    .iter()
+                    .take_while(|t| t.header().zxid <= zxid)
+                    .cloned()
+                    .collect();
+                self.observed
+                    .lock()
+                    .unwrap()
+                    .syncs
+                    .push(format!("SNAP {zxid:#x}"));
+                let mut bytes = Packet::Snap { zxid }.to_bytes().to_vec();
+                bytes.extend_from_slice(&snap_stream(&txns));
+                self.send_quorum(to, conn, &bytes);
+            }
             Command::Persist(txns) => {
                 let last = txns.last().map(|t| t.header().zxid);
                 let held = txns.iter().any(|t| self.held.contains(&t.header().zxid));
@@ -1538,6 +1562,7 @@ impl Shell {
             }
             Command::LoadSnapshot { .. } => {}
             Command::TakeSnapshot(txns) => {
+                self.durable.base = self.peer.base();
                 self.durable.log = txns;
                 self.feedback.push(Event::SnapshotDurable);
             }

@@ -64,6 +64,19 @@ impl Net {
                             .push_back((to, Event::Received { from: id, message }))
                     }
                 }
+                Command::SendSnapshot { to, conn, zxid } => {
+                    // This net applies nothing: the snapshot's bytes name its zxid only.
+                    let message = Message::Snapshot {
+                        conn,
+                        zxid,
+                        data: Bytes::copy_from_slice(&zxid.to_be_bytes()),
+                    };
+                    self.sent.push(message.clone());
+                    if !self.down.contains(&to) {
+                        self.q
+                            .push_back((to, Event::Received { from: id, message }))
+                    }
+                }
                 Command::Persist(t) => self.q.push_back((
                     id,
                     Event::LogDurable {
@@ -279,17 +292,22 @@ fn snapshot_not_handed_to_disk_is_dropped_with_the_session() {
         file: EpochFile::Accepted,
         epoch: 3,
     });
-    let db = vec![txn(1 << 32 | 1), txn(2 << 32 | 5)];
     let cmds = p.step(Event::Received {
         from: 3,
         message: Message::Snapshot {
             conn,
             zxid: 2 << 32 | 5,
-            txns: db.clone(),
+            data: Bytes::from_static(b"db"),
         },
     });
-    assert_eq!(cmds, vec![Command::LoadSnapshot { zxid: 2 << 32 | 5 }]);
-    assert_eq!(p.log(), &db[..]);
+    assert_eq!(
+        cmds,
+        vec![Command::LoadSnapshot {
+            zxid: 2 << 32 | 5,
+            data: Bytes::from_static(b"db")
+        }]
+    );
+    assert_eq!((p.base(), p.log()), (2 << 32 | 5, &[][..]));
     // The leader goes silent before NEWLEADER: after initLimit the peer is LOOKING with
     // the log its disk has.
     for _ in 0..20 {
@@ -468,4 +486,45 @@ fn a_follower_forwards_requests_syncs_and_session_touches() {
             }]
         )]
     );
+}
+
+/// A leader recovered from a snapshot (`Peer::from_snapshot`) cannot walk its log from a
+/// learner below the snapshot's zxid: it asks its driver to send a SNAP (at its last zxid), and the learner's log is then empty, based there; a learner in sync
+/// gets a DIFF.
+#[test]
+fn a_leader_from_a_snapshot_snaps_a_learner_below_its_base() {
+    const BASE: i64 = 1 << 32 | 5;
+    let mut net = Net::new(3);
+    let after = [txn(BASE + 1)];
+    for id in [2, 3] {
+        let mut cfg = PeerConfig::new(id, Majority::new(vec![1, 2, 3]));
+        cfg.tick_ms = 200;
+        cfg.max_notification_interval_ms = 1600;
+        let p = Peer::from_snapshot(cfg, BASE, vec![txn(BASE), txn(BASE + 1)], 1, 1, 1);
+        assert_eq!(
+            p.log(),
+            &after[..],
+            "entries at or below the base are dropped"
+        );
+        assert_eq!((p.base(), p.last_zxid()), (BASE, BASE + 1));
+        net.peers.insert(id, p);
+    }
+    assert!(net.run(|n| n.leader() == Some(3) && n.peers[&1].is_serving()));
+    let snaps: Vec<i64> = net
+        .sent
+        .iter()
+        .filter_map(|m| match m {
+            Message::Snapshot { zxid, .. } => Some(*zxid),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        snaps,
+        vec![BASE + 1],
+        "one SNAP, to 1, at the leader's last zxid"
+    );
+    let p1 = &net.peers[&1];
+    assert_eq!((p1.base(), p1.log()), (BASE + 1, &[][..]));
+    assert!(net.peers[&2].is_serving());
+    assert_eq!(net.peers[&2].base(), BASE);
 }
