@@ -166,9 +166,9 @@ fn ensemble_limits(cfg: &Config) -> anyhow::Result<()> {
         anyhow::bail!(
             "this configuration describes an ensemble ({} participant(s): {}; \
              standaloneEnabled={}). Ferrokeeper's ensembles are experimental (Ferrokeeper \
-             issue 13: a member whose log diverged from the leader's across epochs cannot \
-             rejoin until snapshot transfer is built): start every member with \
-             -D{EXPERIMENTAL_ENSEMBLE}=true to run one anyway. Serving this file \
+             issue 13: a member keeps its whole txn log in memory and takes no background \
+             snapshots; no observers, quorum TLS/SASL or read-only mode yet): start every \
+             member with -D{EXPERIMENTAL_ENSEMBLE}=true to run one anyway. Serving this file \
              standalone would give each member its own diverging copy of the data, so \
              Ferrokeeper refuses to start.",
             participants.len(),
