@@ -118,6 +118,23 @@ async fn three_members_elect_serve_and_survive_quiet_restarts() {
         2,
         "{modes:?}"
     );
+    // Every member hands out session ids with its myid in the top byte (Java's
+    // SessionTrackerImpl): members started in the same millisecond once handed out the same
+    // ids, which two clients then shared.
+    for (i, addr) in cluster.client_addrs().iter().enumerate() {
+        let mut raw = zk_testkit::wire::Raw::connect(addr).await;
+        let resp = raw
+            .handshake(&zk_testkit::wire::ConnectReq::default())
+            .await
+            .expect("a session");
+        assert_eq!(
+            resp.session_id >> 56,
+            i as i64 + 1,
+            "member {} handed out 0x{:x}",
+            i + 1,
+            resp.session_id
+        );
+    }
     let mut base = RecordConfig::new(cluster.client_addrs());
     base.clients = 4;
     base.keys = 5;

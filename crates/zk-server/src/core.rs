@@ -763,7 +763,7 @@ impl Core {
             self.settings.tick_ms,
             self.clock.wall_ms(),
             self.clock.mono_ms(),
-            self.settings.server_id,
+            self.settings.session_id_server(),
         );
         let result = self.node.restore(tree, table).map_err(|e| e.to_string());
         self.dispatch();

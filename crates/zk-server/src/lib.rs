@@ -233,7 +233,7 @@ async fn serve(
         settings.tick_ms,
         clock.wall_ms(),
         clock.mono_ms(),
-        settings.server_id,
+        settings.session_id_server(),
     );
     let (ensemble, epochs) = match ensemble {
         Some(parts) => {

@@ -54,7 +54,8 @@ pub struct Settings {
     pub tls: Option<Arc<crate::tls::TlsServer>>,
     /// `client.portUnification`.
     pub client_port_unification: bool,
-    /// This server's id (0 standalone).
+    /// This server's id: `myid` in an ensemble, 0 standalone (what Java's `getServerId()`
+    /// and the AdminServer's `server_id` say).
     pub server_id: i64,
     /// Text of the `conf` four-letter word.
     pub conf_text: String,
@@ -140,6 +141,17 @@ impl Settings {
         self.four_letter_whitelist.is_enabled(cmd)
     }
 
+    /// The id in the top byte of the session ids this server hands out: `myid` in an
+    /// ensemble (so that members started in the same millisecond never hand out the same
+    /// id), 1 standalone (Java's `createSessionTrackerServerId`).
+    pub fn session_id_server(&self) -> i64 {
+        if self.server_id > 0 {
+            self.server_id
+        } else {
+            1
+        }
+    }
+
     /// Settings for a parsed configuration. `conf_text` is the `conf` word's answer.
     pub fn from_config(cfg: &crate::config::Config, conf_text: String) -> Self {
         let positive = |v: i32, default: usize| if v > 0 { v as usize } else { default };
@@ -208,7 +220,11 @@ impl Settings {
             },
             tls: None,
             client_port_unification: cfg.client_port_unification,
-            server_id: 0,
+            server_id: if cfg.is_distributed() {
+                cfg.server_id.unwrap_or(0)
+            } else {
+                0
+            },
             conf_text,
             envi_text: String::new(),
             data_dir: cfg.data_dir.clone(),

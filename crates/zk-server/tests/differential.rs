@@ -122,3 +122,12 @@ async fn notifications_are_filtered_by_the_nodes_read_acl() {
     let events = watcher.events_so_far(3).await;
     assert_eq!(events, vec![(ev::NODE_CREATED, visible)]);
 }
+
+/// A standalone Apache ZooKeeper hands out session ids with 1 in the top byte
+/// (`ZooKeeperServer.createSessionTrackerServerId`), e.g. `0x100002a1b2c0000`.
+#[tokio::test]
+async fn standalone_session_ids_carry_server_id_one() {
+    let s = start().await;
+    let r = s.raw().await;
+    assert_eq!(r.session_id >> 56, 1, "0x{:x}", r.session_id);
+}
