@@ -81,6 +81,68 @@ async fn a_single_server_line_runs_standalone_on_its_client_address() {
     common::stop(child);
 }
 
+/// `/zookeeper/config` as a member of `cluster` serves it: what Java's
+/// `initConfigInZKDatabase` writes (the `server.N` lines of zoo.cfg as `QuorumServer`
+/// prints them, then `version=0`; version -1, mzxid the config version 0, read-only ACL).
+async fn check_config_node(cluster: &Cluster, i: usize, what: &str) {
+    let cfg = std::fs::read_to_string(cluster.dir(i).join("zoo.cfg")).expect("zoo.cfg");
+    let mut want = String::new();
+    for line in cfg.lines().filter(|l| l.starts_with("server.")) {
+        want.push_str(&format!("{line}:participant\n"));
+    }
+    want.push_str("version=0");
+    let mut raw = zk_testkit::wire::Raw::connect(&cluster.client_addr(i)).await;
+    raw.handshake(&zk_testkit::wire::ConnectReq::default())
+        .await
+        .expect("a session");
+    let body = zk_testkit::wire::J::new()
+        .str("/zookeeper/config")
+        .bool(false)
+        .bytes();
+    let reply = raw.call(1, zk_testkit::wire::op::GET_DATA, &body).await;
+    assert_eq!(reply.err, 0, "{what}: getData /zookeeper/config");
+    let mut r = reply.r();
+    let data = String::from_utf8(r.buf().unwrap_or_default()).expect("utf-8");
+    let stat = r.stat();
+    assert_eq!(data, want, "{what}: /zookeeper/config");
+    assert_eq!(
+        (
+            stat.czxid,
+            stat.mzxid,
+            stat.ctime,
+            stat.version,
+            stat.aversion
+        ),
+        (0, 0, 0, -1, -1),
+        "{what}: {stat:?}"
+    );
+    assert_eq!(stat.data_length as usize, want.len(), "{what}");
+    assert!(stat.mtime > 0, "{what}: mtime is the start time: {stat:?}");
+}
+
+/// A Java 3.8 ensemble's `/zookeeper/config`: the reference `check_config_node` holds
+/// Ferrokeeper's members to.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn java_ensemble_config_node_is_what_members_serve() {
+    let jars = zk_testkit::java::server_jars().map(|_| ());
+    if zk_testkit::java::available(&jars, "ensemble", "/zookeeper/config of a Java ensemble")
+        .is_none()
+        || zk_testkit::java::require_tool("java", "/zookeeper/config of a Java ensemble").is_none()
+    {
+        return;
+    }
+    let cluster = tokio::task::spawn_blocking(move || {
+        Cluster::start(ClusterSpec::uniform(3, NodeKind::Java, Network::Loopback)).expect("cluster")
+    })
+    .await
+    .expect("start");
+    tokio::task::block_in_place(|| cluster.wait_serving(&[0, 1, 2], Duration::from_secs(60)))
+        .expect("a serving ensemble");
+    for i in 0..3 {
+        check_config_node(&cluster, i, &format!("Java member {}", i + 1)).await;
+    }
+}
+
 /// Records `secs` of reads and writes (`base`'s clients, keys and clock, so that the runs
 /// make one history; `seed` keeps their values apart).
 async fn traffic(
@@ -134,6 +196,9 @@ async fn three_members_elect_serve_and_survive_quiet_restarts() {
             i + 1,
             resp.session_id
         );
+    }
+    for i in all {
+        check_config_node(&cluster, i, &format!("member {}", i + 1)).await;
     }
     let mut base = RecordConfig::new(cluster.client_addrs());
     base.clients = 4;
@@ -209,6 +274,8 @@ async fn three_members_elect_serve_and_survive_quiet_restarts() {
     wait(&cluster);
     let (cfg, more) = traffic(&base, 2, 4).await;
     ops.extend(more);
+    // Rebuilt from its own snapshot and log, the restarted member holds the membership.
+    check_config_node(&cluster, leader, "the restarted ex-leader").await;
 
     let (finals, failed) = final_states(&cfg).await;
     assert!(failed.is_empty(), "final states unreadable: {failed:?}");

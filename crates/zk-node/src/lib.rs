@@ -302,6 +302,18 @@ pub struct NodeConfig {
     /// `audit.enable`: the audit log is on, and this is the server's user (the `user` of
     /// ephemeral deletions, `ZKAuditProvider.getZKUser`). `None`: off (the default).
     pub audit_user: Option<String>,
+    /// An ensemble member's membership, which `/zookeeper/config` holds
+    /// (`ZKDatabase.initConfigInZKDatabase`); `None` standalone, where the node stays empty.
+    pub membership: Option<Membership>,
+}
+
+/// The ensemble's membership as `/zookeeper/config` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Membership {
+    /// `QuorumVerifier.toString()`: `server.N=...` lines and `version=<hex>`.
+    pub text: bytes::Bytes,
+    /// The config version, the node's mzxid.
+    pub version: i64,
 }
 
 impl Default for NodeConfig {
@@ -321,6 +333,7 @@ impl Default for NodeConfig {
             container_max_per_minute: 10_000,
             snapshots: None,
             audit_user: None,
+            membership: None,
         }
     }
 }

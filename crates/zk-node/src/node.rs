@@ -173,7 +173,26 @@ impl Node {
             now,
         );
         node.zab = Some(Box::new(ZabRole::new(peer)));
+        node.init_config_node();
         node
+    }
+
+    /// `/zookeeper/config` takes the membership, version -1, mzxid the config version,
+    /// mtime now, as Java's `initConfigInZKDatabase` sets it at start and whenever a
+    /// learner's tree is replaced by a leader's (its own view wins over the snapshot's).
+    fn init_config_node(&mut self) {
+        let Some(m) = self.cfg.membership.clone() else {
+            return;
+        };
+        let mut fired = Vec::new();
+        let path = zk_tree::tree::CONFIG_PATH;
+        let now = self.now.wall_ms;
+        if let Err(e) = self
+            .tree
+            .set_data(path, Some(m.text), -1, m.version, now, &mut fired)
+        {
+            tracing::warn!("/zookeeper/config is missing from the tree: {e:?}");
+        }
     }
 
     /// The Zab peer of a node of an ensemble.
@@ -1502,6 +1521,7 @@ impl Node {
         self.prep = Prep::new(prep_config(&self.cfg), 0);
         self.catch_up(upto);
         self.prep = Prep::new(prep_config(&self.cfg), self.last_zxid());
+        self.init_config_node();
     }
 
     /// Leaves the serving roles: every client connection closes, pending work is dropped,

@@ -57,6 +57,8 @@ pub struct Settings {
     /// This server's id: `myid` in an ensemble, 0 standalone (what Java's `getServerId()`
     /// and the AdminServer's `server_id` say).
     pub server_id: i64,
+    /// An ensemble member's membership (`/zookeeper/config`); `None` standalone.
+    pub membership: Option<zk_node::Membership>,
     /// Text of the `conf` four-letter word.
     pub conf_text: String,
     /// Text of the `envi` four-letter word's environment lines.
@@ -98,6 +100,7 @@ impl Default for Settings {
             tls: None,
             client_port_unification: false,
             server_id: 0,
+            membership: None,
             conf_text: String::new(),
             envi_text: String::new(),
             data_dir: std::path::PathBuf::from("data"),
@@ -126,6 +129,7 @@ impl Settings {
             container_max_per_minute: self.container_max_per_minute,
             snapshots: snapshots.then_some(self.snapshot),
             audit_user: self.audit.as_ref().map(|a| a.user.clone()),
+            membership: self.membership.clone(),
         }
     }
 
@@ -225,6 +229,10 @@ impl Settings {
             } else {
                 0
             },
+            membership: cfg.is_distributed().then(|| zk_node::Membership {
+                text: bytes::Bytes::from(cfg.quorum.to_string()),
+                version: cfg.quorum.version,
+            }),
             conf_text,
             envi_text: String::new(),
             data_dir: cfg.data_dir.clone(),
