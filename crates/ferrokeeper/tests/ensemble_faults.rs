@@ -7,6 +7,8 @@
 //! 3-node Apache ZooKeeper 3.8 ensemble (the reference: the proof that the harness, the
 //! recorder and the checker accept a correct ensemble under these faults).
 
+mod common;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -131,11 +133,7 @@ async fn ferrokeeper_ensemble_history_under_kills_partitions_and_pauses_is_accep
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn java_ensemble_history_under_kills_partitions_and_pauses_is_accepted() {
-    let jars = zk_testkit::java::server_jars().map(|_| ());
-    if zk_testkit::java::available(&jars, "ensemble_faults", "Fault tests on a Java ensemble")
-        .is_none()
-        || zk_testkit::java::require_tool("java", "Fault tests on a Java ensemble").is_none()
-    {
+    if !common::java_ensemble_available("ensemble_faults", "Fault tests on a Java ensemble") {
         return;
     }
     scenario(NodeKind::Java, "Java ensemble").await;

@@ -78,3 +78,12 @@ pub async fn connect(addr: &str) -> zk::Client {
     }
     panic!("server at {addr} did not come up");
 }
+
+/// Whether Java 3.8's server jars and `java` are here to run a Java ensemble (`what` names
+/// the test in the skip message; with FERROKEEPER_REQUIRE_JAVA=1 a missing one fails).
+#[allow(dead_code)] // not every test binary runs Java
+pub fn java_ensemble_available(test: &str, what: &str) -> bool {
+    let jars = zk_testkit::java::server_jars().map(|_| ());
+    zk_testkit::java::available(&jars, test, what).is_some()
+        && zk_testkit::java::require_tool("java", what).is_some()
+}
