@@ -119,6 +119,48 @@ async fn scenario(kind: NodeKind, what: &str) {
         "{what}: no request was cut by a fault: the faults proved nothing"
     );
     assert_eq!(history.finals.len(), 3);
+
+    // (d) kill -9 the member holding the newest snapshot (on Ferrokeeper, the one that took
+    // a SNAP: members write snapshots only then) and restart it: it starts from that
+    // snapshot and the log after it, rejoins, and serves the same data as the others.
+    let newest = |i: usize| -> Option<i64> {
+        let dir = cluster.dir(i).join("data").join("version-2");
+        std::fs::read_dir(dir)
+            .ok()?
+            .filter_map(|e| {
+                let name = e.ok()?.file_name().into_string().ok()?;
+                i64::from_str_radix(name.strip_prefix("snapshot.")?, 16).ok()
+            })
+            .max()
+    };
+    let (holder, zxid) = all
+        .iter()
+        .filter_map(|&i| newest(i).map(|z| (i, z)))
+        .max_by_key(|&(_, z)| z)
+        .unwrap_or_else(|| panic!("{what}: no member wrote a snapshot (no SNAP was taken)"));
+    println!(
+        "{what}: node {} holds snapshot 0x{zxid:x}: restarting it",
+        holder + 1
+    );
+    cluster.kill(holder);
+    cluster.start_node(holder).expect("restart");
+    wait(
+        &cluster,
+        "a serving ensemble after the snapshot holder's restart",
+    );
+    let (again, failed) = final_states(&cfg).await;
+    assert!(
+        failed.is_empty(),
+        "{what}: unreadable after restart: {failed:?}"
+    );
+    assert_eq!(again.len(), 3);
+    for state in &again {
+        assert_eq!(
+            state.data, history.finals[0].data,
+            "{what}: {} differs after the restart",
+            state.node
+        );
+    }
 }
 
 /// A leader killed or cut off under load keeps proposals the others never logged; when it
