@@ -32,8 +32,9 @@ fn ferrokeeper() -> NodeKind {
 }
 
 /// Kill -9 the leader and restart it; partition the leader from the rest and heal; SIGSTOP
-/// a follower for 4 s; all under continuous reads and writes from 6 clients. Returns the
-/// history's report.
+/// a follower for 4 s, then the leader for longer than the session timeout; all under
+/// continuous reads and writes from 6 clients; then restart the member holding the newest
+/// snapshot.
 async fn scenario(kind: NodeKind, what: &str) {
     // One scenario at a time: the namespace probe and a cluster's bridge are named after
     // the process, so two at once collide (both then skipped silently).
@@ -61,7 +62,7 @@ async fn scenario(kind: NodeKind, what: &str) {
     let mut cfg = RecordConfig::new(cluster.client_addrs());
     cfg.clients = 6;
     cfg.keys = 6;
-    cfg.duration = Duration::from_secs(24);
+    cfg.duration = Duration::from_secs(40);
     cfg.op_timeout = Duration::from_secs(2);
     let recording = tokio::spawn({
         let cfg = cfg.clone();
@@ -100,6 +101,19 @@ async fn scenario(kind: NodeKind, what: &str) {
     cluster.pause(follower);
     pause(4000).await;
     cluster.resume(follower);
+    let leader = wait(&cluster, "a leader after the follower's pause");
+    // (c') SIGSTOP the leader for longer than the session timeout (10 s): the others elect
+    // a new leader and keep the sessions that moved to them alive; the old leader, resumed,
+    // must not lead on its own and rejoins as a follower.
+    cluster.pause(leader);
+    pause(u64::try_from(cfg.session_timeout_ms).unwrap_or(10_000) + 1500).await;
+    cluster.resume(leader);
+    let after = wait(&cluster, "a leader after the leader's long pause");
+    println!(
+        "{what}: leader after node {}'s long pause: node {}",
+        leader + 1,
+        after + 1
+    );
 
     let ops = recording.await.expect("recorder");
     wait(&cluster, "a serving ensemble at the end");
