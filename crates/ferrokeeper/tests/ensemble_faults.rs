@@ -31,11 +31,12 @@ fn ferrokeeper() -> NodeKind {
     NodeKind::Ferrokeeper(PathBuf::from(env!("CARGO_BIN_EXE_ferrokeeper")))
 }
 
-/// Kill -9 the leader and restart it; partition the leader from the rest and heal; SIGSTOP
+/// Kill -9 the leader and restart it; partition the leader from the rest and heal, then a
+/// follower; SIGSTOP
 /// a follower for 4 s, then the leader for longer than the session timeout; all under
 /// continuous reads and writes from 6 clients; then restart the member holding the newest
 /// snapshot.
-async fn scenario(kind: NodeKind, what: &str) {
+async fn scenario(kind: NodeKind, size: usize, what: &str) {
     // One scenario at a time: the namespace probe and a cluster's bridge are named after
     // the process, so two at once collide (both then skipped silently).
     static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -47,7 +48,7 @@ async fn scenario(kind: NodeKind, what: &str) {
         return;
     };
     let mut cluster = tokio::task::spawn_blocking(move || {
-        Cluster::start(ClusterSpec::uniform(3, kind, network)).expect("cluster")
+        Cluster::start(ClusterSpec::uniform(size, kind, network)).expect("cluster")
     })
     .await
     .expect("start");
@@ -62,7 +63,7 @@ async fn scenario(kind: NodeKind, what: &str) {
     let mut cfg = RecordConfig::new(cluster.client_addrs());
     cfg.clients = 6;
     cfg.keys = 6;
-    cfg.duration = Duration::from_secs(40);
+    cfg.duration = Duration::from_secs(45);
     cfg.op_timeout = Duration::from_secs(2);
     let recording = tokio::spawn({
         let cfg = cfg.clone();
@@ -95,6 +96,22 @@ async fn scenario(kind: NodeKind, what: &str) {
     cluster.heal().expect("heal");
     let leader = wait(&cluster, "a leader after the partition");
     println!("{what}: leader after the partition: node {}", leader + 1);
+    // (b') partition a follower from the rest, then heal: it stops serving, the rest go on.
+    let cut = (leader + 2) % cluster.len();
+    cluster
+        .partition(&[
+            vec![cut],
+            all.iter().copied().filter(|&i| i != cut).collect(),
+        ])
+        .expect("partition");
+    pause(4000).await;
+    let cut_off = cluster.mode(cut);
+    assert!(
+        !matches!(cut_off.as_deref(), Some("leader" | "follower")),
+        "{what}: a follower cut off from the quorum still serves as {cut_off:?}"
+    );
+    cluster.heal().expect("heal");
+    let leader = wait(&cluster, "a leader after the follower's partition");
     // (c) SIGSTOP a follower for 4 s: its clients' requests time out (2 s) and they move
     // their sessions to the other nodes; it rejoins when resumed.
     let follower = (leader + 1) % cluster.len();
@@ -132,7 +149,7 @@ async fn scenario(kind: NodeKind, what: &str) {
         unknown > 0,
         "{what}: no request was cut by a fault: the faults proved nothing"
     );
-    assert_eq!(history.finals.len(), 3);
+    assert_eq!(history.finals.len(), size);
 
     // (d) kill -9 the member holding the newest snapshot (on Ferrokeeper, the one that took
     // a SNAP: members write snapshots only then) and restart it: it starts from that
@@ -167,7 +184,7 @@ async fn scenario(kind: NodeKind, what: &str) {
         failed.is_empty(),
         "{what}: unreadable after restart: {failed:?}"
     );
-    assert_eq!(again.len(), 3);
+    assert_eq!(again.len(), size);
     for state in &again {
         assert_eq!(
             state.data, history.finals[0].data,
@@ -184,7 +201,14 @@ async fn scenario(kind: NodeKind, what: &str) {
 /// final state of every node is read at the end).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ferrokeeper_ensemble_history_under_kills_partitions_and_pauses_is_accepted() {
-    scenario(ferrokeeper(), "Ferrokeeper ensemble").await;
+    scenario(ferrokeeper(), 3, "Ferrokeeper ensemble").await;
+}
+
+/// The same faults on five members: the partitioned leader is one against four, and the
+/// quorum is three.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_ferrokeeper_members_history_under_kills_partitions_and_pauses_is_accepted() {
+    scenario(ferrokeeper(), 5, "Ferrokeeper ensemble of five").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -192,5 +216,5 @@ async fn java_ensemble_history_under_kills_partitions_and_pauses_is_accepted() {
     if !common::java_ensemble_available("ensemble_faults", "Fault tests on a Java ensemble") {
         return;
     }
-    scenario(NodeKind::Java, "Java ensemble").await;
+    scenario(NodeKind::Java, 3, "Java ensemble").await;
 }
