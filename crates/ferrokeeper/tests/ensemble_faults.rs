@@ -79,12 +79,8 @@ async fn scenario(kind: NodeKind, size: usize, what: &str) {
     let leader = wait(&cluster, "a leader after the kill");
     println!("{what}: leader after the kill: node {}", leader + 1);
     // (b) partition the leader from the rest, then heal.
-    cluster
-        .partition(&[
-            vec![leader],
-            all.iter().copied().filter(|&i| i != leader).collect(),
-        ])
-        .expect("partition");
+    let alone = |i: usize| [vec![i], all.iter().copied().filter(|&j| j != i).collect()];
+    cluster.partition(&alone(leader)).expect("partition");
     pause(5000).await;
     let cut_off = cluster.mode(leader);
     println!("{what}: the partitioned leader says: {cut_off:?}");
@@ -98,12 +94,7 @@ async fn scenario(kind: NodeKind, size: usize, what: &str) {
     println!("{what}: leader after the partition: node {}", leader + 1);
     // (b') partition a follower from the rest, then heal: it stops serving, the rest go on.
     let cut = (leader + 2) % cluster.len();
-    cluster
-        .partition(&[
-            vec![cut],
-            all.iter().copied().filter(|&i| i != cut).collect(),
-        ])
-        .expect("partition");
+    cluster.partition(&alone(cut)).expect("partition");
     pause(4000).await;
     let cut_off = cluster.mode(cut);
     assert!(
