@@ -391,7 +391,7 @@ impl Core {
                         self.step(Input::Peer(Event::Received { from, message }))
                     }
                     // A follower whose leader connection broke looks at once (Java's
-                    // Follower at the read's EOF); the peer ignores other connections.
+                    // Follower at the read's EOF); a leader stops counting that learner.
                     Some(Delivered::QuorumDown { conn, .. }) => {
                         self.step(Input::Peer(Event::ConnectionLost { conn }))
                     }

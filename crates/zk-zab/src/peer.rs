@@ -107,8 +107,9 @@ pub enum Event {
     /// The quorum-port connection `conn` broke (the transport read EOF or an error on it).
     /// A follower whose connection to its leader broke looks for a leader at once, as
     /// Java's `Follower.followLeader` does when `readPacket` throws, instead of waiting
-    /// `syncLimit` ticks of silence. Other connections are ignored (a leader notices a
-    /// learner's absence at its ping check, as Java's does).
+    /// `syncLimit` ticks of silence. A leader forgets the learner on it: the learner stops
+    /// counting toward the synced quorum at the next check (every tick), as Java's dead
+    /// `LearnerHandler` does, instead of after `syncLimit` ticks of silence.
     ConnectionLost {
         /// The connection id (as in [`Message::Quorum`]).
         conn: u64,
@@ -527,6 +528,14 @@ impl<Q: QuorumVerifier + Clone> Peer<Q> {
             _ => None,
         }
     }
+    /// A leader's connection to learner `sid`, if it has one.
+    pub fn learner_conn(&self, sid: i64) -> Option<u64> {
+        match &self.state {
+            State::Leading(l) => l.conns.get(&sid).copied(),
+            _ => None,
+        }
+    }
+
     /// Whether this follower is synced and serving.
     pub fn is_serving(&self) -> bool {
         matches!(&self.state, State::Following(f) if f.serving)
@@ -571,6 +580,19 @@ impl<Q: QuorumVerifier + Clone> Peer<Q> {
             Event::ConnectionLost { conn } => {
                 if matches!(&self.state, State::Following(f) if f.conn == conn && f.heard) {
                     self.look(&mut out);
+                } else if let State::Leading(l) = &mut self.state {
+                    // The learner's handler is gone: it no longer counts toward the synced
+                    // quorum the next check looks for (Java's `LearnerHandler.synced()` is
+                    // false once the handler's thread ended on the broken socket).
+                    let sid = l.conns.iter().find(|&(_, &c)| c == conn).map(|(&s, _)| s);
+                    if let Some(sid) = sid {
+                        l.conns.remove(&sid);
+                        l.discovery.remove_learner(sid);
+                        l.synced.retain(|(s, _)| *s != sid);
+                        if let Some(b) = l.broadcast.as_mut() {
+                            b.remove_learner(sid);
+                        }
+                    }
                 }
             }
             Event::SnapshotDurable => {

@@ -236,6 +236,46 @@ fn a_follower_whose_leader_connection_breaks_looks_at_once() {
     assert!(!peer.is_serving());
 }
 
+/// go-zookeeper's TestNoQuorum: with both followers killed, the leader must stop serving
+/// within a tick or so, as Java's does (its learner handlers die with their sockets), not
+/// after syncLimit ticks of silence.
+#[test]
+fn a_leader_whose_learner_connections_break_steps_down_at_the_next_check() {
+    let mut net = Net::new(3);
+    assert!(net
+        .run(|n| n.leader().is_some() && n.peers.values().filter(|p| p.is_serving()).count() == 2));
+    let leader = net.leader().unwrap();
+    let peer = net.peers.get_mut(&leader).unwrap();
+    let conns: Vec<u64> = (1..=3)
+        .filter(|&id| id != leader)
+        .map(|id| peer.learner_conn(id).expect("a learner's connection"))
+        .collect();
+    // An unknown connection changes nothing.
+    let cmds = peer.step(Event::ConnectionLost {
+        conn: conns[0] ^ conns[1] ^ 0xff,
+    });
+    assert!(cmds.is_empty(), "{cmds:?}");
+    // One follower gone: the leader and the other are still a quorum.
+    peer.step(Event::ConnectionLost { conn: conns[0] });
+    for _ in 0..4 {
+        let cmds = peer.step(Event::Tick);
+        assert!(
+            !cmds
+                .iter()
+                .any(|c| matches!(c, Command::RoleChanged(PeerRole::Looking))),
+            "stepped down with a quorum: {cmds:?}"
+        );
+    }
+    // Both gone: LOOKING at the next check, two half ticks at most (syncLimit is 5 ticks).
+    peer.step(Event::ConnectionLost { conn: conns[1] });
+    let looked = (0..2).any(|_| {
+        peer.step(Event::Tick)
+            .iter()
+            .any(|c| matches!(c, Command::RoleChanged(PeerRole::Looking)))
+    });
+    assert!(looked, "the leader kept leading without a synced quorum");
+}
+
 fn txn(zxid: i64) -> zk_zab::wire::packet::TxnPayload {
     let header = zk_proto::txn::TxnHeader {
         client_id: 7,
