@@ -1595,7 +1595,11 @@ impl Shell {
             }
             // Forwarding, session touches and SYNC are exercised by zk-sim's node mode;
             // these conversations do not forward through the peer.
-            Command::Forwarded { .. } | Command::SessionsTouched(_) | Command::Synced => {}
+            Command::Forwarded { .. }
+            | Command::SessionsTouched(_)
+            | Command::Synced
+            | Command::Revalidate { .. }
+            | Command::Revalidated { .. } => {}
             Command::Established { .. } => {
                 // Request preparation starts from the history this leader established:
                 // what it applied, and its logged txns after that.
