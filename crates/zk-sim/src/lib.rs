@@ -170,6 +170,8 @@ pub struct Outcome {
     pub reads: usize,
     /// SNAPs sent by a leader whose log starts after a snapshot base.
     pub snaps_from_base: usize,
+    /// Commits applied by observers (each checked like a voter's).
+    pub observer_commits: usize,
 }
 
 const TICK_MS: u64 = 200;
@@ -313,6 +315,7 @@ pub struct Sim {
     hash: u64,
     /// SNAPs sent by a leader with a snapshot base.
     snaps_from_base: usize,
+    observer_commits: usize,
     events: u64,
     first_election: Option<u64>,
     calm_at: Option<u64>,
@@ -378,6 +381,7 @@ impl Sim {
             leaders: BTreeMap::new(),
             hash: 0xcbf2_9ce4_8422_2325,
             snaps_from_base: 0,
+            observer_commits: 0,
             events: 0,
             first_election: None,
             calm_at: None,
@@ -470,6 +474,7 @@ impl Sim {
             acked: self.world.acked,
             reads: self.world.reads,
             snaps_from_base: self.snaps_from_base,
+            observer_commits: self.observer_commits,
         }
     }
 
@@ -902,6 +907,9 @@ impl Sim {
                     established.push(epoch)
                 }
             }
+        }
+        if id > self.cfg.nodes {
+            self.observer_commits += commits.len();
         }
         for z in commits {
             self.hash = fnv(self.hash, &z.to_le_bytes());
