@@ -153,6 +153,30 @@ impl Net {
     }
 }
 
+/// A plain client's connect on connection `conn`.
+fn connect_input(conn: u64, req: ConnectRequest) -> Input {
+    Input::Connect {
+        conn,
+        peer: PEER,
+        req,
+        read_only_byte: false,
+        auth: Vec::new(),
+    }
+}
+
+/// `create /path x` with an open ACL.
+fn create_request(path: &str) -> Request {
+    Request::Create {
+        op: zk_proto::multi::CreateOp::Create,
+        request: CreateRequest {
+            path: Some(JString::from(path)),
+            data: Some(Bytes::from_static(b"x")),
+            acl: Some(zk_tree::acl::open_acl_unsafe()),
+            flags: 0,
+        },
+    }
+}
+
 fn connect(session_id: i64, last_zxid_seen: i64) -> ConnectRequest {
     ConnectRequest {
         protocol_version: 0,
@@ -169,16 +193,7 @@ fn a_followers_client_writes_through_the_leader_and_reads_and_syncs_locally() {
     let mut net = Net::new();
     assert_eq!(net.kind(1), RoleKind::Looking);
     // A connection before anyone serves is closed at once.
-    net.input(
-        1,
-        Input::Connect {
-            conn: 99,
-            peer: PEER,
-            req: connect(0, 0),
-            read_only_byte: false,
-            auth: Vec::new(),
-        },
-    );
+    net.input(1, connect_input(99, connect(0, 0)));
     assert!(matches!(net.replies(1, 99).as_slice(), [Outgoing::Close]));
     assert!(net.run(|n| {
         let kinds: Vec<RoleKind> = (1..=3).map(|id| n.kind(id)).collect();
@@ -189,16 +204,7 @@ fn a_followers_client_writes_through_the_leader_and_reads_and_syncs_locally() {
         .find(|&id| net.kind(id) == RoleKind::Leader)
         .unwrap();
     let f = (1..=3).find(|&id| id != leader).unwrap();
-    net.input(
-        f,
-        Input::Connect {
-            conn: 1,
-            peer: PEER,
-            req: connect(0, 0),
-            read_only_byte: false,
-            auth: Vec::new(),
-        },
-    );
+    net.input(f, connect_input(1, connect(0, 0)));
     assert!(net.run(|n| !n.replies(f, 1).is_empty()));
     let session = match net.replies(f, 1).as_slice() {
         [Outgoing::Connected { resp, valid, .. }] => {
@@ -210,15 +216,7 @@ fn a_followers_client_writes_through_the_leader_and_reads_and_syncs_locally() {
     // The leader knows the session (it prepared it); the follower too (it applied it).
     assert!(net.nodes[&leader].sessions().get(session).is_some());
     assert!(net.nodes[&f].sessions().get(session).is_some());
-    let create = Request::Create {
-        op: zk_proto::multi::CreateOp::Create,
-        request: CreateRequest {
-            path: Some(JString::from("/a")),
-            data: Some(Bytes::from_static(b"x")),
-            acl: Some(zk_tree::acl::open_acl_unsafe()),
-            flags: 0,
-        },
-    };
+    let create = create_request("/a");
     net.input(
         f,
         Input::Request {
@@ -313,28 +311,11 @@ fn an_observer_serves_and_learners_revalidate_unknown_sessions() {
         PeerRole::Observing { leader }
     );
     // A client of the observer: its session and its create go through the leader.
-    net.input(
-        4,
-        Input::Connect {
-            conn: 1,
-            peer: PEER,
-            req: connect(0, 0),
-            read_only_byte: false,
-            auth: Vec::new(),
-        },
-    );
+    net.input(4, connect_input(1, connect(0, 0)));
     assert!(net.run(|n| connected(n, 4, 1).is_some()));
     let (valid, _, _) = connected(&net, 4, 1).unwrap();
     assert!(valid);
-    let create = Request::Create {
-        op: zk_proto::multi::CreateOp::Create,
-        request: CreateRequest {
-            path: Some(JString::from("/o")),
-            data: Some(Bytes::from_static(b"x")),
-            acl: Some(zk_tree::acl::open_acl_unsafe()),
-            flags: 0,
-        },
-    };
+    let create = create_request("/o");
     net.input(
         4,
         Input::Request {
@@ -353,16 +334,7 @@ fn an_observer_serves_and_learners_revalidate_unknown_sessions() {
 
     // An unknown session at the observer: the leader says no, the client is expired.
     let sent_before = net.sent.len();
-    net.input(
-        4,
-        Input::Connect {
-            conn: 2,
-            peer: PEER,
-            req: connect(0x7777, 0),
-            read_only_byte: false,
-            auth: Vec::new(),
-        },
-    );
+    net.input(4, connect_input(2, connect(0x7777, 0)));
     assert_eq!(net.sent.len(), sent_before, "answered before the leader");
     assert!(net.run(|n| connected(n, 4, 2).is_some()));
     assert_eq!(
@@ -374,16 +346,7 @@ fn an_observer_serves_and_learners_revalidate_unknown_sessions() {
     // leader, whose answer arrives after the createSession's COMMIT.
     let f = (1..=3).find(|&id| id != leader).unwrap();
     net.hold.push(f);
-    net.input(
-        leader,
-        Input::Connect {
-            conn: 3,
-            peer: PEER,
-            req: connect(0, 0),
-            read_only_byte: false,
-            auth: Vec::new(),
-        },
-    );
+    net.input(leader, connect_input(3, connect(0, 0)));
     assert!(net.run(|n| connected(n, leader, 3).is_some()));
     let (valid, session, passwd) = connected(&net, leader, 3).unwrap();
     assert!(valid);
