@@ -1500,7 +1500,15 @@ impl Node {
         }
         let serving_follower = self.peer().is_some_and(|p| p.is_serving());
         if serving_follower && self.role.kind() == RoleKind::Looking {
-            tracing::info!("synced with the leader: serving as a follower");
+            let observing = self
+                .peer()
+                .is_some_and(|p| matches!(p.role(), zk_zab::peer::PeerRole::Observing { .. }));
+            let what = if observing {
+                "an observer"
+            } else {
+                "a follower"
+            };
+            tracing::info!("synced with the leader: serving as {what}");
             self.role = Box::new(ZabKind(RoleKind::Follower));
         }
     }
@@ -1600,6 +1608,7 @@ impl Node {
         self.committed.clear();
         if let Some(z) = self.zab.as_mut() {
             z.pending_syncs.clear();
+            z.revalidating.clear();
         }
         self.prep = Prep::new(prep_config(&self.cfg), self.last_zxid());
         self.role = Box::new(ZabKind(RoleKind::Looking));
