@@ -680,3 +680,123 @@ fn revalidate_asks_the_leader_and_hands_out_its_answer() {
         assert_eq!(net.revalidated.pop(), Some((learner, session, valid)));
     }
 }
+
+/// An observer peer learns the leader from the voters' notifications (it never votes) and
+/// connects with OBSERVERINFO: the exact commands.
+#[test]
+fn an_observer_learns_the_leader_and_registers_with_observerinfo() {
+    use zk_zab::election::LearnerType;
+    use zk_zab::wire::election::{Notification, ServerState};
+    use zk_zab::wire::packet::{LearnerInfoData, Packet};
+
+    let mut cfg = PeerConfig::new(4, Majority::new([1, 2, 3]));
+    cfg.learner_type = LearnerType::Observer;
+    let mut p = Peer::new(cfg, Vec::new(), 1, 1, 1);
+    let cmds = p.step(Event::Start);
+    assert_eq!(cmds[0], Command::RoleChanged(PeerRole::Looking));
+    let cfgtext = Bytes::from_static(b"version=0");
+    let leading = |state| {
+        Message::Election(Notification::v2(
+            state,
+            3,
+            1 << 32 | 5,
+            1,
+            1,
+            cfgtext.clone(),
+        ))
+    };
+    let cmds = p.step(Event::Received {
+        from: 3,
+        message: leading(ServerState::Leading),
+    });
+    assert!(
+        !cmds.iter().any(|c| matches!(c, Command::RoleChanged(_))),
+        "one voter is no quorum: {cmds:?}"
+    );
+    let cmds = p.step(Event::Received {
+        from: 2,
+        message: leading(ServerState::Following),
+    });
+    assert_eq!(
+        cmds,
+        vec![
+            Command::RoleChanged(PeerRole::Observing { leader: 3 }),
+            Command::Send {
+                to: 3,
+                message: Message::Quorum {
+                    conn: 1 << 32 | 1,
+                    packet: Packet::ObserverInfo {
+                        zxid: 1 << 32,
+                        info: LearnerInfoData::full(4, 0),
+                    },
+                },
+            },
+        ]
+    );
+    assert_eq!(p.role(), PeerRole::Observing { leader: 3 });
+    assert_eq!(p.figures().peer_state, "observing - synchronization");
+    // Not serving yet: no REVALIDATE goes out.
+    assert_eq!(
+        p.step(Event::Revalidate {
+            session_id: 1,
+            timeout_ms: 4000
+        }),
+        vec![]
+    );
+}
+
+/// The leader's side of REVALIDATE, exactly: a synced learner's request is handed to the
+/// node, the node's answer goes back on the learner's connection.
+#[test]
+fn the_leader_hands_revalidate_to_its_node_and_sends_its_answer() {
+    use zk_zab::wire::packet::{Packet, Revalidate};
+
+    let mut net = Net::new(3);
+    assert!(net
+        .run(|n| n.leader().is_some() && n.peers.values().filter(|p| p.is_serving()).count() == 2));
+    let conn = net.peers[&1].leader_conn().unwrap();
+    let leader = net.peers.get_mut(&3).unwrap();
+    assert_eq!(
+        leader.step(Event::Received {
+            from: 1,
+            message: Message::Quorum {
+                conn,
+                packet: Packet::Revalidate(Revalidate::Request {
+                    session_id: 0x42,
+                    timeout_ms: 6000
+                }),
+            },
+        }),
+        vec![Command::Revalidate {
+            from: 1,
+            session_id: 0x42,
+            timeout_ms: 6000
+        }]
+    );
+    assert_eq!(
+        leader.step(Event::RevalidateReply {
+            to: 1,
+            session_id: 0x42,
+            valid: false
+        }),
+        vec![Command::Send {
+            to: 1,
+            message: Message::Quorum {
+                conn,
+                packet: Packet::Revalidate(Revalidate::Reply {
+                    session_id: 0x42,
+                    valid: false
+                }),
+            },
+        }]
+    );
+    // Not a connected learner: nothing.
+    assert_eq!(
+        leader.step(Event::RevalidateReply {
+            to: 9,
+            session_id: 0x42,
+            valid: true
+        }),
+        vec![]
+    );
+}
