@@ -172,6 +172,9 @@ pub struct Outcome {
     pub snaps_from_base: usize,
     /// Commits applied by observers (each checked like a voter's).
     pub observer_commits: usize,
+    /// Node mode: REVALIDATE answers learners got (a client reconnecting to a session its
+    /// new node did not hold).
+    pub revalidations: usize,
 }
 
 const TICK_MS: u64 = 200;
@@ -316,6 +319,7 @@ pub struct Sim {
     /// SNAPs sent by a leader with a snapshot base.
     snaps_from_base: usize,
     observer_commits: usize,
+    revalidations: usize,
     events: u64,
     first_election: Option<u64>,
     calm_at: Option<u64>,
@@ -382,6 +386,7 @@ impl Sim {
             hash: 0xcbf2_9ce4_8422_2325,
             snaps_from_base: 0,
             observer_commits: 0,
+            revalidations: 0,
             events: 0,
             first_election: None,
             calm_at: None,
@@ -475,6 +480,7 @@ impl Sim {
             reads: self.world.reads,
             snaps_from_base: self.snaps_from_base,
             observer_commits: self.observer_commits,
+            revalidations: self.revalidations,
         }
     }
 
@@ -895,11 +901,11 @@ impl Sim {
                         n.last_commit = None;
                     }
                 }
+                Command::Revalidated { .. } => self.revalidations += 1,
                 Command::Forwarded { .. }
                 | Command::SessionsTouched(_)
                 | Command::Synced
-                | Command::Revalidate { .. }
-                | Command::Revalidated { .. } => {}
+                | Command::Revalidate { .. } => {}
                 Command::Established { epoch } => {
                     if self.cfg.verbose {
                         eprintln!("{:>6} ms peer {id}: established epoch {epoch}", self.now);

@@ -83,6 +83,8 @@ fn main() -> ExitCode {
     let mut recoveries = Vec::new();
     let mut failures = 0u64;
     let mut events = 0u64;
+    let mut observer_commits = 0usize;
+    let mut revalidations = 0usize;
     for seed in seeds.0..=seeds.1 {
         let mut cfg = SimConfig::new(seed, nodes);
         cfg.nodes_mode = nodes_mode;
@@ -92,6 +94,8 @@ fn main() -> ExitCode {
         cfg.verbose = single && std::env::var_os("ZK_SIM_VERBOSE").is_some();
         let o = run(cfg);
         events += o.events;
+        observer_commits += o.observer_commits;
+        revalidations += o.revalidations;
         if let Some(ms) = o.first_election_ms {
             elections.push(ms);
         }
@@ -124,7 +128,7 @@ fn main() -> ExitCode {
         )
     };
     println!(
-        "{} seeds ({nodes} nodes, {observers} observers), {failures} failed, {events} events; first election ms: {}; recovery after faults (leader + a write committed) ms: {}",
+        "{} seeds ({nodes} nodes, {observers} observers), {failures} failed, {events} events, {observer_commits} observer commits, {revalidations} REVALIDATEs; first election ms: {}; recovery after faults (leader + a write committed) ms: {}",
         seeds.1 - seeds.0 + 1,
         pct(&elections),
         pct(&recoveries)
