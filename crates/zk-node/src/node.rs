@@ -478,10 +478,48 @@ impl Node {
             }
         }
         let password_ok = req.passwd.as_deref() == Some(&session_password(id)[..]);
+        if self.is_learner() && self.sessions.get(id).is_none() {
+            // A session this learner does not hold: the leader owns sessions, ask it
+            // (`LearnerZooKeeperServer.revalidateSession` → REVALIDATE); the client is
+            // answered when the reply comes (`Learner.revalidate` → `finishSessionInit`).
+            if let Some(z) = self.zab.as_mut() {
+                z.revalidating.insert(
+                    id,
+                    crate::zab::Revalidating {
+                        conn,
+                        read_only_byte,
+                        timeout,
+                        password_ok,
+                    },
+                );
+                let cmds = z.peer.step(PeerEvent::Revalidate {
+                    session_id: id,
+                    timeout_ms: timeout,
+                });
+                self.peer_cmds(cmds);
+                return;
+            }
+        }
         let valid = password_ok
             && self
                 .sessions
                 .set_timeout_and_touch(id, timeout, self.now.mono_ms);
+        self.finish_connect(conn, id, timeout, valid, read_only_byte);
+    }
+
+    /// Answers a reconnect to session `id` (`finishSessionInit`): the session and its
+    /// password if `valid`, else a zero session (the client's SESSION_EXPIRED).
+    fn finish_connect(
+        &mut self,
+        conn: ConnId,
+        id: i64,
+        timeout: i32,
+        valid: bool,
+        read_only_byte: bool,
+    ) {
+        let Some(peer) = self.conns.get(&conn).map(|c| c.peer) else {
+            return;
+        };
         if valid {
             if let Some(z) = self.zab.as_mut() {
                 z.peer.touch_session(id, timeout);
@@ -1259,6 +1297,29 @@ impl Node {
         self.zab.is_some() && self.role.kind() == RoleKind::Follower
     }
 
+    /// The leader answered a REVALIDATE: the waiting reconnect finishes (`finishSessionInit`).
+    /// A valid session is held here from now on (the leader touched it); the password is
+    /// checked here as for a local one.
+    fn revalidated(&mut self, id: i64, valid: bool) {
+        let Some(r) = self.zab.as_mut().and_then(|z| z.revalidating.remove(&id)) else {
+            tracing::warn!("Missing session 0x{id:x} for validation");
+            return;
+        };
+        if self.session_conn.contains_key(&id) || !self.conns.contains_key(&r.conn) {
+            // Another connection took the session meanwhile, or this one is gone.
+            return;
+        }
+        let valid = valid && r.password_ok;
+        if valid && self.sessions.get(id).is_none() {
+            self.sessions.add(id, r.timeout, self.now.mono_ms);
+        }
+        let valid = valid
+            && self
+                .sessions
+                .set_timeout_and_touch(id, r.timeout, self.now.mono_ms);
+        self.finish_connect(r.conn, id, r.timeout, valid, r.read_only_byte);
+    }
+
     /// A prepared txn enters replication: the standalone role, or the Zab leader's
     /// broadcast at the peer's next zxid (which preparation's counter equals).
     fn hand_to_role(&mut self, p: Prepared) {
@@ -1427,6 +1488,26 @@ impl Node {
                     }
                 }
                 PeerCommand::Synced => self.synced(),
+                PeerCommand::Revalidate {
+                    from,
+                    session_id,
+                    timeout_ms,
+                } => {
+                    // Leader.revalidateSession: checkIfValidGlobalSession touches it.
+                    let valid = self.sessions.set_timeout_and_touch(
+                        *session_id,
+                        *timeout_ms,
+                        self.now.mono_ms,
+                    );
+                    self.peer_step(PeerEvent::RevalidateReply {
+                        to: *from,
+                        session_id: *session_id,
+                        valid,
+                    });
+                }
+                PeerCommand::Revalidated { session_id, valid } => {
+                    self.revalidated(*session_id, *valid)
+                }
                 PeerCommand::Send { .. }
                 | PeerCommand::Persist(_)
                 | PeerCommand::WriteAcceptedEpoch(_)
@@ -1438,7 +1519,15 @@ impl Node {
         }
         let serving_follower = self.peer().is_some_and(|p| p.is_serving());
         if serving_follower && self.role.kind() == RoleKind::Looking {
-            tracing::info!("synced with the leader: serving as a follower");
+            let observing = self
+                .peer()
+                .is_some_and(|p| matches!(p.role(), zk_zab::peer::PeerRole::Observing { .. }));
+            let what = if observing {
+                "an observer"
+            } else {
+                "a follower"
+            };
+            tracing::info!("synced with the leader: serving as {what}");
             self.role = Box::new(ZabKind(RoleKind::Follower));
         }
     }
@@ -1539,6 +1628,7 @@ impl Node {
         self.committed.clear();
         if let Some(z) = self.zab.as_mut() {
             z.pending_syncs.clear();
+            z.revalidating.clear();
         }
         self.prep = Prep::new(prep_config(&self.cfg), self.last_zxid());
         self.role = Box::new(ZabKind(RoleKind::Looking));

@@ -27,23 +27,28 @@
 //! * `Forwarded` (leader): the learner's request is prepared as a request of its session,
 //!   with the auth ids it carried, and proposed; the learner holding the client answers it;
 //! * `SessionsTouched` (leader): the sessions' deadlines move;
-//! * `Synced` (follower): the oldest forwarded `sync` is answered, in its session's order.
+//! * `Synced` (follower): the oldest forwarded `sync` is answered, in its session's order;
+//! * `Revalidate` (leader): the session is touched if held, and the answer goes back to
+//!   the learner; `Revalidated` (learner): the reconnect waiting for it is answered.
 //!
 //! A follower serves once its peer is synced ([`zk_zab::peer::Peer::is_serving`]); until
 //! then, and while LOOKING, the node is [`RoleKind::Looking`] and closes every client
 //! connection as it arrives (as a Java server that is not running does). A serving follower
 //! forwards writes, createSession, closeSession and `sync` to the leader as REQUEST packets,
 //! answers reads locally in session order, validates reconnects against the sessions its
-//! applied txns created (REVALIDATE with the leader is not built), and reports the sessions
-//! its clients touched in its PING replies; only the leader expires sessions and reaps
-//! containers.
+//! applied txns created, asks the leader about any other (REVALIDATE: the client is
+//! answered when the reply comes; the leader's node touches the session if it holds it,
+//! `Revalidate` → `RevalidateReply`), and reports the sessions its clients touched in its
+//! PING replies; only the leader expires sessions and reaps containers. An observer
+//! (a peer configured with `LearnerType::Observer`) serves exactly as a follower does once
+//! synced: its commits come from INFORMs.
 //!
 //! Proposals carry the `TxnDigest` Java computes: the leader's digest at establishment
 //! (one walk of the tree) plus each prepared txn's delta (`Prep::track_digest`, from the
 //! outstanding changes, as `PrepRequestProcessor` does). With [`crate::Node::record_applies`]
 //! every node compares it with its tree after applying ([`Output::Applied`]).
 //!
-//! Not built: observers, REVALIDATE, local sessions, reconfig.
+//! Not built: local sessions, reconfig.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -77,6 +82,16 @@ pub(crate) struct ZabRole {
     /// SNAP loaded and the one before it, which the peer goes back to when the session ends
     /// before `TakeSnapshot`): (zxid, zk-tree snapshot-file image without digest).
     pub(crate) bases: Vec<(i64, bytes::Bytes)>,
+    /// Learner: reconnects waiting for the leader's REVALIDATE reply, by session.
+    pub(crate) revalidating: std::collections::BTreeMap<i64, Revalidating>,
+}
+
+/// A client reconnect waiting for the leader's REVALIDATE reply.
+pub(crate) struct Revalidating {
+    pub(crate) conn: crate::ConnId,
+    pub(crate) read_only_byte: bool,
+    pub(crate) timeout: i32,
+    pub(crate) password_ok: bool,
 }
 
 /// The FNV-1a offset basis: the chain of an empty history.
@@ -109,6 +124,7 @@ impl ZabRole {
             record_applies: false,
             predicted: 0,
             bases: Vec::new(),
+            revalidating: std::collections::BTreeMap::new(),
         }
     }
 }

@@ -27,18 +27,31 @@ struct Net {
     q: VecDeque<(i64, Input)>,
     /// Client traffic: (node, conn, what).
     sent: Vec<(i64, u64, Outgoing)>,
+    /// Peer messages to these nodes wait in `held` (in order) instead of arriving.
+    hold: Vec<i64>,
+    held: Vec<(i64, Input)>,
 }
 
 impl Net {
     fn new() -> Net {
+        Net::with_observers(0)
+    }
+
+    /// Voters 1..=3 and observers 4..=3+observers.
+    fn with_observers(observers: i64) -> Net {
         let verifier: Verifier = Arc::new(Majority::new(1..=3));
         let mut net = Net {
             nodes: BTreeMap::new(),
             q: VecDeque::new(),
             sent: Vec::new(),
+            hold: Vec::new(),
+            held: Vec::new(),
         };
-        for id in 1..=3 {
+        for id in 1..=3 + observers {
             let mut pc = PeerConfig::new(id, verifier.clone());
+            if id > 3 {
+                pc.learner_type = zk_zab::election::LearnerType::Observer;
+            }
             pc.tick_ms = 200;
             pc.max_notification_interval_ms = 1600;
             let peer = Peer::new(pc, Vec::new(), 0, 0, 1);
@@ -66,9 +79,14 @@ impl Net {
             match o {
                 Output::Send(conn, out) => self.sent.push((id, conn, out)),
                 Output::Peer(c) => match c {
-                    Command::Send { to, message } => self
-                        .q
-                        .push_back((to, Input::Peer(Event::Received { from: id, message }))),
+                    Command::Send { to, message } => {
+                        let input = Input::Peer(Event::Received { from: id, message });
+                        if self.hold.contains(&to) {
+                            self.held.push((to, input));
+                        } else {
+                            self.q.push_back((to, input));
+                        }
+                    }
                     Command::Persist(t) => {
                         let zxid = t.last().unwrap().header().zxid;
                         self.q
@@ -112,7 +130,8 @@ impl Net {
             match self.q.pop_front() {
                 Some((id, input)) => self.input(id, input),
                 None => {
-                    for id in 1..=3 {
+                    let ids: Vec<i64> = self.nodes.keys().copied().collect();
+                    for id in ids {
                         self.q.push_back((id, Input::Peer(Event::Tick)));
                     }
                 }
@@ -134,6 +153,30 @@ impl Net {
     }
 }
 
+/// A plain client's connect on connection `conn`.
+fn connect_input(conn: u64, req: ConnectRequest) -> Input {
+    Input::Connect {
+        conn,
+        peer: PEER,
+        req,
+        read_only_byte: false,
+        auth: Vec::new(),
+    }
+}
+
+/// `create /path x` with an open ACL.
+fn create_request(path: &str) -> Request {
+    Request::Create {
+        op: zk_proto::multi::CreateOp::Create,
+        request: CreateRequest {
+            path: Some(JString::from(path)),
+            data: Some(Bytes::from_static(b"x")),
+            acl: Some(zk_tree::acl::open_acl_unsafe()),
+            flags: 0,
+        },
+    }
+}
+
 fn connect(session_id: i64, last_zxid_seen: i64) -> ConnectRequest {
     ConnectRequest {
         protocol_version: 0,
@@ -150,16 +193,7 @@ fn a_followers_client_writes_through_the_leader_and_reads_and_syncs_locally() {
     let mut net = Net::new();
     assert_eq!(net.kind(1), RoleKind::Looking);
     // A connection before anyone serves is closed at once.
-    net.input(
-        1,
-        Input::Connect {
-            conn: 99,
-            peer: PEER,
-            req: connect(0, 0),
-            read_only_byte: false,
-            auth: Vec::new(),
-        },
-    );
+    net.input(1, connect_input(99, connect(0, 0)));
     assert!(matches!(net.replies(1, 99).as_slice(), [Outgoing::Close]));
     assert!(net.run(|n| {
         let kinds: Vec<RoleKind> = (1..=3).map(|id| n.kind(id)).collect();
@@ -170,16 +204,7 @@ fn a_followers_client_writes_through_the_leader_and_reads_and_syncs_locally() {
         .find(|&id| net.kind(id) == RoleKind::Leader)
         .unwrap();
     let f = (1..=3).find(|&id| id != leader).unwrap();
-    net.input(
-        f,
-        Input::Connect {
-            conn: 1,
-            peer: PEER,
-            req: connect(0, 0),
-            read_only_byte: false,
-            auth: Vec::new(),
-        },
-    );
+    net.input(f, connect_input(1, connect(0, 0)));
     assert!(net.run(|n| !n.replies(f, 1).is_empty()));
     let session = match net.replies(f, 1).as_slice() {
         [Outgoing::Connected { resp, valid, .. }] => {
@@ -191,15 +216,7 @@ fn a_followers_client_writes_through_the_leader_and_reads_and_syncs_locally() {
     // The leader knows the session (it prepared it); the follower too (it applied it).
     assert!(net.nodes[&leader].sessions().get(session).is_some());
     assert!(net.nodes[&f].sessions().get(session).is_some());
-    let create = Request::Create {
-        op: zk_proto::multi::CreateOp::Create,
-        request: CreateRequest {
-            path: Some(JString::from("/a")),
-            data: Some(Bytes::from_static(b"x")),
-            acl: Some(zk_tree::acl::open_acl_unsafe()),
-            flags: 0,
-        },
-    };
+    let create = create_request("/a");
     net.input(
         f,
         Input::Request {
@@ -257,4 +274,109 @@ fn a_followers_client_writes_through_the_leader_and_reads_and_syncs_locally() {
         .map(|id| zk_tree::digest::tree_digest(net.nodes[&id].tree()))
         .collect();
     assert!(digests.windows(2).all(|w| w[0] == w[1]), "{digests:?}");
+}
+
+fn connected(net: &Net, node: i64, conn: u64) -> Option<(bool, i64, Bytes)> {
+    net.replies(node, conn).iter().find_map(|o| match o {
+        Outgoing::Connected { resp, valid, .. } => Some((
+            *valid,
+            resp.session_id,
+            resp.passwd.clone().unwrap_or_default(),
+        )),
+        _ => None,
+    })
+}
+
+/// An observer node serves like a follower (its client's write goes through the leader and
+/// is applied from the INFORM); a learner asked to reconnect a session it does not hold
+/// asks the leader (REVALIDATE) and answers the client with the leader's verdict: an
+/// unknown session is expired, a session the leader created that the learner has not
+/// applied yet is valid.
+#[test]
+fn an_observer_serves_and_learners_revalidate_unknown_sessions() {
+    use zk_zab::peer::{Message, PeerRole};
+    use zk_zab::wire::packet::{Packet, Revalidate};
+
+    let mut net = Net::with_observers(1);
+    assert!(net.run(|n| {
+        let kinds: Vec<RoleKind> = (1..=4).map(|id| n.kind(id)).collect();
+        kinds.iter().filter(|k| **k == RoleKind::Leader).count() == 1
+            && kinds.iter().filter(|k| **k == RoleKind::Follower).count() == 3
+    }));
+    let leader = (1..=3)
+        .find(|&id| net.kind(id) == RoleKind::Leader)
+        .unwrap();
+    assert_eq!(
+        net.nodes[&4].peer().unwrap().role(),
+        PeerRole::Observing { leader }
+    );
+    // A client of the observer: its session and its create go through the leader.
+    net.input(4, connect_input(1, connect(0, 0)));
+    assert!(net.run(|n| connected(n, 4, 1).is_some()));
+    let (valid, _, _) = connected(&net, 4, 1).unwrap();
+    assert!(valid);
+    let create = create_request("/o");
+    net.input(
+        4,
+        Input::Request {
+            conn: 1,
+            xid: 1,
+            req: Box::new(create),
+        },
+    );
+    assert!(net.run(|n| n.replies(4, 1).len() >= 2));
+    assert!(
+        matches!(net.replies(4, 1)[1], Outgoing::Reply { err: 0, .. }),
+        "{:?}",
+        net.replies(4, 1)
+    );
+    assert!(net.run(|n| (1..=4).all(|id| n.nodes[&id].tree().node(b"/o").is_some())));
+
+    // An unknown session at the observer: the leader says no, the client is expired.
+    let sent_before = net.sent.len();
+    net.input(4, connect_input(2, connect(0x7777, 0)));
+    assert_eq!(net.sent.len(), sent_before, "answered before the leader");
+    assert!(net.run(|n| connected(n, 4, 2).is_some()));
+    assert_eq!(
+        connected(&net, 4, 2),
+        Some((false, 0, Bytes::from(vec![0; 16])))
+    );
+
+    // A session created at the leader while follower f hears nothing yet: f asks the
+    // leader, whose answer arrives after the createSession's COMMIT.
+    let f = (1..=3).find(|&id| id != leader).unwrap();
+    net.hold.push(f);
+    net.input(leader, connect_input(3, connect(0, 0)));
+    assert!(net.run(|n| connected(n, leader, 3).is_some()));
+    let (valid, session, passwd) = connected(&net, leader, 3).unwrap();
+    assert!(valid);
+    assert!(net.nodes[&f].sessions().get(session).is_none());
+    let mut req = connect(session, 0);
+    req.passwd = Some(passwd.clone());
+    net.input(
+        f,
+        Input::Connect {
+            conn: 4,
+            peer: PEER,
+            req,
+            read_only_byte: false,
+            auth: Vec::new(),
+        },
+    );
+    assert!(net.run(|n| n.held.iter().any(|(_, i)| matches!(
+        i,
+        Input::Peer(Event::Received {
+            message: Message::Quorum {
+                packet: Packet::Revalidate(Revalidate::Reply { valid: true, .. }),
+                ..
+            },
+            ..
+        })
+    ))));
+    assert!(connected(&net, f, 4).is_none());
+    net.hold.clear();
+    let held = std::mem::take(&mut net.held);
+    net.q.extend(held);
+    assert!(net.run(|n| connected(n, f, 4).is_some()));
+    assert_eq!(connected(&net, f, 4), Some((true, session, passwd)));
 }

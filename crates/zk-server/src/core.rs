@@ -565,6 +565,9 @@ impl Core {
                     PeerRole::Following { leader } => {
                         tracing::info!("FOLLOWING - LEADER ELECTION TOOK - server {leader}")
                     }
+                    PeerRole::Observing { leader } => {
+                        tracing::info!("OBSERVING - LEADER ELECTION TOOK - server {leader}")
+                    }
                 }
             }
             Command::Established { epoch } => {

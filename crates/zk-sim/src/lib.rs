@@ -38,6 +38,10 @@
 //! * **PrimaryIntegrity**: at most one peer establishes each epoch;
 //! * **LeaderCompleteness**: every committed txn is in the log of every later established
 //!   leader (checked at establishment and whenever a txn becomes committed);
+//! * **ObserverNeverLeads**: with observers ([`SimConfig::observers`]), no observer
+//!   establishes an epoch (observers are checked by every other checker as well: what they
+//!   apply from INFORMs is a prefix of the agreed history, and in node mode their trees
+//!   agree at equal zxids);
 //! * **Liveness**: after the faults stop, a leader is established and a new write commits
 //!   within [`SimConfig::liveness_ms`].
 
@@ -90,8 +94,12 @@ impl Rng {
 pub struct SimConfig {
     /// The seed.
     pub seed: u64,
-    /// Ensemble size.
+    /// Ensemble size: the voters, sids `1..=nodes`.
     pub nodes: i64,
+    /// Observers besides, sids `nodes+1..=nodes+observers` (`--observers K`): they never
+    /// vote and are never counted; every checker applies to them too, and one more:
+    /// an observer never establishes an epoch (ObserverNeverLeads).
+    pub observers: i64,
     /// Faults happen until this simulated time (ms).
     pub fault_ms: u64,
     /// After the faults, a write must commit within this many ms.
@@ -119,6 +127,7 @@ impl SimConfig {
         SimConfig {
             seed,
             nodes,
+            observers: 0,
             fault_ms: 20_000,
             liveness_ms: 60_000,
             mutation: Mutation::None,
@@ -161,6 +170,11 @@ pub struct Outcome {
     pub reads: usize,
     /// SNAPs sent by a leader whose log starts after a snapshot base.
     pub snaps_from_base: usize,
+    /// Commits applied by observers (each checked like a voter's).
+    pub observer_commits: usize,
+    /// Node mode: REVALIDATE answers learners got (a client reconnecting to a session its
+    /// new node did not hold).
+    pub revalidations: usize,
 }
 
 const TICK_MS: u64 = 200;
@@ -304,6 +318,8 @@ pub struct Sim {
     hash: u64,
     /// SNAPs sent by a leader with a snapshot base.
     snaps_from_base: usize,
+    observer_commits: usize,
+    revalidations: usize,
     events: u64,
     first_election: Option<u64>,
     calm_at: Option<u64>,
@@ -332,9 +348,9 @@ impl Sim {
     /// A fresh ensemble of empty peers.
     pub fn new(cfg: SimConfig) -> Sim {
         let mut rng = Rng::new(cfg.seed);
-        let voters: Vec<i64> = (1..=cfg.nodes).collect();
+        let members: Vec<i64> = (1..=cfg.nodes + cfg.observers).collect();
         let mut nodes = BTreeMap::new();
-        for &id in &voters {
+        for &id in &members {
             // Clock skew: each peer's half tick lasts 70..=130 ms of simulated time.
             let half_tick_ms = rng.range(HALF_TICK_MS * 7 / 10, HALF_TICK_MS * 13 / 10);
             nodes.insert(
@@ -369,6 +385,8 @@ impl Sim {
             leaders: BTreeMap::new(),
             hash: 0xcbf2_9ce4_8422_2325,
             snaps_from_base: 0,
+            observer_commits: 0,
+            revalidations: 0,
             events: 0,
             first_election: None,
             calm_at: None,
@@ -379,7 +397,7 @@ impl Sim {
             cxid: 0,
             cfg,
         };
-        for id in voters {
+        for id in members {
             let at = sim.rng.range(0, 50);
             sim.schedule(at, Ev::Restart { id });
         }
@@ -461,6 +479,8 @@ impl Sim {
             acked: self.world.acked,
             reads: self.world.reads,
             snaps_from_base: self.snaps_from_base,
+            observer_commits: self.observer_commits,
+            revalidations: self.revalidations,
         }
     }
 
@@ -663,6 +683,9 @@ impl Sim {
         pc.sync_limit = 5;
         pc.max_notification_interval_ms = 1600;
         pc.mutation = mutation;
+        if id > nodes {
+            pc.learner_type = zk_zab::election::LearnerType::Observer;
+        }
         if self.cfg.compact_on_restart && !self.cfg.nodes_mode {
             // The longest durable prefix equal to the committed history becomes the base.
             let mut x = n.base;
@@ -878,7 +901,11 @@ impl Sim {
                         n.last_commit = None;
                     }
                 }
-                Command::Forwarded { .. } | Command::SessionsTouched(_) | Command::Synced => {}
+                Command::Revalidated { .. } => self.revalidations += 1,
+                Command::Forwarded { .. }
+                | Command::SessionsTouched(_)
+                | Command::Synced
+                | Command::Revalidate { .. } => {}
                 Command::Established { epoch } => {
                     if self.cfg.verbose {
                         eprintln!("{:>6} ms peer {id}: established epoch {epoch}", self.now);
@@ -886,6 +913,9 @@ impl Sim {
                     established.push(epoch)
                 }
             }
+        }
+        if id > self.cfg.nodes {
+            self.observer_commits += commits.len();
         }
         for z in commits {
             self.hash = fnv(self.hash, &z.to_le_bytes());
@@ -1000,6 +1030,11 @@ impl Sim {
     fn check_established(&mut self, id: i64, epoch: i64) {
         if self.first_election.is_none() {
             self.first_election = Some(self.now);
+        }
+        if id > self.cfg.nodes {
+            return self.fail(format!(
+                "ObserverNeverLeads: observer {id} established epoch {epoch}"
+            ));
         }
         if let Some(&other) = self.leaders.get(&epoch) {
             if other != id {

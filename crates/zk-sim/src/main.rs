@@ -1,5 +1,5 @@
-//! `zk-sim --seed N | --seeds A..B [--nodes 3|5] [--mutation NAME] [--nodes-mode]
-//! [--compact-on-restart]`: runs seeds, prints failures with their replay command and a
+//! `zk-sim --seed N | --seeds A..B [--nodes 3|5] [--observers K] [--mutation NAME]
+//! [--nodes-mode] [--compact-on-restart]`: runs seeds, prints failures with their replay command and a
 //! summary with election-time percentiles. `--nodes-mode` runs whole zk-nodes with
 //! simulated clients (see the crate docs) instead of bare peers; `--compact-on-restart`
 //! brings restarted peers back from a snapshot base (`SimConfig::compact_on_restart`).
@@ -10,7 +10,7 @@ use zk_sim::{percentile, replay_command, run, SimConfig};
 use zk_zab::Mutation;
 
 fn usage() -> ExitCode {
-    eprintln!("usage: zk-sim (--seed N | --seeds A..B) [--nodes 3|5] [--mutation none|count-vote-twice|commit-before-quorum|ack-newleader-before-persist|diff-without-truncate|sync-without-leader|keep-tree-on-truncate] [--nodes-mode] [--compact-on-restart]");
+    eprintln!("usage: zk-sim (--seed N | --seeds A..B) [--nodes 3|5] [--observers K] [--mutation none|count-vote-twice|commit-before-quorum|ack-newleader-before-persist|diff-without-truncate|sync-without-leader|keep-tree-on-truncate|count-observer-ack] [--nodes-mode] [--compact-on-restart]");
     ExitCode::from(2)
 }
 
@@ -18,6 +18,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut seeds = (1u64, 1u64);
     let mut nodes = 3i64;
+    let mut observers = 0i64;
     let mut mutation = Mutation::None;
     let mut mutation_arg = String::new();
     let mut nodes_mode = false;
@@ -53,6 +54,13 @@ fn main() -> ExitCode {
                 Ok(n @ 1..=9) => nodes = n,
                 _ => return usage(),
             },
+            "--observers" => match v.parse() {
+                Ok(k @ 0..=9) => {
+                    observers = k;
+                    mutation_arg.push_str(&format!(" --observers {k}"));
+                }
+                _ => return usage(),
+            },
             "--mutation" => {
                 mutation_arg.push_str(&format!(" --mutation {v}"));
                 mutation = match v.as_str() {
@@ -63,6 +71,7 @@ fn main() -> ExitCode {
                     "diff-without-truncate" => Mutation::DiffWithoutTruncate,
                     "sync-without-leader" => Mutation::SyncWithoutLeader,
                     "keep-tree-on-truncate" => Mutation::KeepTreeOnTruncate,
+                    "count-observer-ack" => Mutation::CountObserverAck,
                     _ => return usage(),
                 }
             }
@@ -74,14 +83,19 @@ fn main() -> ExitCode {
     let mut recoveries = Vec::new();
     let mut failures = 0u64;
     let mut events = 0u64;
+    let mut observer_commits = 0usize;
+    let mut revalidations = 0usize;
     for seed in seeds.0..=seeds.1 {
         let mut cfg = SimConfig::new(seed, nodes);
         cfg.nodes_mode = nodes_mode;
+        cfg.observers = observers;
         cfg.compact_on_restart = compact;
         cfg.mutation = mutation;
         cfg.verbose = single && std::env::var_os("ZK_SIM_VERBOSE").is_some();
         let o = run(cfg);
         events += o.events;
+        observer_commits += o.observer_commits;
+        revalidations += o.revalidations;
         if let Some(ms) = o.first_election_ms {
             elections.push(ms);
         }
@@ -114,7 +128,7 @@ fn main() -> ExitCode {
         )
     };
     println!(
-        "{} seeds ({nodes} nodes), {failures} failed, {events} events; first election ms: {}; recovery after faults (leader + a write committed) ms: {}",
+        "{} seeds ({nodes} nodes, {observers} observers), {failures} failed, {events} events, {observer_commits} observer commits, {revalidations} REVALIDATEs; first election ms: {}; recovery after faults (leader + a write committed) ms: {}",
         seeds.1 - seeds.0 + 1,
         pct(&elections),
         pct(&recoveries)

@@ -14,13 +14,14 @@
 //! Only learners added with [`Broadcast::add_learner`] (after their sync, as
 //! `startForwarding` adds them) get packets. Not built yet: per-learner proposal-ack timeouts
 //! (`SyncLimitCheck`), reconfig (COMMITANDACTIVATE / INFORMANDACTIVATE and the next
-//! verifier), REVALIDATE and the 2-node oracle. Forwarded REQUESTs are handed to the node
+//! verifier) and the 2-node oracle. A synced learner's REVALIDATE is handed to the node
+//! ([`Command::Revalidate`]). Forwarded REQUESTs are handed to the node
 //! ([`Command::Forwarded`]); forwarded syncs are answered here (`Leader.processSync`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::quorum::QuorumVerifier;
-use crate::wire::packet::{ForwardedRequest, Packet, TxnPayload};
+use crate::wire::packet::{ForwardedRequest, Packet, Revalidate, TxnPayload};
 
 /// Inputs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,6 +74,16 @@ pub enum Command {
         from: i64,
         /// The request.
         request: ForwardedRequest,
+    },
+    /// A synced learner asks whether a session is valid (REVALIDATE): the node checks and
+    /// touches it and answers (`Leader.revalidateSession`).
+    Revalidate {
+        /// The learner's sid.
+        from: i64,
+        /// The session.
+        session_id: i64,
+        /// The client's timeout in ms.
+        timeout_ms: i32,
     },
 }
 
@@ -224,6 +235,14 @@ impl<Q: QuorumVerifier> Broadcast<Q> {
                 }
                 match packet {
                     Packet::Ack { zxid } => self.ack(from, zxid, &mut out),
+                    Packet::Revalidate(Revalidate::Request {
+                        session_id,
+                        timeout_ms,
+                    }) if self.learners.contains_key(&from) => out.push(Command::Revalidate {
+                        from,
+                        session_id,
+                        timeout_ms,
+                    }),
                     Packet::Request(request) if self.learners.contains_key(&from) => {
                         if request.op_type == SYNC_OP {
                             self.sync(from, &mut out);

@@ -504,6 +504,50 @@ mod tests {
         assert_eq!(d.step(ackepoch(3, 10 << 32, -1)), vec![], "-1: not counted");
     }
 
+    /// An observer is synced like a follower, but its NEWLEADER ack does not establish the
+    /// epoch (`waitForNewLeaderAck` adds participants only); a voter's does, and then the
+    /// observer gets its UPTODATE with the followers.
+    #[test]
+    fn an_observers_newleader_ack_is_not_counted() {
+        let mut d = leader();
+        d.step(Event::Start);
+        d.step(Event::Received {
+            from: 4,
+            packet: Packet::ObserverInfo {
+                zxid: 4 << 32,
+                info: LearnerInfoData::full(4, 0),
+            },
+        });
+        assert_eq!(d.step(info(3, 4)), vec![Command::WriteAcceptedEpoch(5)]);
+        assert_eq!(
+            d.step(Event::EpochDurable),
+            vec![leader_info(3, 5), leader_info(4, 5)]
+        );
+        assert_eq!(d.step(ackepoch(4, 0x4_0000_0009, 4)), vec![]);
+        assert_eq!(
+            d.step(ackepoch(3, 0x4_0000_0009, 4)),
+            vec![Command::WriteCurrentEpoch(5)]
+        );
+        let syncs: Vec<i64> = d
+            .step(Event::EpochDurable)
+            .into_iter()
+            .filter_map(|c| match c {
+                Command::Sync { to, .. } => Some(to),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(syncs, [3, 4]);
+        assert_eq!(d.step(ack(4, 5 << 32)), vec![], "the observer's ack");
+        assert_eq!(
+            d.step(ack(3, 5 << 32)),
+            vec![
+                Command::Established { epoch: 5 },
+                send(3, Packet::UpToDate),
+                send(4, Packet::UpToDate),
+            ]
+        );
+    }
+
     /// A learner whose config is newer than the leader's is refused; a first packet that is
     /// not *INFO closes the connection.
     #[test]

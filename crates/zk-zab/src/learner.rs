@@ -26,13 +26,22 @@
 //! * in broadcast, each PROPOSAL is ACKed only once it is in the fsync'd log, and a COMMIT
 //!   must name the oldest pending proposal (Java exits with code 12 otherwise).
 //!
-//! Not built yet: observers (OBSERVERINFO / INFORM), REVALIDATE and SYNC bookkeeping,
-//! COMMITANDACTIVATE, the contiguity check of 3.9.4, and timeouts (initLimit/syncLimit
-//! belong to the shell's reads for now).
+//! An observer ([`Learner::observer`], `Q/Observer.java`) registers with OBSERVERINFO and
+//! keeps the same order (its ACK of NEWLEADER is never counted by the leader); in sync an
+//! INFORM is a proposal and its commit at once; after UPTODATE it acknowledges no proposal,
+//! and in broadcast each INFORM (a committed txn carried whole) is logged and applied at once
+//! (`ObserverZooKeeperServer.commitRequest`: the log write is not waited for). PROPOSAL and
+//! COMMIT are ignored there, as Java logs and ignores them.
+//!
+//! REVALIDATE: the leader's reply to a reconnecting client's session check (asked with
+//! `Send(REVALIDATE request)` by the peer) comes out as [`Command::Revalidated`].
+//!
+//! Not built yet: COMMITANDACTIVATE / INFORMANDACTIVATE, the contiguity check of 3.9.4, and
+//! timeouts (initLimit/syncLimit belong to the shell's reads for now).
 
 use std::collections::BTreeSet;
 
-use crate::wire::packet::{LearnerInfoData, Packet, TxnPayload};
+use crate::wire::packet::{LearnerInfoData, Packet, Revalidate, TxnPayload};
 
 /// Inputs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,6 +108,14 @@ pub enum Command {
     /// The leader's SYNC: the oldest `sync` this learner forwarded is answered (everything
     /// the leader committed before it has been committed here, in order, already).
     Synced,
+    /// The leader answered a REVALIDATE for `session_id` (`Learner.revalidate`): the
+    /// client's reconnect finishes (`valid`) or its session is expired.
+    Revalidated {
+        /// The session.
+        session_id: i64,
+        /// Whether the leader knows (and touched) it.
+        valid: bool,
+    },
     /// Leave the leader and go back to LOOKING.
     Abandon(&'static str),
 }
@@ -160,6 +177,8 @@ pub struct Learner {
     unacked: Vec<i64>,
     /// Test-only injected bug (see [`crate::Mutation`]).
     mutation: crate::Mutation,
+    /// An observer (OBSERVERINFO, INFORM, no proposal ACKs).
+    observer: bool,
 }
 
 impl Learner {
@@ -184,7 +203,34 @@ impl Learner {
             pending: Vec::new(),
             unacked: Vec::new(),
             mutation: crate::Mutation::None,
+            observer: false,
         }
+    }
+
+    /// An observer with what it has on disk: it registers with OBSERVERINFO, applies INFORMs
+    /// and acknowledges no proposal (`Q/Observer.java`).
+    pub fn observer(
+        my_id: i64,
+        config_version: i64,
+        accepted_epoch: i64,
+        current_epoch: i64,
+        last_logged_zxid: i64,
+    ) -> Self {
+        Learner {
+            observer: true,
+            ..Learner::new(
+                my_id,
+                config_version,
+                accepted_epoch,
+                current_epoch,
+                last_logged_zxid,
+            )
+        }
+    }
+
+    /// Whether this learner is an observer.
+    pub fn is_observer(&self) -> bool {
+        self.observer
     }
 
     /// Test-only: injects a known bug (zk-sim's mutation check). Never use in production.
@@ -245,9 +291,12 @@ impl Learner {
         if self.phase != Phase::Connecting {
             return;
         }
-        out.push(Command::Send(Packet::FollowerInfo {
-            zxid: self.accepted_epoch << 32,
-            info: LearnerInfoData::full(self.my_id, self.config_version),
+        let zxid = self.accepted_epoch << 32;
+        let info = LearnerInfoData::full(self.my_id, self.config_version);
+        out.push(Command::Send(if self.observer {
+            Packet::ObserverInfo { zxid, info }
+        } else {
+            Packet::FollowerInfo { zxid, info }
         }));
         self.phase = Phase::AwaitLeaderInfo;
     }
@@ -302,6 +351,11 @@ impl Learner {
                     Packet::Commit { zxid } => {
                         self.committed.insert(zxid);
                     }
+                    // A committed txn whole: a proposal and its commit.
+                    Packet::Inform { zxid, txn } => {
+                        self.sync_txns.push(txn);
+                        self.committed.insert(zxid);
+                    }
                     // Java does not answer pings before UPTODATE.
                     Packet::Ping { .. } => {}
                     Packet::NewLeader { .. } => self.new_leader(new_epoch, mode, out),
@@ -316,6 +370,10 @@ impl Learner {
             ) => match p {
                 Packet::Proposal { txn, .. } => self.late_txns.push(txn),
                 Packet::Commit { zxid } => {
+                    self.committed.insert(zxid);
+                }
+                Packet::Inform { zxid, txn } => {
+                    self.late_txns.push(txn);
                     self.committed.insert(zxid);
                 }
                 Packet::Ping { .. } => {}
@@ -439,9 +497,10 @@ impl Learner {
         out.push(Command::Serve);
         self.phase = Phase::Broadcast;
         // Sync txns are durable already: ACK the ones the leader may still be counting.
+        // An observer acknowledges none (the leader counts no observer).
         for txn in std::mem::take(&mut self.sync_txns) {
             let zxid = txn.header().zxid;
-            if !self.committed.contains(&zxid) {
+            if !self.committed.contains(&zxid) && !self.observer {
                 out.push(Command::Send(Packet::Ack { zxid }));
             }
             self.pending.push(zxid);
@@ -451,7 +510,7 @@ impl Learner {
             for txn in &late {
                 let zxid = txn.header().zxid;
                 self.pending.push(zxid);
-                if !self.committed.contains(&zxid) {
+                if !self.committed.contains(&zxid) && !self.observer {
                     self.unacked.push(zxid);
                 }
             }
@@ -461,9 +520,19 @@ impl Learner {
         // A COMMIT for a txn this node never received as a proposal is dropped (Java warns).
         let committed = std::mem::take(&mut self.committed);
         for zxid in committed {
+            if self.observer {
+                // Observer.syncWithLeader: a proposal without its commit is skipped (an old
+                // leader's outstanding one), the committed ones are applied in order.
+                while self.pending.first().is_some_and(|&head| head < zxid) {
+                    self.pending.remove(0);
+                }
+            }
             if self.pending.contains(&zxid) {
                 self.commit(zxid, out);
             }
+        }
+        if self.observer {
+            self.pending.clear();
         }
     }
 
@@ -481,6 +550,24 @@ impl Learner {
     }
 
     fn broadcast(&mut self, p: Packet, out: &mut Vec<Command>) {
+        if let Packet::Revalidate(Revalidate::Reply { session_id, valid }) = p {
+            out.push(Command::Revalidated { session_id, valid });
+            return;
+        }
+        if self.observer {
+            // Observer.processPacket.
+            match p {
+                Packet::Inform { zxid, txn } => {
+                    out.push(Command::Persist(vec![txn]));
+                    out.push(Command::Commit { zxid });
+                }
+                Packet::Ping { zxid, .. } => out.push(Command::ReplyToPing { zxid }),
+                Packet::Sync => out.push(Command::Synced),
+                // PROPOSAL, COMMIT, a second UPTODATE: Java logs and ignores them.
+                _ => {}
+            }
+            return;
+        }
         match p {
             Packet::Proposal { zxid, txn } => {
                 self.pending.push(zxid);
@@ -954,5 +1041,133 @@ mod tests {
             [Command::Abandon(_)]
         ));
         assert_eq!(l.step(commit(0x6_0000_0001)), vec![], "gone: nothing more");
+    }
+
+    fn inform(zxid: i64) -> Event {
+        Event::Received(Packet::Inform {
+            zxid,
+            txn: txn(zxid),
+        })
+    }
+
+    /// An observer registers with OBSERVERINFO, keeps the follower's durable order, ACKs
+    /// NEWLEADER and UPTODATE but no proposal, applies INFORMs of sync and of broadcast,
+    /// and ignores PROPOSAL/COMMIT in broadcast.
+    #[test]
+    fn observer_registers_syncs_and_applies_informs() {
+        let mut l = Learner::observer(4, 0, 5, 5, 0x5_0000_0007);
+        assert!(l.is_observer());
+        assert_eq!(
+            l.step(Event::Connected),
+            vec![send(Packet::ObserverInfo {
+                zxid: 5 << 32,
+                info: LearnerInfoData::full(4, 0),
+            })]
+        );
+        assert_eq!(
+            l.step(recv(Packet::LeaderInfo {
+                zxid: NL,
+                protocol_version: PROTOCOL_VERSION,
+            })),
+            vec![Command::WriteAcceptedEpoch(E)]
+        );
+        assert_eq!(
+            l.step(Event::EpochDurable(EpochFile::Accepted)),
+            vec![send(Packet::AckEpoch {
+                zxid: 0x5_0000_0007,
+                current_epoch: 5,
+            })]
+        );
+        l.step(recv(Packet::Diff {
+            zxid: 0x5_0000_0008,
+        }));
+        // A DIFF's PROPOSAL/COMMIT pair, and an uncommitted proposal of an old leader.
+        l.step(proposal(0x5_0000_0008));
+        l.step(commit(0x5_0000_0008));
+        l.step(proposal(0x6_0000_0001));
+        assert_eq!(
+            l.step(recv(Packet::NewLeader {
+                zxid: NL,
+                config: None,
+            })),
+            vec![Command::Persist(vec![
+                txn(0x5_0000_0008),
+                txn(0x6_0000_0001)
+            ])]
+        );
+        // An INFORM between NEWLEADER and UPTODATE is logged and applied at UPTODATE.
+        assert_eq!(l.step(inform(0x6_0000_0002)), vec![]);
+        assert_eq!(
+            l.step(Event::LogDurable {
+                zxid: 0x6_0000_0001
+            }),
+            vec![Command::WriteCurrentEpoch(E)]
+        );
+        assert_eq!(
+            l.step(Event::EpochDurable(EpochFile::Current)),
+            vec![ack(NL)]
+        );
+        assert_eq!(
+            l.step(recv(Packet::UpToDate)),
+            vec![
+                ack(NL),
+                Command::Serve,
+                Command::Persist(vec![txn(0x6_0000_0002)]),
+                Command::Commit {
+                    zxid: 0x5_0000_0008
+                },
+                Command::Commit {
+                    zxid: 0x6_0000_0002
+                },
+            ],
+            "no ACK of the uncommitted proposal, which is skipped"
+        );
+        // Broadcast: INFORM is logged and applied at once, never ACKed.
+        assert_eq!(
+            l.step(inform(0x6_0000_0003)),
+            vec![
+                Command::Persist(vec![txn(0x6_0000_0003)]),
+                Command::Commit {
+                    zxid: 0x6_0000_0003
+                },
+            ]
+        );
+        assert_eq!(
+            l.step(Event::LogDurable {
+                zxid: 0x6_0000_0003
+            }),
+            vec![]
+        );
+        assert_eq!(l.step(proposal(0x6_0000_0004)), vec![]);
+        assert_eq!(l.step(commit(0x6_0000_0004)), vec![]);
+        assert_eq!(
+            l.step(recv(Packet::Ping {
+                zxid: 0x6_0000_0003,
+                sessions: None
+            })),
+            vec![Command::ReplyToPing {
+                zxid: 0x6_0000_0003
+            }]
+        );
+        assert_eq!(l.step(recv(Packet::Sync)), vec![Command::Synced]);
+        assert!(l.is_broadcasting());
+    }
+
+    /// The leader's REVALIDATE reply is handed out, to a follower and to an observer.
+    #[test]
+    fn revalidate_reply_is_handed_out() {
+        let mut l = broadcasting();
+        for valid in [true, false] {
+            assert_eq!(
+                l.step(recv(Packet::Revalidate(Revalidate::Reply {
+                    session_id: 0x1_0000_0042,
+                    valid
+                }))),
+                vec![Command::Revalidated {
+                    session_id: 0x1_0000_0042,
+                    valid
+                }]
+            );
+        }
     }
 }

@@ -18,8 +18,8 @@
 //!   stepping down without a synced quorum.
 //! * [`peer`]: one quorum peer composing all of the above (LOOKING → LEADING/FOLLOWING →
 //!   LOOKING), with [`Mutation`]s a test can inject.
-//! * [`learner`]: the follower side of discovery, sync and broadcast, with the durable-write
-//!   order a learner must keep before it acknowledges (ZAB-NOTES §4.9).
+//! * [`learner`]: the follower's and the observer's side of discovery, sync and broadcast,
+//!   with the durable-write order a learner must keep before it acknowledges (ZAB-NOTES §4.9).
 //!
 //! What it does not own: sockets, files, clocks and randomness (the shell in zk-server and
 //! the simulator in zk-sim provide them as events), the data tree and request preparation
@@ -51,8 +51,9 @@
 //! ([`broadcast`]) and discovery ([`discovery`]), and [`peer`]: the glue that runs
 //! election → discovery → sync → broadcast / learner as one peer (zk-sim drives it), with
 //! REQUEST forwarding, forwarded SYNCs and the PING session-touch table (zk-node's Zab
-//! role uses them). Not yet built: observers as learners, REVALIDATE, reconfig; their
-//! packets are typed in [`wire::packet`] already.
+//! role uses them), observers (OBSERVERINFO, INFORM, an observer's election and learner)
+//! and REVALIDATE. Not yet built: reconfig; its packets are typed in [`wire::packet`]
+//! already.
 
 #![warn(missing_docs)]
 
@@ -87,4 +88,8 @@ pub enum Mutation {
     /// Not Zab's but its user's: a node (zk-node) keeps its tree when a TRUNC drops txns it
     /// had applied, instead of reloading the database (zk-sim's node mode).
     KeepTreeOnTruncate,
+    /// The leader counts its observers as voters: their NEWLEADER acks (and any ack) count
+    /// toward its quorums, so it establishes (and commits its history) without a quorum of
+    /// voters.
+    CountObserverAck,
 }

@@ -35,7 +35,20 @@
 //! the leader hands them out ([`Command::Forwarded`]) except `sync`s, which its broadcast
 //! answers with SYNC ([`Command::Synced`] at the follower). A follower's PING replies carry
 //! the sessions touched since the last one ([`Peer::touch_session`]); the leader hands
-//! them out ([`Command::SessionsTouched`]). Not modelled: observers, REVALIDATE, reconfig.
+//! them out ([`Command::SessionsTouched`]).
+//!
+//! Observers: a peer configured with [`LearnerType::Observer`] (its sid not among the
+//! voters) runs the election as an observer (it never votes and learns the leader from the
+//! voters' answers), then observes ([`PeerRole::Observing`]): the same connection and sync as
+//! a follower with OBSERVERINFO, then INFORMs (see [`learner`]). The leader registers an
+//! OBSERVERINFO learner as [`LearnerKind::Observer`]: it is synced like a follower, then
+//! gets INFORM at each commit and is never counted (epoch agreement, NEWLEADER acks,
+//! proposal acks, the synced quorum).
+//!
+//! REVALIDATE: a serving learner asks its leader whether a session it does not hold is
+//! valid ([`Event::Revalidate`]); the leader's peer hands the question to its node
+//! ([`Command::Revalidate`]), which answers ([`Event::RevalidateReply`]); the learner's peer
+//! hands the answer out ([`Command::Revalidated`]). Not modelled: reconfig.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -49,7 +62,7 @@ use crate::learner::{self, EpochFile, Learner};
 use crate::quorum::QuorumVerifier;
 use crate::sync::{sync_follower, SyncInput, SyncPlan};
 use crate::wire::election::Notification;
-use crate::wire::packet::{ForwardedRequest, Packet, SessionTouch, TxnPayload};
+use crate::wire::packet::{ForwardedRequest, Packet, Revalidate, SessionTouch, TxnPayload};
 use crate::Mutation;
 
 /// What peers send each other.
@@ -142,6 +155,26 @@ pub enum Event {
     /// serving follower: the node closes its client connections when it stops serving, so
     /// nothing waits for an answer that cannot come.
     Forward(ForwardedRequest),
+    /// A serving learner's client reconnects with a session this node does not hold: ask
+    /// the leader (`Learner.validateSession`: REVALIDATE `{sessionId, timeout}`). Ignored
+    /// unless a serving learner; the answer comes as [`Command::Revalidated`].
+    Revalidate {
+        /// The session.
+        session_id: i64,
+        /// The client's timeout in ms.
+        timeout_ms: i32,
+    },
+    /// Leader: the node's answer to [`Command::Revalidate`] (`Leader.revalidateSession`:
+    /// `checkIfValidGlobalSession` touched the session), sent to learner `to` as the
+    /// REVALIDATE reply `{sessionId, valid}`. Ignored unless leading with `to` connected.
+    RevalidateReply {
+        /// The learner's sid.
+        to: i64,
+        /// The session.
+        session_id: i64,
+        /// Whether the session is valid (and was touched).
+        valid: bool,
+    },
 }
 
 /// Outputs, executed in order.
@@ -211,6 +244,24 @@ pub enum Command {
     SessionsTouched(Vec<SessionTouch>),
     /// Follower: the leader answered the oldest `sync` this peer forwarded.
     Synced,
+    /// Leader: learner `from` asks whether `session_id` is valid (REVALIDATE): the node
+    /// touches it if it is (`checkIfValidGlobalSession`) and answers with
+    /// [`Event::RevalidateReply`].
+    Revalidate {
+        /// The learner's sid.
+        from: i64,
+        /// The session.
+        session_id: i64,
+        /// The client's timeout in ms.
+        timeout_ms: i32,
+    },
+    /// Learner: the leader's answer to [`Event::Revalidate`].
+    Revalidated {
+        /// The session.
+        session_id: i64,
+        /// Whether the leader knows (and touched) it.
+        valid: bool,
+    },
 }
 
 /// What `mntr` reports of a peer (see [`Peer::figures`]).
@@ -245,6 +296,11 @@ pub enum PeerRole {
         /// The leader's sid.
         leader: i64,
     },
+    /// Observing `leader` (an observer: never votes, never counted).
+    Observing {
+        /// The leader's sid.
+        leader: i64,
+    },
 }
 
 /// Static settings of one peer.
@@ -264,6 +320,9 @@ pub struct PeerConfig<Q> {
     pub max_notification_interval_ms: u64,
     /// Test-only injected bug; [`Mutation::None`] in production.
     pub mutation: Mutation,
+    /// A participant (the default) or an observer (`peerType=observer`; its sid must not
+    /// be among the verifier's voters).
+    pub learner_type: LearnerType,
     /// The committed configuration as Java's `QuorumVerifier.toString()` writes it
     /// (`server.N=host:quorumPort:electionPort:participant` lines, then `version=<hex>`;
     /// zk-config's `QuorumVerifier` displays it so), sent in every notification and in
@@ -287,6 +346,7 @@ impl<Q> PeerConfig<Q> {
             sync_limit: 5,
             max_notification_interval_ms: election::MAX_NOTIFICATION_INTERVAL_MS,
             mutation: Mutation::None,
+            learner_type: LearnerType::Participant,
             config_text: Bytes::from_static(b"version=0"),
         }
     }
@@ -300,6 +360,8 @@ pub struct PeerVerifier<Q> {
     mutation: Mutation,
     /// The broadcast's verifier (where `CommitBeforeQuorumAck` applies).
     broadcast: bool,
+    /// A leader's verifier, discovery's or broadcast's (where `CountObserverAck` applies).
+    leading: bool,
 }
 
 impl<Q: QuorumVerifier> QuorumVerifier for PeerVerifier<Q> {
@@ -321,11 +383,16 @@ impl<Q: QuorumVerifier> QuorumVerifier for PeerVerifier<Q> {
                 // Injected bug: any ack (the leader's own included) commits.
                 !sids.is_empty()
             }
+            Mutation::CountObserverAck if self.leading => {
+                // Injected bug: every learner counts, observers included.
+                2 * sids.len() > self.inner.voting_members().len()
+            }
             _ => self.inner.contains_quorum(sids),
         }
     }
     fn is_voter(&self, sid: i64) -> bool {
-        self.inner.is_voter(sid)
+        // Injected bug (CountObserverAck): a leader takes every learner for a voter.
+        (self.leading && self.mutation == Mutation::CountObserverAck) || self.inner.is_voter(sid)
     }
 }
 
@@ -334,11 +401,25 @@ struct Leading<Q> {
     broadcast: Option<Broadcast<PeerVerifier<Q>>>,
     /// Newest connection per learner.
     conns: BTreeMap<i64, u64>,
-    /// Learners synced before establishment: (sid, forward_from).
-    synced: Vec<(i64, i64)>,
+    /// Learners synced before establishment: (sid, kind, forward_from).
+    synced: Vec<(i64, LearnerKind, i64)>,
+    /// The learners that registered with OBSERVERINFO on their current connection.
+    observers: BTreeSet<i64>,
     half_ticks: u64,
     epoch: i64,
     next_counter: i64,
+}
+
+impl<Q: QuorumVerifier> Leading<Q> {
+    /// Forgets learner `sid`'s handler (its connection broke, it was dropped, or a new
+    /// connection replaces it): a new registration starts over.
+    fn forget_learner(&mut self, sid: i64) {
+        self.discovery.remove_learner(sid);
+        self.synced.retain(|(s, _, _)| *s != sid);
+        if let Some(b) = self.broadcast.as_mut() {
+            b.remove_learner(sid);
+        }
+    }
 }
 
 struct Following {
@@ -417,10 +498,11 @@ impl<Q: QuorumVerifier + Clone> Peer<Q> {
             my_id: cfg.my_id,
             mutation: cfg.mutation,
             broadcast: false,
+            leading: false,
         };
         let mut ecfg = ElectionConfig::new(
             cfg.my_id,
-            LearnerType::Participant,
+            cfg.learner_type,
             verifier.clone(),
             cfg.config_text.clone(),
         );
@@ -465,6 +547,9 @@ impl<Q: QuorumVerifier + Clone> Peer<Q> {
         match &self.state {
             State::Looking => PeerRole::Looking,
             State::Leading(_) => PeerRole::Leading,
+            State::Following(f) if f.learner.is_observer() => {
+                PeerRole::Observing { leader: f.leader }
+            }
             State::Following(f) => PeerRole::Following { leader: f.leader },
         }
     }
@@ -510,10 +595,11 @@ impl<Q: QuorumVerifier + Clone> Peer<Q> {
                 }),
             },
             State::Following(f) => PeerFigures {
-                peer_state: if f.serving {
-                    "following - broadcast"
-                } else {
-                    "following - synchronization"
+                peer_state: match (f.learner.is_observer(), f.serving) {
+                    (false, true) => "following - broadcast",
+                    (false, false) => "following - synchronization",
+                    (true, true) => "observing - broadcast",
+                    (true, false) => "observing - synchronization",
                 },
                 quorum_size,
                 leader: None,
@@ -521,13 +607,15 @@ impl<Q: QuorumVerifier + Clone> Peer<Q> {
         }
     }
 
-    /// A follower's connection id to its leader (`None` unless following).
+    /// A learner's (follower's or observer's) connection id to its leader (`None` unless
+    /// following or observing).
     pub fn leader_conn(&self) -> Option<u64> {
         match &self.state {
             State::Following(f) => Some(f.conn),
             _ => None,
         }
     }
+
     /// A leader's connection to learner `sid`, if it has one.
     pub fn learner_conn(&self, sid: i64) -> Option<u64> {
         match &self.state {
@@ -536,7 +624,7 @@ impl<Q: QuorumVerifier + Clone> Peer<Q> {
         }
     }
 
-    /// Whether this follower is synced and serving.
+    /// Whether this learner (follower or observer) is synced and serving.
     pub fn is_serving(&self) -> bool {
         matches!(&self.state, State::Following(f) if f.serving)
     }
@@ -587,11 +675,8 @@ impl<Q: QuorumVerifier + Clone> Peer<Q> {
                     let sid = l.conns.iter().find(|&(_, &c)| c == conn).map(|(&s, _)| s);
                     if let Some(sid) = sid {
                         l.conns.remove(&sid);
-                        l.discovery.remove_learner(sid);
-                        l.synced.retain(|(s, _)| *s != sid);
-                        if let Some(b) = l.broadcast.as_mut() {
-                            b.remove_learner(sid);
-                        }
+                        l.observers.remove(&sid);
+                        l.forget_learner(sid);
                     }
                 }
             }
@@ -620,14 +705,29 @@ impl<Q: QuorumVerifier + Clone> Peer<Q> {
                 body,
                 digest,
             } => self.propose(header, body, digest, &mut out),
-            Event::Forward(request) => {
-                if let State::Following(f) = &self.state {
-                    if f.serving {
+            Event::Forward(request) => self.to_leader(Packet::Request(request), &mut out),
+            Event::Revalidate {
+                session_id,
+                timeout_ms,
+            } => self.to_leader(
+                Packet::Revalidate(Revalidate::Request {
+                    session_id,
+                    timeout_ms,
+                }),
+                &mut out,
+            ),
+            Event::RevalidateReply {
+                to,
+                session_id,
+                valid,
+            } => {
+                if let State::Leading(l) = &self.state {
+                    if let (Some(&conn), Some(_)) = (l.conns.get(&to), l.broadcast.as_ref()) {
                         out.push(Command::Send {
-                            to: f.leader,
+                            to,
                             message: Message::Quorum {
-                                conn: f.conn,
-                                packet: Packet::Request(request),
+                                conn,
+                                packet: Packet::Revalidate(Revalidate::Reply { session_id, valid }),
                             },
                         });
                     }
@@ -635,6 +735,21 @@ impl<Q: QuorumVerifier + Clone> Peer<Q> {
             }
         }
         out
+    }
+
+    /// Sends `packet` to the leader if this is a serving learner.
+    fn to_leader(&self, packet: Packet, out: &mut Vec<Command>) {
+        if let State::Following(f) = &self.state {
+            if f.serving {
+                out.push(Command::Send {
+                    to: f.leader,
+                    message: Message::Quorum {
+                        conn: f.conn,
+                        packet,
+                    },
+                });
+            }
+        }
     }
 
     /// Leaves a FOLLOWING session: a snapshot loaded but never handed to disk is dropped
@@ -688,8 +803,7 @@ impl<Q: QuorumVerifier + Clone> Peer<Q> {
                     match role {
                         Role::Leading => self.lead(out),
                         Role::Following => self.follow(vote.id, out),
-                        // Observers are not modelled: keep looking.
-                        Role::Observing => {}
+                        Role::Observing => self.observe(vote.id, out),
                     }
                 }
             }
@@ -698,9 +812,13 @@ impl<Q: QuorumVerifier + Clone> Peer<Q> {
 
     fn lead(&mut self, out: &mut Vec<Command>) {
         let last = self.last_zxid();
+        let verifier = PeerVerifier {
+            leading: true,
+            ..self.verifier.clone()
+        };
         let mut discovery = Discovery::new(
             self.cfg.my_id,
-            self.verifier.clone(),
+            verifier,
             0,
             self.accepted_epoch,
             self.current_epoch,
@@ -712,6 +830,7 @@ impl<Q: QuorumVerifier + Clone> Peer<Q> {
             broadcast: None,
             conns: BTreeMap::new(),
             synced: Vec::new(),
+            observers: BTreeSet::new(),
             half_ticks: 0,
             epoch: 0,
             next_counter: 1,
@@ -725,12 +844,23 @@ impl<Q: QuorumVerifier + Clone> Peer<Q> {
         self.connect(leader, out);
     }
 
+    /// `Observer.observeLeader`: the same connection as a follower's, as an observer.
+    fn observe(&mut self, leader: i64, out: &mut Vec<Command>) {
+        out.push(Command::RoleChanged(PeerRole::Observing { leader }));
+        self.connect(leader, out);
+    }
+
     /// A new connection to `leader` with a fresh learner (`Learner.connectToLeader`).
     fn connect(&mut self, leader: i64, out: &mut Vec<Command>) {
         self.leave_following();
         self.conn_seq += 1;
         let conn = (self.incarnation << 32) | self.conn_seq;
-        let mut learner = Learner::new(
+        let new = if self.cfg.learner_type == LearnerType::Observer {
+            Learner::observer
+        } else {
+            Learner::new
+        };
+        let mut learner = new(
             self.cfg.my_id,
             0,
             self.accepted_epoch,
@@ -827,17 +957,21 @@ impl<Q: QuorumVerifier + Clone> Peer<Q> {
             }
             Message::Quorum { conn, packet } => match &mut self.state {
                 State::Leading(l) => {
-                    if matches!(packet, Packet::FollowerInfo { .. }) {
+                    if matches!(
+                        packet,
+                        Packet::FollowerInfo { .. } | Packet::ObserverInfo { .. }
+                    ) {
                         if l.conns.get(&from) == Some(&conn) {
                             return;
                         }
                         // A new connection replaces the learner's old handler.
                         l.conns.insert(from, conn);
-                        l.discovery.remove_learner(from);
-                        l.synced.retain(|(s, _)| *s != from);
-                        if let Some(b) = l.broadcast.as_mut() {
-                            b.remove_learner(from);
+                        if matches!(packet, Packet::ObserverInfo { .. }) {
+                            l.observers.insert(from);
+                        } else {
+                            l.observers.remove(&from);
                         }
+                        l.forget_learner(from);
                     } else if l.conns.get(&from) != Some(&conn) {
                         return;
                     }
@@ -969,6 +1103,9 @@ impl<Q: QuorumVerifier + Clone> Peer<Q> {
                     })
                 }
                 learner::Command::Synced => out.push(Command::Synced),
+                learner::Command::Revalidated { session_id, valid } => {
+                    out.push(Command::Revalidated { session_id, valid })
+                }
                 learner::Command::WriteAcceptedEpoch(e) => {
                     self.write_epoch(EpochFile::Accepted, e, out)
                 }
@@ -1038,21 +1175,20 @@ impl<Q: QuorumVerifier + Clone> Peer<Q> {
                 } => self.sync(to, peer_last_zxid, epoch, out),
                 discovery::Command::Drop { sid, .. } => {
                     l.conns.remove(&sid);
-                    l.synced.retain(|(s, _)| *s != sid);
-                    if let Some(b) = l.broadcast.as_mut() {
-                        b.remove_learner(sid);
-                    }
+                    l.observers.remove(&sid);
+                    l.forget_learner(sid);
                 }
                 discovery::Command::Established { epoch } => {
                     l.epoch = epoch;
                     let verifier = PeerVerifier {
                         broadcast: true,
+                        leading: true,
                         ..self.verifier.clone()
                     };
                     let mut b =
                         Broadcast::new(self.cfg.my_id, verifier, epoch, self.cfg.sync_limit);
-                    for (sid, from) in std::mem::take(&mut l.synced) {
-                        let sends = b.add_learner_forwarding(sid, LearnerKind::Follower, from);
+                    for (sid, kind, from) in std::mem::take(&mut l.synced) {
+                        let sends = b.add_learner_forwarding(sid, kind, from);
                         debug_assert!(sends.is_empty(), "nothing proposed before establishment");
                     }
                     l.broadcast = Some(b);
@@ -1128,12 +1264,17 @@ impl<Q: QuorumVerifier + Clone> Peer<Q> {
                 },
             },
         });
+        let kind = if l.observers.contains(&to) {
+            LearnerKind::Observer
+        } else {
+            LearnerKind::Follower
+        };
         match l.broadcast.as_mut() {
             Some(b) => {
-                let sends = b.add_learner_forwarding(to, LearnerKind::Follower, forward_from);
+                let sends = b.add_learner_forwarding(to, kind, forward_from);
                 self.broadcast_cmds(sends, out);
             }
-            None => l.synced.push((to, forward_from)),
+            None => l.synced.push((to, kind, forward_from)),
         }
     }
 
@@ -1160,6 +1301,15 @@ impl<Q: QuorumVerifier + Clone> Peer<Q> {
                 broadcast::Command::Forwarded { from, request } => {
                     out.push(Command::Forwarded { from, request })
                 }
+                broadcast::Command::Revalidate {
+                    from,
+                    session_id,
+                    timeout_ms,
+                } => out.push(Command::Revalidate {
+                    from,
+                    session_id,
+                    timeout_ms,
+                }),
             }
         }
     }

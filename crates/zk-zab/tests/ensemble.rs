@@ -241,6 +241,9 @@ fn discovery_diff_sync_and_broadcast_with_two_learners() {
                         broadcast::Command::Forwarded { from, .. } => {
                             panic!("nothing is forwarded here (from {from})")
                         }
+                        broadcast::Command::Revalidate { from, .. } => {
+                            panic!("nothing is revalidated here (from {from})")
+                        }
                     }
                 }
             }

@@ -140,6 +140,8 @@ struct Ports {
     quorum: u16,
     election: u16,
     client: u16,
+    /// An observer (`server.N=...:observer`).
+    observer: bool,
 }
 
 impl Ports {
@@ -148,6 +150,7 @@ impl Ports {
             quorum: free_port(),
             election: free_port(),
             client: free_port(),
+            observer: false,
         }
     }
 }
@@ -156,7 +159,10 @@ impl Ports {
 fn server_lines(members: &BTreeMap<i64, Ports>) -> String {
     members
         .iter()
-        .map(|(id, p)| format!("server.{id}=127.0.0.1:{}:{}\n", p.quorum, p.election))
+        .map(|(id, p)| {
+            let kind = if p.observer { ":observer" } else { "" };
+            format!("server.{id}=127.0.0.1:{}:{}{kind}\n", p.quorum, p.election)
+        })
         .collect()
 }
 
@@ -675,6 +681,8 @@ enum Input {
     /// Forward a client request to the leader on the current quorum connection
     /// (`Learner.request`; the peer does not model REQUEST).
     Forward(ForwardedRequest),
+    /// Step the peer with this event (REVALIDATE).
+    Step(Event),
     Stop,
 }
 
@@ -702,6 +710,8 @@ struct Observed {
     /// Commits whose TxnDigest our tree matched after applying them, and those it did not.
     digests_matched: usize,
     digest_mismatches: Vec<String>,
+    /// The leader's REVALIDATE answers: (session, valid).
+    revalidated: Vec<(i64, bool)>,
     failure: Option<String>,
 }
 
@@ -1025,8 +1035,15 @@ impl Shell {
             }));
         }
         let observed = Arc::new(Mutex::new(Observed::default()));
-        let voters: Vec<i64> = members.keys().copied().collect();
+        let voters: Vec<i64> = members
+            .iter()
+            .filter(|(_, p)| !p.observer)
+            .map(|(id, _)| *id)
+            .collect();
         let mut cfg = PeerConfig::new(me, Majority::new(voters));
+        if ports.observer {
+            cfg.learner_type = zk_zab::election::LearnerType::Observer;
+        }
         cfg.tick_ms = TICK_MS;
         cfg.init_limit = INIT_LIMIT;
         cfg.sync_limit = SYNC_LIMIT;
@@ -1189,6 +1206,10 @@ impl Shell {
                 let _ = reply.send(zxid);
             }
             Input::SetTouches(t) => self.touches = t,
+            Input::Step(e) => {
+                let cmds = self.peer.step(e);
+                self.execute(cmds);
+            }
             Input::Forward(r) => {
                 let bytes = Packet::Request(r).to_bytes();
                 match self.quorum.iter_mut().next() {
@@ -1400,7 +1421,10 @@ impl Shell {
     fn send_quorum(&mut self, to: i64, conn: u64, bytes: &[u8]) {
         if !self.quorum.contains_key(&conn) {
             // A follower's new connection to its leader (`connectToLeader`).
-            if !matches!(self.peer.role(), PeerRole::Following { leader } if leader == to) {
+            if !matches!(
+                self.peer.role(),
+                PeerRole::Following { leader } | PeerRole::Observing { leader } if leader == to
+            ) {
                 return;
             }
             let Some(p) = self.members.get(&to).copied() else {
@@ -1595,7 +1619,16 @@ impl Shell {
             }
             // Forwarding, session touches and SYNC are exercised by zk-sim's node mode;
             // these conversations do not forward through the peer.
-            Command::Forwarded { .. } | Command::SessionsTouched(_) | Command::Synced => {}
+            Command::Revalidated { session_id, valid } => self
+                .observed
+                .lock()
+                .unwrap()
+                .revalidated
+                .push((session_id, valid)),
+            Command::Forwarded { .. }
+            | Command::SessionsTouched(_)
+            | Command::Synced
+            | Command::Revalidate { .. } => {}
             Command::Established { .. } => {
                 // Request preparation starts from the history this leader established:
                 // what it applied, and its logged txns after that.
@@ -1810,7 +1843,13 @@ fn leader_of_a_java_follower() {
     };
     let members = three_members();
     let (shell, java) = lead_java1(&dir, &members);
-    assert_eq!(shell.observed().syncs, vec!["DIFF 0x0".to_owned()]);
+    // An empty DIFF, or a SNAP of the empty tree at the new epoch when Java's leader had
+    // established it before we connected (both seen).
+    let syncs = shell.observed().syncs;
+    assert!(
+        syncs == ["DIFF 0x0"] || syncs == ["SNAP 0x100000000"],
+        "{syncs:?}"
+    );
 
     let zxids = propose_all(&shell, &java, &["/x", "/y", "/z"]);
     assert_eq!(zxids, vec![0x1_0000_0001, 0x1_0000_0002, 0x1_0000_0003]);
@@ -2309,4 +2348,116 @@ fn our_pings_keep_a_session_alive_on_a_java_leader() {
     // No more touches: the leader expires it and proposes its closeSession.
     shell.tx.send(Input::SetTouches(Vec::new())).unwrap();
     shell.wait_for("the Java leader to expire the session", &[&java], closed);
+}
+
+/// We observe a Java leader (sid 2, the only voter; we are `server.1=...:observer` in its
+/// config): FLE as an observer, OBSERVERINFO, an empty sync, then each client write reaches
+/// us as INFORM (with Java's digest, which our tree matches) and never as a PROPOSAL; Java
+/// counts us in `zk_synced_observers`; REVALIDATE: Java's leader says its client's
+/// session is valid and an unknown one is not.
+#[test]
+fn observer_of_a_java_leader() {
+    let Some((_serial, dir)) = scenario("observer") else {
+        return;
+    };
+    let mut us = Ports::free();
+    us.observer = true;
+    let members: BTreeMap<i64, Ports> = [(1, us), (2, Ports::free())].into();
+    let shell = Shell::spawn(1, &members, Durable::default(), 1);
+    let java = JavaServer::start(&dir.join("java2"), 2, &members);
+    java.await_mode("leader", &shell);
+    shell.wait_for("us to observe 2 and serve", &[&java], |o| {
+        o.role == Some(PeerRole::Observing { leader: 2 }) && o.serving
+    });
+    // An empty DIFF, or a SNAP of the empty tree at the new epoch when Java's leader had
+    // established it before we connected (both seen).
+    let syncs = shell.observed().syncs;
+    assert!(
+        syncs == ["DIFF 0x0"] || syncs == ["SNAP 0x100000000"],
+        "{syncs:?}"
+    );
+    let mut client = Client::connect(java.client);
+    let mut last = 0;
+    for path in ["/a", "/b", "/c"] {
+        last = client.create(path, b"v").0;
+    }
+    shell.wait_for("our commit of the last create", &[&java], |o| {
+        o.committed.last().map(|t| t.header().zxid) == Some(last)
+    });
+    let o = shell.observed();
+    assert!(
+        o.proposals.is_empty(),
+        "an observer got PROPOSALs: {:?}",
+        o.proposals
+    );
+    let committed: Vec<i32> = o.committed.iter().map(|t| t.header().type_).collect();
+    assert_eq!(
+        committed,
+        [-10, 15, 15, 15],
+        "createSession and the creates"
+    );
+    shell.assert_digests(4);
+    assert_eq!(java.metric("zk_synced_observers").as_deref(), Some("1"));
+    assert_eq!(java.metric("zk_synced_followers").as_deref(), Some("0"));
+    // Pings keep us: after several syncLimits another write still reaches us.
+    let min_pings = shell.observed().pings_answered + 4 * SYNC_LIMIT as usize;
+    shell.wait_for("pings across several syncLimits", &[&java], |o| {
+        o.pings_answered >= min_pings
+    });
+    let (zxid, _) = client.create("/d", b"after pings");
+    shell.wait_for("our commit of /d", &[&java], |o| {
+        o.committed.last().map(|t| t.header().zxid) == Some(zxid)
+    });
+    assert_eq!(
+        shell.observed().role,
+        Some(PeerRole::Observing { leader: 2 })
+    );
+    // REVALIDATE against Java's leader, last: a valid answer makes our observer the
+    // session's owner (`setOwner`), and Java's leader then refuses the client's requests
+    // on its old connection (SessionMovedException), as a reconnect through us means.
+    for (session_id, valid) in [(client.session_id, true), (0x7777, false)] {
+        shell
+            .tx
+            .send(Input::Step(Event::Revalidate {
+                session_id,
+                timeout_ms: 30_000,
+            }))
+            .unwrap();
+        shell.wait_for("the leader's REVALIDATE answer", &[&java], |o| {
+            o.revalidated.contains(&(session_id, valid))
+        });
+    }
+}
+
+/// A Java observer (sid 1, `server.1=...:observer`) of our leader (sid 3, the only voter):
+/// it registers with OBSERVERINFO, gets our INFORMs (header, txn and digest whole) and
+/// applies them with no digest mismatch; its ACKs are never needed (we are the quorum); a
+/// write by a client of the observer is forwarded to us as REQUEST and answered by Java
+/// when our INFORM comes back.
+#[test]
+fn leader_of_a_java_observer() {
+    let Some((_serial, dir)) = scenario("leader_of_observer") else {
+        return;
+    };
+    let mut java_ports = Ports::free();
+    java_ports.observer = true;
+    let members: BTreeMap<i64, Ports> = [(1, java_ports), (3, Ports::free())].into();
+    let shell = Shell::spawn(3, &members, Durable::default(), 1);
+    let java = JavaServer::start(&dir.join("java1"), 1, &members);
+    java.await_mode("observer", &shell);
+    shell.wait_for("us to be established", &[&java], |o| {
+        o.established == Some(1)
+    });
+    let zxids = propose_all(&shell, &java, &["/x", "/y", "/z"]);
+    assert_eq!(zxids, vec![0x1_0000_0001, 0x1_0000_0002, 0x1_0000_0003]);
+    assert!(shell.observed().acks.values().all(|a| !a.contains(&1)));
+    assert_java_has(
+        &java,
+        &[("/x", zxids[0]), ("/y", zxids[1]), ("/z", zxids[2])],
+        zxids[2],
+    );
+    let mut client = Client::connect(java.client);
+    let (zxid, stat) = client.create("/w", b"data of /w");
+    assert_eq!(stat.czxid, zxid);
+    assert_java_reads(&java, &[("/w", zxid)]);
 }

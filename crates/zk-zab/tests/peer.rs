@@ -23,6 +23,10 @@ struct Net {
     touched: Vec<(i64, Vec<SessionTouch>)>,
     /// Followers that got a `Synced`, in order.
     synced: Vec<i64>,
+    /// (leader, learner, session, timeout) of every `Revalidate`.
+    revalidate: Vec<(i64, i64, i64, i32)>,
+    /// (learner, session, valid) of every `Revalidated`.
+    revalidated: Vec<(i64, i64, bool)>,
 }
 
 impl Net {
@@ -31,6 +35,11 @@ impl Net {
     }
 
     fn with_config(n: i64, set: impl Fn(&mut PeerConfig<Majority>)) -> Net {
+        Net::with_observers(n, 0, set)
+    }
+
+    /// Voters 1..=n and observers n+1..=n+observers.
+    fn with_observers(n: i64, observers: i64, set: impl Fn(&mut PeerConfig<Majority>)) -> Net {
         let voters: Vec<i64> = (1..=n).collect();
         let mut net = Net {
             peers: BTreeMap::new(),
@@ -42,9 +51,14 @@ impl Net {
             forwarded: Vec::new(),
             touched: Vec::new(),
             synced: Vec::new(),
+            revalidate: Vec::new(),
+            revalidated: Vec::new(),
         };
-        for &id in &voters {
+        for id in 1..=n + observers {
             let mut cfg = PeerConfig::new(id, Majority::new(voters.clone()));
+            if id > n {
+                cfg.learner_type = zk_zab::election::LearnerType::Observer;
+            }
             cfg.tick_ms = 200;
             cfg.max_notification_interval_ms = 1600;
             set(&mut cfg);
@@ -105,17 +119,34 @@ impl Net {
                 Command::Forwarded { from, request } => self.forwarded.push((id, from, request)),
                 Command::SessionsTouched(t) => self.touched.push((id, t)),
                 Command::Synced => self.synced.push(id),
+                Command::Revalidate {
+                    from,
+                    session_id,
+                    timeout_ms,
+                } => self.revalidate.push((id, from, session_id, timeout_ms)),
+                Command::Revalidated { session_id, valid } => {
+                    self.revalidated.push((id, session_id, valid))
+                }
             }
         }
     }
 
-    /// Runs until `done` or the step budget is spent; ticks every live peer when idle.
+    /// Runs until `done` or the step budget is spent; ticks every live peer when idle, and
+    /// every 2000 steps of a queue that never empties: an observer whose election round is
+    /// ahead of the voters' trades notifications with each of them as long as they are
+    /// LOOKING (Java's `WorkerReceiver` answers both ways), and the voters' finalize wait
+    /// must still end.
     fn run(&mut self, mut done: impl FnMut(&Net) -> bool) -> bool {
-        for _ in 0..200_000 {
+        for step in 0..200_000 {
             if done(self) {
                 return true;
             }
-            match self.q.pop_front() {
+            let next = if step % 2000 == 1999 {
+                None
+            } else {
+                self.q.pop_front()
+            };
+            match next {
                 Some((id, e)) => {
                     if self.down.contains(&id) {
                         continue;
@@ -567,4 +598,245 @@ fn a_leader_from_a_snapshot_snaps_a_learner_below_its_base() {
     assert_eq!((p1.base(), p1.log()), (BASE + 1, &[][..]));
     assert!(net.peers[&2].is_serving());
     assert_eq!(net.peers[&2].base(), BASE);
+}
+
+/// 3 voters and observer 4: the election never picks the observer (although its sid is the
+/// highest), it observes the leader, applies every commit (by INFORM, never a PROPOSAL), is
+/// counted in no quorum: with 2 of the 3 voters down nothing commits and the leader steps
+/// down although the observer is up, and no leader is elected.
+#[test]
+fn three_voters_and_an_observer() {
+    use zk_zab::wire::packet::Packet;
+    let mut net = Net::with_observers(3, 1, |_| {});
+    assert!(net
+        .run(|n| n.leader().is_some() && n.peers.values().filter(|p| p.is_serving()).count() == 3));
+    let leader = net.leader().unwrap();
+    assert_eq!(leader, 3, "the highest voter, not observer 4");
+    assert_eq!(net.peers[&4].role(), PeerRole::Observing { leader: 3 });
+    assert_eq!(net.peers[&4].figures().peer_state, "observing - broadcast");
+    let figures = net.peers[&3].figures().leader.unwrap();
+    assert_eq!(
+        (
+            figures.learners,
+            figures.broadcast.synced_followers,
+            figures.broadcast.synced_observers
+        ),
+        (3, 2, 1)
+    );
+    let zs: Vec<i64> = (1..=3).map(|c| 1i64 << 32 | c).collect();
+    for (i, z) in zs.iter().enumerate() {
+        net.propose(leader, i as i32 + 1);
+        assert!(net.run(|n| n.commits.values().filter(|c| c.contains(z)).count() == 4));
+    }
+    assert_eq!(
+        net.commits[&4], zs,
+        "the observer applied every commit in order"
+    );
+    assert_eq!(net.peers[&4].log().len(), 3);
+    let informs = net
+        .sent
+        .iter()
+        .filter(|m| {
+            matches!(
+                m,
+                Message::Quorum {
+                    packet: Packet::Inform { .. },
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(informs, 3);
+    // The observer sent no ACK of a proposal: every ACK it sent is an epoch's (NEWLEADER,
+    // UPTODATE). Voters 1 and 2 go down: the observer is not a quorum.
+    net.down.extend([1, 2]);
+    net.propose(leader, 4);
+    let z4 = 1i64 << 32 | 4;
+    assert!(net.run(|n| n.leader().is_none()), "the leader kept leading");
+    assert!(
+        net.commits.values().all(|c| !c.contains(&z4)),
+        "committed without a voter quorum"
+    );
+    // Nobody leads as long as 1 and 2 are down (the run spends its whole budget).
+    assert!(!net.run(|n| n.leader().is_some()));
+    assert_ne!(net.peers[&4].role(), PeerRole::Leading);
+    // 2 comes back: 3 or 2 leads, the observer observes it and catches up.
+    net.down.retain(|&id| id != 2);
+    net.q.push_back((2, Event::Start));
+    assert!(net.run(|n| n.leader().is_some()
+        && matches!(n.peers[&4].role(), PeerRole::Observing { .. })
+        && n.peers[&4].is_serving()));
+    let leader = net.leader().unwrap();
+    assert_ne!(leader, 4);
+    let z5 = net.peers[&leader].next_zxid().unwrap();
+    net.propose(leader, 5);
+    assert!(net.run(|n| n.commits[&4].contains(&z5)));
+    // The new leader (3, with the longest log) committed its logged z4 as its history.
+    assert_eq!(leader, 3);
+    assert_eq!(net.commits[&4], [zs[0], zs[1], zs[2], z4, z5]);
+}
+
+/// REVALIDATE end to end: a serving follower and an observer ask, the leader's node is
+/// asked (with the learner's sid), its answer reaches the learner that asked.
+#[test]
+fn revalidate_asks_the_leader_and_hands_out_its_answer() {
+    let mut net = Net::with_observers(3, 1, |_| {});
+    assert!(net
+        .run(|n| n.leader().is_some() && n.peers.values().filter(|p| p.is_serving()).count() == 3));
+    // Not serving: nothing is sent.
+    let mut looking = Peer::new(
+        PeerConfig::new(9, Majority::new([1, 2, 3])),
+        Vec::new(),
+        0,
+        0,
+        1,
+    );
+    assert_eq!(
+        looking.step(Event::Revalidate {
+            session_id: 5,
+            timeout_ms: 4000
+        }),
+        vec![]
+    );
+    for (learner, session, valid) in [(1, 0x1_0000_0001i64, true), (4, 0x4_0000_0001, false)] {
+        let cmds = net
+            .peers
+            .get_mut(&learner)
+            .unwrap()
+            .step(Event::Revalidate {
+                session_id: session,
+                timeout_ms: 4000,
+            });
+        net.handle(learner, cmds);
+        assert!(net.run(|n| n.revalidate.len() == 1));
+        assert_eq!(net.revalidate.pop(), Some((3, learner, session, 4000)));
+        let cmds = net.peers.get_mut(&3).unwrap().step(Event::RevalidateReply {
+            to: learner,
+            session_id: session,
+            valid,
+        });
+        net.handle(3, cmds);
+        assert!(net.run(|n| !n.revalidated.is_empty()));
+        assert_eq!(net.revalidated.pop(), Some((learner, session, valid)));
+    }
+}
+
+/// An observer peer learns the leader from the voters' notifications (it never votes) and
+/// connects with OBSERVERINFO: the exact commands.
+#[test]
+fn an_observer_learns_the_leader_and_registers_with_observerinfo() {
+    use zk_zab::election::LearnerType;
+    use zk_zab::wire::election::{Notification, ServerState};
+    use zk_zab::wire::packet::{LearnerInfoData, Packet};
+
+    let mut cfg = PeerConfig::new(4, Majority::new([1, 2, 3]));
+    cfg.learner_type = LearnerType::Observer;
+    let mut p = Peer::new(cfg, Vec::new(), 1, 1, 1);
+    let cmds = p.step(Event::Start);
+    assert_eq!(cmds[0], Command::RoleChanged(PeerRole::Looking));
+    let cfgtext = Bytes::from_static(b"version=0");
+    let leading = |state| {
+        Message::Election(Notification::v2(
+            state,
+            3,
+            1 << 32 | 5,
+            1,
+            1,
+            cfgtext.clone(),
+        ))
+    };
+    let cmds = p.step(Event::Received {
+        from: 3,
+        message: leading(ServerState::Leading),
+    });
+    assert!(
+        !cmds.iter().any(|c| matches!(c, Command::RoleChanged(_))),
+        "one voter is no quorum: {cmds:?}"
+    );
+    let cmds = p.step(Event::Received {
+        from: 2,
+        message: leading(ServerState::Following),
+    });
+    assert_eq!(
+        cmds,
+        vec![
+            Command::RoleChanged(PeerRole::Observing { leader: 3 }),
+            Command::Send {
+                to: 3,
+                message: Message::Quorum {
+                    conn: 1 << 32 | 1,
+                    packet: Packet::ObserverInfo {
+                        zxid: 1 << 32,
+                        info: LearnerInfoData::full(4, 0),
+                    },
+                },
+            },
+        ]
+    );
+    assert_eq!(p.role(), PeerRole::Observing { leader: 3 });
+    assert_eq!(p.figures().peer_state, "observing - synchronization");
+    // Not serving yet: no REVALIDATE goes out.
+    assert_eq!(
+        p.step(Event::Revalidate {
+            session_id: 1,
+            timeout_ms: 4000
+        }),
+        vec![]
+    );
+}
+
+/// The leader's side of REVALIDATE, exactly: a synced learner's request is handed to the
+/// node, the node's answer goes back on the learner's connection.
+#[test]
+fn the_leader_hands_revalidate_to_its_node_and_sends_its_answer() {
+    use zk_zab::wire::packet::{Packet, Revalidate};
+
+    let mut net = Net::new(3);
+    assert!(net
+        .run(|n| n.leader().is_some() && n.peers.values().filter(|p| p.is_serving()).count() == 2));
+    let conn = net.peers[&1].leader_conn().unwrap();
+    let leader = net.peers.get_mut(&3).unwrap();
+    assert_eq!(
+        leader.step(Event::Received {
+            from: 1,
+            message: Message::Quorum {
+                conn,
+                packet: Packet::Revalidate(Revalidate::Request {
+                    session_id: 0x42,
+                    timeout_ms: 6000
+                }),
+            },
+        }),
+        vec![Command::Revalidate {
+            from: 1,
+            session_id: 0x42,
+            timeout_ms: 6000
+        }]
+    );
+    assert_eq!(
+        leader.step(Event::RevalidateReply {
+            to: 1,
+            session_id: 0x42,
+            valid: false
+        }),
+        vec![Command::Send {
+            to: 1,
+            message: Message::Quorum {
+                conn,
+                packet: Packet::Revalidate(Revalidate::Reply {
+                    session_id: 0x42,
+                    valid: false
+                }),
+            },
+        }]
+    );
+    // Not a connected learner: nothing.
+    assert_eq!(
+        leader.step(Event::RevalidateReply {
+            to: 9,
+            session_id: 0x42,
+            valid: true
+        }),
+        vec![]
+    );
 }

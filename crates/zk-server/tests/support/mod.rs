@@ -284,7 +284,11 @@ impl Run {
             Command::RoleChanged(role) => self.net.role_changed(role),
             Command::Established { .. } => {}
             // The driver forwards no client requests and tracks no sessions.
-            Command::Forwarded { .. } | Command::SessionsTouched(_) | Command::Synced => {}
+            Command::Forwarded { .. }
+            | Command::SessionsTouched(_)
+            | Command::Synced
+            | Command::Revalidate { .. }
+            | Command::Revalidated { .. } => {}
         }
     }
 }
