@@ -146,7 +146,7 @@ const EXPERIMENTAL_ENSEMBLE: &str = "ferrokeeper.experimentalEnsemble";
 
 /// What this version cannot run of an ensemble configuration, refused with a clear error
 /// before anything listens (serving part of it would give the member a view of the data the
-/// others do not share): observers, hierarchical quorums, and a member that is not listed.
+/// others do not share): hierarchical quorums, and a member that is not listed.
 fn ensemble_limits(cfg: &Config) -> anyhow::Result<()> {
     if !cfg.is_distributed() {
         return Ok(());
@@ -167,20 +167,13 @@ fn ensemble_limits(cfg: &Config) -> anyhow::Result<()> {
             "this configuration describes an ensemble ({} participant(s): {}; \
              standaloneEnabled={}). Ferrokeeper's ensembles are experimental (Ferrokeeper \
              issue 13: a member keeps its whole txn log in memory and takes no background \
-             snapshots; no observers, quorum TLS/SASL or read-only mode yet): start every \
+             snapshots; no quorum TLS/SASL or read-only mode yet): start every \
              member with -D{EXPERIMENTAL_ENSEMBLE}=true to run one anyway. Serving this file \
              standalone would give each member its own diverging copy of the data, so \
              Ferrokeeper refuses to start.",
             participants.len(),
             participants.join(", "),
             cfg.standalone_enabled
-        );
-    }
-    if cfg.quorum.observers().next().is_some() || cfg.peer_type == config::LearnerType::Observer {
-        anyhow::bail!(
-            "this ensemble has observers, and Ferrokeeper does not run observers yet \
-             (Ferrokeeper issue 13): remove the :observer members, or run them on Apache \
-             ZooKeeper"
         );
     }
     if cfg.quorum.hierarchy.is_some() {
@@ -250,6 +243,24 @@ fn ensemble_parts(
     let voters: Vec<i64> = cfg.quorum.voting_members().map(|s| s.id).collect();
     let verifier: zk_node::Verifier = std::sync::Arc::new(zk_zab::quorum::Majority::new(voters));
     let mut pc = zk_zab::peer::PeerConfig::new(me, verifier);
+    // The server line decides (QuorumPeerConfig: "Peer type from servers list (...) doesn't
+    // match peerType (...). Defaulting to servers list.").
+    let by_line = cfg
+        .quorum
+        .servers
+        .get(&me)
+        .map_or(config::LearnerType::Participant, |s| s.learner_type);
+    if by_line != cfg.peer_type {
+        tracing::warn!(
+            "Peer type from servers list ({}) doesn't match peerType ({}). Defaulting to \
+             servers list.",
+            format!("{by_line:?}").to_uppercase(),
+            format!("{:?}", cfg.peer_type).to_uppercase()
+        );
+    }
+    if by_line == config::LearnerType::Observer {
+        pc.learner_type = zk_zab::election::LearnerType::Observer;
+    }
     pc.tick_ms = cfg.tick_time.max(1) as u64;
     pc.init_limit = cfg.init_limit.max(1) as u64;
     pc.sync_limit = cfg.sync_limit.max(1) as u64;
@@ -515,10 +526,9 @@ mod tests {
         );
         let three = &format!("{EXPERIMENTAL_ENSEMBLE}=true\n{bare}");
         assert!(ensemble_limits(&parse(&format!("{BASE}{three}"))).is_ok());
-        // An observer.
+        // Observers run.
         let cfg = parse(&format!("{BASE}{three}server.4=d:2888:3888:observer\n"));
-        let e = ensemble_limits(&cfg).unwrap_err().to_string();
-        assert!(e.contains("observers"), "{e}");
+        assert!(ensemble_limits(&cfg).is_ok());
         // Hierarchical quorums.
         let cfg = parse(&format!(
             "{BASE}{three}group.1=1:2:3\nweight.1=1\nweight.2=1\nweight.3=1\n"

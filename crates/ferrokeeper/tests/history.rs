@@ -9,8 +9,7 @@ use std::path::Path;
 use std::process::Child;
 use std::time::Duration;
 
-use zk_testkit::history::{assert_accepted, History};
-use zk_testkit::recorder::{final_states, record, RecordConfig};
+use zk_testkit::recorder::{assert_history_accepted, record, RecordConfig};
 
 mod common;
 
@@ -51,10 +50,7 @@ async fn histories_across_kill_9_are_accepted() {
     }
     let ops = recording.await.expect("recorder");
     drop(common::connect(&addr).await);
-    let (finals, failed) = final_states(&cfg).await;
-    assert!(failed.is_empty(), "final state unreadable: {failed:?}");
-    let history = History { ops, finals };
-    let (report, unknown) = assert_accepted(&history, &format!("seed {seed}"));
+    let (_, report, unknown) = assert_history_accepted(&cfg, ops, &format!("seed {seed}")).await;
     assert!(
         report.acked_writes > 50,
         "too few writes to prove anything: {report}"

@@ -1292,9 +1292,9 @@ impl Node {
 // ----- the Zab role (crate::zab) -------------------------------------------------------
 
 impl Node {
-    /// A serving follower: writes and syncs go to the leader.
+    /// A serving follower or observer: writes and syncs go to the leader.
     fn is_learner(&self) -> bool {
-        self.zab.is_some() && self.role.kind() == RoleKind::Follower
+        self.zab.is_some() && matches!(self.role.kind(), RoleKind::Follower | RoleKind::Observer)
     }
 
     /// The leader answered a REVALIDATE: the waiting reconnect finishes (`finishSessionInit`).
@@ -1522,13 +1522,13 @@ impl Node {
             let observing = self
                 .peer()
                 .is_some_and(|p| matches!(p.role(), zk_zab::peer::PeerRole::Observing { .. }));
-            let what = if observing {
-                "an observer"
+            let (what, kind) = if observing {
+                ("an observer", RoleKind::Observer)
             } else {
-                "a follower"
+                ("a follower", RoleKind::Follower)
             };
             tracing::info!("synced with the leader: serving as {what}");
-            self.role = Box::new(ZabKind(RoleKind::Follower));
+            self.role = Box::new(ZabKind(kind));
         }
     }
 

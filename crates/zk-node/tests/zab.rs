@@ -301,7 +301,8 @@ fn an_observer_serves_and_learners_revalidate_unknown_sessions() {
     assert!(net.run(|n| {
         let kinds: Vec<RoleKind> = (1..=4).map(|id| n.kind(id)).collect();
         kinds.iter().filter(|k| **k == RoleKind::Leader).count() == 1
-            && kinds.iter().filter(|k| **k == RoleKind::Follower).count() == 3
+            && kinds.iter().filter(|k| **k == RoleKind::Follower).count() == 2
+            && kinds[3] == RoleKind::Observer
     }));
     let leader = (1..=3)
         .find(|&id| net.kind(id) == RoleKind::Leader)

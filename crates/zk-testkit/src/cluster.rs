@@ -60,6 +60,8 @@ pub struct ClusterSpec {
     pub sync_limit: u32,
     /// More `zoo.cfg` lines for every node.
     pub extra: String,
+    /// How many of the last nodes are observers (`:observer`, `peerType=observer`).
+    pub observers: usize,
 }
 
 impl ClusterSpec {
@@ -72,6 +74,7 @@ impl ClusterSpec {
             init_limit: 10,
             sync_limit: 4,
             extra: String::new(),
+            observers: 0,
         }
     }
 }
@@ -92,6 +95,8 @@ pub struct Cluster {
     nodes: Vec<Node>,
     bridge: Option<String>,
     dir: Option<tempfile::TempDir>,
+    /// Given back after the nodes are gone (fields drop after `Drop::drop`).
+    _slot: Slot,
 }
 
 const QUORUM_PORT: u16 = 2888;
@@ -119,7 +124,9 @@ fn ip(args: &[&str]) -> Result<(), String> {
 
 /// Whether this process can make network namespaces (root with `ip` and `iptables`).
 pub fn namespaces_available() -> bool {
-    let probe = format!("fkcprobe{}", std::process::id());
+    static PROBES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = PROBES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let probe = format!("fkcprobe{}x{n}", std::process::id());
     let ok = ip(&["netns", "add", &probe]).is_ok()
         && run(Command::new("ip").args(["netns", "exec", &probe, "iptables", "-L", "-n"])).is_ok();
     let _ = ip(&["netns", "del", &probe]);
@@ -132,12 +139,21 @@ fn sweep_stale() {
         return;
     };
     for line in String::from_utf8_lossy(&out.stdout).lines() {
+        // `fkc<pid>s<slot>n<node>`, its bridge `fkc<pid>s<slot>`.
         let name = line.split_whitespace().next().unwrap_or_default();
-        if let Some(pid) = name.strip_prefix("fkc").and_then(|r| r.split('n').next()) {
-            if !pid.is_empty() && !Path::new(&format!("/proc/{pid}")).exists() {
-                let _ = ip(&["netns", "del", name]);
-                let _ = ip(&["link", "del", &format!("fkc{pid}br")]);
-            }
+        let Some(rest) = name.strip_prefix("fkc") else {
+            continue;
+        };
+        let pid: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        let Some((bridge, _)) = name.rsplit_once('n') else {
+            continue;
+        };
+        if !pid.is_empty()
+            && rest[pid.len()..].starts_with('s')
+            && !Path::new(&format!("/proc/{pid}")).exists()
+        {
+            let _ = ip(&["netns", "del", name]);
+            let _ = ip(&["link", "del", bridge]);
         }
     }
 }
@@ -149,19 +165,24 @@ impl Cluster {
             .prefix("fk-cluster")
             .tempdir()
             .map_err(|e| e.to_string())?;
+        if spec.kinds.len() > MAX_NODES {
+            return Err(format!("at most {MAX_NODES} nodes per cluster"));
+        }
+        let slot = Slot::take()?;
         let pid = std::process::id();
-        let subnet = 20 + pid % 200;
+        let subnet = 20 + (pid % 40) * SLOTS + slot.0;
+        let tag = format!("fkc{pid}s{}", slot.0);
         let mut nodes = Vec::new();
         for (i, kind) in spec.kinds.iter().enumerate() {
             let (ns, host, client_port) = match spec.network {
                 Network::Namespaces => {
-                    let ns = format!("fkc{pid}n{}", i + 1);
+                    let ns = format!("{tag}n{}", i + 1);
                     (Some(ns), format!("10.211.{subnet}.{}", i + 1), CLIENT_PORT)
                 }
                 Network::Loopback => (
                     None,
                     "127.0.0.1".to_string(),
-                    loopback_base(pid) + 10 * i as u16,
+                    loopback_base(pid, slot.0) + 10 * i as u16,
                 ),
             };
             nodes.push(Node {
@@ -178,10 +199,13 @@ impl Cluster {
             nodes,
             bridge: None,
             dir: Some(dir),
+            _slot: slot,
         };
         if cluster.spec.network == Network::Namespaces {
             sweep_stale();
-            let br = format!("fkc{pid}br");
+            // Short: interface names (the bridge's, and the veths named after it) have
+            // at most 15 bytes.
+            let br = tag.clone();
             ip(&["link", "add", &br, "type", "bridge"])?;
             cluster.bridge = Some(br.clone());
             ip(&["link", "set", &br, "up"])?;
@@ -248,9 +272,14 @@ impl Cluster {
             node.client_port,
             node.host,
         );
+        let observer = |j: usize| j + self.spec.observers >= self.nodes.len();
         for (j, peer) in self.nodes.iter().enumerate() {
             let (q, e) = self.ports(j);
-            cfg.push_str(&format!("server.{}={}:{q}:{e}\n", j + 1, peer.host));
+            let kind = if observer(j) { ":observer" } else { "" };
+            cfg.push_str(&format!("server.{}={}:{q}:{e}{kind}\n", j + 1, peer.host));
+        }
+        if observer(i) {
+            cfg.push_str("peerType=observer\n");
         }
         if matches!(node.kind, NodeKind::Ferrokeeper(_)) {
             // Ferrokeeper's ensembles are experimental (issue 13): the opt-in.
@@ -459,10 +488,54 @@ impl Cluster {
     }
 }
 
-fn loopback_base(pid: u32) -> u16 {
-    // Ports 20000-31999 in blocks of 100 per test process: below Linux's ephemeral range
-    // (32768-60999), so no client socket of another test can hold a node's port.
-    20_000 + (pid % 120) as u16 * 100
+/// How many clusters one test process runs at once; a further one waits for a slot.
+const SLOTS: u32 = 5;
+/// Nodes per cluster the port and address plan has room for.
+const MAX_NODES: usize = 6;
+
+fn loopback_base(pid: u32, slot: u32) -> u16 {
+    // Ports 20000-31999 in blocks of 300 per test process (60 per slot, 10 per node):
+    // below Linux's ephemeral range (32768-60999), so no client socket of another test can
+    // hold a node's port.
+    20_000 + (pid % 40) as u16 * 300 + slot as u16 * 60
+}
+
+/// The slots of this process's running clusters: each has its own ports, addresses and
+/// namespace names, so the tests of one binary can run clusters side by side.
+static SLOTS_TAKEN: std::sync::Mutex<u32> = std::sync::Mutex::new(0);
+static SLOT_FREED: std::sync::Condvar = std::sync::Condvar::new();
+
+/// A slot, given back when dropped.
+struct Slot(u32);
+
+impl Slot {
+    /// Waits (bounded: 15 minutes) for a free slot.
+    fn take() -> Result<Slot, String> {
+        let deadline = Instant::now() + Duration::from_secs(900);
+        let mut taken = SLOTS_TAKEN.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some(free) = (0..SLOTS).find(|s| *taken & (1 << s) == 0) {
+                *taken |= 1 << free;
+                return Ok(Slot(free));
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err("no cluster slot became free within 15 minutes".into());
+            }
+            taken = SLOT_FREED
+                .wait_timeout(taken, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut taken = SLOTS_TAKEN.lock().unwrap_or_else(|e| e.into_inner());
+        *taken &= !(1 << self.0);
+        SLOT_FREED.notify_all();
+    }
 }
 
 impl Drop for Cluster {

@@ -473,6 +473,25 @@ pub async fn final_states(cfg: &RecordConfig) -> (Vec<FinalState>, Vec<String>) 
     (states, failed)
 }
 
+/// Reads every server's final state ([`final_states`]) and checks `ops` with them: fails
+/// the test unless every server answered and the checker accepts the history
+/// ([`crate::history::assert_accepted`]). Returns the history, the report and how many
+/// writes of unknown outcome took effect.
+pub async fn assert_history_accepted(
+    cfg: &RecordConfig,
+    ops: Vec<Op>,
+    what: &str,
+) -> (crate::history::History, crate::history::Report, usize) {
+    let (finals, failed) = final_states(cfg).await;
+    assert!(
+        failed.is_empty(),
+        "{what}: final states unreadable: {failed:?}"
+    );
+    let history = crate::history::History { ops, finals };
+    let (report, unknown) = crate::history::assert_accepted(&history, what);
+    (history, report, unknown)
+}
+
 async fn final_state(addr: &str, c: &mut Conn, cfg: &RecordConfig) -> Result<FinalState, Lost> {
     let sync = Request::Sync(SyncRequest {
         path: path(&cfg.prefix),
