@@ -851,6 +851,15 @@ impl Node {
                 return;
             }
         }
+        if self.zab.is_some()
+            && self.role.kind() == RoleKind::Leader
+            && matches!(*req, Request::Sync(_))
+        {
+            // A leader's own client's sync waits, like a forwarded one, for a quorum that
+            // confirms this node still leads (zk-zab's broadcast; beyond Java).
+            self.forward_sync(conn, session, xid, req);
+            return;
+        }
         match to_write_op(&req) {
             Some(op) => {
                 let code = OpCode::from_code(req.type_code()).unwrap_or(OpCode::Error);

@@ -10,7 +10,7 @@ use zk_sim::{percentile, replay_command, run, SimConfig};
 use zk_zab::Mutation;
 
 fn usage() -> ExitCode {
-    eprintln!("usage: zk-sim (--seed N | --seeds A..B) [--nodes 3|5] [--observers K] [--mutation none|count-vote-twice|commit-before-quorum|ack-newleader-before-persist|diff-without-truncate|sync-without-leader|keep-tree-on-truncate|count-observer-ack] [--nodes-mode] [--compact-on-restart]");
+    eprintln!("usage: zk-sim (--seed N | --seeds A..B) [--nodes 3|5] [--observers K] [--mutation none|count-vote-twice|commit-before-quorum|ack-newleader-before-persist|diff-without-truncate|sync-without-leader|keep-tree-on-truncate|count-observer-ack|sync-without-confirmation] [--nodes-mode] [--compact-on-restart]");
     ExitCode::from(2)
 }
 
@@ -72,6 +72,7 @@ fn main() -> ExitCode {
                     "sync-without-leader" => Mutation::SyncWithoutLeader,
                     "keep-tree-on-truncate" => Mutation::KeepTreeOnTruncate,
                     "count-observer-ack" => Mutation::CountObserverAck,
+                    "sync-without-confirmation" => Mutation::SyncWithoutConfirmation,
                     _ => return usage(),
                 }
             }

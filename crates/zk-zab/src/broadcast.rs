@@ -45,6 +45,9 @@ pub enum Event {
     },
     /// Half a tickTime passed.
     HalfTick,
+    /// A client of the leader itself asked for `sync`: answered with
+    /// [`Command::LocalSynced`] under the same rule as a forwarded one.
+    LocalSync,
 }
 
 /// Outputs, executed in order.
@@ -66,6 +69,9 @@ pub enum Command {
     },
     /// Stop leading and go back to LOOKING.
     StepDown(&'static str),
+    /// A sync of the leader's own node ([`Event::LocalSync`]) may be answered now (the
+    /// oldest one waiting).
+    LocalSynced,
     /// A learner forwarded a client request (REQUEST): prepare it as the request of its
     /// session (`LearnerHandler` → `submitLearnerRequest`). Forwarded `sync`s are not
     /// handed out: the broadcast answers them itself (see [`Event::Received`]).
@@ -88,7 +94,7 @@ pub enum Command {
 }
 
 /// The opcode of `sync` (`OpCode.sync`).
-const SYNC_OP: i32 = 9;
+pub(crate) const SYNC_OP: i32 = 9;
 
 /// Whether a learner votes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,8 +122,26 @@ pub struct Broadcast<Q> {
     last_proposed: i64,
     last_committed: i64,
     stepped_down: bool,
-    /// Forwarded syncs waiting for the commit of a zxid: the learners to answer then.
-    pending_syncs: BTreeMap<i64, Vec<i64>>,
+    /// Syncs waiting, in arrival order (answered in that order).
+    syncs: std::collections::VecDeque<SyncWaiter>,
+    /// Per voting learner: PINGs sent and PING replies received on its current connection.
+    pings: BTreeMap<i64, (u64, u64)>,
+    /// Whether syncs wait for a quorum's confirmation (off only for the
+    /// [`crate::Mutation::SyncWithoutConfirmation`] mutation: Java's rule).
+    confirm_syncs: bool,
+}
+
+/// A sync waiting to be answered: for the commit of every proposal made before it arrived
+/// (`Leader.processSync`), and, beyond Java (ZOOKEEPER-1675), for a quorum that confirms
+/// this leader still leads after it arrived: voters that answered a PING sent after it.
+struct SyncWaiter {
+    /// The learner that forwarded it; `None`: the leader's own node.
+    to: Option<i64>,
+    /// The last zxid proposed when it arrived (0: nothing was outstanding).
+    after: i64,
+    /// Per voting learner, the count of PING replies that proves it answered a PING sent
+    /// after the sync arrived.
+    needs: BTreeMap<i64, u64>,
 }
 
 /// A broadcasting leader's learners, as `mntr` reports them.
@@ -143,7 +167,7 @@ impl<Q> Broadcast<Q> {
         BroadcastFigures {
             synced_followers: count(LearnerKind::Follower),
             synced_observers: count(LearnerKind::Observer),
-            pending_syncs: self.pending_syncs.values().map(Vec::len).sum(),
+            pending_syncs: self.syncs.iter().filter(|w| w.to.is_some()).count(),
         }
     }
 }
@@ -163,14 +187,29 @@ impl<Q: QuorumVerifier> Broadcast<Q> {
             last_proposed: epoch << 32,
             last_committed: epoch << 32,
             stepped_down: false,
-            pending_syncs: BTreeMap::new(),
+            syncs: std::collections::VecDeque::new(),
+            pings: BTreeMap::new(),
+            confirm_syncs: true,
         }
+    }
+
+    /// Answers syncs without the quorum's confirmation, as Apache ZooKeeper does (the
+    /// simulator's [`crate::Mutation::SyncWithoutConfirmation`]).
+    pub fn skip_sync_confirmation(&mut self) {
+        self.confirm_syncs = false;
     }
 
     /// A synced learner starts receiving broadcast traffic; it counts as heard now.
     pub fn add_learner(&mut self, sid: i64, kind: LearnerKind) {
         self.learners
             .insert(sid, (kind, self.tick + self.sync_limit));
+        if kind == LearnerKind::Follower && self.verifier.is_voter(sid) {
+            // A new connection: every PING on it is sent after the waiting syncs arrived.
+            self.pings.insert(sid, (0, 0));
+            for w in &mut self.syncs {
+                w.needs.insert(sid, 1);
+            }
+        }
     }
 
     /// A learner synced up to `forward_from` starts receiving broadcast traffic, and gets
@@ -204,9 +243,23 @@ impl<Q: QuorumVerifier> Broadcast<Q> {
         self.last_proposed
     }
 
+    /// UPTODATE went to learner `sid`: PINGs sent before it are never answered (a learner
+    /// answers PINGs from UPTODATE on, as Java's `syncWithLeader` ignores them), every one
+    /// sent from now on is, in order: the counts start over, and the syncs waiting count
+    /// its first answer.
+    pub fn up_to_date_sent(&mut self, sid: i64) {
+        if let Some(counts) = self.pings.get_mut(&sid) {
+            *counts = (0, 0);
+            for w in &mut self.syncs {
+                w.needs.insert(sid, 1);
+            }
+        }
+    }
+
     /// The learner's connection is gone.
     pub fn remove_learner(&mut self, sid: i64) {
         self.learners.remove(&sid);
+        self.pings.remove(&sid);
     }
 
     /// The last zxid committed.
@@ -235,6 +288,13 @@ impl<Q: QuorumVerifier> Broadcast<Q> {
                 }
                 match packet {
                     Packet::Ack { zxid } => self.ack(from, zxid, &mut out),
+                    Packet::Ping { .. } => {
+                        if let Some((sent, answered)) = self.pings.get_mut(&from) {
+                            // A learner answers every PING, in order, and sends no other.
+                            *answered = (*answered + 1).min(*sent);
+                        }
+                        self.release_syncs(&mut out);
+                    }
                     Packet::Revalidate(Revalidate::Request {
                         session_id,
                         timeout_ms,
@@ -245,7 +305,7 @@ impl<Q: QuorumVerifier> Broadcast<Q> {
                     }),
                     Packet::Request(request) if self.learners.contains_key(&from) => {
                         if request.op_type == SYNC_OP {
-                            self.sync(from, &mut out);
+                            self.sync(Some(from), &mut out);
                         } else {
                             out.push(Command::Forwarded { from, request });
                         }
@@ -254,6 +314,7 @@ impl<Q: QuorumVerifier> Broadcast<Q> {
                 }
             }
             Event::HalfTick => self.half_tick(&mut out),
+            Event::LocalSync => self.sync(None, &mut out),
         }
         out
     }
@@ -290,18 +351,63 @@ impl<Q: QuorumVerifier> Broadcast<Q> {
         );
     }
 
-    /// `Leader.processSync`.
-    fn sync(&mut self, from: i64, out: &mut Vec<Command>) {
-        if self.outstanding.is_empty() {
-            out.push(Command::Send {
-                to: from,
-                packet: Packet::Sync,
-            });
+    /// `Leader.processSync`, made linearizable: the sync waits for the commit of what was
+    /// proposed before it (as Java's) and for a quorum of voters answering a PING sent now,
+    /// after it arrived. A deposed leader that has not noticed yet (Jepsen's stale
+    /// sync+read) cannot gather that quorum: its followers left it for the new epoch.
+    fn sync(&mut self, to: Option<i64>, out: &mut Vec<Command>) {
+        let after = if self.outstanding.is_empty() {
+            0
         } else {
-            self.pending_syncs
-                .entry(self.last_proposed)
-                .or_default()
-                .push(from);
+            self.last_proposed
+        };
+        let mut needs = BTreeMap::new();
+        for (&sid, (sent, _)) in &mut self.pings {
+            *sent += 1;
+            needs.insert(sid, *sent);
+            out.push(Command::Send {
+                to: sid,
+                packet: Packet::Ping {
+                    zxid: self.last_proposed,
+                    sessions: None,
+                },
+            });
+        }
+        self.syncs.push_back(SyncWaiter { to, after, needs });
+        self.release_syncs(out);
+    }
+
+    /// Answers the waiting syncs that are committed and confirmed, oldest first.
+    fn release_syncs(&mut self, out: &mut Vec<Command>) {
+        while let Some(w) = self.syncs.front() {
+            if w.after > self.last_committed {
+                break;
+            }
+            let mut confirmed = BTreeSet::from([self.my_id]);
+            confirmed.extend(
+                w.needs
+                    .iter()
+                    .filter(|(sid, need)| {
+                        self.pings
+                            .get(sid)
+                            .is_some_and(|(_, answered)| answered >= need)
+                    })
+                    .map(|(sid, _)| *sid),
+            );
+            if self.confirm_syncs && !self.verifier.contains_quorum(&confirmed) {
+                break;
+            }
+            let Some(w) = self.syncs.pop_front() else {
+                break;
+            };
+            match w.to {
+                Some(to) if self.learners.contains_key(&to) => out.push(Command::Send {
+                    to,
+                    packet: Packet::Sync,
+                }),
+                Some(_) => {}
+                None => out.push(Command::LocalSynced),
+            }
         }
     }
 
@@ -343,14 +449,7 @@ impl<Q: QuorumVerifier> Broadcast<Q> {
             out.push(Command::Send { to: sid, packet });
         }
         out.push(Command::Commit { zxid });
-        for sid in self.pending_syncs.remove(&zxid).unwrap_or_default() {
-            if self.learners.contains_key(&sid) {
-                out.push(Command::Send {
-                    to: sid,
-                    packet: Packet::Sync,
-                });
-            }
-        }
+        self.release_syncs(out);
     }
 
     fn half_tick(&mut self, out: &mut Vec<Command>) {
@@ -370,6 +469,9 @@ impl<Q: QuorumVerifier> Broadcast<Q> {
             }
         }
         self.tick_skip = !self.tick_skip;
+        for (sent, _) in self.pings.values_mut() {
+            *sent += 1;
+        }
         for &sid in self.learners.keys() {
             out.push(Command::Send {
                 to: sid,
@@ -489,27 +591,102 @@ mod tests {
         assert_eq!(b.step(forwarded(9, 1)), vec![]);
     }
 
-    /// `Leader.processSync`: with nothing outstanding the SYNC goes back at once.
+    fn ping(zxid: i64) -> Packet {
+        Packet::Ping {
+            zxid,
+            sessions: None,
+        }
+    }
+
+    fn pong(from: i64) -> Event {
+        Event::Received {
+            from,
+            packet: ping(0),
+        }
+    }
+
+    /// A sync with nothing outstanding: Java answers at once; ours first pings the voters
+    /// and answers when one of them (with the leader, a quorum of three) answers a PING
+    /// sent after the sync arrived (ZOOKEEPER-1675).
     #[test]
-    fn a_sync_with_nothing_outstanding_is_answered_at_once() {
+    fn a_sync_is_answered_once_a_quorum_confirms_the_leader_after_it() {
         let mut b = leader();
-        assert_eq!(b.step(forwarded(3, SYNC_OP)), vec![send(3, Packet::Sync)]);
+        let z = E << 32;
+        assert_eq!(
+            b.step(forwarded(3, SYNC_OP)),
+            vec![send(2, ping(z)), send(3, ping(z))]
+        );
+        // An observer's answer does not count; a voter's does.
+        assert_eq!(b.step(pong(4)), vec![]);
+        assert_eq!(b.step(pong(2)), vec![send(3, Packet::Sync)]);
+    }
+
+    /// A PING answered that was sent before the sync arrived proves nothing about the time
+    /// after it: a deposed leader whose followers answered its last ping before they left
+    /// must not answer a sync with its stale state.
+    #[test]
+    fn answers_to_pings_sent_before_the_sync_do_not_confirm_it() {
+        let mut b = leader();
+        b.step(Event::HalfTick); // pings 1 to 2 and 3
+        let sends = b.step(forwarded(3, SYNC_OP)); // pings 2
+        assert_eq!(sends.len(), 2, "{sends:?}");
+        // The answers to the first pings arrive: not enough.
+        assert_eq!(b.step(pong(2)), vec![]);
+        assert_eq!(b.step(pong(3)), vec![]);
+        // The answer to the second: confirmed.
+        assert_eq!(b.step(pong(3)), vec![send(3, Packet::Sync)]);
+        // A learner that went away cannot answer; a new connection's PINGs (counted from
+        // its UPTODATE) all come after the waiting syncs.
+        b.step(forwarded(2, SYNC_OP));
+        b.remove_learner(3);
+        b.add_learner(3, LearnerKind::Follower);
+        b.up_to_date_sent(3);
+        assert_eq!(
+            b.step(Event::HalfTick),
+            vec![
+                send(2, ping(E << 32)),
+                send(3, ping(E << 32)),
+                send(4, ping(E << 32))
+            ]
+        );
+        assert_eq!(b.step(pong(3)), vec![send(2, Packet::Sync)]);
     }
 
     /// A sync that arrives while proposals are outstanding is answered right after the
     /// COMMIT of the last one proposed before it (and not before), so the learner has every
-    /// txn committed before its sync when the SYNC arrives.
+    /// txn committed before its sync when the SYNC arrives; confirmed or not.
     #[test]
     fn a_sync_waits_for_the_commit_of_the_last_proposal_before_it() {
         let mut b = leader();
         b.step(Event::Propose(txn(Z1)));
         b.step(Event::Propose(txn(Z2)));
-        assert_eq!(b.step(forwarded(2, SYNC_OP)), vec![]);
+        assert_eq!(
+            b.step(forwarded(2, SYNC_OP)),
+            vec![send(2, ping(Z2)), send(3, ping(Z2))]
+        );
+        assert_eq!(b.step(pong(3)), vec![]);
         b.step(Event::LogDurable { zxid: Z2 });
         assert_eq!(b.step(ack(3, Z1)), committed(Z1));
         let mut want = committed(Z2);
         want.push(send(2, Packet::Sync));
         assert_eq!(b.step(ack(3, Z2)), want);
+    }
+
+    /// The leader's own client's sync, and syncs answered in arrival order.
+    #[test]
+    fn local_syncs_are_confirmed_the_same_way_in_order() {
+        let mut b = leader();
+        b.step(Event::LocalSync);
+        b.step(forwarded(2, SYNC_OP));
+        b.step(Event::LocalSync);
+        assert_eq!(b.figures().pending_syncs, 1);
+        // Each sync pinged again: the first answers confirm the first sync only.
+        assert_eq!(b.step(pong(2)), vec![Command::LocalSynced]);
+        assert_eq!(b.step(pong(3)), vec![]);
+        assert_eq!(b.step(pong(2)), vec![send(2, Packet::Sync)]);
+        assert_eq!(b.step(pong(3)), vec![]);
+        assert_eq!(b.step(pong(2)), vec![Command::LocalSynced]);
+        assert_eq!(b.figures().pending_syncs, 0);
     }
 
     /// The leader's own ACK only counts after its fsync: one follower's ack is not a quorum

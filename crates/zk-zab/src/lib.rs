@@ -92,4 +92,7 @@ pub enum Mutation {
     /// toward its quorums, so it establishes (and commits its history) without a quorum of
     /// voters.
     CountObserverAck,
+    /// Apache ZooKeeper's own `sync` (ZOOKEEPER-1675): the leader answers a sync once what
+    /// was proposed before it is committed, without a quorum confirming it still leads.
+    SyncWithoutConfirmation,
 }

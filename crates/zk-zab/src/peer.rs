@@ -705,7 +705,16 @@ impl<Q: QuorumVerifier + Clone> Peer<Q> {
                 body,
                 digest,
             } => self.propose(header, body, digest, &mut out),
-            Event::Forward(request) => self.to_leader(Packet::Request(request), &mut out),
+            Event::Forward(request) => match &mut self.state {
+                // The leader's own client's sync: answered under the rule forwarded ones are.
+                State::Leading(l) if request.op_type == broadcast::SYNC_OP => {
+                    if let Some(b) = l.broadcast.as_mut() {
+                        let cmds = b.step(broadcast::Event::LocalSync);
+                        self.broadcast_cmds(cmds, &mut out);
+                    }
+                }
+                _ => self.to_leader(Packet::Request(request), &mut out),
+            },
             Event::Revalidate {
                 session_id,
                 timeout_ms,
@@ -1155,6 +1164,11 @@ impl<Q: QuorumVerifier + Clone> Peer<Q> {
             };
             match c {
                 discovery::Command::Send { to, packet } => {
+                    if packet == Packet::UpToDate {
+                        if let Some(b) = l.broadcast.as_mut() {
+                            b.up_to_date_sent(to);
+                        }
+                    }
                     if let Some(&conn) = l.conns.get(&to) {
                         out.push(Command::Send {
                             to,
@@ -1187,6 +1201,9 @@ impl<Q: QuorumVerifier + Clone> Peer<Q> {
                     };
                     let mut b =
                         Broadcast::new(self.cfg.my_id, verifier, epoch, self.cfg.sync_limit);
+                    if self.cfg.mutation == Mutation::SyncWithoutConfirmation {
+                        b.skip_sync_confirmation();
+                    }
                     for (sid, kind, from) in std::mem::take(&mut l.synced) {
                         let sends = b.add_learner_forwarding(sid, kind, from);
                         debug_assert!(sends.is_empty(), "nothing proposed before establishment");
@@ -1298,6 +1315,7 @@ impl<Q: QuorumVerifier + Clone> Peer<Q> {
                     self.look(out);
                     return;
                 }
+                broadcast::Command::LocalSynced => out.push(Command::Synced),
                 broadcast::Command::Forwarded { from, request } => {
                     out.push(Command::Forwarded { from, request })
                 }

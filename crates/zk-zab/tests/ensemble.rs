@@ -244,6 +244,7 @@ fn discovery_diff_sync_and_broadcast_with_two_learners() {
                         broadcast::Command::Revalidate { from, .. } => {
                             panic!("nothing is revalidated here (from {from})")
                         }
+                        broadcast::Command::LocalSynced => panic!("no local sync here"),
                     }
                 }
             }
