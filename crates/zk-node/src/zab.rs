@@ -82,6 +82,8 @@ pub(crate) struct ZabRole {
     /// SNAP loaded and the one before it, which the peer goes back to when the session ends
     /// before `TakeSnapshot`): (zxid, zk-tree snapshot-file image without digest).
     pub(crate) bases: Vec<(i64, bytes::Bytes)>,
+    /// Reads durable snapshots by zxid ([`crate::Node::set_snapshot_source`]).
+    pub(crate) source: Option<crate::SnapshotSource>,
     /// Learner: reconnects waiting for the leader's REVALIDATE reply, by session.
     pub(crate) revalidating: std::collections::BTreeMap<i64, Revalidating>,
 }
@@ -124,6 +126,7 @@ impl ZabRole {
             record_applies: false,
             predicted: 0,
             bases: Vec::new(),
+            source: None,
             revalidating: std::collections::BTreeMap::new(),
         }
     }
