@@ -1304,8 +1304,12 @@ impl Node {
     }
 
     /// The background snapshot `zxid` is durable: an ensemble node with a snapshot source
-    /// moves its peer's log base there (the snapshot holds the committed history up to
-    /// `zxid`, and replaying the log after it gives the tree, as standalone recovery does).
+    /// moves its peer's log base to the snapshot it wrote before this one (each holds the
+    /// committed history up to its zxid, and replaying the log after it gives the tree, as
+    /// standalone recovery does). The log kept in memory is then the last one to two
+    /// snapshot intervals: the DIFF window (Java's `commitLogCount` of 500 proposals plus
+    /// the txn log since its snapshot), at most about `2 × snapCount` txns; a learner
+    /// further behind gets a SNAP.
     fn snapshot_written(&mut self, zxid: i64) {
         let ours = self
             .snap_job
@@ -1317,12 +1321,15 @@ impl Node {
         if !ours {
             return;
         }
+        let Some(prev) = z.written.replace(zxid) else {
+            return;
+        };
         let before = z.peer.log().len();
-        if z.peer.compact(zxid) {
+        if z.peer.compact(prev) {
             // The base is read from the store from now on.
             z.bases.clear();
             tracing::debug!(
-                "log based at snapshot 0x{zxid:x}: {} txns left memory, {} kept",
+                "log based at snapshot 0x{prev:x}: {} txns left memory, {} kept",
                 before - z.peer.log().len(),
                 z.peer.log().len()
             );
@@ -1658,12 +1665,23 @@ impl Node {
         }
         let base = self.peer().map_or(0, |p| p.base());
         let mut chain = crate::zab::CHAIN_START;
+        // A snapshot without a digest section may be fuzzy (txns applied while it was
+        // written are in it): replaying them gives the exact tree only at the end of the
+        // window, so the digests after each replayed txn are not reported.
+        let mut fuzzy = false;
         if base > 0 {
             match self.base_snapshot() {
                 Some((_, data)) => {
                     let opts = zk_tree::snapshot::ReadOptions::default();
                     match zk_tree::snapshot::read_snapshot(&data[..], base, &opts) {
                         Ok(loaded) => {
+                            // A SNAP's (held in memory) is exact: the leader serialised
+                            // its tree at once.
+                            let held = self
+                                .zab
+                                .as_ref()
+                                .is_some_and(|z| z.bases.iter().any(|(b, _)| *b == base));
+                            fuzzy = loaded.digest.is_none() && !held;
                             self.tree = loaded.tree;
                             for (id, timeout) in loaded.sessions {
                                 self.sessions.add(id, timeout, self.now.mono_ms);
@@ -1681,7 +1699,14 @@ impl Node {
             z.chain = chain;
         }
         self.prep = Prep::new(prep_config(&self.cfg), 0);
+        let record = self.zab.as_ref().is_some_and(|z| z.record_applies);
+        if let Some(z) = self.zab.as_mut() {
+            z.record_applies = record && !fuzzy;
+        }
         self.catch_up(upto);
+        if let Some(z) = self.zab.as_mut() {
+            z.record_applies = record;
+        }
         self.prep = Prep::new(prep_config(&self.cfg), self.last_zxid());
         self.init_config_node();
     }

@@ -84,6 +84,9 @@ pub(crate) struct ZabRole {
     pub(crate) bases: Vec<(i64, bytes::Bytes)>,
     /// Reads durable snapshots by zxid ([`crate::Node::set_snapshot_source`]).
     pub(crate) source: Option<crate::SnapshotSource>,
+    /// The newest background snapshot this node wrote (durable), since it started: the
+    /// log's base moves there when the next one is durable.
+    pub(crate) written: Option<i64>,
     /// Learner: reconnects waiting for the leader's REVALIDATE reply, by session.
     pub(crate) revalidating: std::collections::BTreeMap<i64, Revalidating>,
 }
@@ -127,6 +130,7 @@ impl ZabRole {
             predicted: 0,
             bases: Vec::new(),
             source: None,
+            written: None,
             revalidating: std::collections::BTreeMap::new(),
         }
     }
