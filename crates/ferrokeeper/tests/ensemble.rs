@@ -368,6 +368,13 @@ async fn members_with_a_small_snap_count_snapshot_and_restart_from_them() {
             !snapshot_files(&cluster, n).is_empty(),
             "the restarted {who} has its snapshots"
         );
+        // It started from its newest snapshot (and the log after it), not from zxid 0.
+        let log = std::fs::read_to_string(cluster.dir(n).join("stdout")).unwrap_or_default();
+        assert!(
+            log.lines()
+                .any(|l| l.contains("ensemble member") && !l.contains("snapshot 0x0,")),
+            "the restarted {who} did not start from a snapshot"
+        );
     }
     let (cfg, more) = traffic(&base, 2, 9).await;
     ops.extend(more);
