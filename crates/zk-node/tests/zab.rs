@@ -1,7 +1,10 @@
 //! Three nodes with Zab as their role, on an in-test FIFO network whose disks are durable
 //! at once: a client of a follower creates a node (forwarded to the leader, answered by the
 //! follower when the COMMIT applies), reads it there, syncs, and every node's tree ends
-//! equal; a node that is not serving closes connections.
+//! equal; a node that is not serving closes connections. With a small `snapCount`
+//! (`Net::with_snapshots`, the disks keep snapshots the nodes read back): members snapshot,
+//! their peers' logs stay bounded, a restart from snapshot + log keeps the tree digest,
+//! and a follower behind the leader's base comes back by SNAP.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr};
