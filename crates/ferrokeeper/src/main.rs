@@ -278,19 +278,46 @@ fn ensemble_parts(
     let peer =
         zk_zab::peer::Peer::from_snapshot(pc, base_zxid, log, accepted, current, incarnation);
     let net = zk_server::quorum::PeerNetConfig::from_config(cfg)?;
+    let source = store.snapshots.clone();
+    drop(base);
     Ok((
         zk_server::EnsembleParts {
             peer,
             net,
             epochs: Box::new(store.epochs),
-            base,
-            base_snapshots: Box::new(store.snapshots),
+            // Read again when a rebuild needs it: the member holds no snapshot in memory.
+            base: None,
+            base_snapshots: Box::new(store.snapshots.clone()),
+            snapshot_source: Some(Box::new(move |zxid| read_snapshot_file(&source, zxid))),
         },
         zk_server::Stores {
             log: Box::new(store.log),
-            snapshots: None,
+            // The member's own background snapshots, every snapCount txns while it serves.
+            snapshots: Some(Box::new(store.snapshots)),
         },
     ))
+}
+
+/// Snapshot `zxid` of `store` whole (zk-tree's file image), or `None` (logged) when it
+/// cannot be read.
+fn read_snapshot_file(
+    store: &zk_storage_rocksdb::FileSnapshotStore,
+    zxid: i64,
+) -> Option<bytes::Bytes> {
+    use zk_storage::SnapshotStore;
+    let read = || -> Result<Vec<u8>, zk_storage::StorageError> {
+        let (mut reader, size) = store.reader(zxid)?;
+        let mut data = Vec::with_capacity(usize::try_from(size).unwrap_or(0).min(1 << 30));
+        std::io::Read::read_to_end(&mut reader, &mut data)?;
+        Ok(data)
+    };
+    match read() {
+        Ok(data) => Some(bytes::Bytes::from(data)),
+        Err(e) => {
+            tracing::error!("reading snapshot 0x{zxid:x}: {e}");
+            None
+        }
+    }
 }
 
 fn dir_bytes(dir: &Path) -> u64 {

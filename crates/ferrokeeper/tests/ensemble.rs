@@ -309,6 +309,81 @@ async fn three_members_elect_serve_and_survive_quiet_restarts() {
     assert_eq!(history.finals.len(), 3, "every member answers at the end");
 }
 
+/// `snapshot.<zxid>` files under node `i`'s data directory (their zxids, sorted).
+fn snapshot_files(cluster: &Cluster, i: usize) -> Vec<i64> {
+    let dir = cluster.dir(i).join("data").join("version-2");
+    let mut zxids: Vec<i64> = std::fs::read_dir(&dir)
+        .map(|it| {
+            it.flatten()
+                .filter_map(|e| {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    let hex = name.strip_prefix("snapshot.")?;
+                    i64::from_str_radix(hex, 16).ok()
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    zxids.sort_unstable();
+    zxids
+}
+
+/// Members with `snapCount=100` take snapshots while serving (every member writes
+/// `snapshot.<zxid>` files of its own), and restarted from their newest snapshot plus the
+/// log after it (a follower, then the leader) they rejoin and the history stays linearizable
+/// with every member answering at the end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_with_a_small_snap_count_snapshot_and_restart_from_them() {
+    let kind = NodeKind::Ferrokeeper(PathBuf::from(env!("CARGO_BIN_EXE_ferrokeeper")));
+    let mut spec = ClusterSpec::uniform(3, kind, Network::Loopback);
+    spec.extra = "snapCount=100\n".into();
+    let mut cluster = tokio::task::spawn_blocking(move || Cluster::start(spec).expect("cluster"))
+        .await
+        .expect("start");
+    let all = [0, 1, 2];
+    let wait = |c: &Cluster| {
+        tokio::task::block_in_place(|| c.wait_serving(&all, Duration::from_secs(60)))
+            .expect("a serving ensemble")
+    };
+    let leader = wait(&cluster);
+    let mut base = RecordConfig::new(cluster.client_addrs());
+    base.clients = 4;
+    base.keys = 5;
+    let (_, mut ops) = traffic(&base, 3, 1).await;
+    let writes = ops.len();
+    for i in all {
+        let snaps = snapshot_files(&cluster, i);
+        assert!(
+            !snaps.is_empty(),
+            "member {} wrote no snapshot after {writes} ops",
+            i + 1
+        );
+    }
+    for (n, who) in [((leader + 1) % 3, "follower"), (leader, "leader")] {
+        cluster.kill(n);
+        let (_, more) = traffic(&base, 2, 2 + n as u64).await;
+        ops.extend(more);
+        cluster.start_node(n).expect("restart");
+        wait(&cluster);
+        assert!(
+            !snapshot_files(&cluster, n).is_empty(),
+            "the restarted {who} has its snapshots"
+        );
+        // It started from its newest snapshot (and the log after it), not from zxid 0.
+        let log = std::fs::read_to_string(cluster.dir(n).join("stdout")).unwrap_or_default();
+        assert!(
+            log.lines()
+                .any(|l| l.contains("ensemble member") && !l.contains("snapshot 0x0,")),
+            "the restarted {who} did not start from a snapshot"
+        );
+    }
+    let (cfg, more) = traffic(&base, 2, 9).await;
+    ops.extend(more);
+    let (history, report, _) =
+        assert_history_accepted(&cfg, ops, "three members, snapCount=100").await;
+    assert!(report.acked_writes > 100, "too few writes: {report}");
+    assert_eq!(history.finals.len(), 3, "every member answers at the end");
+}
+
 /// Three voters and an observer (`:observer`, `peerType=observer`): the observer syncs,
 /// serves reads and forwards writes (history checked across all four), the leader counts it
 /// as a synced observer, never as a voter, and it never leads: with the leader killed a

@@ -123,6 +123,14 @@ pub enum Input {
     /// The snapshot writer finished (or failed, or could not start): the node may start
     /// the next one.
     SnapshotDone,
+    /// The background snapshot named `zxid` is durable (sent before its
+    /// [`Input::SnapshotDone`], only when it was written whole). An ensemble node with a
+    /// [`SnapshotSource`] then moves its peer's log base there
+    /// ([`zk_zab::peer::Peer::compact`]): the txns up to it leave memory.
+    SnapshotWritten {
+        /// The snapshot's name ([`Output::SnapshotBegin`]'s zxid).
+        zxid: i64,
+    },
     /// An event for the node's Zab peer (a node built with [`Node::new_zab`]; ignored by a
     /// standalone node): a message from a peer, the half tick, a durable log, epoch file
     /// or snapshot. See [`zab`].
@@ -153,6 +161,11 @@ pub enum Output {
     },
     /// The next slice of the snapshot in progress.
     SnapshotSlice(SnapshotSlice),
+    /// The snapshot in progress is abandoned before its last slice (an ensemble node whose
+    /// tree is about to change outside the serving applies: a role change, a SNAP, a TRUNC
+    /// below what it applied): the writer discards what it wrote and reports
+    /// [`Input::SnapshotDone`] as usual.
+    SnapshotAbandoned,
     /// A line for the audit log (only with [`NodeConfig::audit_user`]).
     Audit(AuditEvent),
     /// A command of the node's Zab peer. The shell executes `Send`, `Persist`, `Truncate`,
@@ -341,3 +354,8 @@ impl Default for NodeConfig {
 /// Where the node's randomness comes from (SASL nonces): the shell passes a real source,
 /// the simulator a seeded one.
 pub type NonceSource = Box<dyn FnMut() -> [u8; 24] + Send>;
+
+/// Where an ensemble node reads a durable snapshot by zxid (zk-tree's snapshot-file image,
+/// as the shell's snapshot store holds it), when it rebuilds its tree from the snapshot its
+/// peer's log is based on ([`Node::set_snapshot_source`]). `None`: no such snapshot.
+pub type SnapshotSource = Box<dyn Fn(i64) -> Option<Bytes> + Send>;

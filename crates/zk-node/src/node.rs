@@ -85,8 +85,12 @@ fn prep_config(cfg: &NodeConfig) -> PrepConfig {
 
 /// A background (fuzzy) snapshot in progress.
 struct SnapJob {
-    /// `None` once the last slice is out (the writer is finishing).
+    /// `None` once the last slice is out (the writer is finishing), or abandoned.
     cursor: Option<zk_tree::snapshot::FuzzySnapshot>,
+    /// The snapshot's name: the last zxid applied when it started.
+    zxid: i64,
+    /// Abandoned before its last slice ([`Output::SnapshotAbandoned`]).
+    abandoned: bool,
 }
 
 /// The pure node: see the crate docs.
@@ -206,7 +210,23 @@ impl Node {
     pub fn base_snapshot(&self) -> Option<(i64, Bytes)> {
         let z = self.zab.as_ref()?;
         let base = z.peer.base();
-        z.bases.iter().rev().find(|(b, _)| *b == base).cloned()
+        if let Some(kept) = z.bases.iter().rev().find(|(b, _)| *b == base) {
+            return Some(kept.clone());
+        }
+        let source = z.source.as_ref().filter(|_| base > 0)?;
+        source(base).map(|data| (base, data))
+    }
+
+    /// Lets an ensemble node read durable snapshots from the shell's store: the snapshot
+    /// its peer's log is based on is read when a rebuild needs it instead of being held in
+    /// memory (a SNAP's is held only until it is durable), and each background snapshot
+    /// that becomes durable ([`Input::SnapshotWritten`]) moves the peer's log base to it,
+    /// which bounds the log held in memory. Without a source the node keeps the snapshots
+    /// its log may be based on in memory and its peer's log whole.
+    pub fn set_snapshot_source(&mut self, source: crate::SnapshotSource) {
+        if let Some(z) = self.zab.as_mut() {
+            z.source = Some(source);
+        }
     }
 
     /// Hands an ensemble node the snapshot its peer was recovered from
@@ -268,6 +288,7 @@ impl Node {
             }
             Input::SnapshotRoom => self.snapshot_step(),
             Input::SnapshotDone => self.snap_job = None,
+            Input::SnapshotWritten { zxid } => self.snapshot_written(zxid),
             Input::Peer(e) => self.peer_step(e),
         }
     }
@@ -1029,7 +1050,9 @@ impl Node {
     }
 
     fn apply_one(&mut self, txn: Prepared) {
-        if self.cfg.snapshots.is_some() {
+        // An ensemble node snapshots only what it applies while serving (committed txns);
+        // a LOOKING node's tree may hold an uncommitted tail a TRUNC takes back.
+        if self.cfg.snapshots.is_some() && self.role.kind().serves_clients() {
             self.txns_since_snapshot += 1;
             if self.txns_since_snapshot >= self.snapshot_threshold {
                 // The snapshot is named after the last txn applied before this one; the log
@@ -1271,8 +1294,55 @@ impl Node {
             nodes: self.tree.node_count(),
         });
         self.snap_job = Some(SnapJob {
+            zxid: cursor.zxid(),
             cursor: Some(cursor),
+            abandoned: false,
         });
+    }
+
+    /// An ensemble node's tree is about to change outside the serving applies: the
+    /// snapshot in progress (a fuzzy one over the tree being replaced, or about to take an
+    /// uncommitted tail) is abandoned.
+    fn abandon_snapshot(&mut self) {
+        if let Some(job) = self.snap_job.as_mut() {
+            if job.cursor.take().is_some() {
+                job.abandoned = true;
+                self.out.push(Output::SnapshotAbandoned);
+            }
+        }
+    }
+
+    /// The background snapshot `zxid` is durable: an ensemble node with a snapshot source
+    /// moves its peer's log base to the snapshot it wrote before this one (each holds the
+    /// committed history up to its zxid, and replaying the log after it gives the tree, as
+    /// standalone recovery does). The log kept in memory is then the last one to two
+    /// snapshot intervals: the DIFF window (Java's `commitLogCount` of 500 proposals plus
+    /// the txn log since its snapshot), at most about `2 × snapCount` txns; a learner
+    /// further behind gets a SNAP.
+    fn snapshot_written(&mut self, zxid: i64) {
+        let ours = self
+            .snap_job
+            .as_ref()
+            .is_some_and(|j| j.zxid == zxid && !j.abandoned);
+        let Some(z) = self.zab.as_mut().filter(|z| z.source.is_some()) else {
+            return;
+        };
+        if !ours {
+            return;
+        }
+        let Some(prev) = z.written.replace(zxid) else {
+            return;
+        };
+        let before = z.peer.log().len();
+        if z.peer.compact(prev) {
+            // The base is read from the store from now on.
+            z.bases.clear();
+            tracing::debug!(
+                "log based at snapshot 0x{prev:x}: {} txns left memory, {} kept",
+                before - z.peer.log().len(),
+                z.peer.log().len()
+            );
+        }
     }
 
     /// Serialises the next slice of the background snapshot, if there is one.
@@ -1436,7 +1506,14 @@ impl Node {
         let Some(z) = self.zab.as_mut() else {
             return;
         };
+        let snap_durable = event == PeerEvent::SnapshotDurable;
         let cmds = z.peer.step(event);
+        if snap_durable && z.source.is_some() && !z.peer.is_serving() {
+            // A SNAP's base is on disk now (the shell wrote it before the log after it):
+            // read from the store from now on.
+            let base = z.peer.base();
+            z.bases.retain(|(b, _)| *b != base);
+        }
         self.peer_cmds(cmds);
     }
 
@@ -1459,6 +1536,7 @@ impl Node {
             match &c {
                 PeerCommand::Commit { zxid } => self.catch_up(*zxid),
                 PeerCommand::RoleChanged(_) => {
+                    self.abandon_snapshot();
                     self.stop_serving();
                     let last = self.peer().map_or(0, |p| p.last_zxid());
                     let base = self.peer().map_or(0, |p| p.base());
@@ -1477,6 +1555,7 @@ impl Node {
                 }
                 PeerCommand::Established { epoch } => self.establish(*epoch),
                 PeerCommand::LoadSnapshot { zxid, data } => {
+                    self.abandon_snapshot();
                     if let Some(z) = self.zab.as_mut() {
                         z.keep_base(*zxid, data.clone());
                     }
@@ -1587,6 +1666,7 @@ impl Node {
     /// base 0) and the log up to `upto` (a SNAP, or a TRUNC below what was applied).
     /// Sessions go with it; the clients were disconnected already.
     fn rebuild(&mut self, upto: i64) {
+        self.abandon_snapshot();
         self.tree = DataTree::new();
         let ids: Vec<i64> = self.sessions.iter().map(|s| s.id).collect();
         for id in ids {
@@ -1594,12 +1674,23 @@ impl Node {
         }
         let base = self.peer().map_or(0, |p| p.base());
         let mut chain = crate::zab::CHAIN_START;
+        // A snapshot without a digest section may be fuzzy (txns applied while it was
+        // written are in it): replaying them gives the exact tree only at the end of the
+        // window, so the digests after each replayed txn are not reported.
+        let mut fuzzy = false;
         if base > 0 {
             match self.base_snapshot() {
                 Some((_, data)) => {
                     let opts = zk_tree::snapshot::ReadOptions::default();
                     match zk_tree::snapshot::read_snapshot(&data[..], base, &opts) {
                         Ok(loaded) => {
+                            // A SNAP's (held in memory) is exact: the leader serialised
+                            // its tree at once.
+                            let held = self
+                                .zab
+                                .as_ref()
+                                .is_some_and(|z| z.bases.iter().any(|(b, _)| *b == base));
+                            fuzzy = loaded.digest.is_none() && !held;
                             self.tree = loaded.tree;
                             for (id, timeout) in loaded.sessions {
                                 self.sessions.add(id, timeout, self.now.mono_ms);
@@ -1617,7 +1708,14 @@ impl Node {
             z.chain = chain;
         }
         self.prep = Prep::new(prep_config(&self.cfg), 0);
+        let record = self.zab.as_ref().is_some_and(|z| z.record_applies);
+        if let Some(z) = self.zab.as_mut() {
+            z.record_applies = record && !fuzzy;
+        }
         self.catch_up(upto);
+        if let Some(z) = self.zab.as_mut() {
+            z.record_applies = record;
+        }
         self.prep = Prep::new(prep_config(&self.cfg), self.last_zxid());
         self.init_config_node();
     }

@@ -23,7 +23,7 @@
 //!   the tree from the base snapshot the peer's log starts after (or a new tree for base
 //!   0) plus the log ([`crate::Node::base_snapshot`] gives the shell the bytes to make
 //!   durable at `TakeSnapshot`; [`crate::Node::keep_base_snapshot`] hands a recovered one
-//!   back);
+//!   back, or a snapshot source reads it from the shell's store, below);
 //! * `Forwarded` (leader): the learner's request is prepared as a request of its session,
 //!   with the auth ids it carried, and proposed; the learner holding the client answers it;
 //! * `SessionsTouched` (leader): the sessions' deadlines move;
@@ -42,6 +42,21 @@
 //! PING replies; only the leader expires sessions and reaps containers. An observer
 //! (a peer configured with `LearnerType::Observer`) serves exactly as a follower does once
 //! synced: its commits come from INFORMs.
+//!
+//! Snapshots and the bounded log: with [`crate::NodeConfig::snapshots`] a serving node
+//! (leader, synced follower or observer: its tree holds committed txns only) takes the
+//! standalone background snapshot every `snapCount/2 + random(snapCount/2)` applied txns
+//! (`Output::SnapshotBegin`/`SnapshotSlice`, named after the last applied zxid, fuzzy). A
+//! role change, a SNAP or a rebuild abandons the one in progress
+//! ([`Output::SnapshotAbandoned`]): the tree is about to change outside the serving applies
+//! (a LOOKING node loads its uncommitted tail). With a snapshot source
+//! ([`crate::Node::set_snapshot_source`], the shell's store read by zxid) the node holds no
+//! base snapshot in memory (a SNAP's only until it is durable) and, at each
+//! [`crate::Input::SnapshotWritten`], moves its peer's log base to the snapshot it wrote
+//! before ([`zk_zab::peer::Peer::compact`]): the peer keeps the last one to two snapshot
+//! intervals of log, its DIFF window; a learner at or below a leader's base gets a SNAP.
+//! A rebuild from a snapshot without a digest section (possibly fuzzy) reports no
+//! [`Output::Applied`] for the replayed txns: the tree is exact only past the window.
 //!
 //! Proposals carry the `TxnDigest` Java computes: the leader's digest at establishment
 //! (one walk of the tree) plus each prepared txn's delta (`Prep::track_digest`, from the
@@ -82,6 +97,11 @@ pub(crate) struct ZabRole {
     /// SNAP loaded and the one before it, which the peer goes back to when the session ends
     /// before `TakeSnapshot`): (zxid, zk-tree snapshot-file image without digest).
     pub(crate) bases: Vec<(i64, bytes::Bytes)>,
+    /// Reads durable snapshots by zxid ([`crate::Node::set_snapshot_source`]).
+    pub(crate) source: Option<crate::SnapshotSource>,
+    /// The newest background snapshot this node wrote (durable), since it started: the
+    /// log's base moves there when the next one is durable.
+    pub(crate) written: Option<i64>,
     /// Learner: reconnects waiting for the leader's REVALIDATE reply, by session.
     pub(crate) revalidating: std::collections::BTreeMap<i64, Revalidating>,
 }
@@ -124,6 +144,8 @@ impl ZabRole {
             record_applies: false,
             predicted: 0,
             bases: Vec::new(),
+            source: None,
+            written: None,
             revalidating: std::collections::BTreeMap::new(),
         }
     }

@@ -1,23 +1,30 @@
 //! Three nodes with Zab as their role, on an in-test FIFO network whose disks are durable
 //! at once: a client of a follower creates a node (forwarded to the leader, answered by the
 //! follower when the COMMIT applies), reads it there, syncs, and every node's tree ends
-//! equal; a node that is not serving closes connections.
+//! equal; a node that is not serving closes connections. With a small `snapCount`
+//! (`Net::with_snapshots`, the disks keep snapshots the nodes read back): members snapshot,
+//! their peers' logs stay bounded, a restart from snapshot + log keeps the tree digest,
+//! and a follower behind the leader's base comes back by SNAP.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use zk_core::read::Response;
 use zk_core::session::SessionTable;
-use zk_node::{Input, Node, NodeConfig, Now, Outgoing, Output, RoleKind, Verifier};
+use zk_node::{
+    Input, Node, NodeConfig, Now, Outgoing, Output, RoleKind, SnapshotPolicy, SnapshotSlice,
+    Verifier,
+};
 use zk_proto::proto::{ConnectRequest, CreateRequest, GetDataRequest, SyncRequest};
 use zk_proto::request::Request;
 use zk_proto::JString;
 use zk_tree::DataTree;
 use zk_zab::learner::EpochFile;
-use zk_zab::peer::{Command, Event, Peer, PeerConfig};
+use zk_zab::peer::{Command, Event, Message, Peer, PeerConfig};
 use zk_zab::quorum::Majority;
+use zk_zab::wire::packet::TxnPayload;
 
 const WALL0: i64 = 1_700_000_000_000;
 const PEER: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
@@ -30,6 +37,26 @@ struct Net {
     /// Peer messages to these nodes wait in `held` (in order) instead of arriving.
     hold: Vec<i64>,
     held: Vec<(i64, Input)>,
+    /// What each node's disk made durable (durable at once, in command order).
+    disks: BTreeMap<i64, Disk>,
+    /// `snapCount` of the nodes that snapshot (`None`: they never do).
+    snap_count: Option<u64>,
+    /// The longest log a peer held in memory after any step.
+    max_log: usize,
+    /// SNAPs sent, by recipient.
+    snaps_to: Vec<i64>,
+}
+
+/// A node's durable state: its log, epoch files and snapshots (by zxid; the node's
+/// snapshot source reads them).
+#[derive(Default)]
+struct Disk {
+    log: Vec<TxnPayload>,
+    epochs: (i64, i64),
+    snaps: Arc<Mutex<BTreeMap<i64, Bytes>>>,
+    /// The background snapshot being written: its zxid and bytes so far.
+    writing: Option<(i64, Vec<u8>)>,
+    incarnation: u64,
 }
 
 impl Net {
@@ -40,37 +67,86 @@ impl Net {
     /// Voters 1..=3 and observers 4..=3+observers.
     fn with_observers(observers: i64) -> Net {
         let verifier: Verifier = Arc::new(Majority::new(1..=3));
+        Net::build(verifier, 3 + observers, None)
+    }
+
+    /// Voters 1..=3 that snapshot every `snap_count` txns (randomized as standalone does)
+    /// and read their snapshots back from their disks.
+    fn with_snapshots(snap_count: u64) -> Net {
+        let verifier: Verifier = Arc::new(Majority::new(1..=3));
+        Net::build(verifier, 3, Some(snap_count))
+    }
+
+    fn build(verifier: Verifier, members: i64, snap_count: Option<u64>) -> Net {
         let mut net = Net {
             nodes: BTreeMap::new(),
             q: VecDeque::new(),
             sent: Vec::new(),
             hold: Vec::new(),
             held: Vec::new(),
+            disks: BTreeMap::new(),
+            snap_count,
+            max_log: 0,
+            snaps_to: Vec::new(),
         };
-        for id in 1..=3 + observers {
-            let mut pc = PeerConfig::new(id, verifier.clone());
-            if id > 3 {
-                pc.learner_type = zk_zab::election::LearnerType::Observer;
-            }
-            pc.tick_ms = 200;
-            pc.max_notification_interval_ms = 1600;
-            let peer = Peer::new(pc, Vec::new(), 0, 0, 1);
-            let now = Now {
-                mono_ms: 0,
-                wall_ms: WALL0,
-            };
-            let node = Node::new_zab(
-                NodeConfig::default(),
-                DataTree::new(),
-                SessionTable::new(2000, WALL0, id),
-                peer,
-                Box::new(|| [7; 24]),
-                now,
-            );
-            net.nodes.insert(id, node);
-            net.q.push_back((id, Input::Peer(Event::Start)));
+        for id in 1..=members {
+            net.disks.insert(id, Disk::default());
+            net.start(id, &verifier);
         }
         net
+    }
+
+    /// (Re)starts node `id` from its disk: the newest snapshot and the log after it.
+    fn start(&mut self, id: i64, verifier: &Verifier) {
+        let mut pc = PeerConfig::new(id, verifier.clone());
+        if !verifier.is_voter(id) {
+            pc.learner_type = zk_zab::election::LearnerType::Observer;
+        }
+        pc.tick_ms = 200;
+        pc.max_notification_interval_ms = 1600;
+        let disk = self.disks.get_mut(&id).unwrap();
+        disk.incarnation += 1;
+        disk.writing = None;
+        let base = disk
+            .snaps
+            .lock()
+            .unwrap()
+            .keys()
+            .last()
+            .copied()
+            .unwrap_or(0);
+        let log = disk.log.clone();
+        let (accepted, current) = disk.epochs;
+        let peer = Peer::from_snapshot(pc, base, log, accepted, current, disk.incarnation);
+        let now = Now {
+            mono_ms: 0,
+            wall_ms: WALL0,
+        };
+        let cfg = NodeConfig {
+            snapshots: self.snap_count.map(|snap_count| SnapshotPolicy {
+                snap_count,
+                ..SnapshotPolicy::default()
+            }),
+            ..NodeConfig::default()
+        };
+        let mut node = Node::new_zab(
+            cfg,
+            DataTree::new(),
+            SessionTable::new(2000, WALL0, id),
+            peer,
+            Box::new(|| [7; 24]),
+            now,
+        );
+        if self.snap_count.is_some() {
+            let snaps = disk.snaps.clone();
+            node.set_snapshot_source(Box::new(move |z| snaps.lock().unwrap().get(&z).cloned()));
+        }
+        self.nodes.insert(id, node);
+        self.q.push_back((id, Input::Peer(Event::Start)));
+    }
+
+    fn disk(&mut self, id: i64) -> &mut Disk {
+        self.disks.get_mut(&id).unwrap()
     }
 
     fn outputs(&mut self, id: i64) {
@@ -78,8 +154,39 @@ impl Net {
         for o in outs {
             match o {
                 Output::Send(conn, out) => self.sent.push((id, conn, out)),
+                Output::SnapshotBegin { zxid, .. } => {
+                    self.disk(id).writing = Some((zxid.0, Vec::new()));
+                    self.q.push_back((id, Input::SnapshotRoom));
+                }
+                Output::SnapshotSlice(slice) => {
+                    let disk = self.disk(id);
+                    let Some((zxid, bytes)) = disk.writing.as_mut() else {
+                        panic!("a slice without a snapshot")
+                    };
+                    match slice {
+                        SnapshotSlice::Data(b) => {
+                            bytes.extend_from_slice(&b);
+                            self.q.push_back((id, Input::SnapshotRoom));
+                        }
+                        SnapshotSlice::Last(b, _) => {
+                            bytes.extend_from_slice(&b);
+                            let zxid = *zxid;
+                            let (_, data) = disk.writing.take().unwrap();
+                            disk.snaps.lock().unwrap().insert(zxid, Bytes::from(data));
+                            self.q.push_back((id, Input::SnapshotWritten { zxid }));
+                            self.q.push_back((id, Input::SnapshotDone));
+                        }
+                    }
+                }
+                Output::SnapshotAbandoned => {
+                    self.disk(id).writing = None;
+                    self.q.push_back((id, Input::SnapshotDone));
+                }
                 Output::Peer(c) => match c {
                     Command::Send { to, message } => {
+                        if matches!(message, Message::Snapshot { .. }) {
+                            self.snaps_to.push(to);
+                        }
                         let input = Input::Peer(Event::Received { from: id, message });
                         if self.hold.contains(&to) {
                             self.held.push((to, input));
@@ -89,24 +196,40 @@ impl Net {
                     }
                     Command::Persist(t) => {
                         let zxid = t.last().unwrap().header().zxid;
+                        self.disk(id).log.extend(t);
                         self.q
                             .push_back((id, Input::Peer(Event::LogDurable { zxid })))
                     }
-                    Command::WriteAcceptedEpoch(epoch) => self.q.push_back((
-                        id,
-                        Input::Peer(Event::EpochDurable {
-                            file: EpochFile::Accepted,
-                            epoch,
-                        }),
-                    )),
-                    Command::WriteCurrentEpoch(epoch) => self.q.push_back((
-                        id,
-                        Input::Peer(Event::EpochDurable {
-                            file: EpochFile::Current,
-                            epoch,
-                        }),
-                    )),
-                    Command::TakeSnapshot(_) => {
+                    Command::Truncate { zxid } => {
+                        self.disk(id).log.retain(|t| t.header().zxid <= zxid)
+                    }
+                    Command::WriteAcceptedEpoch(epoch) => {
+                        self.disk(id).epochs.0 = epoch;
+                        self.q.push_back((
+                            id,
+                            Input::Peer(Event::EpochDurable {
+                                file: EpochFile::Accepted,
+                                epoch,
+                            }),
+                        ))
+                    }
+                    Command::WriteCurrentEpoch(epoch) => {
+                        self.disk(id).epochs.1 = epoch;
+                        self.q.push_back((
+                            id,
+                            Input::Peer(Event::EpochDurable {
+                                file: EpochFile::Current,
+                                epoch,
+                            }),
+                        ))
+                    }
+                    Command::TakeSnapshot(txns) => {
+                        let base = self.nodes[&id].base_snapshot().filter(|(b, _)| *b > 0);
+                        let disk = self.disk(id);
+                        if let Some((zxid, data)) = base {
+                            disk.snaps.lock().unwrap().insert(zxid, data);
+                        }
+                        disk.log = txns;
                         self.q.push_back((id, Input::Peer(Event::SnapshotDurable)))
                     }
                     _ => {}
@@ -117,7 +240,13 @@ impl Net {
     }
 
     fn input(&mut self, id: i64, input: Input) {
-        self.nodes.get_mut(&id).unwrap().step(input);
+        let Some(node) = self.nodes.get_mut(&id) else {
+            return; // crashed
+        };
+        node.step(input);
+        if let Some(p) = node.peer() {
+            self.max_log = self.max_log.max(p.log().len());
+        }
         self.outputs(id);
     }
 
@@ -131,6 +260,9 @@ impl Net {
                 Some((id, input)) => self.input(id, input),
                 None => {
                     let ids: Vec<i64> = self.nodes.keys().copied().collect();
+                    if ids.is_empty() {
+                        return false;
+                    }
                     for id in ids {
                         self.q.push_back((id, Input::Peer(Event::Tick)));
                     }
@@ -380,4 +512,144 @@ fn an_observer_serves_and_learners_revalidate_unknown_sessions() {
     net.q.extend(held);
     assert!(net.run(|n| connected(n, f, 4).is_some()));
     assert_eq!(connected(&net, f, 4), Some((true, session, passwd)));
+}
+
+/// The serving leader.
+fn leader(net: &Net) -> i64 {
+    *net.nodes
+        .keys()
+        .find(|&&id| net.kind(id) == RoleKind::Leader)
+        .unwrap()
+}
+
+/// A client on node `node`, connection `conn`, creates `/n<i>` for each `i` in `range`,
+/// ten in flight at a time, each answered without error.
+fn write_many(net: &mut Net, node: i64, conn: u64, range: std::ops::Range<u32>) {
+    if connected(net, node, conn).is_none() {
+        net.input(node, connect_input(conn, connect(0, 0)));
+        assert!(net.run(|n| connected(n, node, conn).is_some()));
+        assert!(connected(net, node, conn).unwrap().0);
+    }
+    let answered = |n: &Net| {
+        n.replies(node, conn)
+            .iter()
+            .filter(|o| matches!(o, Outgoing::Reply { .. }))
+            .count()
+    };
+    let start = answered(net);
+    let ids: Vec<u32> = range.collect();
+    for (k, chunk) in ids.chunks(10).enumerate() {
+        for &i in chunk {
+            let req = Box::new(create_request(&format!("/n{i}")));
+            let xid = i as i32 + 1;
+            net.input(node, Input::Request { conn, xid, req });
+        }
+        let want = start + k * 10 + chunk.len();
+        assert!(net.run(|n| answered(n) >= want), "writes unanswered");
+    }
+    for o in net.replies(node, conn) {
+        if let Outgoing::Reply { err, .. } = o {
+            assert_eq!(*err, 0, "{o:?}");
+        }
+    }
+}
+
+/// Every node's tree digest, once they all applied the leader's last zxid.
+fn converged_digests(net: &mut Net) -> Vec<i64> {
+    let l = leader(net);
+    assert!(net.run(|n| {
+        let last = n.nodes[&l].tree().last_processed_zxid;
+        n.nodes
+            .values()
+            .all(|x| x.tree().last_processed_zxid == last)
+    }));
+    net.nodes
+        .values()
+        .map(|x| zk_tree::digest::tree_digest(x.tree()))
+        .collect()
+}
+
+/// Members with a small snapCount snapshot while serving (leader and followers), each
+/// durable snapshot moves the peer's log base there, and the log a peer holds in memory
+/// stays bounded by about two snapshot intervals (without compaction it would hold every
+/// one of the 400 txns).
+#[test]
+fn members_snapshot_and_keep_a_bounded_log() {
+    const SNAP_COUNT: u64 = 40;
+    let mut net = Net::with_snapshots(SNAP_COUNT);
+    assert!(net.run(|n| n.nodes.keys().all(|&id| n.kind(id).serves_clients())));
+    let l = leader(&net);
+    write_many(&mut net, l, 1, 0..400);
+    let digests = converged_digests(&mut net);
+    assert!(digests.windows(2).all(|w| w[0] == w[1]), "{digests:?}");
+    for (id, node) in &net.nodes {
+        let snaps: Vec<i64> = net.disks[id]
+            .snaps
+            .lock()
+            .unwrap()
+            .keys()
+            .copied()
+            .collect();
+        assert!(snaps.len() >= 5, "node {id} wrote snapshots {snaps:x?}");
+        let p = node.peer().unwrap();
+        assert!(p.base() > 0 && snaps.contains(&p.base()), "node {id}");
+        assert!(
+            p.log().len() as u64 <= 2 * SNAP_COUNT,
+            "node {id}: {}",
+            p.log().len()
+        );
+    }
+    assert!(
+        net.max_log as u64 <= 2 * SNAP_COUNT + 20,
+        "a peer held {} txns",
+        net.max_log
+    );
+}
+
+/// A member restarted from its newest snapshot plus the log after it has the tree it had
+/// (digest equal before and after); a follower that was down while the leader compacted
+/// its log past the follower's last zxid is brought back by a SNAP and converges.
+#[test]
+fn a_restart_from_snapshot_and_log_keeps_the_tree_and_a_learner_behind_the_base_gets_a_snap() {
+    const SNAP_COUNT: u64 = 30;
+    let mut net = Net::with_snapshots(SNAP_COUNT);
+    assert!(net.run(|n| n.nodes.keys().all(|&id| n.kind(id).serves_clients())));
+    let l = leader(&net);
+    write_many(&mut net, l, 1, 0..150);
+    converged_digests(&mut net);
+    let f = *net.nodes.keys().find(|&&id| id != l).unwrap();
+    let before = zk_tree::digest::tree_digest(net.nodes[&f].tree());
+    let f_last = net.nodes[&f].tree().last_processed_zxid;
+    assert!(net.nodes[&f].peer().unwrap().base() > 0, "f compacted");
+    // Crash f; a restart straight away rebuilds the same tree from its disk.
+    net.nodes.remove(&f);
+    let verifier: Verifier = Arc::new(Majority::new(1..=3));
+    net.start(f, &verifier);
+    let (id, start) = net.q.pop_back().unwrap();
+    net.input(id, start);
+    assert_eq!(zk_tree::digest::tree_digest(net.nodes[&f].tree()), before);
+    assert_eq!(net.nodes[&f].tree().last_processed_zxid, f_last);
+    // Down again while the others go on past a few snapshots.
+    net.nodes.remove(&f);
+    write_many(&mut net, l, 1, 150..300);
+    assert!(
+        net.nodes[&l].peer().unwrap().base() > f_last,
+        "the leader compacted"
+    );
+    net.start(f, &verifier);
+    assert!(net.run(|n| n
+        .nodes
+        .get(&f)
+        .is_some_and(|x| x.role().kind().serves_clients())));
+    assert!(net.snaps_to.contains(&f), "f got a SNAP");
+    let digests = converged_digests(&mut net);
+    assert!(digests.windows(2).all(|w| w[0] == w[1]), "{digests:?}");
+    assert!(net.nodes[&f].tree().node(b"/n299").is_some());
+    // And f restarted again comes back from the SNAP's snapshot plus its log.
+    let before = zk_tree::digest::tree_digest(net.nodes[&f].tree());
+    net.nodes.remove(&f);
+    net.start(f, &verifier);
+    let (id, start) = net.q.pop_back().unwrap();
+    net.input(id, start);
+    assert_eq!(zk_tree::digest::tree_digest(net.nodes[&f].tree()), before);
 }

@@ -188,6 +188,8 @@ pub struct Core {
     peer_rx: Option<(mpsc::Receiver<Delivered>, tokio::time::Interval)>,
     /// An ensemble member's store for the snapshots its log is based on.
     base_snapshots: Option<Box<dyn SnapshotStore>>,
+    /// The name of the background snapshot being written.
+    snap_zxid: Option<i64>,
 }
 
 /// An ensemble member's peer transport and the clock of its peer (half ticks).
@@ -202,6 +204,14 @@ pub struct PeerLink {
     pub base: Option<(i64, Bytes)>,
     /// Where a SNAP from the leader is made durable before the log is emptied after it.
     pub base_snapshots: Box<dyn SnapshotStore>,
+    /// The target of the member's own background snapshots (every `snapCount` txns while
+    /// serving, as standalone), in the same directory; `None`: none are taken.
+    pub snapshots: Option<Box<dyn SnapshotStore>>,
+    /// Reads the snapshots of that directory by zxid: the node reads its log's base
+    /// snapshot when it rebuilds, holds none in memory, and moves its log's base to each
+    /// snapshot it wrote ([`zk_node::Node::set_snapshot_source`]). `None`: the node holds
+    /// its base snapshots in memory and its peer's log whole.
+    pub snapshot_source: Option<zk_node::SnapshotSource>,
 }
 
 /// The next delivery of the peer transport (never, without one).
@@ -262,6 +272,7 @@ impl Core {
             peer: None,
             peer_rx: None,
             base_snapshots: None,
+            snap_zxid: None,
             settings,
         }
     }
@@ -285,18 +296,23 @@ impl Core {
             sessions.clone(),
             log_tx,
             clock,
-            None,
+            link.snapshots,
         );
         core.node = Node::new_zab(
-            core.settings.node_config(false),
+            core.settings.node_config(core.has_store),
             zk_tree::DataTree::new(),
             sessions,
             peer,
             Box::new(sasl_nonce),
             now(&core.clock),
         );
-        if let Some((zxid, data)) = link.base {
-            core.node.keep_base_snapshot(zxid, data);
+        match link.snapshot_source {
+            Some(source) => core.node.set_snapshot_source(source),
+            None => {
+                if let Some((zxid, data)) = link.base {
+                    core.node.keep_base_snapshot(zxid, data);
+                }
+            }
         }
         core.peer = Some(link.net);
         core.peer_rx = Some((link.delivered, link.half_tick));
@@ -485,6 +501,11 @@ impl Core {
                         a.write(&e);
                     }
                 }
+                Output::SnapshotAbandoned => {
+                    // The writer sees its channel close: it discards the partial file and
+                    // reports on the done channel.
+                    self.snap_tx = None;
+                }
                 Output::SnapshotSlice(slice) => {
                     // Only the core sends, and the node slices only when there was room. A
                     // writer that has gone away reports why on the done channel.
@@ -655,6 +676,11 @@ impl Core {
     /// Writes a complete snapshot of the applied state (at shutdown). A failed snapshot is
     /// logged and costs nothing: the txn log still has everything.
     fn snapshot_now(&mut self) {
+        if self.peer.is_some() && !self.node.role().kind().serves_clients() {
+            // An ensemble member that is not serving may have applied an uncommitted tail
+            // (its log is loaded whole when it looks for a leader): no snapshot of that.
+            return;
+        }
         if let Some(Err(e)) = self.write_snapshot_now() {
             tracing::error!("writing a snapshot failed: {e}; the txn log keeps everything")
         }
@@ -785,6 +811,7 @@ impl Core {
         };
         // When no thread can start, the target comes back on the done channel with the
         // error, and `snapshot_done` tells the node.
+        self.snap_zxid = Some(zxid.0);
         self.snap_tx =
             crate::snapshots::spawn_writer(target, zxid.0, nodes, self.snap_done_tx.clone());
     }
@@ -803,8 +830,16 @@ impl Core {
     fn snapshot_done(&mut self, done: Done) {
         self.snap_tx = None;
         self.snapshots = Some(done.target);
-        if let Err(e) = done.result {
-            tracing::error!("writing a snapshot failed: {e}; the txn log keeps everything")
+        let zxid = self.snap_zxid.take();
+        match done.result {
+            Ok(()) => {
+                if let Some(zxid) = zxid {
+                    self.step(Input::SnapshotWritten { zxid });
+                }
+            }
+            Err(e) => {
+                tracing::error!("writing a snapshot failed: {e}; the txn log keeps everything")
+            }
         }
         self.step(Input::SnapshotDone);
         for reply in std::mem::take(&mut self.snapshot_waiting) {

@@ -177,6 +177,10 @@ pub struct EnsembleParts {
     /// Where a SNAP received from the leader is written (dataDir/version-2) before the
     /// log is emptied after it.
     pub base_snapshots: Box<dyn zk_storage::SnapshotStore>,
+    /// Reads the snapshots of that directory by zxid (see [`core::PeerLink`]): with it the
+    /// member holds no snapshot in memory and bounds its peer's in-memory log at each
+    /// background snapshot (taken when [`Stores::snapshots`] is set).
+    pub snapshot_source: Option<zk_node::SnapshotSource>,
 }
 
 /// Serves clients as a member of an ensemble (issue 13): the node's role is Zab, its peers
@@ -221,7 +225,7 @@ async fn serve(
     mut shutdown: watch::Receiver<bool>,
     clock: core::Clock,
 ) -> Result<(), ServerError> {
-    let Stores { log, snapshots } = stores;
+    let Stores { log, mut snapshots } = stores;
     let settings = Arc::new(settings);
     let stats = Arc::new(stats::Stats::with_metrics(!settings.ops.metrics_off));
     let (tree, sessions, ensemble) = match start {
@@ -243,6 +247,7 @@ async fn serve(
                 epochs,
                 base,
                 base_snapshots,
+                snapshot_source,
             } = *parts;
             let half_tick = Duration::from_millis(u64::from(settings.tick_ms.max(2) as u32 / 2));
             let (handle, delivered) = quorum::PeerNet::start(net, 4096)
@@ -262,6 +267,8 @@ async fn serve(
                 half_tick,
                 base,
                 base_snapshots,
+                snapshots: snapshots.take(),
+                snapshot_source,
             };
             (Some((peer, link)), Some(epochs))
         }

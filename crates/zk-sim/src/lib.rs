@@ -51,7 +51,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
 
 use bytes::Bytes;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use zk_zab::learner::EpochFile;
 
 use zk_node::Verifier;
@@ -119,6 +119,12 @@ pub struct SimConfig {
     /// (the recorded seeds' traces stay as they were); ignored in node mode (zk-node
     /// rebuilds its tree from the peer's log alone).
     pub compact_on_restart: bool,
+    /// Node mode: members take background snapshots every `snapCount` txns while serving
+    /// (written through the simulated disk, slice by slice, so txns apply meanwhile: fuzzy),
+    /// move their peer's log base to each durable one, read their base snapshot back from
+    /// the disk, and restart from the newest snapshot plus the log after it. `None` (the
+    /// default): no snapshots but the SNAPs' (the recorded seeds' traces stay as they were).
+    pub snap_count: Option<u64>,
 }
 
 impl SimConfig {
@@ -135,6 +141,7 @@ impl SimConfig {
             nodes_mode: false,
             clients: 3,
             compact_on_restart: false,
+            snap_count: None,
         }
     }
 
@@ -175,6 +182,10 @@ pub struct Outcome {
     /// Node mode: REVALIDATE answers learners got (a client reconnecting to a session its
     /// new node did not hold).
     pub revalidations: usize,
+    /// Node mode with [`SimConfig::snap_count`]: background snapshots made durable.
+    pub snapshots: usize,
+    /// Node mode: the longest log a peer held in memory after a step.
+    pub max_log: usize,
 }
 
 const TICK_MS: u64 = 200;
@@ -255,6 +266,8 @@ enum DiskOp {
     /// The peer's log after `base` replaces the durable state (node mode: with the
     /// snapshot's bytes).
     Snapshot(i64, Option<Bytes>, Vec<TxnPayload>),
+    /// Node mode: a background snapshot's bytes, named after its zxid.
+    SnapWrite(i64, Bytes),
 }
 
 /// A live member: a bare peer (peer mode) or a whole node with its peer (node mode).
@@ -272,6 +285,10 @@ struct Node {
     base: i64,
     /// Node mode: the snapshot at `base` (zk-tree's file image).
     snap: Option<Bytes>,
+    /// Node mode with snapshots: every durable snapshot by zxid (the node reads them).
+    snaps: Arc<Mutex<BTreeMap<i64, Bytes>>>,
+    /// Node mode: the background snapshot being written (its zxid and bytes so far).
+    writing: Option<(i64, Vec<u8>)>,
     log: Vec<TxnPayload>,
     accepted: i64,
     current: i64,
@@ -320,6 +337,10 @@ pub struct Sim {
     snaps_from_base: usize,
     observer_commits: usize,
     revalidations: usize,
+    /// Node mode: background snapshots made durable.
+    snapshots: usize,
+    /// Node mode: the longest log a peer held in memory after a step.
+    max_log: usize,
     events: u64,
     first_election: Option<u64>,
     calm_at: Option<u64>,
@@ -360,6 +381,8 @@ impl Sim {
                     inc: 0,
                     base: 0,
                     snap: None,
+                    snaps: Arc::default(),
+                    writing: None,
                     log: Vec::new(),
                     accepted: 0,
                     current: 0,
@@ -387,6 +410,8 @@ impl Sim {
             snaps_from_base: 0,
             observer_commits: 0,
             revalidations: 0,
+            snapshots: 0,
+            max_log: 0,
             events: 0,
             first_election: None,
             calm_at: None,
@@ -481,6 +506,8 @@ impl Sim {
             snaps_from_base: self.snaps_from_base,
             observer_commits: self.observer_commits,
             revalidations: self.revalidations,
+            snapshots: self.snapshots,
+            max_log: self.max_log,
         }
     }
 
@@ -660,6 +687,7 @@ impl Sim {
         if let Some(n) = self.nodes.get_mut(&id) {
             n.role = None;
             n.disk.clear();
+            n.writing = None;
             n.inc += 1;
             n.last_commit = None;
         }
@@ -700,10 +728,24 @@ impl Sim {
             n.base = x;
             n.log.retain(|t| t.header().zxid > x);
         }
+        let snap_count = self.cfg.snap_count.filter(|_| self.cfg.nodes_mode);
+        if snap_count.is_some() {
+            // The newest snapshot and the log after it, as ensemble_parts starts.
+            let newest = n.snaps.lock().ok().and_then(|m| m.keys().last().copied());
+            if let Some(z) = newest.filter(|&z| z > n.base) {
+                n.base = z;
+                n.log.retain(|t| t.header().zxid > z);
+            }
+        }
         let peer = Peer::from_snapshot(pc, n.base, n.log.clone(), n.accepted, n.current, n.inc);
         n.role = Some(if self.cfg.nodes_mode {
-            let mut node = nodes::new_node(id, peer, self.now);
-            if let Some(data) = n.snap.clone().filter(|_| n.base > 0) {
+            let snaps = snap_count.map(|c| (c, n.snaps.clone()));
+            let mut node = nodes::new_node(id, peer, self.now, snaps);
+            if let Some(data) = n
+                .snap
+                .clone()
+                .filter(|_| n.base > 0 && snap_count.is_none())
+            {
                 node.keep_base_snapshot(n.base, data);
             }
             Role::Node(Box::new(node))
@@ -752,10 +794,31 @@ impl Sim {
                 Some(Event::EpochDurable { file, epoch })
             }
             DiskOp::Snapshot(base, snap, txns) => {
+                if let (Some(data), Ok(mut m)) = (snap.clone(), n.snaps.lock()) {
+                    m.insert(base, data);
+                }
                 n.base = base;
                 n.snap = snap;
                 n.log = txns;
                 Some(Event::SnapshotDurable)
+            }
+            DiskOp::SnapWrite(zxid, data) => {
+                if let Ok(mut m) = n.snaps.lock() {
+                    m.insert(zxid, data);
+                }
+                self.snapshots += 1;
+                let after = [
+                    zk_node::Input::SnapshotWritten { zxid },
+                    zk_node::Input::SnapshotDone,
+                ];
+                if !n.disk.is_empty() {
+                    let lat = self.rng.range(1, 30);
+                    self.schedule(lat, Ev::Disk { id, inc });
+                }
+                for input in after {
+                    self.node_input(id, input);
+                }
+                return;
             }
         };
         if !n.disk.is_empty() {

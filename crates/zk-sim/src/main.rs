@@ -1,8 +1,10 @@
 //! `zk-sim --seed N | --seeds A..B [--nodes 3|5] [--observers K] [--mutation NAME]
-//! [--nodes-mode] [--compact-on-restart]`: runs seeds, prints failures with their replay command and a
+//! [--nodes-mode] [--compact-on-restart] [--snap-count N]`: runs seeds, prints failures with their replay command and a
 //! summary with election-time percentiles. `--nodes-mode` runs whole zk-nodes with
 //! simulated clients (see the crate docs) instead of bare peers; `--compact-on-restart`
-//! brings restarted peers back from a snapshot base (`SimConfig::compact_on_restart`).
+//! brings restarted peers back from a snapshot base (`SimConfig::compact_on_restart`);
+//! `--snap-count N` (node mode) has members snapshot every N txns and bound their
+//! in-memory logs (`SimConfig::snap_count`).
 
 use std::process::ExitCode;
 
@@ -10,7 +12,7 @@ use zk_sim::{percentile, replay_command, run, SimConfig};
 use zk_zab::Mutation;
 
 fn usage() -> ExitCode {
-    eprintln!("usage: zk-sim (--seed N | --seeds A..B) [--nodes 3|5] [--observers K] [--mutation none|count-vote-twice|commit-before-quorum|ack-newleader-before-persist|diff-without-truncate|sync-without-leader|keep-tree-on-truncate|count-observer-ack|sync-without-confirmation] [--nodes-mode] [--compact-on-restart]");
+    eprintln!("usage: zk-sim (--seed N | --seeds A..B) [--nodes 3|5] [--observers K] [--mutation none|count-vote-twice|commit-before-quorum|ack-newleader-before-persist|diff-without-truncate|sync-without-leader|keep-tree-on-truncate|count-observer-ack|sync-without-confirmation] [--nodes-mode] [--compact-on-restart] [--snap-count N]");
     ExitCode::from(2)
 }
 
@@ -23,6 +25,7 @@ fn main() -> ExitCode {
     let mut mutation_arg = String::new();
     let mut nodes_mode = false;
     let mut compact = false;
+    let mut snap_count = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         if a == "--nodes-mode" {
@@ -50,6 +53,13 @@ fn main() -> ExitCode {
                     _ => return usage(),
                 }
             }
+            "--snap-count" => match v.parse() {
+                Ok(c @ 2..) => {
+                    snap_count = Some(c);
+                    mutation_arg.push_str(&format!(" --snap-count {c}"));
+                }
+                _ => return usage(),
+            },
             "--nodes" => match v.parse() {
                 Ok(n @ 1..=9) => nodes = n,
                 _ => return usage(),
@@ -86,17 +96,24 @@ fn main() -> ExitCode {
     let mut events = 0u64;
     let mut observer_commits = 0usize;
     let mut revalidations = 0usize;
+    let mut snapshots = 0usize;
+    let mut max_log = 0usize;
+    let mut snaps_from_base = 0usize;
     for seed in seeds.0..=seeds.1 {
         let mut cfg = SimConfig::new(seed, nodes);
         cfg.nodes_mode = nodes_mode;
         cfg.observers = observers;
         cfg.compact_on_restart = compact;
+        cfg.snap_count = snap_count;
         cfg.mutation = mutation;
         cfg.verbose = single && std::env::var_os("ZK_SIM_VERBOSE").is_some();
         let o = run(cfg);
         events += o.events;
         observer_commits += o.observer_commits;
         revalidations += o.revalidations;
+        snapshots += o.snapshots;
+        max_log = max_log.max(o.max_log);
+        snaps_from_base += o.snaps_from_base;
         if let Some(ms) = o.first_election_ms {
             elections.push(ms);
         }
@@ -129,7 +146,7 @@ fn main() -> ExitCode {
         )
     };
     println!(
-        "{} seeds ({nodes} nodes, {observers} observers), {failures} failed, {events} events, {observer_commits} observer commits, {revalidations} REVALIDATEs; first election ms: {}; recovery after faults (leader + a write committed) ms: {}",
+        "{} seeds ({nodes} nodes, {observers} observers), {failures} failed, {events} events, {observer_commits} observer commits, {revalidations} REVALIDATEs, {snapshots} member snapshots, {snaps_from_base} SNAPs from a based leader, longest in-memory log {max_log}; first election ms: {}; recovery after faults (leader + a write committed) ms: {}",
         seeds.1 - seeds.0 + 1,
         pct(&elections),
         pct(&recoveries)

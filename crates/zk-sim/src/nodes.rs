@@ -57,12 +57,28 @@ pub const REQUEST_TIMEOUT_MS: u64 = 3000;
 const MAX_IN_FLIGHT: usize = 4;
 const CLIENT_ADDR: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
-/// A node over an empty tree whose role is `peer` (built from the durable log).
-pub(crate) fn new_node(id: i64, peer: Peer<Verifier>, now_ms: u64) -> zk_node::Node {
+/// The durable snapshots of a node, by zxid.
+pub(crate) type Snaps = std::sync::Arc<std::sync::Mutex<BTreeMap<i64, Bytes>>>;
+
+/// A node over an empty tree whose role is `peer` (built from the durable log); with
+/// `snaps` (`snapCount` and the node's durable snapshots) it takes background snapshots
+/// and reads its base snapshot from them.
+pub(crate) fn new_node(
+    id: i64,
+    peer: Peer<Verifier>,
+    now_ms: u64,
+    snaps: Option<(u64, Snaps)>,
+) -> zk_node::Node {
     let tick = TICK_MS as i32;
     let cfg = NodeConfig {
         min_session_timeout: 2 * tick,
         max_session_timeout: 20 * tick,
+        snapshots: snaps
+            .as_ref()
+            .map(|(snap_count, _)| zk_node::SnapshotPolicy {
+                snap_count: *snap_count,
+                ..zk_node::SnapshotPolicy::default()
+            }),
         ..NodeConfig::default()
     };
     let wall = WALL0 + now_ms as i64;
@@ -78,6 +94,11 @@ pub(crate) fn new_node(id: i64, peer: Peer<Verifier>, now_ms: u64) -> zk_node::N
         },
     );
     node.record_applies(true);
+    if let Some((_, snaps)) = snaps {
+        node.set_snapshot_source(Box::new(move |z| {
+            snaps.lock().ok().and_then(|m| m.get(&z).cloned())
+        }));
+    }
     node
 }
 
@@ -151,6 +172,9 @@ impl Sim {
             Some(Role::Node(node)) => {
                 node.set_now(now);
                 node.step(input);
+                if let Some(p) = node.peer() {
+                    self.max_log = self.max_log.max(p.log().len());
+                }
                 node.drain_outputs().collect()
             }
             _ => return,
@@ -187,6 +211,21 @@ impl Sim {
                         .map(crate::txn_hash);
                     applied.push((zxid, chain, digest, txn));
                 }
+                Output::SnapshotBegin { zxid, .. } => {
+                    if let Some(n) = self.nodes.get_mut(&id) {
+                        n.writing = Some((zxid.0, Vec::new()));
+                    }
+                    self.snapshot_room(id);
+                }
+                Output::SnapshotSlice(slice) => self.snapshot_slice(id, slice),
+                Output::SnapshotAbandoned => {
+                    let inc = self.nodes.get_mut(&id).map_or(0, |n| {
+                        n.writing = None;
+                        n.inc
+                    });
+                    let input = Input::SnapshotDone;
+                    self.schedule(1, crate::Ev::ToNode { id, inc, input });
+                }
                 _ => {}
             }
         }
@@ -198,6 +237,41 @@ impl Sim {
         }
         for (conn, out) in sends {
             self.send_to_client(conn, out);
+        }
+    }
+
+    /// The snapshot writer has room for the next slice a little later (txns apply
+    /// meanwhile: the snapshot is fuzzy).
+    fn snapshot_room(&mut self, id: i64) {
+        let inc = self.nodes.get(&id).map_or(0, |n| n.inc);
+        let after = self.rng.range(1, 20);
+        let input = Input::SnapshotRoom;
+        self.schedule(after, crate::Ev::ToNode { id, inc, input });
+    }
+
+    /// A slice of a node's background snapshot; the last one goes to the disk whole.
+    fn snapshot_slice(&mut self, id: i64, slice: zk_node::SnapshotSlice) {
+        let Some(n) = self.nodes.get_mut(&id) else {
+            return;
+        };
+        let Some((zxid, bytes)) = n.writing.as_mut() else {
+            return;
+        };
+        match slice {
+            zk_node::SnapshotSlice::Data(b) => {
+                bytes.extend_from_slice(&b);
+                self.snapshot_room(id);
+            }
+            zk_node::SnapshotSlice::Last(b, _) => {
+                bytes.extend_from_slice(&b);
+                let zxid = *zxid;
+                let data = n
+                    .writing
+                    .take()
+                    .map(|(_, d)| Bytes::from(d))
+                    .unwrap_or_default();
+                self.disk(id, crate::DiskOp::SnapWrite(zxid, data));
+            }
         }
     }
 

@@ -47,7 +47,7 @@ pub fn parse_snapshot_file_name(name: &str) -> Option<i64> {
 }
 
 /// The snapshots of one directory.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct FileSnapshotStore {
     dir: PathBuf,
     locks: Option<Arc<Vec<DirLock>>>,

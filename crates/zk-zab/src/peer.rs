@@ -15,7 +15,9 @@
 //! message, persist txns, truncate, write an epoch, load / take a snapshot, commit, role
 //! changes. The peer keeps its log in memory (the shell or simulator keeps what is durable
 //! and builds a new peer from it after a crash); all of it is the history the peer offers
-//! when it leads, and what it has is what it syncs learners from.
+//! when it leads, and what it has is what it syncs learners from. Its driver bounds it:
+//! once a snapshot at a logged zxid is durable, [`Peer::compact`] drops the entries up to
+//! it and bases the log there (learners at or below the base then get a SNAP).
 //!
 //! Connections: the quorum port is TCP in Java; here every FOLLOWING attempt gets a fresh
 //! connection id, carried by every [`Message::Quorum`] both ways. The leader keeps the
@@ -537,6 +539,32 @@ impl<Q: QuorumVerifier + Clone> Peer<Q> {
     /// The zxid of the snapshot the log starts after (0: the log is the whole history).
     pub fn base(&self) -> i64 {
         self.base
+    }
+    /// The snapshot at `zxid` is durable: the log entries up to it leave memory and the
+    /// log is based at `zxid` from now on (its DIFF window is what was logged after the
+    /// snapshot; a learner at or below `zxid` gets a SNAP). The driver guarantees the
+    /// snapshot holds exactly the history up to `zxid` (a committed zxid: what a serving
+    /// node applied). Refused (returns `false`, nothing changes) unless `zxid` is a logged
+    /// entry above the base, and while a learner's SNAP is not durable yet (the log it
+    /// would go back to is the old one). A leader syncs each learner from its log at once
+    /// (the DIFF's packets go out in the same step), so no sync in progress needs the
+    /// entries dropped here.
+    pub fn compact(&mut self, zxid: i64) -> bool {
+        if zxid <= self.base {
+            return false;
+        }
+        if matches!(&self.state, State::Following(f) if f.pre_snapshot.is_some()) {
+            return false;
+        }
+        let n = self.log.partition_point(|t| t.header().zxid <= zxid);
+        if n == 0 || self.log[n - 1].header().zxid != zxid {
+            return false;
+        }
+        self.log.drain(..n);
+        // A log that was long once (a whole history recovered) gives its memory back.
+        self.log.shrink_to(self.log.len().saturating_mul(2).max(64));
+        self.base = zxid;
+        true
     }
     /// The last logged zxid (the base for an empty log).
     pub fn last_zxid(&self) -> i64 {

@@ -840,3 +840,22 @@ fn the_leader_hands_revalidate_to_its_node_and_sends_its_answer() {
         vec![]
     );
 }
+
+/// `compact`: the log up to a logged zxid leaves memory and the base moves there; a zxid at
+/// or below the base, or one not in the log, is refused and changes nothing.
+#[test]
+fn compact_moves_the_base_to_a_logged_zxid_only() {
+    const E: i64 = 1 << 32;
+    let cfg = PeerConfig::new(1, Majority::new(vec![1, 2, 3]));
+    let log: Vec<_> = (1..=5).map(|c| txn(E | c)).collect();
+    let mut p = Peer::new(cfg, log, 1, 1, 1);
+    assert!(!p.compact(E | 9), "not in the log");
+    assert!(!p.compact(0), "at the base");
+    assert_eq!((p.base(), p.log().len()), (0, 5));
+    assert!(p.compact(E | 3));
+    assert_eq!((p.base(), p.last_zxid()), (E | 3, E | 5));
+    assert_eq!(p.log(), &[txn(E | 4), txn(E | 5)][..]);
+    assert!(!p.compact(E | 3), "already the base");
+    assert!(p.compact(E | 5));
+    assert_eq!((p.base(), p.log().len(), p.last_zxid()), (E | 5, 0, E | 5));
+}
