@@ -166,14 +166,31 @@ fn ensemble_limits(cfg: &Config) -> anyhow::Result<()> {
         anyhow::bail!(
             "this configuration describes an ensemble ({} participant(s): {}; \
              standaloneEnabled={}). Ferrokeeper's ensembles are experimental (Ferrokeeper \
-             issue 13: a member keeps its whole txn log in memory and takes no background \
-             snapshots; no quorum TLS/SASL or read-only mode yet): start every \
+             issue 13: no quorum TLS/SASL, read-only mode or dynamic reconfiguration yet, \
+             and not yet benchmarked beside Apache ZooKeeper's): start every \
              member with -D{EXPERIMENTAL_ENSEMBLE}=true to run one anyway. Serving this file \
              standalone would give each member its own diverging copy of the data, so \
              Ferrokeeper refuses to start.",
             participants.len(),
             participants.join(", "),
             cfg.standalone_enabled
+        );
+    }
+    if cfg.ssl_quorum || cfg.quorum_sasl.enabled {
+        // Running the peer protocol in the clear when the file asks for TLS or SASL would
+        // drop the protection its operator configured.
+        anyhow::bail!(
+            "this ensemble secures its peer connections (sslQuorum={}, \
+             quorum.auth.enableSasl={}), which Ferrokeeper does not support yet (Ferrokeeper \
+             issue 14): it will not run the quorum protocol unprotected",
+            cfg.ssl_quorum,
+            cfg.quorum_sasl.enabled
+        );
+    }
+    if cfg.read_only_mode_enabled {
+        tracing::warn!(
+            "readonlymode.enabled is set, but Ferrokeeper members do not serve read-only \
+             sessions yet: without a quorum this member closes client connections instead"
         );
     }
     if cfg.quorum.hierarchy.is_some() {
@@ -556,6 +573,12 @@ mod tests {
         // Observers run.
         let cfg = parse(&format!("{BASE}{three}server.4=d:2888:3888:observer\n"));
         assert!(ensemble_limits(&cfg).is_ok());
+        // Quorum TLS or SASL: refused rather than run in the clear.
+        for line in ["sslQuorum=true\n", "quorum.auth.enableSasl=true\n"] {
+            let cfg = parse(&format!("{BASE}{three}{line}"));
+            let e = ensemble_limits(&cfg).unwrap_err().to_string();
+            assert!(e.contains("unprotected"), "{line}: {e}");
+        }
         // Hierarchical quorums.
         let cfg = parse(&format!(
             "{BASE}{three}group.1=1:2:3\nweight.1=1\nweight.2=1\nweight.3=1\n"
