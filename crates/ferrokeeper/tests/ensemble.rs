@@ -81,6 +81,19 @@ async fn a_single_server_line_runs_standalone_on_its_client_address() {
     common::stop(child);
 }
 
+/// Starts `spec`'s nodes (off the runtime's threads: it blocks).
+async fn start(spec: ClusterSpec) -> Cluster {
+    tokio::task::spawn_blocking(move || Cluster::start(spec).expect("cluster"))
+        .await
+        .expect("start")
+}
+
+/// Waits (60 s at most) until a leader serves and every node of `among` serves; the leader.
+fn serving(cluster: &Cluster, among: &[usize]) -> usize {
+    tokio::task::block_in_place(|| cluster.wait_serving(among, Duration::from_secs(60)))
+        .expect("a serving ensemble")
+}
+
 /// `/zookeeper/config` as a member of `cluster` serves it: what Java's
 /// `initConfigInZKDatabase` writes (the `server.N` lines of zoo.cfg as `QuorumServer`
 /// prints them, then `version=0`; version -1, mzxid the config version 0, read-only ACL).
@@ -128,20 +141,11 @@ async fn check_config_node(cluster: &Cluster, i: usize, what: &str) {
 /// Ferrokeeper's members to.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn java_ensemble_config_node_is_what_members_serve() {
-    let jars = zk_testkit::java::server_jars().map(|_| ());
-    if zk_testkit::java::available(&jars, "ensemble", "/zookeeper/config of a Java ensemble")
-        .is_none()
-        || zk_testkit::java::require_tool("java", "/zookeeper/config of a Java ensemble").is_none()
-    {
+    if !common::java_ensemble_available("ensemble", "/zookeeper/config of a Java ensemble") {
         return;
     }
-    let cluster = tokio::task::spawn_blocking(move || {
-        Cluster::start(ClusterSpec::uniform(3, NodeKind::Java, Network::Loopback)).expect("cluster")
-    })
-    .await
-    .expect("start");
-    tokio::task::block_in_place(|| cluster.wait_serving(&[0, 1, 2], Duration::from_secs(60)))
-        .expect("a serving ensemble");
+    let cluster = start(ClusterSpec::uniform(3, NodeKind::Java, Network::Loopback)).await;
+    serving(&cluster, &[0, 1, 2]);
     for i in 0..3 {
         check_config_node(&cluster, i, &format!("Java member {}", i + 1)).await;
     }
@@ -164,16 +168,9 @@ async fn traffic(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_members_elect_serve_and_survive_quiet_restarts() {
     let kind = NodeKind::Ferrokeeper(PathBuf::from(env!("CARGO_BIN_EXE_ferrokeeper")));
-    let mut cluster = tokio::task::spawn_blocking(move || {
-        Cluster::start(ClusterSpec::uniform(3, kind, Network::Loopback)).expect("cluster")
-    })
-    .await
-    .expect("start");
+    let mut cluster = start(ClusterSpec::uniform(3, kind, Network::Loopback)).await;
     let all = [0, 1, 2];
-    let wait = |c: &Cluster| {
-        tokio::task::block_in_place(|| c.wait_serving(&all, Duration::from_secs(60)))
-            .expect("a serving ensemble")
-    };
+    let wait = |c: &Cluster| serving(c, &all);
     let leader = wait(&cluster);
     let modes: Vec<_> = all.iter().map(|&i| cluster.mode(i)).collect();
     assert_eq!(
@@ -266,11 +263,8 @@ async fn three_members_elect_serve_and_survive_quiet_restarts() {
 
     // The leader, quiet, is killed: the others elect a new one holding everything.
     cluster.kill(leader);
-    let new_leader = tokio::task::block_in_place(|| {
-        let others: Vec<usize> = all.iter().copied().filter(|&i| i != leader).collect();
-        cluster.wait_serving(&others, Duration::from_secs(60))
-    })
-    .expect("a new leader");
+    let others: Vec<usize> = all.iter().copied().filter(|&i| i != leader).collect();
+    let new_leader = serving(&cluster, &others);
     assert_ne!(new_leader, leader);
     let (_, more) = traffic(&base, 2, 3).await;
     ops.extend(more);
@@ -336,14 +330,9 @@ async fn members_with_a_small_snap_count_snapshot_and_restart_from_them() {
     let kind = NodeKind::Ferrokeeper(PathBuf::from(env!("CARGO_BIN_EXE_ferrokeeper")));
     let mut spec = ClusterSpec::uniform(3, kind, Network::Loopback);
     spec.extra = "snapCount=100\n".into();
-    let mut cluster = tokio::task::spawn_blocking(move || Cluster::start(spec).expect("cluster"))
-        .await
-        .expect("start");
+    let mut cluster = start(spec).await;
     let all = [0, 1, 2];
-    let wait = |c: &Cluster| {
-        tokio::task::block_in_place(|| c.wait_serving(&all, Duration::from_secs(60)))
-            .expect("a serving ensemble")
-    };
+    let wait = |c: &Cluster| serving(c, &all);
     let leader = wait(&cluster);
     let mut base = RecordConfig::new(cluster.client_addrs());
     base.clients = 4;
@@ -393,14 +382,9 @@ async fn an_observer_serves_and_never_votes() {
     let kind = NodeKind::Ferrokeeper(PathBuf::from(env!("CARGO_BIN_EXE_ferrokeeper")));
     let mut spec = ClusterSpec::uniform(4, kind, Network::Loopback);
     spec.observers = 1;
-    let mut cluster = tokio::task::spawn_blocking(move || Cluster::start(spec).expect("cluster"))
-        .await
-        .expect("start");
+    let mut cluster = start(spec).await;
     let all = [0, 1, 2, 3];
-    let wait = |c: &Cluster, among: &[usize]| {
-        tokio::task::block_in_place(|| c.wait_serving(among, Duration::from_secs(60)))
-            .expect("a serving ensemble")
-    };
+    let wait = serving;
     let leader = wait(&cluster, &all);
     assert_ne!(leader, 3, "the observer leads");
     assert_eq!(cluster.mode(3).as_deref(), Some("observer"));
@@ -446,12 +430,9 @@ async fn mixed(kinds: Vec<NodeKind>, observers: usize, what: &str) {
     let mut spec = ClusterSpec::uniform(n, NodeKind::Java, Network::Loopback);
     spec.kinds = kinds;
     spec.observers = observers;
-    let cluster = tokio::task::spawn_blocking(move || Cluster::start(spec).expect("cluster"))
-        .await
-        .expect("start");
+    let cluster = start(spec).await;
     let all: Vec<usize> = (0..n).collect();
-    tokio::task::block_in_place(|| cluster.wait_serving(&all, Duration::from_secs(60)))
-        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    serving(&cluster, &all);
     let modes: Vec<_> = all.iter().map(|&i| cluster.mode(i)).collect();
     println!("{what}: {modes:?}");
     let mut cfg = RecordConfig::new(cluster.client_addrs());

@@ -631,14 +631,17 @@ mod tests {
     /// A follower at acceptedEpoch = currentEpoch = 5, last zxid 0x500000007, taken to the
     /// point where it has sent ACKEPOCH for epoch 6.
     fn discovered() -> Learner {
-        let mut l = Learner::new(2, 0, 5, 5, 0x5_0000_0007);
-        assert_eq!(
-            l.step(Event::Connected),
-            vec![send(Packet::FollowerInfo {
-                zxid: 5 << 32,
-                info: LearnerInfoData::full(2, 0),
-            })]
-        );
+        let hello = Packet::FollowerInfo {
+            zxid: 5 << 32,
+            info: LearnerInfoData::full(2, 0),
+        };
+        discover(Learner::new(2, 0, 5, 5, 0x5_0000_0007), hello)
+    }
+
+    /// `l` (at epochs 5/5, last zxid 0x500000007) registers with `hello` and is taken to
+    /// the point where it has sent ACKEPOCH for epoch 6.
+    fn discover(mut l: Learner, hello: Packet) -> Learner {
+        assert_eq!(l.step(Event::Connected), vec![send(hello)]);
         // acceptedEpoch is written, and only once durable is ACKEPOCH sent.
         assert_eq!(
             l.step(recv(Packet::LeaderInfo {
@@ -1055,29 +1058,13 @@ mod tests {
     /// and ignores PROPOSAL/COMMIT in broadcast.
     #[test]
     fn observer_registers_syncs_and_applies_informs() {
-        let mut l = Learner::observer(4, 0, 5, 5, 0x5_0000_0007);
+        let l = Learner::observer(4, 0, 5, 5, 0x5_0000_0007);
         assert!(l.is_observer());
-        assert_eq!(
-            l.step(Event::Connected),
-            vec![send(Packet::ObserverInfo {
-                zxid: 5 << 32,
-                info: LearnerInfoData::full(4, 0),
-            })]
-        );
-        assert_eq!(
-            l.step(recv(Packet::LeaderInfo {
-                zxid: NL,
-                protocol_version: PROTOCOL_VERSION,
-            })),
-            vec![Command::WriteAcceptedEpoch(E)]
-        );
-        assert_eq!(
-            l.step(Event::EpochDurable(EpochFile::Accepted)),
-            vec![send(Packet::AckEpoch {
-                zxid: 0x5_0000_0007,
-                current_epoch: 5,
-            })]
-        );
+        let hello = Packet::ObserverInfo {
+            zxid: 5 << 32,
+            info: LearnerInfoData::full(4, 0),
+        };
+        let mut l = discover(l, hello);
         l.step(recv(Packet::Diff {
             zxid: 0x5_0000_0008,
         }));
