@@ -64,7 +64,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command as Process, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -182,80 +181,41 @@ fn addr(port: u16) -> SocketAddr {
 // The Java side
 // ---------------------------------------------------------------------------------------
 
-/// A running `QuorumPeerMain`, killed on drop.
+/// A running `QuorumPeerMain` (zk-testkit's process, killed on drop).
 struct JavaServer {
-    child: Child,
-    dir: PathBuf,
+    process: zk_testkit::java::QuorumPeerProcess,
     client: u16,
 }
 
 impl JavaServer {
     /// Starts server `sid` of `members` with its data under `dir` (kept across restarts).
     fn start(dir: &Path, sid: i64, members: &BTreeMap<i64, Ports>) -> JavaServer {
-        let (java, cp) = java().expect("checked by the caller");
-        let data = dir.join("data");
-        std::fs::create_dir_all(&data).unwrap();
-        std::fs::write(data.join("myid"), sid.to_string()).unwrap();
+        let launcher = java().expect("checked by the caller");
         let me = members[&sid];
         let mut cfg = format!(
             "tickTime={TICK_MS}\ninitLimit={INIT_LIMIT}\nsyncLimit={SYNC_LIMIT}\n\
-             dataDir={}\nclientPort={}\nclientPortAddress=127.0.0.1\n\
+             clientPort={}\nclientPortAddress=127.0.0.1\n\
              maxSessionTimeout=60000\n4lw.commands.whitelist=*\n\
              admin.enableServer=false\n\
              # A config without members in a notification kills the election thread of\n\
              # a server with this (zk-zab used to send one): keep it, as a guard.\n\
              standaloneEnabled=false\n",
-            data.display(),
             me.client
         );
         cfg += &server_lines(members);
-        std::fs::write(dir.join("zoo.cfg"), cfg).unwrap();
-        std::fs::write(
-            dir.join("log4j.properties"),
-            format!(
-                "log4j.rootLogger=INFO, F\n\
-                 log4j.appender.F=org.apache.log4j.FileAppender\n\
-                 log4j.appender.F.File={}\n\
-                 log4j.appender.F.layout=org.apache.log4j.PatternLayout\n\
-                 log4j.appender.F.layout.ConversionPattern=%d{{HH:mm:ss,SSS}} %-5p [%t] %c{{1}} - %m%n\n\
-                 log4j.logger.org.apache.zookeeper.server.NIOServerCnxn=WARN\n",
-                dir.join("zk.log").display()
-            ),
-        )
-        .unwrap();
-        let child = Process::new(java)
-            .arg("-Xmx256m")
-            .arg("-XX:+UseSerialGC")
-            .arg("-XX:TieredStopAtLevel=1")
-            .arg(format!(
-                "-Dlog4j.configuration=file:{}",
-                dir.join("log4j.properties").display()
-            ))
-            .arg("-cp")
-            .arg(cp)
-            .arg("org.apache.zookeeper.server.quorum.QuorumPeerMain")
-            .arg(dir.join("zoo.cfg"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(
-                std::fs::File::create(dir.join("stdout")).unwrap(),
-            ))
-            .stderr(Stdio::from(
-                std::fs::File::create(dir.join("stderr")).unwrap(),
-            ))
-            .spawn()
-            .unwrap();
+        // zk-testkit writes dataDir, myid and the log4j file beside the zoo.cfg.
+        let process =
+            zk_testkit::java::QuorumPeerProcess::start(launcher, dir, sid, &cfg, me.client)
+                .expect("starting QuorumPeerMain");
         JavaServer {
-            child,
-            dir: dir.to_path_buf(),
+            process,
             client: me.client,
         }
     }
 
     /// The server's log, for failure messages.
     fn log_tail(&self) -> String {
-        let log = std::fs::read_to_string(self.dir.join("zk.log")).unwrap_or_default();
-        let lines: Vec<&str> = log.lines().collect();
-        lines[lines.len().saturating_sub(60)..].join("\n")
+        self.process.log_tail(60)
     }
 
     /// A four-letter word's answer ("" while the port is not open).
@@ -304,14 +264,7 @@ impl JavaServer {
     }
 
     fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for JavaServer {
-    fn drop(&mut self) {
-        self.kill();
+        self.process.kill();
     }
 }
 
