@@ -220,7 +220,7 @@ impl JavaServer {
 
     /// A four-letter word's answer ("" while the port is not open).
     fn four_letter(&self, cmd: &str) -> String {
-        four_letter(self.client, cmd)
+        self.process.four_letter(cmd)
     }
 
     /// Waits until `srvr` says `Mode: <mode>`; returns the answer.
@@ -266,19 +266,6 @@ impl JavaServer {
     fn kill(&mut self) {
         self.process.kill();
     }
-}
-
-fn four_letter(port: u16, cmd: &str) -> String {
-    let Ok(mut s) = TcpStream::connect_timeout(&addr(port), Duration::from_secs(2)) else {
-        return String::new();
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-    if s.write_all(cmd.as_bytes()).is_err() {
-        return String::new();
-    }
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    out
 }
 
 /// A minimal blocking ZooKeeper client (what the scenarios need: create2, getData).
