@@ -19,6 +19,7 @@
 #   COMPAT_ZOO_CFG_EXTRA     more zoo.cfg lines (keys not set above)
 #   COMPAT_SERVER_EXTRA_CFG  extra zoo.cfg lines (a suite's TLS/SASL settings)
 #   COMPAT_SERVER_PROPS      extra -Dkey=value arguments (space-separated) for either server
+#   COMPAT_CLUSTER_SIZE      N > 1: start an ensemble of N members (ZK_CONNECT names them all)
 #
 # Every function here is bounded in time; nothing waits forever.
 
@@ -167,9 +168,49 @@ compat_server_preflight() {
     COMPAT_SERVER_BIN="$bin"
 }
 
+# compat_launch KIND DIR LOG: start KIND (zookeeper | ferrokeeper) on DIR/zoo.cfg in the
+# background, logging to LOG (Java's stdout to DIR/stdout.log); sets COMPAT_SERVER_PID.
+# Ferrokeeper writes the opcodes it served to DIR/opcodes.txt on shutdown.
+compat_launch() {
+    local kind="$1" dir="$2" log="$3"
+    local extra_props=()
+    # shellcheck disable=SC2206 # space-separated -D arguments, by design
+    [ -n "${COMPAT_SERVER_PROPS:-}" ] && extra_props=($COMPAT_SERVER_PROPS)
+    case "$kind" in
+        zookeeper)
+            cat >"$dir/log4j.properties" <<EOF
+log4j.rootLogger=INFO, FILE
+log4j.appender.FILE=org.apache.log4j.FileAppender
+log4j.appender.FILE.File=$log
+log4j.appender.FILE.layout=org.apache.log4j.PatternLayout
+log4j.appender.FILE.layout.ConversionPattern=%d{ISO8601} %-5p [%t:%C{1}@%L] %m%n
+EOF
+            java -Xmx512m \
+                -Dlog4j.configuration="file:$dir/log4j.properties" \
+                -Dznode.container.checkIntervalMs="${COMPAT_CONTAINER_CHECK_MS:-1000}" \
+                -Dzookeeper.admin.enableServer=false \
+                "${extra_props[@]}" \
+                -cp "$(compat_zk_server_classpath)" \
+                org.apache.zookeeper.server.quorum.QuorumPeerMain "$dir/zoo.cfg" \
+                >"$dir/stdout.log" 2>&1 </dev/null &
+            COMPAT_SERVER_PID=$!
+            ;;
+        ferrokeeper)
+            # As for the JVM: ZooKeeper reads znode.container.* only as system properties.
+            FERROKEEPER_OPCODE_STATS="$dir/opcodes.txt" \
+                "$COMPAT_SERVER_BIN" -Dznode.container.checkIntervalMs="${COMPAT_CONTAINER_CHECK_MS:-1000}" \
+                "${extra_props[@]}" --config "$dir/zoo.cfg" >"$log" 2>&1 </dev/null &
+            COMPAT_SERVER_PID=$!
+            ;;
+    esac
+}
+
 # compat_server_up: make ZK_CONNECT point at a running server.
 #  - ZK_CONNECT already set: use it as is (nothing is started or stopped).
-#  - otherwise start ZK_SERVER (ferrokeeper by default) on a free 127.0.0.1 port.
+#  - otherwise start ZK_SERVER (ferrokeeper by default) on a free 127.0.0.1 port; with
+#    COMPAT_CLUSTER_SIZE=N (N > 1) an ensemble of N members of that kind instead, each in
+#    DIR/nodeK with its own free client, quorum and election ports, and ZK_CONNECT names
+#    every member's client port.
 compat_server_up() {
     if [ -n "${ZK_CONNECT:-}" ]; then
         compat_log "using the server at ZK_CONNECT=$ZK_CONNECT (not started by this suite)"
@@ -179,14 +220,32 @@ compat_server_up() {
     compat_server_preflight
     local kind="${ZK_SERVER:-ferrokeeper}"
     local bin="$COMPAT_SERVER_BIN"
+    local size="${COMPAT_CLUSTER_SIZE:-1}"
 
     COMPAT_SERVER_DIR="$(mktemp -d "${TMPDIR:-/tmp}/compat-$COMPAT_SUITE-$kind.XXXXXX")"
-    mkdir -p "$COMPAT_SERVER_DIR/data"
+    if [ "$size" -gt 1 ]; then
+        compat_cluster_up "$kind" "$size"
+        return 0
+    fi
     local port
     port="$(compat_free_port)" || compat_die "could not find a free port"
-    cat >"$COMPAT_SERVER_DIR/zoo.cfg" <<EOF
+    compat_write_cfg "$COMPAT_SERVER_DIR" "$port"
+    compat_launch "$kind" "$COMPAT_SERVER_DIR" "$COMPAT_SERVER_DIR/server.log"
+    compat_log "starting $kind on 127.0.0.1:$port (pid $COMPAT_SERVER_PID, dir $COMPAT_SERVER_DIR)${bin:+ bin=$bin}"
+    compat_wait_serving "$kind" "$COMPAT_SERVER_PID" "$port" "$COMPAT_SERVER_DIR"
+    ZK_CONNECT="127.0.0.1:$port"
+    export ZK_CONNECT ZK_SERVER="$kind"
+}
+
+# compat_write_cfg DIR PORT: DIR/zoo.cfg of a server with data in DIR/data serving clients on
+# 127.0.0.1:PORT (the suites' common settings plus COMPAT_ZOO_CFG_EXTRA and
+# COMPAT_SERVER_EXTRA_CFG).
+compat_write_cfg() {
+    local dir="$1" port="$2"
+    mkdir -p "$dir/data"
+    cat >"$dir/zoo.cfg" <<EOF
 tickTime=${COMPAT_TICK_TIME:-2000}
-dataDir=$COMPAT_SERVER_DIR/data
+dataDir=$dir/data
 clientPort=$port
 clientPortAddress=127.0.0.1
 4lw.commands.whitelist=*
@@ -196,48 +255,20 @@ admin.enableServer=false
 ${COMPAT_ZOO_CFG_EXTRA:-}
 EOF
     if [ -n "${COMPAT_SERVER_EXTRA_CFG:-}" ]; then
-        printf '%s\n' "$COMPAT_SERVER_EXTRA_CFG" >>"$COMPAT_SERVER_DIR/zoo.cfg"
+        printf '%s\n' "$COMPAT_SERVER_EXTRA_CFG" >>"$dir/zoo.cfg"
     fi
-    local extra_props=()
-    # shellcheck disable=SC2206 # space-separated -D arguments, by design
-    [ -n "${COMPAT_SERVER_PROPS:-}" ] && extra_props=($COMPAT_SERVER_PROPS)
-    local log="$COMPAT_SERVER_DIR/server.log"
-    case "$kind" in
-        zookeeper)
-            cat >"$COMPAT_SERVER_DIR/log4j.properties" <<EOF
-log4j.rootLogger=INFO, FILE
-log4j.appender.FILE=org.apache.log4j.FileAppender
-log4j.appender.FILE.File=$log
-log4j.appender.FILE.layout=org.apache.log4j.PatternLayout
-log4j.appender.FILE.layout.ConversionPattern=%d{ISO8601} %-5p [%t:%C{1}@%L] %m%n
-EOF
-            java -Xmx512m \
-                -Dlog4j.configuration="file:$COMPAT_SERVER_DIR/log4j.properties" \
-                -Dznode.container.checkIntervalMs="${COMPAT_CONTAINER_CHECK_MS:-1000}" \
-                -Dzookeeper.admin.enableServer=false \
-                "${extra_props[@]}" \
-                -cp "$(compat_zk_server_classpath)" \
-                org.apache.zookeeper.server.quorum.QuorumPeerMain "$COMPAT_SERVER_DIR/zoo.cfg" \
-                >"$COMPAT_SERVER_DIR/stdout.log" 2>&1 </dev/null &
-            COMPAT_SERVER_PID=$!
-            ;;
-        ferrokeeper)
-            # As for the JVM: ZooKeeper reads znode.container.* only as system properties.
-            FERROKEEPER_OPCODE_STATS="$COMPAT_SERVER_DIR/opcodes.txt" \
-                "$bin" -Dznode.container.checkIntervalMs="${COMPAT_CONTAINER_CHECK_MS:-1000}" "${extra_props[@]}" --config "$COMPAT_SERVER_DIR/zoo.cfg" >"$log" 2>&1 </dev/null &
-            COMPAT_SERVER_PID=$!
-            ;;
-    esac
-    compat_log "starting $kind on 127.0.0.1:$port (pid $COMPAT_SERVER_PID, dir $COMPAT_SERVER_DIR)${bin:+ bin=$bin}"
+}
 
-    local t_start deadline answer
+# compat_wait_serving KIND PID PORT DIR: wait (ZK_START_TIMEOUT seconds at most) until the
+# server answers srvr as a serving server; dies, with DIR's log, if it exits or never does.
+compat_wait_serving() {
+    local kind="$1" pid="$2" port="$3" dir="$4" t_start deadline answer
     t_start="$(compat_now_ms)"
     deadline=$((t_start + ${ZK_START_TIMEOUT:-30} * 1000))
     while :; do
-        if ! kill -0 "$COMPAT_SERVER_PID" 2>/dev/null; then
-            compat_server_dump_log
-            COMPAT_SERVER_PID=""
-            compat_die "$kind exited during start-up"
+        if ! kill -0 "$pid" 2>/dev/null; then
+            COMPAT_SERVER_DIR="$dir" compat_server_dump_log
+            compat_die "$kind (pid $pid) exited during start-up"
         fi
         answer="$(compat_4lw 127.0.0.1 "$port" srvr)"
         # Apache ZooKeeper answers srvr before it serves; wait for the real answer.
@@ -245,13 +276,44 @@ EOF
             break
         fi
         if [ "$(compat_now_ms)" -ge "$deadline" ]; then
-            compat_server_dump_log
-            compat_die "$kind did not answer srvr within ${ZK_START_TIMEOUT:-30}s"
+            COMPAT_SERVER_DIR="$dir" compat_server_dump_log
+            compat_die "$kind on port $port did not answer srvr within ${ZK_START_TIMEOUT:-30}s"
         fi
         sleep 0.2
     done
-    compat_log "$kind is up after $(($(compat_now_ms) - t_start)) ms: $(printf '%s' "$answer" | head -n 1)"
-    ZK_CONNECT="127.0.0.1:$port"
+    compat_log "$kind on port $port is up after $(($(compat_now_ms) - t_start)) ms: $(printf '%s' "$answer" | grep -m1 -E '^Mode|version')"
+}
+
+# The members compat_cluster_up started (their pids), stopped by compat_server_stop.
+COMPAT_CLUSTER_PIDS=()
+
+# compat_cluster_up KIND N: N members of KIND on 127.0.0.1 under COMPAT_SERVER_DIR/nodeK;
+# waits until every member serves and sets ZK_CONNECT to all of them.
+compat_cluster_up() {
+    local kind="$1" n="$2" k servers="" connect="" ports=() dir
+    for ((k = 1; k <= n; k++)); do
+        ports[k]="$(compat_free_port)" || compat_die "could not find a free port"
+        servers+="server.$k=127.0.0.1:$(compat_free_port):$(compat_free_port)"$'\n'
+        connect+="${connect:+,}127.0.0.1:${ports[k]}"
+    done
+    for ((k = 1; k <= n; k++)); do
+        dir="$COMPAT_SERVER_DIR/node$k"
+        compat_write_cfg "$dir" "${ports[k]}"
+        echo "$k" >"$dir/data/myid"
+        {
+            printf 'initLimit=10\nsyncLimit=5\n%s' "$servers"
+            # Ferrokeeper's ensembles are opt-in while issue 13 is open.
+            [ "$kind" = ferrokeeper ] && echo "ferrokeeper.experimentalEnsemble=true"
+        } >>"$dir/zoo.cfg"
+        compat_launch "$kind" "$dir" "$dir/server.log"
+        COMPAT_CLUSTER_PIDS+=("$COMPAT_SERVER_PID")
+        COMPAT_SERVER_PID=""
+    done
+    compat_log "starting $n $kind members under $COMPAT_SERVER_DIR (pids ${COMPAT_CLUSTER_PIDS[*]})"
+    for ((k = 1; k <= n; k++)); do
+        compat_wait_serving "$kind" "${COMPAT_CLUSTER_PIDS[k - 1]}" "${ports[k]}" "$COMPAT_SERVER_DIR/node$k"
+    done
+    ZK_CONNECT="$connect"
     export ZK_CONNECT ZK_SERVER="$kind"
 }
 
@@ -268,6 +330,11 @@ compat_server_dump_log() {
 
 # Stop the server this suite started (SIGTERM, then SIGKILL after 10 s) and drop its temp dir.
 compat_server_stop() {
+    local member members=("${COMPAT_CLUSTER_PIDS[@]}")
+    COMPAT_CLUSTER_PIDS=()
+    for member in "${members[@]}"; do
+        COMPAT_SERVER_PID="$member" COMPAT_SERVER_DIR="" compat_server_stop
+    done
     if [ -n "$COMPAT_SERVER_PID" ]; then
         local pid="$COMPAT_SERVER_PID" i
         COMPAT_SERVER_PID=""
