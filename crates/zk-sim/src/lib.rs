@@ -21,7 +21,13 @@
 //!   and restarts later from its durable log and epoch files;
 //! * disks: each peer has one FIFO disk queue; every write becomes durable after a random
 //!   latency, and only then is the peer told;
-//! * clock skew: each peer's half ticks come at its own period (±30 %).
+//! * clock skew: each peer's half ticks come at its own period (±30 %);
+//! * pauses ([`SimConfig::pauses`], `--pauses`; off by default): a member (the established
+//!   leader half of the time) stops as a SIGSTOPped process does, for 1.5 to 8 s: nothing
+//!   reaches it (messages, disk completions, client requests wait, in order) and its clock
+//!   does not tick; then it resumes and gets all of them at once, its next half tick a
+//!   period later. A paused leader's followers elect a new one meanwhile, so a leader that
+//!   resumes still believing it leads is tested (the linearizable sync's case).
 //!
 //! Peer mode: clients submit opaque writes to a peer that says it is an established leader.
 //! Node mode: client sessions connect to random nodes and issue create / setData / delete /
@@ -125,6 +131,11 @@ pub struct SimConfig {
     /// the disk, and restart from the newest snapshot plus the log after it. `None` (the
     /// default): no snapshots but the SNAPs' (the recorded seeds' traces stay as they were).
     pub snap_count: Option<u64>,
+    /// Process pauses (see the fault model). Off by default (the recorded seeds' traces
+    /// stay as they were).
+    pub pauses: bool,
+    /// Node mode: how many of the [`SimConfig::clients`] only read (the last ones).
+    pub readers: usize,
 }
 
 impl SimConfig {
@@ -142,6 +153,8 @@ impl SimConfig {
             clients: 3,
             compact_on_restart: false,
             snap_count: None,
+            pauses: false,
+            readers: 0,
         }
     }
 
@@ -186,6 +199,8 @@ pub struct Outcome {
     pub snapshots: usize,
     /// Node mode: the longest log a peer held in memory after a step.
     pub max_log: usize,
+    /// Pauses that ended with the member resuming ([`SimConfig::pauses`]).
+    pub pauses: usize,
 }
 
 const TICK_MS: u64 = 200;
@@ -237,6 +252,13 @@ enum Ev {
         conn: u64,
         out: zk_node::Outgoing,
     },
+    /// A member stops (SIGSTOP): see the fault model.
+    Pause,
+    /// The paused member `id` (incarnation `inc`) resumes.
+    Resume {
+        id: i64,
+        inc: u64,
+    },
 }
 
 impl Ev {
@@ -255,6 +277,17 @@ impl Ev {
             Ev::ClientOp { .. } => 11,
             Ev::ToNode { .. } => 12,
             Ev::ToClient { .. } => 13,
+            Ev::Pause => 14,
+            Ev::Resume { .. } => 15,
+        }
+    }
+
+    /// The member an event happens at, if it is one a paused process would not see.
+    fn at_member(&self) -> Option<i64> {
+        match self {
+            Ev::Deliver { to, .. } => Some(*to),
+            Ev::Tick { id, .. } | Ev::Disk { id, .. } | Ev::ToNode { id, .. } => Some(*id),
+            _ => None,
         }
     }
 }
@@ -349,6 +382,11 @@ pub struct Sim {
     recovered: Option<u64>,
     /// Node mode: the simulated clients and the client-side checkers' state.
     world: nodes::World,
+    /// Paused members and what reached them meanwhile, in order (their half ticks are
+    /// dropped: a stopped process does not tick).
+    paused: BTreeMap<i64, Vec<Ev>>,
+    /// Pauses ended by a resume.
+    pauses: usize,
     violation: Option<String>,
     cxid: i32,
 }
@@ -418,6 +456,8 @@ impl Sim {
             probe: None,
             recovered: None,
             world: nodes::World::default(),
+            paused: BTreeMap::new(),
+            pauses: 0,
             violation: None,
             cxid: 0,
             cfg,
@@ -431,6 +471,10 @@ impl Sim {
         for ev in [Ev::Crash, Ev::Partition, Ev::Client] {
             let at = sim.rng.range(100, 1500);
             sim.schedule(at, ev);
+        }
+        if sim.cfg.pauses {
+            let at = sim.rng.range(1000, 4000);
+            sim.schedule(at, Ev::Pause);
         }
         if sim.cfg.nodes_mode {
             sim.start_clients();
@@ -508,6 +552,7 @@ impl Sim {
             revalidations: self.revalidations,
             snapshots: self.snapshots,
             max_log: self.max_log,
+            pauses: self.pauses,
         }
     }
 
@@ -520,6 +565,14 @@ impl Sim {
     }
 
     fn event(&mut self, ev: Ev) {
+        if let Some(id) = ev.at_member() {
+            if let Some(held) = self.paused.get_mut(&id) {
+                if !matches!(ev, Ev::Tick { .. }) {
+                    held.push(ev);
+                }
+                return;
+            }
+        }
         match ev {
             Ev::Deliver { from, to, msg } => {
                 if self.cfg.verbose {
@@ -606,9 +659,19 @@ impl Sim {
                 self.schedule(next, Ev::Partition);
             }
             Ev::Heal => self.heal(),
+            Ev::Pause => self.pause(),
+            Ev::Resume { id, inc } => self.resume(id, inc),
             Ev::Calm => {
                 self.faults = false;
                 self.heal();
+                let paused: Vec<(i64, u64)> = self
+                    .paused
+                    .keys()
+                    .filter_map(|id| self.nodes.get(id).map(|n| (*id, n.inc)))
+                    .collect();
+                for (id, inc) in paused {
+                    self.resume(id, inc);
+                }
                 self.calm_at = Some(self.now);
                 // Liveness waits for the commit of a write submitted from now on.
                 self.probe = Some(i64::from(self.cxid));
@@ -680,10 +743,71 @@ impl Sim {
         self.schedule(next, Ev::Client);
     }
 
+    /// A member stops: the established leader half of the time, else any live member.
+    fn pause(&mut self) {
+        if !self.faults {
+            return;
+        }
+        let up: Vec<i64> = self
+            .up()
+            .into_iter()
+            .filter(|id| !self.paused.contains_key(id))
+            .collect();
+        let leader = up.iter().copied().find(|id| {
+            self.nodes
+                .get(id)
+                .and_then(Node::peer)
+                .is_some_and(|p| p.established_epoch().is_some())
+        });
+        let victim = match leader {
+            Some(l) if self.rng.chance(500) => Some(l),
+            _ if up.is_empty() => None,
+            _ => Some(up[self.rng.range(0, up.len() as u64 - 1) as usize]),
+        };
+        if let Some(id) = victim {
+            if self.cfg.verbose {
+                eprintln!("{:>6} ms peer {id}: paused", self.now);
+            }
+            self.paused.insert(id, Vec::new());
+            let inc = self.nodes.get(&id).map_or(0, |n| n.inc);
+            let back = self.rng.range(1500, 8000);
+            self.schedule(back, Ev::Resume { id, inc });
+        }
+        let next = self.rng.range(3000, 9000);
+        self.schedule(next, Ev::Pause);
+    }
+
+    /// A paused member resumes: what reached it meanwhile comes now, in order, and its
+    /// half ticks start again a period later.
+    fn resume(&mut self, id: i64, inc: u64) {
+        let Some(n) = self.nodes.get(&id) else { return };
+        if n.inc != inc {
+            return;
+        }
+        let Some(held) = self.paused.remove(&id) else {
+            return;
+        };
+        if self.cfg.verbose {
+            eprintln!(
+                "{:>6} ms peer {id}: resumed ({} events held)",
+                self.now,
+                held.len()
+            );
+        }
+        self.pauses += 1;
+        let period = n.half_tick_ms;
+        for ev in held {
+            self.schedule(0, ev);
+        }
+        self.schedule(period, Ev::Tick { id, inc });
+    }
+
     fn crash(&mut self, id: i64) {
         if self.cfg.verbose {
             eprintln!("{:>6} ms peer {id}: crash", self.now);
         }
+        // A paused process killed: what waited for it is lost with it.
+        self.paused.remove(&id);
         if let Some(n) = self.nodes.get_mut(&id) {
             n.role = None;
             n.disk.clear();
@@ -1109,10 +1233,13 @@ impl Sim {
         self.leaders.insert(epoch, id);
         let log = self.log_of(id);
         let theirs: BTreeMap<i64, u64> = log.iter().copied().collect();
+        // Txns of earlier epochs only: a leader that resumes from a pause may learn late
+        // that a quorum acked its NEWLEADER (the acks waited while it was stopped); its
+        // epoch was established when they were sent, before any later epoch began.
         if let Some((x, _)) = self
             .committed
             .iter()
-            .find(|(x, h)| theirs.get(x) != Some(h))
+            .find(|(x, h)| (**x >> 32) < epoch && theirs.get(x) != Some(h))
         {
             let x = *x;
             return self.fail(format!(

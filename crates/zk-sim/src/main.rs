@@ -1,10 +1,12 @@
 //! `zk-sim --seed N | --seeds A..B [--nodes 3|5] [--observers K] [--mutation NAME]
-//! [--nodes-mode] [--compact-on-restart] [--snap-count N]`: runs seeds, prints failures with their replay command and a
+//! [--nodes-mode] [--compact-on-restart] [--snap-count N] [--pauses] [--clients N] [--readers K]`: runs seeds, prints failures with their replay command and a
 //! summary with election-time percentiles. `--nodes-mode` runs whole zk-nodes with
 //! simulated clients (see the crate docs) instead of bare peers; `--compact-on-restart`
 //! brings restarted peers back from a snapshot base (`SimConfig::compact_on_restart`);
 //! `--snap-count N` (node mode) has members snapshot every N txns and bound their
-//! in-memory logs (`SimConfig::snap_count`).
+//! in-memory logs (`SimConfig::snap_count`); `--pauses` adds process pauses (SIGSTOP and
+//! SIGCONT) to the faults (`SimConfig::pauses`); `--clients N` sets node mode's simulated
+//! clients (default 3), `--readers K` how many of them only read (default 0).
 
 use std::process::ExitCode;
 
@@ -12,7 +14,7 @@ use zk_sim::{percentile, replay_command, run, SimConfig};
 use zk_zab::Mutation;
 
 fn usage() -> ExitCode {
-    eprintln!("usage: zk-sim (--seed N | --seeds A..B) [--nodes 3|5] [--observers K] [--mutation none|count-vote-twice|commit-before-quorum|ack-newleader-before-persist|diff-without-truncate|sync-without-leader|keep-tree-on-truncate|count-observer-ack|sync-without-confirmation] [--nodes-mode] [--compact-on-restart] [--snap-count N]");
+    eprintln!("usage: zk-sim (--seed N | --seeds A..B) [--nodes 3|5] [--observers K] [--mutation none|count-vote-twice|commit-before-quorum|ack-newleader-before-persist|diff-without-truncate|sync-without-leader|keep-tree-on-truncate|count-observer-ack|sync-without-confirmation] [--nodes-mode] [--compact-on-restart] [--snap-count N] [--pauses] [--clients N] [--readers K]");
     ExitCode::from(2)
 }
 
@@ -26,11 +28,19 @@ fn main() -> ExitCode {
     let mut nodes_mode = false;
     let mut compact = false;
     let mut snap_count = None;
+    let mut pauses = false;
+    let mut clients = None;
+    let mut readers = 0usize;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         if a == "--nodes-mode" {
             nodes_mode = true;
             mutation_arg.push_str(" --nodes-mode");
+            continue;
+        }
+        if a == "--pauses" {
+            pauses = true;
+            mutation_arg.push_str(" --pauses");
             continue;
         }
         if a == "--compact-on-restart" {
@@ -57,6 +67,20 @@ fn main() -> ExitCode {
                 Ok(c @ 2..) => {
                     snap_count = Some(c);
                     mutation_arg.push_str(&format!(" --snap-count {c}"));
+                }
+                _ => return usage(),
+            },
+            "--clients" => match v.parse() {
+                Ok(c @ 1..=64) => {
+                    clients = Some(c);
+                    mutation_arg.push_str(&format!(" --clients {c}"));
+                }
+                _ => return usage(),
+            },
+            "--readers" => match v.parse() {
+                Ok(r) => {
+                    readers = r;
+                    mutation_arg.push_str(&format!(" --readers {r}"));
                 }
                 _ => return usage(),
             },
@@ -98,6 +122,7 @@ fn main() -> ExitCode {
     let mut revalidations = 0usize;
     let mut snapshots = 0usize;
     let mut max_log = 0usize;
+    let mut pauses_done = 0usize;
     let mut snaps_from_base = 0usize;
     for seed in seeds.0..=seeds.1 {
         let mut cfg = SimConfig::new(seed, nodes);
@@ -105,6 +130,11 @@ fn main() -> ExitCode {
         cfg.observers = observers;
         cfg.compact_on_restart = compact;
         cfg.snap_count = snap_count;
+        cfg.pauses = pauses;
+        if let Some(c) = clients {
+            cfg.clients = c;
+        }
+        cfg.readers = readers;
         cfg.mutation = mutation;
         cfg.verbose = single && std::env::var_os("ZK_SIM_VERBOSE").is_some();
         let o = run(cfg);
@@ -113,6 +143,7 @@ fn main() -> ExitCode {
         revalidations += o.revalidations;
         snapshots += o.snapshots;
         max_log = max_log.max(o.max_log);
+        pauses_done += o.pauses;
         snaps_from_base += o.snaps_from_base;
         if let Some(ms) = o.first_election_ms {
             elections.push(ms);
@@ -146,7 +177,7 @@ fn main() -> ExitCode {
         )
     };
     println!(
-        "{} seeds ({nodes} nodes, {observers} observers), {failures} failed, {events} events, {observer_commits} observer commits, {revalidations} REVALIDATEs, {snapshots} member snapshots, {snaps_from_base} SNAPs from a based leader, longest in-memory log {max_log}; first election ms: {}; recovery after faults (leader + a write committed) ms: {}",
+        "{} seeds ({nodes} nodes, {observers} observers), {failures} failed, {events} events, {observer_commits} observer commits, {revalidations} REVALIDATEs, {snapshots} member snapshots, {snaps_from_base} SNAPs from a based leader, longest in-memory log {max_log}, {pauses_done} pauses; first election ms: {}; recovery after faults (leader + a write committed) ms: {}",
         seeds.1 - seeds.0 + 1,
         pct(&elections),
         pct(&recoveries)

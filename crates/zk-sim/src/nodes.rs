@@ -9,6 +9,9 @@
 //! getData, with up to four requests in flight. A client whose node crashes, closes its
 //! connection, or leaves a request unanswered for [`REQUEST_TIMEOUT_MS`] moves to another
 //! node with its session and the last zxid it saw (a node that is behind refuses it).
+//! The last [`crate::SimConfig::readers`] clients only read (getData, exists, sync then
+//! getData), as services that watch their configuration do: a node whose clients are all
+//! readers has nothing in flight, so a sync there is answered on the confirmation alone.
 //!
 //! Checkers, in addition to the peer-level ones:
 //!
@@ -446,7 +449,11 @@ impl Sim {
     fn issue(&mut self, client: usize) {
         let path = Some(JString::from(format!("/p{}", self.rng.range(0, PATHS - 1))));
         let data = Some(Bytes::from(self.rng.next_u64().to_be_bytes().to_vec()));
-        let choice = self.rng.range(0, 9);
+        let mut choice = self.rng.range(0, 9);
+        if client >= self.cfg.clients.saturating_sub(self.cfg.readers) {
+            // A reader: getData, exists, or sync then getData.
+            choice = 6 + choice % 4;
+        }
         // Some creates are ephemeral: an expired session's closeSession deletes them.
         let flags = i32::from(self.rng.chance(300));
         let read = |path| Box::new(Request::GetData(GetDataRequest { path, watch: false }));
