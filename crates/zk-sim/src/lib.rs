@@ -777,7 +777,7 @@ impl Sim {
         self.schedule(next, Ev::Pause);
     }
 
-    /// A paused member resumes: what reached it meanwhile comes now, in order, and its
+    /// A paused member resumes: what reached it meanwhile is handled now, in order, and its
     /// half ticks start again a period later.
     fn resume(&mut self, id: i64, inc: u64) {
         let Some(n) = self.nodes.get(&id) else { return };
@@ -796,10 +796,15 @@ impl Sim {
         }
         self.pauses += 1;
         let period = n.half_tick_ms;
-        for ev in held {
-            self.schedule(0, ev);
-        }
         self.schedule(period, Ev::Tick { id, inc });
+        // Handled here, before anything else queued for this instant reaches the member:
+        // scheduled anew they would come after events sent later (a client's next request
+        // before the one that waited, say).
+        for ev in held {
+            self.events += 1;
+            self.hash = fnv(self.hash, &ev.kind().to_le_bytes());
+            self.event(ev);
+        }
     }
 
     fn crash(&mut self, id: i64) {

@@ -297,7 +297,7 @@ fn quick_seed_set_with_pauses() {
 /// quorum whether this node still leads): a leader resumed from a pause answers a reader's
 /// sync from its stale tree while a newer leader has acknowledged writes. The SyncRead
 /// checker. Recorded with `zk-sim --seeds 1..3000 --nodes-mode --pauses --clients 5
-/// --readers 4 --mutation sync-without-confirmation` (3 of 3000 seeds fail, the first at
+/// --readers 4 --mutation sync-without-confirmation` (2 of 3000 seeds fail, the first at
 /// seed 145; the same 3000 seeds pass without the mutation).
 #[test]
 fn node_mode_catches_a_sync_answered_without_confirmation() {
