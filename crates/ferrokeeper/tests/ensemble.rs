@@ -445,13 +445,7 @@ async fn mixed(kinds: Vec<NodeKind>, observers: usize, what: &str) {
     // Java compares the digest every txn carries with its own tree's after applying it:
     // a txn a Ferrokeeper leader proposed (or a tree a Ferrokeeper member built) that
     // disagreed would be counted here.
-    for i in all {
-        let mntr = cluster.four_letter(i, "mntr");
-        let mismatches = mntr
-            .lines()
-            .find_map(|l| l.strip_prefix("zk_digest_mismatches_count\t"));
-        assert_eq!(mismatches, Some("0"), "{what}: member {}:\n{mntr}", i + 1);
-    }
+    common::assert_no_digest_mismatches(&cluster, &all, what);
 }
 
 /// `mixed` with the Ferrokeeper member placed by `place`, when Java is here.

@@ -362,6 +362,35 @@ impl Cluster {
         }
     }
 
+    /// Stops node `i` as an operator does: SIGTERM, then SIGKILL if it is still running
+    /// after 20 s; reaps it.
+    pub fn stop(&mut self, i: usize) {
+        self.signal(i, "-TERM");
+        if let Some(mut c) = self.nodes[i].child.take() {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < deadline {
+                if !matches!(c.try_wait(), Ok(None)) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Node `i` runs `kind` from its next [`Cluster::start_node`] on (its zoo.cfg is
+    /// written anew; its data directory is left as it is).
+    pub fn set_kind(&mut self, i: usize, kind: NodeKind) -> Result<(), String> {
+        self.nodes[i].kind = kind;
+        self.write_config(i)
+    }
+
+    /// What node `i` runs.
+    pub fn kind(&self, i: usize) -> &NodeKind {
+        &self.nodes[i].kind
+    }
+
     /// SIGSTOP node `i`.
     pub fn pause(&mut self, i: usize) {
         self.signal(i, "-STOP");

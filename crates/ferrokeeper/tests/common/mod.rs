@@ -87,3 +87,20 @@ pub fn java_ensemble_available(test: &str, what: &str) -> bool {
     zk_testkit::java::available(&jars, test, what).is_some()
         && zk_testkit::java::require_tool("java", what).is_some()
 }
+
+/// Every member of `cluster` in `members` reports `zk_digest_mismatches_count 0` in `mntr`:
+/// each compared the digest every txn carried with its own tree's after applying it (Java
+/// does; so does Ferrokeeper), so a txn or a synced tree that disagreed would be counted.
+pub fn assert_no_digest_mismatches(
+    cluster: &zk_testkit::cluster::Cluster,
+    members: &[usize],
+    what: &str,
+) {
+    for &i in members {
+        let mntr = cluster.four_letter(i, "mntr");
+        let mismatches = mntr
+            .lines()
+            .find_map(|l| l.strip_prefix("zk_digest_mismatches_count\t"));
+        assert_eq!(mismatches, Some("0"), "{what}: member {}:\n{mntr}", i + 1);
+    }
+}
