@@ -282,6 +282,8 @@ fn ensemble_parts(
     pc.init_limit = cfg.init_limit.max(1) as u64;
     pc.sync_limit = cfg.sync_limit.max(1) as u64;
     pc.config_text = bytes::Bytes::from(cfg.quorum.to_string());
+    pc.commit_log_count = usize::try_from(cfg.commit_log_count).unwrap_or(500);
+    pc.txn_log_sync = cfg.snapshot_size_factor >= 0.0;
     // Distinct per start (learner connection ids carry it): seconds since 2020.
     let incarnation = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

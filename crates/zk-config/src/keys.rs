@@ -60,6 +60,8 @@ const MODELLED: &[&str] = &[
     "zookeeper.4lw.commands.whitelist",
     "zookeeper.globalOutstandingLimit",
     "zookeeper.snapCount",
+    "zookeeper.snapshotSizeFactor",
+    "zookeeper.commitLogCount",
     "zookeeper.snapSizeLimitInKb",
     "zookeeper.extendedTypesEnabled",
     "zookeeper.emulate353TTLNodes",

@@ -401,6 +401,13 @@ pub struct Config {
     pub jute_max_buffer_extra: i32,
     /// `zookeeper.snapCount`, default 100000; below 2 becomes 2.
     pub snap_count: i32,
+    /// `zookeeper.snapshotSizeFactor`, default 0.33 (above 1, or not a number: the default,
+    /// with a warning). Negative: a leader never syncs a learner from its txn log beyond
+    /// the committed log (it sends a SNAP instead), as `ZKDatabase.isTxnLogSyncEnabled`.
+    pub snapshot_size_factor: f64,
+    /// `zookeeper.commitLogCount`, default 500: the committed proposals a leader keeps to
+    /// DIFF learners from (`ZKDatabase.commitLogCount`).
+    pub commit_log_count: i32,
     /// `zookeeper.snapSizeLimitInKb`, default 4194304 (4 GB); ≤ 0 disables.
     pub snap_size_limit_kb: i64,
     /// `zookeeper.extendedTypesEnabled` (TTL nodes), default false.

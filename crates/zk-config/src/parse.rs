@@ -792,6 +792,26 @@ fn finish(
         .get_integer("zookeeper.jute.maxbuffer.extrasize", jute_max_buffer)
         .max(1024);
 
+    // ZKDatabase: above 1 or unparsable falls back to 0.33, with a warning.
+    let snapshot_size_factor = match sys.get("zookeeper.snapshotSizeFactor") {
+        None => 0.33,
+        Some(v) => match v.trim().parse::<f64>() {
+            Ok(f) if f <= 1.0 => f,
+            Ok(_) => {
+                w.push(format!(
+                    "The configured zookeeper.snapshotSizeFactor ({v}) is invalid, going to use the default 0.33"
+                ));
+                0.33
+            }
+            Err(_) => {
+                w.push(format!(
+                    "Error parsing zookeeper.snapshotSizeFactor ({v}), using default value 0.33"
+                ));
+                0.33
+            }
+        },
+    };
+    let commit_log_count = sys.get_integer("zookeeper.commitLogCount", 500).max(1);
     let mut snap_count = sys.get_integer("zookeeper.snapCount", 100_000);
     if snap_count < 2 {
         w.push(format!(
@@ -994,6 +1014,8 @@ fn finish(
         jute_max_buffer,
         jute_max_buffer_extra,
         snap_count,
+        snapshot_size_factor,
+        commit_log_count,
         snap_size_limit_kb: sys.get_long("zookeeper.snapSizeLimitInKb", 4_194_304),
         extended_types_enabled: sys.get_boolean("zookeeper.extendedTypesEnabled"),
         emulate_353_ttl_nodes: sys.get_boolean("zookeeper.emulate353TTLNodes"),

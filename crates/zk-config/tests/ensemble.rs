@@ -172,3 +172,38 @@ fn no_io_crates_in_the_dependency_tree() {
         }
     }
 }
+
+/// `zookeeper.snapshotSizeFactor` and `zookeeper.commitLogCount`, from zoo.cfg (stored with
+/// the `zookeeper.` prefix, as Java does) or -D, with ZKDatabase's fallbacks.
+#[test]
+fn learner_sync_sources_are_configurable() {
+    let c = load("dataDir=/zk/data\n", None, &[]).unwrap();
+    assert_eq!(
+        (c.config.snapshot_size_factor, c.config.commit_log_count),
+        (0.33, 500)
+    );
+    let c = load(
+        "dataDir=/zk/data\nsnapshotSizeFactor=-1\ncommitLogCount=20\n",
+        None,
+        &[],
+    )
+    .unwrap();
+    assert_eq!(
+        (c.config.snapshot_size_factor, c.config.commit_log_count),
+        (-1.0, 20)
+    );
+    for bad in ["1.5", "lots"] {
+        let c = load(
+            "dataDir=/zk/data\n",
+            None,
+            &[&format!("zookeeper.snapshotSizeFactor={bad}")],
+        )
+        .unwrap();
+        assert_eq!(c.config.snapshot_size_factor, 0.33, "{bad}");
+        assert!(
+            c.warnings.iter().any(|w| w.contains("snapshotSizeFactor")),
+            "{bad}: {:?}",
+            c.warnings
+        );
+    }
+}

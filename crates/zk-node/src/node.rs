@@ -337,8 +337,15 @@ impl Node {
         self.role.as_ref()
     }
 
-    /// Writes in flight: prepared and not yet applied.
+    /// Requests in flight (`zk_outstanding_requests`): standalone, the writes prepared and
+    /// not yet applied; on an ensemble member, every request of its clients not answered
+    /// yet (writes waiting for their commit, proposed here or forwarded to the leader,
+    /// forwarded syncs, and the reads queued behind them in their sessions), as Java counts
+    /// requests from submission to reply.
     pub fn outstanding(&self) -> usize {
+        if self.zab.is_some() {
+            return self.queues.values().map(VecDeque::len).sum();
+        }
         self.role.pending() + self.committed.len()
     }
 

@@ -379,7 +379,10 @@ fn a_followers_client_writes_through_the_leader_and_reads_and_syncs_locally() {
             })),
         },
     );
+    // All three wait in the session (zk_outstanding_requests), until answered.
+    assert_eq!(net.nodes[&f].outstanding(), 3);
     assert!(net.run(|n| n.replies(f, 1).len() >= 4));
+    assert_eq!(net.nodes[&f].outstanding(), 0);
     let r = net.replies(f, 1);
     let (xids, zxids): (Vec<i32>, Vec<i64>) = r[1..]
         .iter()

@@ -404,6 +404,7 @@ impl Core {
                 },
                 d = delivered(&mut peer_delivered) => match d {
                     Some(Delivered::Message { from, message }) => {
+                        log_sync_packet(&message, SyncDirection::FromLeader);
                         self.step(Input::Peer(Event::Received { from, message }))
                     }
                     // A follower whose leader connection broke looks at once (Java's
@@ -412,6 +413,7 @@ impl Core {
                         self.step(Input::Peer(Event::ConnectionLost { conn }))
                     }
                     Some(Delivered::Snapshot { from, conn, zxid, stream }) => {
+                        tracing::info!("Getting a snapshot from leader 0x{zxid:x}");
                         match snap_stream::stream_to_file(&stream) {
                             Ok(file) => {
                                 let data = Bytes::from(file);
@@ -540,7 +542,10 @@ impl Core {
                         Err(e) => tracing::error!("cannot send a SNAP to server {to}: {e}"),
                     }
                 }
-                message => net.send(to, message),
+                message => {
+                    log_sync_packet(&message, SyncDirection::To(to));
+                    net.send(to, message)
+                }
             },
             Command::Persist(txns) => self
                 .to_log
@@ -904,4 +909,41 @@ fn sasl_nonce() -> [u8; 24] {
         b[..16].copy_from_slice(&t.to_be_bytes());
     }
     b
+}
+
+/// Which way a quorum packet went, and with which peer.
+enum SyncDirection {
+    /// Received from the leader.
+    FromLeader,
+    /// Sent to the learner `sid`.
+    To(i64),
+}
+
+/// Logs how a learner is synced (DIFF, TRUNC or SNAP, and the zxid), on the learner with
+/// the words Java's `Learner.syncWithLeader` logs (operators grep for them) and on the
+/// leader as Java's `LearnerHandler` does. A received SNAP comes as its own delivery (the
+/// header with the streamed tree) and is logged there.
+fn log_sync_packet(message: &Message, direction: SyncDirection) {
+    use zk_zab::wire::packet::Packet;
+    let Message::Quorum { packet, .. } = message else {
+        return;
+    };
+    match (packet, direction) {
+        (Packet::Diff { zxid }, SyncDirection::FromLeader) => {
+            tracing::info!("Getting a diff from the leader 0x{zxid:x}")
+        }
+        (Packet::Trunc { zxid }, SyncDirection::FromLeader) => {
+            tracing::warn!("Truncating log to get in sync with the leader 0x{zxid:x}")
+        }
+        (Packet::Diff { zxid }, SyncDirection::To(sid)) => {
+            tracing::info!("Sending DIFF zxid=0x{zxid:x} for peer sid: {sid}")
+        }
+        (Packet::Trunc { zxid }, SyncDirection::To(sid)) => {
+            tracing::info!("Sending TRUNC zxid=0x{zxid:x} for peer sid: {sid}")
+        }
+        (Packet::Snap { zxid }, SyncDirection::To(sid)) => {
+            tracing::info!("Sending SNAP zxid=0x{zxid:x} for peer sid: {sid}")
+        }
+        _ => {}
+    }
 }

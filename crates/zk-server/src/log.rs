@@ -282,7 +282,7 @@ impl Writer {
     fn truncate(&mut self, z: i64) -> bool {
         match self.log.truncate_after(z) {
             Ok(()) => {
-                tracing::info!("Truncating log to get in sync with the leader 0x{z:x}");
+                tracing::info!("txn log truncated after 0x{z:x} (durable)");
                 self.tx.send(LogEvent::Truncated(z)).is_ok()
             }
             Err(e) => self.fail("truncating the txn log", e),

@@ -334,6 +334,12 @@ pub struct PeerConfig<Q> {
     /// tests/live_java.rs). [`PeerConfig::new`] leaves `version=0`, enough among zk-zab
     /// peers only.
     pub config_text: Bytes,
+    /// `zookeeper.commitLogCount` (500): a leader walks only the last this-many committed
+    /// proposals as its committed log; older ones count as its txn log.
+    pub commit_log_count: usize,
+    /// Whether a leader syncs a learner from its txn log beyond the committed log
+    /// (`zookeeper.snapshotSizeFactor` ≥ 0, the default); off, such a learner gets a SNAP.
+    pub txn_log_sync: bool,
 }
 
 impl<Q> PeerConfig<Q> {
@@ -350,6 +356,8 @@ impl<Q> PeerConfig<Q> {
             mutation: Mutation::None,
             learner_type: LearnerType::Participant,
             config_text: Bytes::from_static(b"version=0"),
+            commit_log_count: 500,
+            txn_log_sync: true,
         }
     }
 }
@@ -1274,11 +1282,17 @@ impl<Q: QuorumVerifier + Clone> Peer<Q> {
         // learner's zxid to walk from): SNAP, as Java does when its txn log does not reach.
         let below_base =
             self.base > 0 && peer_last_zxid <= self.base && peer_last_zxid != last_processed;
+        // Java's two sources: the last commitLogCount committed proposals in memory, and
+        // the txn log (here: the rest of the in-memory log, bounded by the snapshot
+        // intervals it spans), unless snapshotSizeFactor < 0 turned txn-log sync off.
+        let recent = &committed[committed
+            .len()
+            .saturating_sub(self.cfg.commit_log_count.max(1))..];
         let plan = sync_follower(SyncInput {
             force_snapshot: below_base,
             last_processed_zxid: last_processed,
-            committed_log: committed,
-            txn_log: Some(committed),
+            committed_log: recent,
+            txn_log: self.cfg.txn_log_sync.then_some(committed),
             peer_last_zxid,
         });
         let forward_from = match plan {

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use zk_zab::learner::EpochFile;
 use zk_zab::peer::{Command, Event, Message, Peer, PeerConfig, PeerRole};
 use zk_zab::quorum::Majority;
-use zk_zab::wire::packet::{ForwardedRequest, SessionTouch};
+use zk_zab::wire::packet::{ForwardedRequest, Packet, SessionTouch};
 
 struct Net {
     peers: BTreeMap<i64, Peer<Majority>>,
@@ -598,6 +598,51 @@ fn a_leader_from_a_snapshot_snaps_a_learner_below_its_base() {
     assert_eq!((p1.base(), p1.log()), (BASE + 1, &[][..]));
     assert!(net.peers[&2].is_serving());
     assert_eq!(net.peers[&2].base(), BASE);
+}
+
+/// How an empty learner is synced by a leader whose whole history is three committed txns:
+/// a DIFF of all three by default (the txn log reaches back to the first zxid), a SNAP once
+/// `snapshotSizeFactor < 0` turns txn-log sync off and the committed log (the last
+/// `commitLogCount` proposals, 2 here) does not reach it.
+fn sync_of_an_empty_learner(set: impl Fn(&mut PeerConfig<Majority>)) -> Vec<&'static str> {
+    let mut net = Net::new(3);
+    for id in [2, 3] {
+        let mut cfg = PeerConfig::new(id, Majority::new(vec![1, 2, 3]));
+        cfg.tick_ms = 200;
+        cfg.max_notification_interval_ms = 1600;
+        set(&mut cfg);
+        let log = vec![txn(1 << 32 | 1), txn(1 << 32 | 2), txn(1 << 32 | 3)];
+        net.peers.insert(id, Peer::new(cfg, log, 1, 1, 1));
+    }
+    assert!(net.run(|n| n.leader() == Some(3) && n.peers[&1].is_serving()));
+    net.sent
+        .iter()
+        .filter_map(|m| match m {
+            Message::Snapshot { .. } => Some("SNAP"),
+            Message::Quorum {
+                packet: Packet::Diff { .. },
+                ..
+            } => Some("DIFF"),
+            Message::Quorum {
+                packet: Packet::Trunc { .. },
+                ..
+            } => Some("TRUNC"),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn without_txn_log_sync_a_learner_beyond_the_committed_log_gets_a_snap() {
+    // Learner 2 is in sync (an empty DIFF); learner 1 is empty.
+    assert_eq!(sync_of_an_empty_learner(|_| {}), ["DIFF", "DIFF"]);
+    let off = |c: &mut PeerConfig<Majority>| {
+        c.commit_log_count = 2;
+        c.txn_log_sync = false;
+    };
+    let mut ways = sync_of_an_empty_learner(off);
+    ways.sort_unstable();
+    assert_eq!(ways, ["DIFF", "SNAP"]);
 }
 
 /// 3 voters and observer 4: the election never picks the observer (although its sid is the
