@@ -12,19 +12,8 @@ mod common;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use zk_testkit::cluster::{namespaces_available, Cluster, ClusterSpec, Network, NodeKind};
+use zk_testkit::cluster::{Cluster, ClusterSpec, NodeKind};
 use zk_testkit::recorder::{assert_history_accepted, final_states, record, RecordConfig};
-
-/// Network namespaces, or `None` after a loud notice (a failure under
-/// FERROKEEPER_REQUIRE_JAVA=1, which CI sets: CI runs as root).
-fn namespaces() -> Option<Network> {
-    if namespaces_available() {
-        return Some(Network::Namespaces);
-    }
-    let why = Err::<(), _>("network namespaces need root, ip and iptables".to_string());
-    zk_testkit::java::available(&why, "ensemble_faults (namespaces)", "Partition tests")?;
-    None
-}
 
 fn ferrokeeper() -> NodeKind {
     NodeKind::Ferrokeeper(PathBuf::from(env!("CARGO_BIN_EXE_ferrokeeper")))
@@ -40,10 +29,11 @@ async fn scenario(kind: NodeKind, size: usize, what: &str) {
     // tickTime and the session timeout) assume it has them.
     static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
     let _serial = ONE_AT_A_TIME.lock().await;
-    let Some(network) = tokio::task::spawn_blocking(namespaces)
-        .await
-        .expect("probe")
-    else {
+    let Some(network) = tokio::task::spawn_blocking(|| {
+        common::namespaces("ensemble_faults (namespaces)", "Partition tests")
+    })
+    .await
+    .expect("probe") else {
         return;
     };
     let mut cluster = tokio::task::spawn_blocking(move || {

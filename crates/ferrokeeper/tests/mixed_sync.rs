@@ -19,24 +19,13 @@ mod common;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use zk_testkit::cluster::{namespaces_available, Cluster, ClusterSpec, Network, NodeKind};
+use zk_testkit::cluster::{Cluster, ClusterSpec, NodeKind};
 use zookeeper_client::{Acls, Client, CreateMode};
 
 /// The member whose syncs are watched (sid 3), the new leader (sid 2), the third (sid 1).
 const LEARNER: usize = 2;
 const LEADER: usize = 1;
 const OTHER: usize = 0;
-
-/// Network namespaces (the TRUNC needs a partition), or `None` after a loud notice (a
-/// failure under FERROKEEPER_REQUIRE_JAVA=1, which CI sets: CI runs as root).
-fn namespaces() -> Option<Network> {
-    if namespaces_available() {
-        return Some(Network::Namespaces);
-    }
-    let why = Err::<(), _>("network namespaces need root, ip and iptables".to_string());
-    zk_testkit::java::available(&why, "mixed_sync (namespaces)", "Sync ways across kinds")?;
-    None
-}
 
 fn ferrokeeper() -> NodeKind {
     NodeKind::Ferrokeeper(PathBuf::from(env!("CARGO_BIN_EXE_ferrokeeper")))
@@ -114,10 +103,14 @@ async fn sync_ways(learner: NodeKind, leader: NodeKind, what: &str) {
     }
     static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
     let _serial = ONE_AT_A_TIME.lock().await;
-    let Some(network) = tokio::task::spawn_blocking(namespaces)
-        .await
-        .expect("probe")
-    else {
+    let Some(network) = tokio::task::spawn_blocking(|| {
+        common::namespaces(
+            "mixed_sync (namespaces)",
+            "Sync ways across kinds (the TRUNC needs a partition)",
+        )
+    })
+    .await
+    .expect("probe") else {
         return;
     };
     let mut spec = ClusterSpec::uniform(3, NodeKind::Java, network);

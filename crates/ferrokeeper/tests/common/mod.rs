@@ -104,3 +104,15 @@ pub fn assert_no_digest_mismatches(
         assert_eq!(mismatches, Some("0"), "{what}: member {}:\n{mntr}", i + 1);
     }
 }
+
+/// Network namespaces for `test` (partitions need them), or `None` after a loud notice
+/// naming `what` (a failure under FERROKEEPER_REQUIRE_JAVA=1, which CI sets: CI runs as
+/// root).
+pub fn namespaces(test: &str, what: &str) -> Option<zk_testkit::cluster::Network> {
+    if zk_testkit::cluster::namespaces_available() {
+        return Some(zk_testkit::cluster::Network::Namespaces);
+    }
+    let why = Err::<(), _>("network namespaces need root, ip and iptables".to_string());
+    zk_testkit::java::available(&why, test, what)?;
+    None
+}
