@@ -86,7 +86,8 @@ pub fn render_local(word: FourLetterWord, settings: &Settings, stats: &Stats) ->
     }
     match word {
         W::Ruok => "imok".into(),
-        // Ferrokeeper never serves read-only.
+        // IsroCommand: "ro" from a ReadOnlyZooKeeperServer.
+        W::Isro if stats.read_only.load(Ordering::Relaxed) => "ro".into(),
         W::Isro => "rw".into(),
         W::Conf => conf(settings),
         W::Envi => envi(),
@@ -166,6 +167,9 @@ fn render_local_by_name(cmd: &str, v: &CoreView<'_>) -> String {
 fn stat(with_clients: bool, v: &CoreView<'_>, out: &mut String) {
     let conns = v.stats.conns.snapshot();
     let _ = writeln!(out, "Zookeeper version: {}", full_version());
+    if v.role == zk_node::RoleKind::ReadOnly {
+        out.push_str("READ-ONLY mode; serving only read-only clients\n");
+    }
     if with_clients {
         out.push_str("Clients:\n");
         for c in &conns {
