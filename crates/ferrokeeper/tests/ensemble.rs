@@ -4,7 +4,8 @@
 //! follower's and a quiet leader's restart (syncing by DIFF) and a member's restart with an
 //! emptied data directory. A single participant runs
 //! standalone, as Apache ZooKeeper runs it. The fault scenarios under load are in
-//! `ensemble_faults.rs`.
+//! `ensemble_faults.rs`. With `readonlymode.enabled` a member left alone serves read-only
+//! clients until the others return.
 
 mod common;
 
@@ -482,4 +483,117 @@ async fn a_ferrokeeper_observer_of_a_java_ensemble() {
 async fn a_ferrokeeper_follower_of_a_java_leader() {
     let place = |fk| vec![fk, NodeKind::Java, NodeKind::Java];
     mixed_with(place, 0, "a Ferrokeeper follower, Java leader").await;
+}
+
+/// Read-only mode on real processes (`-Dreadonlymode.enabled=true`, `localSessionsEnabled`,
+/// as kazoo's TestReadOnlyMode runs Java): a member whose two peers are gone serves
+/// `readOnly` clients after the grace period (`isro` says `ro`, `srvr` says read-only) from
+/// the data it holds, answers a create with NOTREADONLY, and refuses a client that did not
+/// ask for read-only; once the others are back it rejoins, closes the read-only
+/// connections, serves read-write sessions again and answers a reconnect to the read-only
+/// session as expired (the session was local to the read-only server).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_left_alone_serves_read_only_clients_until_the_others_return() {
+    use zk_testkit::wire::{ConnectReq, Raw, J};
+    let open: &[(i32, &str, &str)] = &[(31, "world", "anyone")];
+    let kind = NodeKind::Ferrokeeper(PathBuf::from(env!("CARGO_BIN_EXE_ferrokeeper")));
+    let mut spec = ClusterSpec::uniform(3, kind, Network::Loopback);
+    spec.extra.push_str("localSessionsEnabled=true\n");
+    spec.properties.push("readonlymode.enabled=true".into());
+    let mut cluster = start(spec).await;
+    let all = [0, 1, 2];
+    let leader = serving(&cluster, &all);
+    let x = (leader + 1) % 3;
+    assert_eq!(cluster.four_letter(x, "isro"), "rw");
+    // Written through x: answered once x applied it.
+    let mut c = Raw::connect(&cluster.client_addr(x)).await;
+    c.handshake(&ConnectReq::default())
+        .await
+        .expect("a session");
+    let create = |path: &str| J::new().create(path, b"before", open, 0).bytes();
+    assert_eq!(c.call(1, 1, &create("/ro")).await.err, 0);
+    drop(c);
+
+    for i in all.into_iter().filter(|&i| i != x) {
+        cluster.kill(i);
+    }
+    let ro_mode = tokio::task::block_in_place(|| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while std::time::Instant::now() < deadline {
+            if cluster.four_letter(x, "isro") == "ro" {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    });
+    assert!(ro_mode, "isro never said ro");
+    let srvr = cluster.four_letter(x, "srvr");
+    assert!(
+        srvr.contains("\nREAD-ONLY mode; serving only read-only clients\n")
+            && srvr.contains("\nMode: read-only\n"),
+        "{srvr}"
+    );
+    assert!(cluster
+        .four_letter(x, "mntr")
+        .contains("zk_server_state\tread-only\n"));
+
+    let addr = cluster.client_addr(x);
+    let mut plain = Raw::connect(&addr).await;
+    assert!(
+        plain.handshake(&ConnectReq::default()).await.is_none(),
+        "a client that did not ask for read-only is refused"
+    );
+    let mut ro = Raw::connect(&addr).await;
+    let resp = ro
+        .handshake(&ConnectReq {
+            read_only: Some(true),
+            ..ConnectReq::default()
+        })
+        .await
+        .expect("a read-only session");
+    assert_eq!(resp.read_only, Some(true));
+    assert_ne!(resp.session_id, 0);
+    let (ro_session, ro_passwd) = (resp.session_id, resp.passwd.clone());
+    let got = ro
+        .call(1, 4, &J::new().str("/ro").bool(false).bytes())
+        .await;
+    assert_eq!(got.err, 0);
+    assert_eq!(got.r().buf().as_deref(), Some(&b"before"[..]));
+    assert_eq!(ro.call(2, 1, &create("/new")).await.err, -119);
+    assert_eq!(
+        ro.call(3, 4, &J::new().str("/new").bool(false).bytes())
+            .await
+            .err,
+        -101
+    );
+
+    for i in all.into_iter().filter(|&i| i != x) {
+        cluster.start_node(i).expect("restart");
+    }
+    serving(&cluster, &all);
+    ro.expect_closed().await;
+    assert_eq!(cluster.four_letter(x, "isro"), "rw");
+    let mut rw = Raw::connect(&addr).await;
+    let resp = rw
+        .handshake(&ConnectReq {
+            read_only: Some(true),
+            ..ConnectReq::default()
+        })
+        .await
+        .expect("a read-write session");
+    assert_eq!(resp.read_only, Some(false));
+    assert_ne!(resp.session_id, 0);
+    assert_eq!(rw.call(1, 1, &create("/new")).await.err, 0);
+    // The read-only session was x's alone, gone with its read-only server.
+    let mut again = Raw::connect(&addr).await;
+    let resp = again
+        .handshake(&ConnectReq {
+            session_id: ro_session,
+            passwd: ro_passwd,
+            ..ConnectReq::default()
+        })
+        .await
+        .expect("an answer");
+    assert_eq!((resp.session_id, resp.timeout), (0, 0), "expired");
 }
