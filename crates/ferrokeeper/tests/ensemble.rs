@@ -485,20 +485,36 @@ async fn a_ferrokeeper_follower_of_a_java_leader() {
     mixed_with(place, 0, "a Ferrokeeper follower, Java leader").await;
 }
 
-/// Read-only mode on real processes (`-Dreadonlymode.enabled=true`, `localSessionsEnabled`,
-/// as kazoo's TestReadOnlyMode runs Java): a member whose two peers are gone serves
-/// `readOnly` clients after the grace period (`isro` says `ro`, `srvr` says read-only) from
-/// the data it holds, answers a create with NOTREADONLY, and refuses a client that did not
-/// ask for read-only; once the others are back it rejoins, closes the read-only
-/// connections, serves read-write sessions again and answers a reconnect to the read-only
-/// session as expired (the session was local to the read-only server).
+/// Read-only mode on real processes (`-Dreadonlymode.enabled=true`, local sessions, as
+/// kazoo's TestReadOnlyMode runs Java): a member whose two peers are gone serves `readOnly`
+/// clients after the grace period (`isro` says `ro`, `srvr` and `mntr` say read-only) from
+/// the data it holds, answers create, sync and setData with NOTREADONLY, serves reads and
+/// pings, closes a read-only session on closeSession, and refuses a client that did not ask
+/// for read-only and the renewal of a global session; once the others are back it rejoins,
+/// closes the read-only connections, serves read-write sessions again and answers a
+/// reconnect to the read-only session as expired (the session was local to the read-only
+/// server). The same scenario passes on Java 3.8 members (the next test).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_left_alone_serves_read_only_clients_until_the_others_return() {
+    let kind = NodeKind::Ferrokeeper(PathBuf::from(env!("CARGO_BIN_EXE_ferrokeeper")));
+    read_only_scenario(kind).await;
+}
+
+/// The same scenario on Java 3.8 members: the reference the Ferrokeeper run is held to.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn java_members_left_alone_serve_read_only_clients_the_same_way() {
+    if !common::java_ensemble_available("ensemble", "read-only mode of a Java ensemble") {
+        return;
+    }
+    read_only_scenario(NodeKind::Java).await;
+}
+
+async fn read_only_scenario(kind: NodeKind) {
     use zk_testkit::wire::{ConnectReq, Raw, J};
     let open: &[(i32, &str, &str)] = &[(31, "world", "anyone")];
-    let kind = NodeKind::Ferrokeeper(PathBuf::from(env!("CARGO_BIN_EXE_ferrokeeper")));
     let mut spec = ClusterSpec::uniform(3, kind, Network::Loopback);
-    spec.extra.push_str("localSessionsEnabled=true\n");
+    spec.extra
+        .push_str("localSessionsEnabled=true\nlocalSessionsUpgradingEnabled=true\n");
     spec.properties.push("readonlymode.enabled=true".into());
     let mut cluster = start(spec).await;
     let all = [0, 1, 2];
@@ -512,6 +528,11 @@ async fn a_member_left_alone_serves_read_only_clients_until_the_others_return() 
         .expect("a session");
     let create = |path: &str| J::new().create(path, b"before", open, 0).bytes();
     assert_eq!(c.call(1, 1, &create("/ro")).await.err, 0);
+    // An ephemeral makes the session global (Java upgrades its local session; Ferrokeeper's
+    // sessions are global from the start).
+    let eph = J::new().create("/eph", b"", open, 1).bytes();
+    assert_eq!(c.call(2, 1, &eph).await.err, 0);
+    let (global, global_passwd) = (c.session_id, c.passwd.clone());
     drop(c);
 
     for i in all.into_iter().filter(|&i| i != x) {
@@ -567,6 +588,39 @@ async fn a_member_left_alone_serves_read_only_clients_until_the_others_return() 
             .err,
         -101
     );
+    // sync and setData are refused too; exists and ping are served.
+    assert_eq!(ro.call(4, 9, &J::new().str("/ro").bytes()).await.err, -119);
+    let set = J::new().str("/ro").buf(b"after").i32(-1).bytes();
+    assert_eq!(ro.call(5, 5, &set).await.err, -119);
+    assert_eq!(
+        ro.call(6, 3, &J::new().str("/ro").bool(true).bytes())
+            .await
+            .err,
+        0
+    );
+    assert_eq!(ro.call(-2, 11, &[]).await.err, 0);
+    // A global session (the database holds it) is not renewed in read-only mode.
+    let mut renew = Raw::connect(&addr).await;
+    let answer = renew
+        .handshake(&ConnectReq {
+            session_id: global,
+            passwd: global_passwd,
+            read_only: Some(true),
+            ..ConnectReq::default()
+        })
+        .await;
+    assert!(answer.is_none(), "a global session renewed: {answer:?}");
+    // closeSession of a read-only session: answered, then the connection closes.
+    let mut closing = Raw::connect(&addr).await;
+    closing
+        .handshake(&ConnectReq {
+            read_only: Some(true),
+            ..ConnectReq::default()
+        })
+        .await
+        .expect("a read-only session");
+    assert_eq!(closing.call(1, -11, &[]).await.err, 0);
+    closing.expect_closed().await;
 
     for i in all.into_iter().filter(|&i| i != x) {
         cluster.start_node(i).expect("restart");
