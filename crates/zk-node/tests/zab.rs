@@ -76,10 +76,16 @@ impl Net {
         Net::build(verifier, 3 + observers, None, None)
     }
 
-    /// Voters 1..=3 with `readonlymode.enabled` (and local sessions), tick 200 ms.
-    fn with_read_only() -> Net {
+    /// Voters 1..=3 and observers 4..=3+observers with `readonlymode.enabled` (and local
+    /// sessions), tick 200 ms.
+    fn with_read_only(observers: i64) -> Net {
         let verifier: Verifier = Arc::new(Majority::new(1..=3));
-        Net::build(verifier, 3, None, Some(ReadOnlyMode::new(200, true)))
+        Net::build(
+            verifier,
+            3 + observers,
+            None,
+            Some(ReadOnlyMode::new(200, true)),
+        )
     }
 
     /// Voters 1..=3 that snapshot every `snap_count` txns (randomized as standalone does)
@@ -788,7 +794,7 @@ fn served_in_read_only_mode() -> Vec<Request> {
 /// serves read-write sessions again.
 #[test]
 fn a_looking_member_serves_read_only_clients_after_the_delay_until_it_rejoins() {
-    let mut net = Net::with_read_only();
+    let mut net = Net::with_read_only(0);
     assert!(net.run(|n| (1..=3).all(|id| n.kind(id).tree_is_committed())));
     let l = leader(&net);
     net.input(l, connect_input(1, connect(0, 0)));
@@ -904,6 +910,17 @@ fn a_looking_member_serves_read_only_clients_after_the_delay_until_it_rejoins() 
         }) => assert_eq!(d.data.as_deref(), Some(&b"x"[..])),
         other => panic!("{other:?}"),
     }
+    // A body that does not decode: the refusal goes by opcode; a read is MARSHALLINGERROR.
+    for (xid, op, want) in [
+        (200, zk_proto::OpCode::SetData, -119),
+        (201, zk_proto::OpCode::GetData, -5),
+    ] {
+        net.input(x, Input::Malformed { conn: 13, xid, op });
+        match net.replies(x, 13).last() {
+            Some(Outgoing::Reply { xid: r, err, .. }) => assert_eq!((*r, *err), (xid, want)),
+            other => panic!("{other:?}"),
+        }
+    }
     assert_eq!(net.nodes[&x].tree().last_processed_zxid, last);
     assert!(net.nodes[&x].tree().node(b"/b").is_none());
     assert!(net.nodes[&x]
@@ -992,4 +1009,26 @@ fn without_read_only_mode_a_looking_member_keeps_closing_connections() {
     assert_eq!(net.kind(x), RoleKind::Looking);
     net.input(x, read_only_connect(10, 0, Bytes::from_static(&[0; 16])));
     assert!(matches!(net.replies(x, 10).as_slice(), [Outgoing::Close]));
+}
+
+/// An observer that loses its leader looks too, and serves read-only after the grace period
+/// (Java starts the read-only server for any LOOKING peer).
+#[test]
+fn a_looking_observer_serves_read_only_clients_too() {
+    let mut net = Net::with_read_only(1);
+    assert!(net.run(|n| (1..=4).all(|id| n.kind(id).tree_is_committed())));
+    assert_eq!(net.kind(4), RoleKind::Observer);
+    net.now_ms = 5_000;
+    for id in 1..=3 {
+        net.nodes.remove(&id);
+    }
+    assert!(net.run(|n| n.kind(4) == RoleKind::Looking));
+    net.now_ms = 7_000;
+    net.input(4, Input::Tick);
+    assert_eq!(net.kind(4), RoleKind::ReadOnly);
+    net.input(4, read_only_connect(1, 0, Bytes::from_static(&[0; 16])));
+    assert!(matches!(
+        net.replies(4, 1).as_slice(),
+        [Outgoing::Connected { valid: true, resp, .. }] if resp.read_only
+    ));
 }
