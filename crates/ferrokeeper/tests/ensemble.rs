@@ -509,6 +509,54 @@ async fn java_members_left_alone_serve_read_only_clients_the_same_way() {
     read_only_scenario(NodeKind::Java).await;
 }
 
+/// Kills every member but `x` and waits (30 s at most) until `x` serves read-only.
+fn leave_alone(cluster: &mut Cluster, x: usize) {
+    for i in (0..cluster.len()).filter(|&i| i != x) {
+        cluster.kill(i);
+    }
+    let ro_mode = tokio::task::block_in_place(|| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while std::time::Instant::now() < deadline {
+            if cluster.four_letter(x, "isro") == "ro" {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    });
+    assert!(ro_mode, "isro never said ro");
+}
+
+/// Without `localSessionsEnabled` a read-only member refuses new sessions as Java 3.8's
+/// does: a bare NOTREADONLY header (xid 0, the last zxid) where the ConnectResponse
+/// belongs, which no client reads (checked by hand against Java, which then leaves the
+/// connection to the client; Ferrokeeper closes it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_local_sessions_a_read_only_member_refuses_new_sessions() {
+    use zk_testkit::wire::{Raw, J};
+    let kind = NodeKind::Ferrokeeper(PathBuf::from(env!("CARGO_BIN_EXE_ferrokeeper")));
+    let mut spec = ClusterSpec::uniform(3, kind, Network::Loopback);
+    spec.properties.push("readonlymode.enabled=true".into());
+    let mut cluster = start(spec).await;
+    let leader = serving(&cluster, &[0, 1, 2]);
+    let x = (leader + 1) % 3;
+    leave_alone(&mut cluster, x);
+    let mut ro = Raw::connect(&cluster.client_addr(x)).await;
+    let connect = J::new()
+        .i32(0)
+        .i64(0)
+        .i32(30_000)
+        .i64(0)
+        .buf(&[0; 16])
+        .bool(true);
+    ro.send_frame(&connect.bytes()).await;
+    let frame = ro.frame().await.expect("an answer");
+    assert_eq!(frame.len(), 16, "{frame:?}");
+    assert_eq!(&frame[..4], &[0; 4], "xid 0");
+    assert_eq!(&frame[12..], &(-119i32).to_be_bytes(), "NOTREADONLY");
+    ro.expect_closed().await;
+}
+
 async fn read_only_scenario(kind: NodeKind) {
     use zk_testkit::wire::{ConnectReq, Raw, J};
     let open: &[(i32, &str, &str)] = &[(31, "world", "anyone")];
@@ -535,20 +583,7 @@ async fn read_only_scenario(kind: NodeKind) {
     let (global, global_passwd) = (c.session_id, c.passwd.clone());
     drop(c);
 
-    for i in all.into_iter().filter(|&i| i != x) {
-        cluster.kill(i);
-    }
-    let ro_mode = tokio::task::block_in_place(|| {
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        while std::time::Instant::now() < deadline {
-            if cluster.four_letter(x, "isro") == "ro" {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        false
-    });
-    assert!(ro_mode, "isro never said ro");
+    leave_alone(&mut cluster, x);
     let srvr = cluster.four_letter(x, "srvr");
     assert!(
         srvr.contains("\nREAD-ONLY mode; serving only read-only clients\n")

@@ -332,8 +332,9 @@ pub struct ReadOnlyMode {
     /// `tickTime`: the granularity of the read-only sessions' deadlines.
     pub tick_ms: i32,
     /// `localSessionsEnabled`. Java's read-only server creates new sessions only as local
-    /// sessions; without them its createSession is refused (NOTREADONLY in place of a
-    /// ConnectResponse, which no client reads), and Ferrokeeper closes the connection.
+    /// sessions; without them its createSession is refused: a bare NOTREADONLY header (xid
+    /// 0) in place of the ConnectResponse, which no client reads; Ferrokeeper sends the
+    /// same and then closes the connection (Java leaves it to the client).
     pub local_sessions: bool,
 }
 

@@ -79,13 +79,13 @@ impl Net {
     /// Voters 1..=3 and observers 4..=3+observers with `readonlymode.enabled` (and local
     /// sessions), tick 200 ms.
     fn with_read_only(observers: i64) -> Net {
+        Net::read_only_members(observers, true)
+    }
+
+    fn read_only_members(observers: i64, local_sessions: bool) -> Net {
         let verifier: Verifier = Arc::new(Majority::new(1..=3));
-        Net::build(
-            verifier,
-            3 + observers,
-            None,
-            Some(ReadOnlyMode::new(200, true)),
-        )
+        let mode = ReadOnlyMode::new(200, local_sessions);
+        Net::build(verifier, 3 + observers, None, Some(mode))
     }
 
     /// Voters 1..=3 that snapshot every `snap_count` txns (randomized as standalone does)
@@ -1031,4 +1031,32 @@ fn a_looking_observer_serves_read_only_clients_too() {
         net.replies(4, 1).as_slice(),
         [Outgoing::Connected { valid: true, resp, .. }] if resp.read_only
     ));
+}
+
+/// Without localSessionsEnabled Java's read-only server refuses createSession: the client
+/// gets a bare NOTREADONLY header (xid 0, the last zxid) where its ConnectResponse belongs;
+/// Ferrokeeper then closes the connection.
+#[test]
+fn without_local_sessions_a_read_only_member_refuses_new_sessions() {
+    let mut net = Net::read_only_members(0, false);
+    assert!(net.run(|n| (1..=3).all(|id| n.kind(id).tree_is_committed())));
+    let x = (1..=3).find(|&id| id != leader(&net)).unwrap();
+    for id in [1, 2, 3].into_iter().filter(|&id| id != x) {
+        net.nodes.remove(&id);
+    }
+    assert!(net.run(|n| n.kind(x) == RoleKind::Looking));
+    net.now_ms = 2_000;
+    net.input(x, Input::Tick);
+    assert_eq!(net.kind(x), RoleKind::ReadOnly);
+    let last = net.nodes[&x].tree().last_processed_zxid;
+    net.input(x, read_only_connect(1, 0, Bytes::from_static(&[0; 16])));
+    match net.replies(x, 1).as_slice() {
+        [Outgoing::Reply {
+            xid: 0,
+            zxid,
+            err: -119,
+            body: Response::Empty,
+        }, Outgoing::Close] => assert_eq!(*zxid, last),
+        other => panic!("{other:?}"),
+    }
 }

@@ -129,11 +129,15 @@ impl Node {
         let local = self.cfg.read_only.is_some_and(|m| m.local_sessions);
         if session_id == 0 {
             if !local {
-                // ReadOnlyRequestProcessor refuses a global createSession.
+                // ReadOnlyRequestProcessor refuses a global createSession: the client gets
+                // the bare header (xid 0) where it waits for its ConnectResponse, which it
+                // cannot read. Java then leaves the connection to the client; it is closed
+                // here.
                 tracing::info!(
                     "Refusing a new session from /{peer} in read-only mode: sessions need \
                      localSessionsEnabled"
                 );
+                self.not_read_only(conn, 0);
                 self.send(conn, Outgoing::Close);
                 return;
             }
