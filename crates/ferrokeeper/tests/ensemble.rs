@@ -590,9 +590,19 @@ async fn read_only_scenario(kind: NodeKind) {
             && srvr.contains("\nMode: read-only\n"),
         "{srvr}"
     );
-    assert!(cluster
-        .four_letter(x, "mntr")
-        .contains("zk_server_state\tread-only\n"));
+    // A read-only server is no quorum server: no peer state or quorum size in mntr, no
+    // membership in conf.
+    let mntr = cluster.four_letter(x, "mntr");
+    assert!(mntr.contains("zk_server_state\tread-only\n"), "{mntr}");
+    assert!(
+        !mntr.contains("zk_peer_state") && !mntr.contains("zk_quorum_size"),
+        "{mntr}"
+    );
+    let conf = cluster.four_letter(x, "conf");
+    assert!(
+        conf.ends_with("\npeerType=0\n") && !conf.contains("membership"),
+        "{conf}"
+    );
 
     let addr = cluster.client_addr(x);
     let mut plain = Raw::connect(&addr).await;

@@ -670,7 +670,13 @@ impl Core {
             now_mono_ms: self.clock.mono_ms(),
             now_wall_ms: self.clock.wall_ms(),
             role: self.node.role().kind(),
-            quorum: self.node.peer().map(|p| p.figures()),
+            // A read-only server is no QuorumZooKeeperServer: no peer state, no quorum
+            // gauges.
+            quorum: self
+                .node
+                .peer()
+                .filter(|_| self.node.role().kind() != zk_node::RoleKind::ReadOnly)
+                .map(|p| p.figures()),
         }
     }
 

@@ -89,7 +89,7 @@ pub fn render_local(word: FourLetterWord, settings: &Settings, stats: &Stats) ->
         // IsroCommand: "ro" from a ReadOnlyZooKeeperServer.
         W::Isro if stats.read_only.load(Ordering::Relaxed) => "ro".into(),
         W::Isro => "rw".into(),
-        W::Conf => conf(settings),
+        W::Conf => conf(settings, stats.read_only.load(Ordering::Relaxed)),
         W::Envi => envi(),
         W::Dirs => {
             let (log, snap) = dir_sizes(settings);
@@ -590,10 +590,15 @@ pub fn dir_sizes(settings: &Settings) -> (u64, u64) {
 }
 
 /// `conf`: the text rendered at start-up with the directory sizes of now.
-fn conf(settings: &Settings) -> String {
+/// `dumpConf`; a read-only server's (`ReadOnlyZooKeeperServer.dumpConf`) ends before the
+/// membership that a quorum server's prints.
+fn conf(settings: &Settings, read_only: bool) -> String {
     let (log, snap) = dir_sizes(settings);
     let mut out = String::with_capacity(settings.conf_text.len());
     for line in settings.conf_text.lines() {
+        if read_only && line.starts_with("membership:") {
+            break;
+        }
         // Swapped, as ZooKeeperServer.dumpConf prints getDataDirSize/getLogDirSize.
         if line.starts_with("dataDirSize=") {
             let _ = writeln!(out, "dataDirSize={log}");
