@@ -514,17 +514,27 @@ fn leave_alone(cluster: &mut Cluster, x: usize) {
     for i in (0..cluster.len()).filter(|&i| i != x) {
         cluster.kill(i);
     }
-    let ro_mode = tokio::task::block_in_place(|| {
+    let last = tokio::task::block_in_place(|| {
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let mut last = String::new();
         while std::time::Instant::now() < deadline {
-            if cluster.four_letter(x, "isro") == "ro" {
-                return true;
+            last = cluster.four_letter(x, "isro");
+            if last == "ro" {
+                break;
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        false
+        last
     });
-    assert!(ro_mode, "isro never said ro");
+    if last != "ro" {
+        let log = std::fs::read_to_string(cluster.dir(x).join("stdout")).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(40).collect();
+        panic!(
+            "member {} never served read-only (isro: {last:?}); its log ends:\n{}",
+            x + 1,
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        );
+    }
 }
 
 /// Without `localSessionsEnabled` a read-only member refuses new sessions as Java 3.8's
