@@ -631,6 +631,19 @@ async fn read_only_scenario(kind: NodeKind) {
     assert_eq!(resp.read_only, Some(true));
     assert_ne!(resp.session_id, 0);
     let (ro_session, ro_passwd) = (resp.session_id, resp.passwd.clone());
+    // The read-only server's session tracker: its local session, then the global ones.
+    let dump = cluster.four_letter(x, "dump");
+    assert!(
+        dump.contains("\nLocal Session Sets (1)/(1):\n")
+            && dump.contains(&format!("\t0x{ro_session:x}\n"))
+            && dump.contains(&format!("\nGlobal Sessions(1):\n0x{global:x}\t30000ms\n")),
+        "{dump}"
+    );
+    let mntr = cluster.four_letter(x, "mntr");
+    assert!(
+        mntr.contains("\nzk_local_sessions\t1\n") && mntr.contains("\nzk_global_sessions\t1\n"),
+        "{mntr}"
+    );
     let got = ro
         .call(1, 4, &J::new().str("/ro").bool(false).bytes())
         .await;

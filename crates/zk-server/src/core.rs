@@ -666,6 +666,7 @@ impl Core {
             stats: &self.stats,
             tree: self.node.tree(),
             sessions: self.node.sessions(),
+            local_sessions: self.node.read_only_sessions(),
             outstanding: self.node.outstanding(),
             now_mono_ms: self.clock.mono_ms(),
             now_wall_ms: self.clock.wall_ms(),

@@ -37,6 +37,8 @@ pub struct CoreView<'a> {
     pub tree: &'a DataTree,
     /// Sessions.
     pub sessions: &'a SessionTable,
+    /// A read-only server's sessions (local to this member), while it runs.
+    pub local_sessions: Option<&'a SessionTable>,
     /// Requests in flight.
     pub outstanding: usize,
     /// The core clock's monotonic ms (session deadlines are on it).
@@ -273,18 +275,33 @@ pub struct SessionsDump {
     pub ephemerals: Vec<(i64, Vec<String>)>,
 }
 
-/// The sessions part of `dump`, typed.
-pub fn sessions_dump(v: &CoreView<'_>) -> SessionsDump {
-    // The expiry queue, deadlines on the core's clock.
-    let expiry = v
-        .sessions
+/// `table`'s expiry queue: (wall-clock deadline, sorted ids), deadlines on the core's clock.
+fn expiry_queue(v: &CoreView<'_>, table: &SessionTable) -> Vec<(i64, Vec<i64>)> {
+    table
         .expiry_buckets()
         .map(|(t, ids)| {
             let mut ids: Vec<i64> = ids.collect();
             ids.sort_unstable();
             (v.now_wall_ms + (t - v.now_mono_ms), ids)
         })
-        .collect();
+        .collect()
+}
+
+/// `SessionTrackerImpl.toString`'s expiry queue.
+fn session_sets(buckets: &[(i64, Vec<i64>)], out: &mut String) {
+    let total: usize = buckets.iter().map(|(_, ids)| ids.len()).sum();
+    let _ = writeln!(out, "Session Sets ({})/({total}):", buckets.len());
+    for (wall, ids) in buckets {
+        let _ = writeln!(out, "{} expire at {}:", ids.len(), java_date(*wall));
+        for id in ids {
+            let _ = writeln!(out, "\t0x{id:x}");
+        }
+    }
+}
+
+/// The sessions part of `dump`, typed.
+pub fn sessions_dump(v: &CoreView<'_>) -> SessionsDump {
+    let expiry = expiry_queue(v, v.sessions);
     let mut ephemerals: Vec<(i64, Vec<String>)> = v
         .tree
         .all_ephemerals()
@@ -304,13 +321,21 @@ fn dump(v: &CoreView<'_>, out: &mut String) {
         expiry: buckets,
         ephemerals: eph,
     } = sessions_dump(v);
-    let total: usize = buckets.iter().map(|(_, ids)| ids.len()).sum();
-    let _ = writeln!(out, "Session Sets ({})/({total}):", buckets.len());
-    for (wall, ids) in &buckets {
-        let _ = writeln!(out, "{} expire at {}:", ids.len(), java_date(*wall));
-        for id in ids {
-            let _ = writeln!(out, "\t0x{id:x}");
+    match v.local_sessions {
+        // A read-only server's LearnerSessionTracker: its local tracker's expiry queue,
+        // then the global sessions with their timeouts.
+        Some(local) => {
+            out.push_str("Local ");
+            session_sets(&expiry_queue(v, local), out);
+            let mut global: Vec<(i64, i32)> =
+                v.sessions.iter().map(|s| (s.id, s.timeout_ms)).collect();
+            global.sort_unstable();
+            let _ = writeln!(out, "Global Sessions({}):", global.len());
+            for (id, timeout) in global {
+                let _ = writeln!(out, "0x{id:x}\t{timeout}ms");
+            }
         }
+        None => session_sets(&buckets, out),
     }
     out.push_str("ephemeral nodes dump:\n");
     let _ = writeln!(out, "Sessions with Ephemerals ({}):", eph.len());

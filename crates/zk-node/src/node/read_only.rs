@@ -105,6 +105,12 @@ impl Node {
         tracing::info!("Read-only server started");
     }
 
+    /// The sessions of the read-only server, while it runs (all local to this node; the
+    /// global ones are in [`Node::sessions`]).
+    pub fn read_only_sessions(&self) -> Option<&SessionTable> {
+        self.read_only.sessions.as_ref()
+    }
+
     /// When the read-only side next needs an [`crate::Input::Tick`]: its start, or its
     /// sessions' earliest deadline.
     pub(super) fn read_only_deadline(&self) -> Option<i64> {
