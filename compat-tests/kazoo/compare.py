@@ -3,13 +3,15 @@
 
 Used by compat-tests/kazoo/run; standard library only.
 
-    compare.py report  --junit R.xml [--expected F --known F] [--subset]
-    compare.py gate    --junit R.xml --expected F --known F [--subset]
+    compare.py report  --junit R.xml [--expected F [--also-expected F] --known F] [--subset]
+    compare.py gate    --junit R.xml --expected F [--also-expected F] --known F [--subset]
     compare.py update  --junit R1.xml [--junit R2.xml ...] --expected F
 
 `report` prints the counts (and, given the lists, how the run stands against them) and
 exits 0. `gate` exits 1 when a test from the expected list that is not a known exception did
 not pass. `update` rewrites the expected list with the tests that passed in every given run.
+`--also-expected` adds the tests of a second list to the expected ones (the ensemble run's
+expected-pass-ensemble.txt: tests that pass only with several servers).
 
 Test ids are pytest node ids (kazoo/tests/test_lock.py::KazooLockTests::test_rw_lock), which
 kazoo_compat_plugin.py stores in the XML as a property of each test case.
@@ -157,6 +159,11 @@ def cmd_report_or_gate(args, gate):
         print_list("Failed tests", failed)
         return 0
     expected = read_list(args.expected)
+    if args.also_expected:
+        for nid, comment in read_list(args.also_expected).items():
+            if nid in expected:
+                raise SystemExit("%s lists %s, which %s has" % (args.also_expected, nid, args.expected))
+            expected[nid] = comment
     known = read_list(args.known) if args.known else {}
     regressions, known_failing, known_passing, missing, new_passes = judge(
         results, expected, known, args.subset
@@ -231,6 +238,7 @@ def main():
     parser.add_argument("command", choices=["report", "gate", "update"])
     parser.add_argument("--junit", action="append", required=True)
     parser.add_argument("--expected")
+    parser.add_argument("--also-expected")
     parser.add_argument("--known")
     parser.add_argument("--subset", action="store_true")
     args = parser.parse_args()

@@ -166,7 +166,7 @@ fn ensemble_limits(cfg: &Config) -> anyhow::Result<()> {
         anyhow::bail!(
             "this configuration describes an ensemble ({} participant(s): {}; \
              standaloneEnabled={}). Ferrokeeper's ensembles are experimental (Ferrokeeper \
-             issue 13: no quorum TLS/SASL, read-only mode or dynamic reconfiguration yet, \
+             issue 13: no quorum TLS/SASL or dynamic reconfiguration yet, \
              and not yet benchmarked beside Apache ZooKeeper's): start every \
              member with -D{EXPERIMENTAL_ENSEMBLE}=true to run one anyway. Serving this file \
              standalone would give each member its own diverging copy of the data, so \
@@ -185,12 +185,6 @@ fn ensemble_limits(cfg: &Config) -> anyhow::Result<()> {
              issue 14): it will not run the quorum protocol unprotected",
             cfg.ssl_quorum,
             cfg.quorum_sasl.enabled
-        );
-    }
-    if cfg.read_only_mode_enabled {
-        tracing::warn!(
-            "readonlymode.enabled is set, but Ferrokeeper members do not serve read-only \
-             sessions yet: without a quorum this member closes client connections instead"
         );
     }
     if cfg.quorum.hierarchy.is_some() {

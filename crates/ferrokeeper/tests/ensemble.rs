@@ -4,7 +4,8 @@
 //! follower's and a quiet leader's restart (syncing by DIFF) and a member's restart with an
 //! emptied data directory. A single participant runs
 //! standalone, as Apache ZooKeeper runs it. The fault scenarios under load are in
-//! `ensemble_faults.rs`.
+//! `ensemble_faults.rs`. With `readonlymode.enabled` a member left alone serves read-only
+//! clients until the others return.
 
 mod common;
 
@@ -476,4 +477,239 @@ async fn a_ferrokeeper_observer_of_a_java_ensemble() {
 async fn a_ferrokeeper_follower_of_a_java_leader() {
     let place = |fk| vec![fk, NodeKind::Java, NodeKind::Java];
     mixed_with(place, 0, "a Ferrokeeper follower, Java leader").await;
+}
+
+/// Read-only mode on real processes (`-Dreadonlymode.enabled=true`, local sessions, as
+/// kazoo's TestReadOnlyMode runs Java): a member whose two peers are gone serves `readOnly`
+/// clients after the grace period (`isro` says `ro`, `srvr` and `mntr` say read-only) from
+/// the data it holds, answers create, sync and setData with NOTREADONLY, serves reads and
+/// pings, closes a read-only session on closeSession, and refuses a client that did not ask
+/// for read-only and the renewal of a global session; once the others are back it rejoins,
+/// closes the read-only connections, serves read-write sessions again and answers a
+/// reconnect to the read-only session as expired (the session was local to the read-only
+/// server). The same scenario passes on Java 3.8 members (the next test).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_left_alone_serves_read_only_clients_until_the_others_return() {
+    let kind = NodeKind::Ferrokeeper(PathBuf::from(env!("CARGO_BIN_EXE_ferrokeeper")));
+    read_only_scenario(kind).await;
+}
+
+/// The same scenario on Java 3.8 members: the reference the Ferrokeeper run is held to.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn java_members_left_alone_serve_read_only_clients_the_same_way() {
+    if !common::java_ensemble_available("ensemble", "read-only mode of a Java ensemble") {
+        return;
+    }
+    read_only_scenario(NodeKind::Java).await;
+}
+
+/// Kills every member but `x` and waits (30 s at most) until `x` serves read-only.
+fn leave_alone(cluster: &mut Cluster, x: usize) {
+    for i in (0..cluster.len()).filter(|&i| i != x) {
+        cluster.kill(i);
+    }
+    let last = tokio::task::block_in_place(|| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let mut last = String::new();
+        while std::time::Instant::now() < deadline {
+            last = cluster.four_letter(x, "isro");
+            if last == "ro" {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        last
+    });
+    if last != "ro" {
+        let log = std::fs::read_to_string(cluster.dir(x).join("stdout")).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(40).collect();
+        panic!(
+            "member {} never served read-only (isro: {last:?}); its log ends:\n{}",
+            x + 1,
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        );
+    }
+}
+
+/// Without `localSessionsEnabled` a read-only member refuses new sessions as Java 3.8's
+/// does: a bare NOTREADONLY header (xid 0, the last zxid) where the ConnectResponse
+/// belongs, which no client reads (checked by hand against Java, which then leaves the
+/// connection to the client; Ferrokeeper closes it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_local_sessions_a_read_only_member_refuses_new_sessions() {
+    use zk_testkit::wire::{Raw, J};
+    let kind = NodeKind::Ferrokeeper(PathBuf::from(env!("CARGO_BIN_EXE_ferrokeeper")));
+    let mut spec = ClusterSpec::uniform(3, kind, Network::Loopback);
+    spec.properties.push("readonlymode.enabled=true".into());
+    let mut cluster = start(spec).await;
+    let leader = serving(&cluster, &[0, 1, 2]);
+    let x = (leader + 1) % 3;
+    leave_alone(&mut cluster, x);
+    let mut ro = Raw::connect(&cluster.client_addr(x)).await;
+    let connect = J::new()
+        .i32(0)
+        .i64(0)
+        .i32(30_000)
+        .i64(0)
+        .buf(&[0; 16])
+        .bool(true);
+    ro.send_frame(&connect.bytes()).await;
+    let frame = ro.frame().await.expect("an answer");
+    assert_eq!(frame.len(), 16, "{frame:?}");
+    assert_eq!(&frame[..4], &[0; 4], "xid 0");
+    assert_eq!(&frame[12..], &(-119i32).to_be_bytes(), "NOTREADONLY");
+    ro.expect_closed().await;
+}
+
+async fn read_only_scenario(kind: NodeKind) {
+    use zk_testkit::wire::{ConnectReq, Raw, J};
+    let open: &[(i32, &str, &str)] = &[(31, "world", "anyone")];
+    let mut spec = ClusterSpec::uniform(3, kind, Network::Loopback);
+    spec.extra
+        .push_str("localSessionsEnabled=true\nlocalSessionsUpgradingEnabled=true\n");
+    spec.properties.push("readonlymode.enabled=true".into());
+    let mut cluster = start(spec).await;
+    let all = [0, 1, 2];
+    let leader = serving(&cluster, &all);
+    let x = (leader + 1) % 3;
+    assert_eq!(cluster.four_letter(x, "isro"), "rw");
+    // Written through x: answered once x applied it.
+    let mut c = Raw::connect(&cluster.client_addr(x)).await;
+    c.handshake(&ConnectReq::default())
+        .await
+        .expect("a session");
+    let create = |path: &str| J::new().create(path, b"before", open, 0).bytes();
+    assert_eq!(c.call(1, 1, &create("/ro")).await.err, 0);
+    // An ephemeral makes the session global (Java upgrades its local session; Ferrokeeper's
+    // sessions are global from the start).
+    let eph = J::new().create("/eph", b"", open, 1).bytes();
+    assert_eq!(c.call(2, 1, &eph).await.err, 0);
+    let (global, global_passwd) = (c.session_id, c.passwd.clone());
+    drop(c);
+
+    leave_alone(&mut cluster, x);
+    let srvr = cluster.four_letter(x, "srvr");
+    assert!(
+        srvr.contains("\nREAD-ONLY mode; serving only read-only clients\n")
+            && srvr.contains("\nMode: read-only\n"),
+        "{srvr}"
+    );
+    // A read-only server is no quorum server: no peer state or quorum size in mntr, no
+    // membership in conf.
+    let mntr = cluster.four_letter(x, "mntr");
+    assert!(mntr.contains("zk_server_state\tread-only\n"), "{mntr}");
+    assert!(
+        !mntr.contains("zk_peer_state") && !mntr.contains("zk_quorum_size"),
+        "{mntr}"
+    );
+    let conf = cluster.four_letter(x, "conf");
+    assert!(
+        conf.ends_with("\npeerType=0\n") && !conf.contains("membership"),
+        "{conf}"
+    );
+
+    let addr = cluster.client_addr(x);
+    let mut plain = Raw::connect(&addr).await;
+    assert!(
+        plain.handshake(&ConnectReq::default()).await.is_none(),
+        "a client that did not ask for read-only is refused"
+    );
+    let mut ro = Raw::connect(&addr).await;
+    let resp = ro
+        .handshake(&ConnectReq {
+            read_only: Some(true),
+            ..ConnectReq::default()
+        })
+        .await
+        .expect("a read-only session");
+    assert_eq!(resp.read_only, Some(true));
+    assert_ne!(resp.session_id, 0);
+    let (ro_session, ro_passwd) = (resp.session_id, resp.passwd.clone());
+    // The read-only server's session tracker: its local session, then the global ones.
+    let dump = cluster.four_letter(x, "dump");
+    assert!(
+        dump.contains("\nLocal Session Sets (1)/(1):\n")
+            && dump.contains(&format!("\t0x{ro_session:x}\n"))
+            && dump.contains(&format!("\nGlobal Sessions(1):\n0x{global:x}\t30000ms\n")),
+        "{dump}"
+    );
+    let mntr = cluster.four_letter(x, "mntr");
+    assert!(
+        mntr.contains("\nzk_local_sessions\t1\n") && mntr.contains("\nzk_global_sessions\t1\n"),
+        "{mntr}"
+    );
+    let got = ro
+        .call(1, 4, &J::new().str("/ro").bool(false).bytes())
+        .await;
+    assert_eq!(got.err, 0);
+    assert_eq!(got.r().buf().as_deref(), Some(&b"before"[..]));
+    assert_eq!(ro.call(2, 1, &create("/new")).await.err, -119);
+    assert_eq!(
+        ro.call(3, 4, &J::new().str("/new").bool(false).bytes())
+            .await
+            .err,
+        -101
+    );
+    // sync and setData are refused too; exists and ping are served.
+    assert_eq!(ro.call(4, 9, &J::new().str("/ro").bytes()).await.err, -119);
+    let set = J::new().str("/ro").buf(b"after").i32(-1).bytes();
+    assert_eq!(ro.call(5, 5, &set).await.err, -119);
+    assert_eq!(
+        ro.call(6, 3, &J::new().str("/ro").bool(true).bytes())
+            .await
+            .err,
+        0
+    );
+    assert_eq!(ro.call(-2, 11, &[]).await.err, 0);
+    // A global session (the database holds it) is not renewed in read-only mode.
+    let mut renew = Raw::connect(&addr).await;
+    let answer = renew
+        .handshake(&ConnectReq {
+            session_id: global,
+            passwd: global_passwd,
+            read_only: Some(true),
+            ..ConnectReq::default()
+        })
+        .await;
+    assert!(answer.is_none(), "a global session renewed: {answer:?}");
+    // closeSession of a read-only session: answered, then the connection closes.
+    let mut closing = Raw::connect(&addr).await;
+    closing
+        .handshake(&ConnectReq {
+            read_only: Some(true),
+            ..ConnectReq::default()
+        })
+        .await
+        .expect("a read-only session");
+    assert_eq!(closing.call(1, -11, &[]).await.err, 0);
+    closing.expect_closed().await;
+
+    for i in all.into_iter().filter(|&i| i != x) {
+        cluster.start_node(i).expect("restart");
+    }
+    serving(&cluster, &all);
+    ro.expect_closed().await;
+    assert_eq!(cluster.four_letter(x, "isro"), "rw");
+    let mut rw = Raw::connect(&addr).await;
+    let resp = rw
+        .handshake(&ConnectReq {
+            read_only: Some(true),
+            ..ConnectReq::default()
+        })
+        .await
+        .expect("a read-write session");
+    assert_eq!(resp.read_only, Some(false));
+    assert_ne!(resp.session_id, 0);
+    assert_eq!(rw.call(1, 1, &create("/new")).await.err, 0);
+    // The read-only session was x's alone, gone with its read-only server.
+    let mut again = Raw::connect(&addr).await;
+    let resp = again
+        .handshake(&ConnectReq {
+            session_id: ro_session,
+            passwd: ro_passwd,
+            ..ConnectReq::default()
+        })
+        .await
+        .expect("an answer");
+    assert_eq!((resp.session_id, resp.timeout), (0, 0), "expired");
 }

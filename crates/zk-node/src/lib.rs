@@ -318,6 +318,35 @@ pub struct NodeConfig {
     /// An ensemble member's membership, which `/zookeeper/config` holds
     /// (`ZKDatabase.initConfigInZKDatabase`); `None` standalone, where the node stays empty.
     pub membership: Option<Membership>,
+    /// `readonlymode.enabled` on an ensemble member: see [`ReadOnlyMode`]; `None` (the
+    /// default) never serves read-only.
+    pub read_only: Option<ReadOnlyMode>,
+}
+
+/// Read-only mode (`readonlymode.enabled`, ZOOKEEPER-784): a member whose peer has been
+/// LOOKING for [`ReadOnlyMode::after_ms`] serves read-only clients (see [`zab`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadOnlyMode {
+    /// How long the peer must have been LOOKING: Java's `max(2000, tickTime)` ms.
+    pub after_ms: i64,
+    /// `tickTime`: the granularity of the read-only sessions' deadlines.
+    pub tick_ms: i32,
+    /// `localSessionsEnabled`. Java's read-only server creates new sessions only as local
+    /// sessions; without them its createSession is refused: a bare NOTREADONLY header (xid
+    /// 0) in place of the ConnectResponse, which no client reads; Ferrokeeper sends the
+    /// same and then closes the connection (Java leaves it to the client).
+    pub local_sessions: bool,
+}
+
+impl ReadOnlyMode {
+    /// Java's settings for `tickTime` and `localSessionsEnabled`.
+    pub fn new(tick_ms: i32, local_sessions: bool) -> Self {
+        ReadOnlyMode {
+            after_ms: i64::from(tick_ms).max(2000),
+            tick_ms,
+            local_sessions,
+        }
+    }
 }
 
 /// The ensemble's membership as `/zookeeper/config` shows it.
@@ -347,6 +376,7 @@ impl Default for NodeConfig {
             snapshots: None,
             audit_user: None,
             membership: None,
+            read_only: None,
         }
     }
 }

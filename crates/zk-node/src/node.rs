@@ -24,6 +24,8 @@ use crate::{
 use zk_zab::peer::{Command as PeerCommand, Event as PeerEvent};
 use zk_zab::wire::packet::{ForwardedRequest, TxnPayload};
 
+mod read_only;
+
 /// Nodes serialised per step of a background snapshot: a few hundred microseconds of work.
 const SNAPSHOT_STEP_NODES: usize = 1000;
 
@@ -115,6 +117,8 @@ pub struct Node {
     snap_job: Option<SnapJob>,
     /// The Zab role's peer and bookkeeping (a node of an ensemble).
     zab: Option<Box<ZabRole>>,
+    /// Read-only mode ([`NodeConfig::read_only`]).
+    read_only: read_only::ReadOnly,
 }
 
 impl Node {
@@ -152,6 +156,7 @@ impl Node {
             snapshot_threshold,
             snap_job: None,
             zab: None,
+            read_only: read_only::ReadOnly::default(),
             cfg,
         }
     }
@@ -281,7 +286,10 @@ impl Node {
             Input::Request { conn, xid, req } => self.request(conn, xid, req),
             Input::Malformed { conn, xid, op } => self.malformed(conn, xid, op),
             Input::Closed { conn } => self.closed(conn),
-            Input::Tick => self.tick(),
+            Input::Tick => {
+                self.maybe_start_read_only();
+                self.tick();
+            }
             Input::Durable(z) => {
                 self.role.durable(z, &mut self.committed);
                 self.apply_committed();
@@ -289,7 +297,10 @@ impl Node {
             Input::SnapshotRoom => self.snapshot_step(),
             Input::SnapshotDone => self.snap_job = None,
             Input::SnapshotWritten { zxid } => self.snapshot_written(zxid),
-            Input::Peer(e) => self.peer_step(e),
+            Input::Peer(e) => {
+                self.peer_step(e);
+                self.maybe_start_read_only();
+            }
         }
     }
 
@@ -310,10 +321,10 @@ impl Node {
         let reap = kind
             .reaps_containers()
             .then_some(self.last_reap_ms + self.cfg.container_check_interval_ms);
-        match (sessions, reap) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [sessions, reap, self.read_only_deadline()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// The role established a new epoch (a leader once a quorum acked NEWLEADER): zxids
@@ -425,8 +436,15 @@ impl Node {
         read_only_byte: bool,
         transport_auth: Vec<Id>,
     ) {
-        if !self.role.kind().serves_clients() {
+        let kind = self.role.kind();
+        if !kind.serves_clients() {
             // Not serving (LOOKING or syncing): the connection is closed at once.
+            self.out.push(Output::Send(conn, Outgoing::Close));
+            return;
+        }
+        if kind == RoleKind::ReadOnly && !req.read_only {
+            // ZooKeeperServer.processConnectRequest (NOT_READ_ONLY_CLIENT).
+            tracing::info!("Refusing session request for not-read-only client /{peer}");
             self.out.push(Output::Send(conn, Outgoing::Close));
             return;
         }
@@ -454,6 +472,12 @@ impl Node {
             .time_out
             .max(self.cfg.min_session_timeout)
             .min(self.cfg.max_session_timeout);
+        if kind == RoleKind::ReadOnly {
+            let id = req.session_id;
+            let password_ok = req.passwd.as_deref() == Some(&session_password(id)[..]);
+            self.read_only_connect(conn, peer, id, password_ok, timeout, read_only_byte);
+            return;
+        }
         if req.session_id == 0 {
             let id = self.sessions.next_session_id();
             if let Some(c) = self.conns.get_mut(&conn) {
@@ -548,8 +572,10 @@ impl Node {
         let Some(peer) = self.conns.get(&conn).map(|c| c.peer) else {
             return;
         };
+        // `finishSessionInit`: a read-only server says so in every answer.
+        let read_only = self.role.kind() == RoleKind::ReadOnly;
         if valid {
-            if let Some(z) = self.zab.as_mut() {
+            if let Some(z) = self.zab.as_mut().filter(|_| !read_only) {
                 z.peer.touch_session(id, timeout);
             }
             self.session_conn.insert(id, conn);
@@ -572,7 +598,7 @@ impl Node {
                     } else {
                         [0; 16]
                     })),
-                    read_only: false,
+                    read_only,
                 },
                 read_only_byte,
                 valid,
@@ -585,6 +611,9 @@ impl Node {
         let kind = self.role.kind();
         if kind.expires_sessions() {
             self.expire_sessions();
+        }
+        if kind == RoleKind::ReadOnly {
+            self.expire_read_only_sessions();
         }
         if kind.reaps_containers()
             && self.now.mono_ms - self.last_reap_ms >= self.cfg.container_check_interval_ms
@@ -821,6 +850,10 @@ impl Node {
         if self.refused_unauthenticated(conn, xid) {
             return;
         }
+        if self.role.kind() == RoleKind::ReadOnly {
+            self.read_only_malformed(conn, session, xid, op);
+            return;
+        }
         if op.is_write() && self.is_learner() {
             // The leader fails to decode the empty body the same way.
             self.forward_client(conn, session, xid, op, Bytes::new());
@@ -853,6 +886,10 @@ impl Node {
                     return;
                 }
             }
+        }
+        if self.role.kind() == RoleKind::ReadOnly {
+            self.read_only_request(conn, session, xid, req);
+            return;
         }
         if !self.sessions.touch(session, self.now.mono_ms) {
             // ZooKeeperServer.submitRequest drops requests of a session being closed.
@@ -1059,7 +1096,7 @@ impl Node {
     fn apply_one(&mut self, txn: Prepared) {
         // An ensemble node snapshots only what it applies while serving (committed txns);
         // a LOOKING node's tree may hold an uncommitted tail a TRUNC takes back.
-        if self.cfg.snapshots.is_some() && self.role.kind().serves_clients() {
+        if self.cfg.snapshots.is_some() && self.role.kind().tree_is_committed() {
             self.txns_since_snapshot += 1;
             if self.txns_since_snapshot >= self.snapshot_threshold {
                 // The snapshot is named after the last txn applied before this one; the log
@@ -1542,9 +1579,10 @@ impl Node {
             }
             match &c {
                 PeerCommand::Commit { zxid } => self.catch_up(*zxid),
-                PeerCommand::RoleChanged(_) => {
+                PeerCommand::RoleChanged(role) => {
                     self.abandon_snapshot();
                     self.stop_serving();
+                    self.read_only_role_changed(*role);
                     let last = self.peer().map_or(0, |p| p.last_zxid());
                     let base = self.peer().map_or(0, |p| p.base());
                     let applied = self.tree.last_processed_zxid;

@@ -37,6 +37,10 @@ pub enum RoleKind {
     /// (`srvr`: "This ZooKeeper instance is not currently serving requests"). Client
     /// connections are closed as they arrive.
     Looking,
+    /// A member whose peer has been LOOKING for a while, with `readonlymode.enabled`
+    /// (Java's `ReadOnlyZooKeeperServer`): it serves read-only clients from the database it
+    /// has loaded, with sessions local to it, and refuses writes with NOTREADONLY.
+    ReadOnly,
 }
 
 impl RoleKind {
@@ -69,6 +73,14 @@ impl RoleKind {
         self != RoleKind::Looking
     }
 
+    /// Whether the tree holds committed txns only: false while [`RoleKind::Looking`] or
+    /// [`RoleKind::ReadOnly`], when a member's tree holds its whole log, the uncommitted
+    /// tail included (what Java's `loadData` loads), which the next sync may take back.
+    /// Only such a tree is snapshotted.
+    pub fn tree_is_committed(self) -> bool {
+        !matches!(self, RoleKind::Looking | RoleKind::ReadOnly)
+    }
+
     /// The name `srvr`, `stat` and `mntr` print (`zk_server_state`).
     pub fn name(self) -> &'static str {
         match self {
@@ -77,6 +89,8 @@ impl RoleKind {
             RoleKind::Follower => "follower",
             RoleKind::Observer => "observer",
             RoleKind::Looking => "looking",
+            // ReadOnlyZooKeeperServer.getState.
+            RoleKind::ReadOnly => "read-only",
         }
     }
 }

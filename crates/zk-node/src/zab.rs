@@ -33,7 +33,11 @@
 //!
 //! A follower serves once its peer is synced ([`zk_zab::peer::Peer::is_serving`]); until
 //! then, and while LOOKING, the node is [`RoleKind::Looking`] and closes every client
-//! connection as it arrives (as a Java server that is not running does). A serving follower
+//! connection as it arrives (as a Java server that is not running does), except that with
+//! `readonlymode.enabled` ([`crate::NodeConfig::read_only`]) a peer LOOKING for
+//! `max(2000 ms, tickTime)` makes the node [`RoleKind::ReadOnly`]: it serves read-only
+//! clients with sessions local to it and refuses writes with NOTREADONLY until the peer
+//! leaves LOOKING (`node/read_only.rs`). A serving follower
 //! forwards writes, createSession, closeSession and `sync` to the leader as REQUEST packets,
 //! answers reads locally in session order, validates reconnects against the sessions its
 //! applied txns created, asks the leader about any other (REVALIDATE: the client is
@@ -63,7 +67,7 @@
 //! outstanding changes, as `PrepRequestProcessor` does). With [`crate::Node::record_applies`]
 //! every node compares it with its tree after applying ([`Output::Applied`]).
 //!
-//! Not built: local sessions, reconfig.
+//! Not built: local sessions (beyond the read-only server's), reconfig.
 
 use std::collections::VecDeque;
 use std::sync::Arc;

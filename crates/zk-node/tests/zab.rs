@@ -4,7 +4,9 @@
 //! equal; a node that is not serving closes connections. With a small `snapCount`
 //! (`Net::with_snapshots`, the disks keep snapshots the nodes read back): members snapshot,
 //! their peers' logs stay bounded, a restart from snapshot + log keeps the tree digest,
-//! and a follower behind the leader's base comes back by SNAP.
+//! and a follower behind the leader's base comes back by SNAP. With read-only mode
+//! (`Net::with_read_only`, time set by the test): a member left alone serves read-only
+//! clients after the grace period and stops when it rejoins.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr};
@@ -14,8 +16,8 @@ use bytes::Bytes;
 use zk_core::read::Response;
 use zk_core::session::SessionTable;
 use zk_node::{
-    Input, Node, NodeConfig, Now, Outgoing, Output, RoleKind, SnapshotPolicy, SnapshotSlice,
-    Verifier,
+    Input, Node, NodeConfig, Now, Outgoing, Output, ReadOnlyMode, RoleKind, SnapshotPolicy,
+    SnapshotSlice, Verifier,
 };
 use zk_proto::proto::{ConnectRequest, CreateRequest, GetDataRequest, SyncRequest};
 use zk_proto::request::Request;
@@ -45,6 +47,10 @@ struct Net {
     max_log: usize,
     /// SNAPs sent, by recipient.
     snaps_to: Vec<i64>,
+    /// Read-only mode of the nodes (`None`: off).
+    read_only: Option<ReadOnlyMode>,
+    /// The time every input is handled at (monotonic ms; the wall clock is `WALL0` later).
+    now_ms: i64,
 }
 
 /// A node's durable state: its log, epoch files and snapshots (by zxid; the node's
@@ -67,17 +73,34 @@ impl Net {
     /// Voters 1..=3 and observers 4..=3+observers.
     fn with_observers(observers: i64) -> Net {
         let verifier: Verifier = Arc::new(Majority::new(1..=3));
-        Net::build(verifier, 3 + observers, None)
+        Net::build(verifier, 3 + observers, None, None)
+    }
+
+    /// Voters 1..=3 and observers 4..=3+observers with `readonlymode.enabled` (and local
+    /// sessions), tick 200 ms.
+    fn with_read_only(observers: i64) -> Net {
+        Net::read_only_members(observers, true)
+    }
+
+    fn read_only_members(observers: i64, local_sessions: bool) -> Net {
+        let verifier: Verifier = Arc::new(Majority::new(1..=3));
+        let mode = ReadOnlyMode::new(200, local_sessions);
+        Net::build(verifier, 3 + observers, None, Some(mode))
     }
 
     /// Voters 1..=3 that snapshot every `snap_count` txns (randomized as standalone does)
     /// and read their snapshots back from their disks.
     fn with_snapshots(snap_count: u64) -> Net {
         let verifier: Verifier = Arc::new(Majority::new(1..=3));
-        Net::build(verifier, 3, Some(snap_count))
+        Net::build(verifier, 3, Some(snap_count), None)
     }
 
-    fn build(verifier: Verifier, members: i64, snap_count: Option<u64>) -> Net {
+    fn build(
+        verifier: Verifier,
+        members: i64,
+        snap_count: Option<u64>,
+        read_only: Option<ReadOnlyMode>,
+    ) -> Net {
         let mut net = Net {
             nodes: BTreeMap::new(),
             q: VecDeque::new(),
@@ -88,6 +111,8 @@ impl Net {
             snap_count,
             max_log: 0,
             snaps_to: Vec::new(),
+            read_only,
+            now_ms: 0,
         };
         for id in 1..=members {
             net.disks.insert(id, Disk::default());
@@ -119,14 +144,15 @@ impl Net {
         let (accepted, current) = disk.epochs;
         let peer = Peer::from_snapshot(pc, base, log, accepted, current, disk.incarnation);
         let now = Now {
-            mono_ms: 0,
-            wall_ms: WALL0,
+            mono_ms: self.now_ms,
+            wall_ms: WALL0 + self.now_ms,
         };
         let cfg = NodeConfig {
             snapshots: self.snap_count.map(|snap_count| SnapshotPolicy {
                 snap_count,
                 ..SnapshotPolicy::default()
             }),
+            read_only: self.read_only,
             ..NodeConfig::default()
         };
         let mut node = Node::new_zab(
@@ -243,6 +269,10 @@ impl Net {
         let Some(node) = self.nodes.get_mut(&id) else {
             return; // crashed
         };
+        node.set_now(Now {
+            mono_ms: self.now_ms,
+            wall_ms: WALL0 + self.now_ms,
+        });
         node.step(input);
         if let Some(p) = node.peer() {
             self.max_log = self.max_log.max(p.log().len());
@@ -655,4 +685,381 @@ fn a_restart_from_snapshot_and_log_keeps_the_tree_and_a_learner_behind_the_base_
     let (id, start) = net.q.pop_back().unwrap();
     net.input(id, start);
     assert_eq!(zk_tree::digest::tree_digest(net.nodes[&f].tree()), before);
+}
+
+/// A read-only client's connect (`readOnly = true`, with the byte) on connection `conn`.
+fn read_only_connect(conn: u64, session_id: i64, passwd: Bytes) -> Input {
+    Input::Connect {
+        conn,
+        peer: PEER,
+        req: ConnectRequest {
+            session_id,
+            passwd: Some(passwd),
+            read_only: true,
+            ..connect(session_id, 0)
+        },
+        read_only_byte: true,
+        auth: Vec::new(),
+    }
+}
+
+/// Every write `ReadOnlyRequestProcessor` refuses, and deleteContainer (which decodes as
+/// an unknown request here): each must get a bare NOTREADONLY header.
+fn refused_in_read_only_mode() -> Vec<Request> {
+    use zk_proto::multi::{CreateOp, MultiOp, MultiRequest};
+    use zk_proto::proto::{
+        CheckVersionRequest, CreateTTLRequest, DeleteRequest, ReconfigRequest, SetACLRequest,
+        SetDataRequest,
+    };
+    let path = || Some(JString::from("/a"));
+    let create = |op| match create_request("/b") {
+        Request::Create { request, .. } => Request::Create { op, request },
+        other => other,
+    };
+    vec![
+        create(CreateOp::Create),
+        create(CreateOp::Create2),
+        create(CreateOp::Container),
+        Request::CreateTtl(CreateTTLRequest {
+            path: path(),
+            ttl: 1000,
+            ..Default::default()
+        }),
+        Request::Delete(DeleteRequest {
+            path: path(),
+            version: -1,
+        }),
+        Request::SetData(SetDataRequest {
+            path: path(),
+            version: -1,
+            ..Default::default()
+        }),
+        Request::SetAcl(SetACLRequest {
+            path: path(),
+            version: -1,
+            ..Default::default()
+        }),
+        Request::Check(CheckVersionRequest {
+            path: path(),
+            version: -1,
+        }),
+        // A multi holding nothing but a check is refused all the same.
+        Request::Multi(MultiRequest {
+            ops: vec![MultiOp::Check(CheckVersionRequest {
+                path: path(),
+                version: -1,
+            })],
+        }),
+        Request::Reconfig(ReconfigRequest::default()),
+        Request::Sync(SyncRequest { path: path() }),
+        Request::Unknown(zk_proto::OpCode::DeleteContainer.code()),
+    ]
+}
+
+/// Reads a read-only server serves.
+fn served_in_read_only_mode() -> Vec<Request> {
+    use zk_proto::multi::{MultiOp, MultiRequest};
+    use zk_proto::proto::{
+        ExistsRequest, GetACLRequest, GetAllChildrenNumberRequest, GetChildren2Request,
+        GetChildrenRequest, GetEphemeralsRequest,
+    };
+    let path = || Some(JString::from("/a"));
+    vec![
+        Request::Exists(ExistsRequest {
+            path: path(),
+            watch: true,
+        }),
+        Request::GetChildren(GetChildrenRequest {
+            path: Some(JString::from("/")),
+            watch: false,
+        }),
+        Request::GetChildren2(GetChildren2Request {
+            path: Some(JString::from("/")),
+            watch: false,
+        }),
+        Request::GetAcl(GetACLRequest { path: path() }),
+        Request::GetAllChildrenNumber(GetAllChildrenNumberRequest { path: path() }),
+        Request::GetEphemerals(GetEphemeralsRequest {
+            prefix_path: path(),
+        }),
+        Request::MultiRead(MultiRequest {
+            ops: vec![MultiOp::GetData { path: path() }],
+        }),
+        Request::WhoAmI,
+    ]
+}
+
+/// readonlymode.enabled (Java's `ReadOnlyZooKeeperServer`): a member left alone is LOOKING
+/// and closes connections until max(2000 ms, tickTime) have passed, then serves
+/// `readOnly` clients from its database with local sessions: writes get NOTREADONLY, reads
+/// are answered, other clients and global sessions are refused, its sessions expire
+/// locally. When the others come back it rejoins, closes the read-only connections and
+/// serves read-write sessions again.
+#[test]
+fn a_looking_member_serves_read_only_clients_after_the_delay_until_it_rejoins() {
+    let mut net = Net::with_read_only(0);
+    assert!(net.run(|n| (1..=3).all(|id| n.kind(id).tree_is_committed())));
+    let l = leader(&net);
+    net.input(l, connect_input(1, connect(0, 0)));
+    assert!(net.run(|n| connected(n, l, 1).is_some()));
+    let (_, global, global_pw) = connected(&net, l, 1).unwrap();
+    net.input(
+        l,
+        Input::Request {
+            conn: 1,
+            xid: 1,
+            req: Box::new(create_request("/a")),
+        },
+    );
+    assert!(net.run(|n| (1..=3).all(|id| n.nodes[&id].tree().node(b"/a").is_some())));
+
+    // The two others crash at 10 s: x loses its leader and looks.
+    let x = (1..=3).find(|&id| id != l).unwrap();
+    net.now_ms = 10_000;
+    for id in [1, 2, 3].into_iter().filter(|&id| id != x) {
+        net.nodes.remove(&id);
+    }
+    assert!(net.run(|n| n.kind(x) == RoleKind::Looking));
+    assert_eq!(
+        net.nodes[&x].next_deadline(),
+        Some(12_000),
+        "the shell's timer"
+    );
+    let last = net.nodes[&x].tree().last_processed_zxid;
+
+    // Not before the grace period.
+    net.now_ms = 11_999;
+    net.input(x, Input::Tick);
+    assert_eq!(net.kind(x), RoleKind::Looking);
+    net.input(x, read_only_connect(10, 0, Bytes::from_static(&[0; 16])));
+    assert!(matches!(net.replies(x, 10).as_slice(), [Outgoing::Close]));
+    net.now_ms = 12_000;
+    net.input(x, Input::Tick);
+    assert_eq!(net.kind(x), RoleKind::ReadOnly);
+    assert_eq!(net.kind(x).name(), "read-only");
+
+    // A client that did not ask for read-only is refused, and so is a global session.
+    net.input(x, connect_input(11, connect(0, 0)));
+    assert!(matches!(net.replies(x, 11).as_slice(), [Outgoing::Close]));
+    net.input(x, read_only_connect(12, global, global_pw));
+    assert!(matches!(net.replies(x, 12).as_slice(), [Outgoing::Close]));
+
+    // A read-only client gets a local session: readOnly in the answer, no txn.
+    net.input(x, read_only_connect(13, 0, Bytes::from_static(&[0; 16])));
+    let ro = match net.replies(x, 13).as_slice() {
+        [Outgoing::Connected {
+            resp,
+            valid: true,
+            read_only_byte: true,
+            zxid,
+        }] => {
+            assert!(resp.read_only);
+            assert_eq!(resp.time_out, 10_000);
+            assert_eq!(*zxid, last);
+            resp.session_id
+        }
+        other => panic!("{other:?}"),
+    };
+    assert_ne!(ro, 0);
+    assert!(net.nodes[&x].sessions().get(ro).is_none(), "local only");
+
+    let mut xid = 0;
+    let mut ask = |net: &mut Net, req: Request| {
+        xid += 1;
+        let before = net.replies(x, 13).len();
+        net.input(
+            x,
+            Input::Request {
+                conn: 13,
+                xid,
+                req: Box::new(req),
+            },
+        );
+        match net.replies(x, 13)[before..] {
+            [Outgoing::Reply {
+                xid: r, zxid, err, ..
+            }] => {
+                assert_eq!(*r, xid);
+                (*zxid, *err)
+            }
+            ref other => panic!("{other:?}"),
+        }
+    };
+    for req in refused_in_read_only_mode() {
+        let what = format!("{req:?}");
+        assert_eq!(ask(&mut net, req), (last, -119), "{what}");
+    }
+    for req in served_in_read_only_mode() {
+        let what = format!("{req:?}");
+        assert_eq!(ask(&mut net, req), (last, 0), "{what}");
+    }
+    net.input(
+        x,
+        Input::Request {
+            conn: 13,
+            xid: 100,
+            req: Box::new(Request::GetData(GetDataRequest {
+                path: Some(JString::from("/a")),
+                watch: false,
+            })),
+        },
+    );
+    match net.replies(x, 13).last() {
+        Some(Outgoing::Reply {
+            xid: 100,
+            err: 0,
+            body: Response::GetData(d),
+            ..
+        }) => assert_eq!(d.data.as_deref(), Some(&b"x"[..])),
+        other => panic!("{other:?}"),
+    }
+    // A body that does not decode: the refusal goes by opcode; a read is MARSHALLINGERROR.
+    for (xid, op, want) in [
+        (200, zk_proto::OpCode::SetData, -119),
+        (201, zk_proto::OpCode::GetData, -5),
+    ] {
+        net.input(x, Input::Malformed { conn: 13, xid, op });
+        match net.replies(x, 13).last() {
+            Some(Outgoing::Reply { xid: r, err, .. }) => assert_eq!((*r, *err), (xid, want)),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(net.nodes[&x].tree().last_processed_zxid, last);
+    assert!(net.nodes[&x].tree().node(b"/b").is_none());
+    assert!(net.nodes[&x]
+        .peer()
+        .unwrap()
+        .log()
+        .iter()
+        .all(|t| t.header().zxid <= last));
+
+    // The session expires here when its client goes quiet (deadlines on the tick).
+    assert_eq!(net.nodes[&x].next_deadline(), Some(22_200));
+    net.now_ms = 22_200;
+    net.input(x, Input::Tick);
+    assert!(matches!(net.replies(x, 13).last(), Some(Outgoing::Close)));
+    net.input(x, read_only_connect(14, ro, zk_core_password(ro)));
+    match net.replies(x, 14).as_slice() {
+        [Outgoing::Connected { resp, valid, .. }] => {
+            assert!(!valid);
+            assert!(resp.read_only);
+            assert_eq!(resp.session_id, 0);
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // A client that stays, then the others come back: x rejoins and closes it.
+    net.input(x, read_only_connect(15, 0, Bytes::from_static(&[0; 16])));
+    assert!(matches!(
+        net.replies(x, 15).as_slice(),
+        [Outgoing::Connected { valid: true, .. }]
+    ));
+    // closeSession of a local session: answered, closed, no txn.
+    net.input(x, read_only_connect(17, 0, Bytes::from_static(&[0; 16])));
+    net.input(
+        x,
+        Input::Request {
+            conn: 17,
+            xid: 1,
+            req: Box::new(Request::CloseSession),
+        },
+    );
+    match net.replies(x, 17).as_slice() {
+        [Outgoing::Connected { valid: true, .. }, Outgoing::Reply {
+            xid: 1,
+            err: 0,
+            zxid,
+            ..
+        }, Outgoing::Close] => assert_eq!(*zxid, last),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(net.nodes[&x].tree().last_processed_zxid, last);
+    let verifier: Verifier = Arc::new(Majority::new(1..=3));
+    for id in [1, 2, 3].into_iter().filter(|&id| id != x) {
+        net.start(id, &verifier);
+    }
+    assert!(net.run(|n| (1..=3).all(|id| n.kind(id).tree_is_committed())));
+    assert!(matches!(net.replies(x, 15).last(), Some(Outgoing::Close)));
+    net.input(x, connect_input(16, connect(0, 0)));
+    assert!(net.run(|n| connected(n, x, 16).is_some()));
+    match net.replies(x, 16).as_slice() {
+        [Outgoing::Connected { resp, valid, .. }] => {
+            assert!(valid);
+            assert!(!resp.read_only);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+fn zk_core_password(session: i64) -> Bytes {
+    Bytes::copy_from_slice(&zk_core::session::session_password(session))
+}
+
+/// Without readonlymode.enabled a looking member never serves, however long it looks.
+#[test]
+fn without_read_only_mode_a_looking_member_keeps_closing_connections() {
+    let mut net = Net::new();
+    assert!(net.run(|n| (1..=3).all(|id| n.kind(id).tree_is_committed())));
+    let l = leader(&net);
+    let x = (1..=3).find(|&id| id != l).unwrap();
+    for id in [1, 2, 3].into_iter().filter(|&id| id != x) {
+        net.nodes.remove(&id);
+    }
+    assert!(net.run(|n| n.kind(x) == RoleKind::Looking));
+    assert_eq!(net.nodes[&x].next_deadline(), None);
+    net.now_ms = 60_000;
+    net.input(x, Input::Tick);
+    assert_eq!(net.kind(x), RoleKind::Looking);
+    net.input(x, read_only_connect(10, 0, Bytes::from_static(&[0; 16])));
+    assert!(matches!(net.replies(x, 10).as_slice(), [Outgoing::Close]));
+}
+
+/// An observer that loses its leader looks too, and serves read-only after the grace period
+/// (Java starts the read-only server for any LOOKING peer).
+#[test]
+fn a_looking_observer_serves_read_only_clients_too() {
+    let mut net = Net::with_read_only(1);
+    assert!(net.run(|n| (1..=4).all(|id| n.kind(id).tree_is_committed())));
+    assert_eq!(net.kind(4), RoleKind::Observer);
+    net.now_ms = 5_000;
+    for id in 1..=3 {
+        net.nodes.remove(&id);
+    }
+    assert!(net.run(|n| n.kind(4) == RoleKind::Looking));
+    net.now_ms = 7_000;
+    net.input(4, Input::Tick);
+    assert_eq!(net.kind(4), RoleKind::ReadOnly);
+    net.input(4, read_only_connect(1, 0, Bytes::from_static(&[0; 16])));
+    assert!(matches!(
+        net.replies(4, 1).as_slice(),
+        [Outgoing::Connected { valid: true, resp, .. }] if resp.read_only
+    ));
+}
+
+/// Without localSessionsEnabled Java's read-only server refuses createSession: the client
+/// gets a bare NOTREADONLY header (xid 0, the last zxid) where its ConnectResponse belongs;
+/// Ferrokeeper then closes the connection.
+#[test]
+fn without_local_sessions_a_read_only_member_refuses_new_sessions() {
+    let mut net = Net::read_only_members(0, false);
+    assert!(net.run(|n| (1..=3).all(|id| n.kind(id).tree_is_committed())));
+    let x = (1..=3).find(|&id| id != leader(&net)).unwrap();
+    for id in [1, 2, 3].into_iter().filter(|&id| id != x) {
+        net.nodes.remove(&id);
+    }
+    assert!(net.run(|n| n.kind(x) == RoleKind::Looking));
+    net.now_ms = 2_000;
+    net.input(x, Input::Tick);
+    assert_eq!(net.kind(x), RoleKind::ReadOnly);
+    let last = net.nodes[&x].tree().last_processed_zxid;
+    net.input(x, read_only_connect(1, 0, Bytes::from_static(&[0; 16])));
+    match net.replies(x, 1).as_slice() {
+        [Outgoing::Reply {
+            xid: 0,
+            zxid,
+            err: -119,
+            body: Response::Empty,
+        }, Outgoing::Close] => assert_eq!(*zxid, last),
+        other => panic!("{other:?}"),
+    }
 }

@@ -356,6 +356,18 @@ async fn session(
                 (valid, resp.session_id, resp.time_out, zxid)
             }
             Some(Outgoing::Close) => return End::ClosedByServer,
+            // A read-only server without local sessions answers createSession with a bare
+            // NOTREADONLY header in place of the ConnectResponse (ReadOnlyRequestProcessor);
+            // the node closes the connection next.
+            Some(Outgoing::Reply { xid, zxid, err, .. }) => {
+                put_frame(&mut out, |b| ReplyHeader { xid, zxid, err }.encode(b));
+                if let Err(e) = send_all(wr, &out).await {
+                    return End::Io(e);
+                }
+                out = BytesMut::new();
+                ctx.sent(1);
+                continue;
+            }
             Some(_) | None => continue,
         };
         if let Err(e) = send_all(wr, &out).await {

@@ -472,10 +472,13 @@ impl Core {
         self.node.step(input);
         self.dispatch();
         if self.peer.is_some() {
-            let serving = self.node.role().kind().serves_clients();
+            let kind = self.node.role().kind();
+            let relaxed = std::sync::atomic::Ordering::Relaxed;
             self.stats
                 .not_serving
-                .store(!serving, std::sync::atomic::Ordering::Relaxed);
+                .store(!kind.serves_clients(), relaxed);
+            let read_only = kind == zk_node::RoleKind::ReadOnly;
+            self.stats.read_only.store(read_only, relaxed);
         }
     }
 
@@ -668,11 +671,18 @@ impl Core {
             stats: &self.stats,
             tree: self.node.tree(),
             sessions: self.node.sessions(),
+            local_sessions: self.node.read_only_sessions(),
             outstanding: self.node.outstanding(),
             now_mono_ms: self.clock.mono_ms(),
             now_wall_ms: self.clock.wall_ms(),
             role: self.node.role().kind(),
-            quorum: self.node.peer().map(|p| p.figures()),
+            // A read-only server is no QuorumZooKeeperServer: no peer state, no quorum
+            // gauges.
+            quorum: self
+                .node
+                .peer()
+                .filter(|_| self.node.role().kind() != zk_node::RoleKind::ReadOnly)
+                .map(|p| p.figures()),
         }
     }
 
@@ -681,9 +691,10 @@ impl Core {
     /// Writes a complete snapshot of the applied state (at shutdown). A failed snapshot is
     /// logged and costs nothing: the txn log still has everything.
     fn snapshot_now(&mut self) {
-        if self.peer.is_some() && !self.node.role().kind().serves_clients() {
-            // An ensemble member that is not serving may have applied an uncommitted tail
-            // (its log is loaded whole when it looks for a leader): no snapshot of that.
+        if self.peer.is_some() && !self.node.role().kind().tree_is_committed() {
+            // An ensemble member that is not serving (or serves read-only) may have applied
+            // an uncommitted tail (its log is loaded whole when it looks for a leader): no
+            // snapshot of that.
             return;
         }
         if let Some(Err(e)) = self.write_snapshot_now() {

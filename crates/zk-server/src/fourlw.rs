@@ -37,6 +37,8 @@ pub struct CoreView<'a> {
     pub tree: &'a DataTree,
     /// Sessions.
     pub sessions: &'a SessionTable,
+    /// A read-only server's sessions (local to this member), while it runs.
+    pub local_sessions: Option<&'a SessionTable>,
     /// Requests in flight.
     pub outstanding: usize,
     /// The core clock's monotonic ms (session deadlines are on it).
@@ -86,9 +88,10 @@ pub fn render_local(word: FourLetterWord, settings: &Settings, stats: &Stats) ->
     }
     match word {
         W::Ruok => "imok".into(),
-        // Ferrokeeper never serves read-only.
+        // IsroCommand: "ro" from a ReadOnlyZooKeeperServer.
+        W::Isro if stats.read_only.load(Ordering::Relaxed) => "ro".into(),
         W::Isro => "rw".into(),
-        W::Conf => conf(settings),
+        W::Conf => conf(settings, stats.read_only.load(Ordering::Relaxed)),
         W::Envi => envi(),
         W::Dirs => {
             let (log, snap) = dir_sizes(settings);
@@ -166,6 +169,9 @@ fn render_local_by_name(cmd: &str, v: &CoreView<'_>) -> String {
 fn stat(with_clients: bool, v: &CoreView<'_>, out: &mut String) {
     let conns = v.stats.conns.snapshot();
     let _ = writeln!(out, "Zookeeper version: {}", full_version());
+    if v.role == zk_node::RoleKind::ReadOnly {
+        out.push_str("READ-ONLY mode; serving only read-only clients\n");
+    }
     if with_clients {
         out.push_str("Clients:\n");
         for c in &conns {
@@ -269,18 +275,33 @@ pub struct SessionsDump {
     pub ephemerals: Vec<(i64, Vec<String>)>,
 }
 
-/// The sessions part of `dump`, typed.
-pub fn sessions_dump(v: &CoreView<'_>) -> SessionsDump {
-    // The expiry queue, deadlines on the core's clock.
-    let expiry = v
-        .sessions
+/// `table`'s expiry queue: (wall-clock deadline, sorted ids), deadlines on the core's clock.
+fn expiry_queue(v: &CoreView<'_>, table: &SessionTable) -> Vec<(i64, Vec<i64>)> {
+    table
         .expiry_buckets()
         .map(|(t, ids)| {
             let mut ids: Vec<i64> = ids.collect();
             ids.sort_unstable();
             (v.now_wall_ms + (t - v.now_mono_ms), ids)
         })
-        .collect();
+        .collect()
+}
+
+/// `SessionTrackerImpl.toString`'s expiry queue.
+fn session_sets(buckets: &[(i64, Vec<i64>)], out: &mut String) {
+    let total: usize = buckets.iter().map(|(_, ids)| ids.len()).sum();
+    let _ = writeln!(out, "Session Sets ({})/({total}):", buckets.len());
+    for (wall, ids) in buckets {
+        let _ = writeln!(out, "{} expire at {}:", ids.len(), java_date(*wall));
+        for id in ids {
+            let _ = writeln!(out, "\t0x{id:x}");
+        }
+    }
+}
+
+/// The sessions part of `dump`, typed.
+pub fn sessions_dump(v: &CoreView<'_>) -> SessionsDump {
+    let expiry = expiry_queue(v, v.sessions);
     let mut ephemerals: Vec<(i64, Vec<String>)> = v
         .tree
         .all_ephemerals()
@@ -300,13 +321,21 @@ fn dump(v: &CoreView<'_>, out: &mut String) {
         expiry: buckets,
         ephemerals: eph,
     } = sessions_dump(v);
-    let total: usize = buckets.iter().map(|(_, ids)| ids.len()).sum();
-    let _ = writeln!(out, "Session Sets ({})/({total}):", buckets.len());
-    for (wall, ids) in &buckets {
-        let _ = writeln!(out, "{} expire at {}:", ids.len(), java_date(*wall));
-        for id in ids {
-            let _ = writeln!(out, "\t0x{id:x}");
+    match v.local_sessions {
+        // A read-only server's LearnerSessionTracker: its local tracker's expiry queue,
+        // then the global sessions with their timeouts.
+        Some(local) => {
+            out.push_str("Local ");
+            session_sets(&expiry_queue(v, local), out);
+            let mut global: Vec<(i64, i32)> =
+                v.sessions.iter().map(|s| (s.id, s.timeout_ms)).collect();
+            global.sort_unstable();
+            let _ = writeln!(out, "Global Sessions({}):", global.len());
+            for (id, timeout) in global {
+                let _ = writeln!(out, "0x{id:x}\t{timeout}ms");
+            }
         }
+        None => session_sets(&buckets, out),
     }
     out.push_str("ephemeral nodes dump:\n");
     let _ = writeln!(out, "Sessions with Ephemerals ({}):", eph.len());
@@ -586,10 +615,15 @@ pub fn dir_sizes(settings: &Settings) -> (u64, u64) {
 }
 
 /// `conf`: the text rendered at start-up with the directory sizes of now.
-fn conf(settings: &Settings) -> String {
+/// `dumpConf`; a read-only server's (`ReadOnlyZooKeeperServer.dumpConf`) ends before the
+/// membership that a quorum server's prints.
+fn conf(settings: &Settings, read_only: bool) -> String {
     let (log, snap) = dir_sizes(settings);
     let mut out = String::with_capacity(settings.conf_text.len());
     for line in settings.conf_text.lines() {
+        if read_only && line.starts_with("membership:") {
+            break;
+        }
         // Swapped, as ZooKeeperServer.dumpConf prints getDataDirSize/getLogDirSize.
         if line.starts_with("dataDirSize=") {
             let _ = writeln!(out, "dataDirSize={log}");

@@ -59,6 +59,11 @@ pub struct Settings {
     pub server_id: i64,
     /// An ensemble member's membership (`/zookeeper/config`); `None` standalone.
     pub membership: Option<zk_node::Membership>,
+    /// `readonlymode.enabled` on an ensemble member (a standalone server ignores it, as
+    /// Java's `ZooKeeperServerMain` does).
+    pub read_only_mode: bool,
+    /// `localSessionsEnabled` (only the read-only server makes local sessions).
+    pub local_sessions: bool,
     /// Text of the `conf` four-letter word.
     pub conf_text: String,
     /// Text of the `envi` four-letter word's environment lines.
@@ -101,6 +106,8 @@ impl Default for Settings {
             client_port_unification: false,
             server_id: 0,
             membership: None,
+            read_only_mode: false,
+            local_sessions: false,
             conf_text: String::new(),
             envi_text: String::new(),
             data_dir: std::path::PathBuf::from("data"),
@@ -130,6 +137,9 @@ impl Settings {
             snapshots: snapshots.then_some(self.snapshot),
             audit_user: self.audit.as_ref().map(|a| a.user.clone()),
             membership: self.membership.clone(),
+            read_only: self
+                .read_only_mode
+                .then(|| zk_node::ReadOnlyMode::new(self.tick_ms, self.local_sessions)),
         }
     }
 
@@ -233,6 +243,8 @@ impl Settings {
                 text: bytes::Bytes::from(cfg.quorum.to_string()),
                 version: cfg.quorum.version,
             }),
+            read_only_mode: cfg.read_only_mode_enabled && cfg.is_distributed(),
+            local_sessions: cfg.local_sessions_enabled,
             conf_text,
             envi_text: String::new(),
             data_dir: cfg.data_dir.clone(),

@@ -58,6 +58,9 @@ pub struct Stats {
     /// The server does not serve clients (an ensemble member that is electing): the
     /// four-letter words answered without the core say so, as upstream's do.
     pub not_serving: std::sync::atomic::AtomicBool,
+    /// The server serves read-only (an ensemble member in read-only mode): `isro` says
+    /// `ro`.
+    pub read_only: std::sync::atomic::AtomicBool,
     /// Every open client connection.
     pub conns: ConnRegistry,
     /// The log writer's counters (fsyncs).
@@ -101,6 +104,7 @@ impl Stats {
             connections_rejected: AtomicU64::new(0),
             trace_mask: AtomicI64::new(DEFAULT_TRACE_MASK),
             not_serving: std::sync::atomic::AtomicBool::new(false),
+            read_only: std::sync::atomic::AtomicBool::new(false),
             conns: ConnRegistry::default(),
             log: Arc::new(crate::log::LogStats::new(metrics)),
             read_latency: Distribution::new(metrics),

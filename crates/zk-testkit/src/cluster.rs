@@ -62,6 +62,10 @@ pub struct ClusterSpec {
     pub extra: String,
     /// How many of the last nodes are observers (`:observer`, `peerType=observer`).
     pub observers: usize,
+    /// System properties (`key=value`) for every node, the `-D` arguments of the JVM
+    /// (before the main class) and of Ferrokeeper (after the config file), such as
+    /// `readonlymode.enabled=true`, which Java reads from nowhere else.
+    pub properties: Vec<String>,
 }
 
 impl ClusterSpec {
@@ -75,6 +79,7 @@ impl ClusterSpec {
             sync_limit: 4,
             extra: String::new(),
             observers: 0,
+            properties: Vec::new(),
         }
     }
 }
@@ -315,6 +320,7 @@ impl Cluster {
                 let cp = crate::java::server_jars().and_then(|j| crate::java::classpath(&j))?;
                 let java = crate::java::find_tool("java").ok_or("no java")?;
                 cmd.arg(java)
+                    .args(self.spec.properties.iter().map(|p| format!("-D{p}")))
                     .arg("-Xmx256m")
                     .arg(format!(
                         "-Dlog4j.configuration=file:{}",
@@ -329,6 +335,9 @@ impl Cluster {
             }
         }
         cmd.arg(node.dir.join("zoo.cfg"));
+        if matches!(node.kind, NodeKind::Ferrokeeper(_)) {
+            cmd.args(self.spec.properties.iter().map(|p| format!("-D{p}")));
+        }
         let out = std::fs::OpenOptions::new()
             .create(true)
             .append(true)

@@ -334,8 +334,12 @@ pub async fn run(state: &OpsState, name: &str, params: &HashMap<String, String>)
                 settings.ops.initial_configuration.clone().into(),
             );
         }
+        // IsReadOnlyCommand: whether the server is a ReadOnlyZooKeeperServer.
         "is_read_only" => {
-            d.insert("read_only".into(), false.into());
+            d.insert(
+                "read_only".into(),
+                stats.read_only.load(Ordering::Relaxed).into(),
+            );
         }
         "last_snapshot" => {
             let (zxid, secs) = last_snapshot(settings, stats);
@@ -561,7 +565,8 @@ fn server_stats(state: &OpsState, f: &Figures, d: &mut Map<String, Value>) {
     s.insert("non_mtlsremote_conn_count".into(), 0.into());
     s.insert("non_mtlslocal_conn_count".into(), 0.into());
     d.insert("version".into(), f.version.clone().into());
-    d.insert("read_only".into(), false.into());
+    let read_only = stats.read_only.load(Ordering::Relaxed);
+    d.insert("read_only".into(), read_only.into());
     d.insert("server_stats".into(), Value::Object(s));
     d.insert("client_response".into(), response);
     d.insert("node_count".into(), f.tree.node_count.into());

@@ -379,6 +379,8 @@ pub struct TreeFigures {
     pub data_watch_paths: usize,
     /// Data watches (`wchs`).
     pub data_watches: usize,
+    /// Local sessions (a read-only server's).
+    pub local_sessions: usize,
     /// `DataTree.approximateDataSize`: path plus data length of every node.
     pub approximate_data_size: usize,
     /// The quota gauge sets, in [`QUOTA_GAUGE_SETS`]' order: namespace → value.
@@ -403,6 +405,7 @@ impl TreeFigures {
             data_watch_connections: data.watcher_count(),
             data_watch_paths: data.path_count(),
             data_watches: data.len(),
+            local_sessions: v.local_sessions.map_or(0, |t| t.len()),
             approximate_data_size: v.tree.approximate_data_size(),
             quotas: quota_gauges(v.tree),
             server_state: v.role.name(),
@@ -461,6 +464,7 @@ impl Figures {
                 "outstanding_requests" => int(tree.outstanding),
                 "znode_count" => int(tree.node_count),
                 "global_sessions" => int(tree.sessions),
+                "local_sessions" => int(tree.local_sessions),
                 "last_client_response_size" => Value::Int(resp_last),
                 "packets_sent" => Value::Int(s.packets_sent.load(R) as i64),
                 "packets_received" => Value::Int(s.packets_received.load(R) as i64),
