@@ -4,7 +4,11 @@ docs/benchmarks.md, between the `<!-- servers:begin -->` and `<!-- servers:end -
 (added at the end of the file the first time). Everything else in the file is kept.
 
     scripts/bench-report.py RESULTS.jsonl docs/benchmarks.md
+    scripts/bench-report.py --ensemble RESULTS.jsonl docs/benchmarks.md
     scripts/bench-report.py --metrics-ratios RESULTS.jsonl   (bench-servers --workloads metrics)
+
+--ensemble writes the 3-member ensembles section instead, between its own markers
+(`<!-- ensemble:begin -->`, `<!-- ensemble:end -->`), leaving the servers section alone.
 """
 
 import json
@@ -13,6 +17,8 @@ import sys
 
 BEGIN = "<!-- servers:begin (written by scripts/bench-servers; edits here are overwritten) -->"
 END = "<!-- servers:end -->"
+ENS_BEGIN = "<!-- ensemble:begin (written by scripts/bench-servers --workloads ensemble; edits here are overwritten) -->"
+ENS_END = "<!-- ensemble:end -->"
 ZK, FK = "zookeeper", "ferrokeeper"
 
 
@@ -485,6 +491,113 @@ def metrics_ratios(by):
     return "\n".join(out)
 
 
+def percentile(values, q):
+    """The q-quantile (0..1) of VALUES, nearest rank; None when empty."""
+    values = sorted(v for v in values if v is not None)
+    if not values:
+        return None
+    rank = max(1, -(-len(values) * q // 1))
+    return values[int(rank) - 1]
+
+
+def fmt_ms(v):
+    return "–" if v is None else f"{v:,.0f} ms"
+
+
+def ensemble_report(by):
+    """The 3-member ensembles section (Markdown)."""
+    meta = (by.get(("meta", "run")) or [{}])[-1]
+    ens = (by.get(("meta", "ensemble")) or [{}])[-1]
+    out = []
+    w = out.append
+    w("## 3-member ensembles, side by side")
+    w("")
+    w("Three Apache ZooKeeper members, then three Ferrokeeper members, each set on 127.0.0.1 "
+      "with the same `zoo.cfg` (Ferrokeeper adds its opt-in, "
+      "`ferrokeeper.experimentalEnsemble=true`): "
+      f"`tickTime={ens.get('tick', '?')}`, `initLimit={ens.get('init', '?')}`, "
+      f"`syncLimit={ens.get('sync', '?')}` (the defaults users have), fsync on every commit, "
+      "data directories on the same disk, logging at WARN. **All three members of a set are "
+      "pinned to core 0** (`taskset`), sharing it as the standalone server had it alone; the "
+      "client (zk-bench) is on core 1. Apache ZooKeeper: Debian's 3.8 jars, `QuorumPeerMain`, "
+      f"`-Xmx{ens.get('heap', '?')}` per member. **Ratio** is Ferrokeeper ÷ Apache ZooKeeper.")
+    w("")
+    w(f"- Command: `{meta.get('command', 'scripts/bench')}`; date: {meta.get('started', '?')}.")
+    w(f"- Machine: {meta.get('cores', '?')} cores ({meta.get('cpu', '?')}), "
+      f"kernel {meta.get('kernel', '?')}; {meta.get('java', '?')}; {meta.get('rustc', '?')}, "
+      f"release profile; load average {meta.get('load_before', '?')} at the end of the run "
+      "(other work shared the cores: compare the two kinds, not the absolute numbers).")
+    starts = len(by.get((ZK, "ens-election"), []))
+    kills = len(by.get((ZK, "ens-failover"), []))
+    w(f"- Election at start: the three processes launched on fresh data directories, then "
+      "zk-bench tries a setData of `/` through every member at once (a new session each "
+      "attempt, every 10 ms per member) until one succeeds; timed from the launch (median of "
+      f"{starts} starts). Also the time until every member's `srvr` says leader or follower "
+      "(polled every 100 ms after that write).")
+    w(f"- Throughput: 64 sessions × 16 in flight, closed loop, the sessions spread evenly over "
+      f"the members (session i on member i mod 3); {meta.get('warmup', '?')} s warm-up then "
+      f"{meta.get('duration', '?')} s, median of {meta.get('reps', '?')} run(s); setData or "
+      "getData of 100-byte values on 1,000 keys, as in the standalone grid.")
+    w(f"- Failover ({kills} kills; the target asks for at least 10): zk-bench opens a session "
+      "on each of the two other members and writes through each, then `kill -KILL`s the "
+      "member whose `srvr` says leader, waits until the process is gone, and tries a setData "
+      "through both members at once (first on the sessions it had, then on new sessions "
+      "every 10 ms) until one succeeds. Time from just before the kill to that success. The "
+      "killed member is then started again on its data, and the next kill waits until every "
+      "member serves (the rejoin time below).")
+    w("")
+    w("| figure | ZK | FK | ratio | target |")
+    w("|---|---:|---:|---:|---|")
+
+    def col(server, workload, get):
+        return [get(r) for r in by.get((server, workload), [])]
+
+    def row(label, z, f, fmt, target=None, higher_better=False):
+        r = ratio(f, z)
+        tcell = verdict(r, target, higher_better).replace("0.5×", "½") if target else ""
+        w(f"| {label} | {fmt(z)} | {fmt(f)} | {fmt_ratio(r)} | {tcell} |")
+
+    el = lambda s: col(s, "ens-election", lambda r: r["since_launch_ms"])
+    modes = lambda s: col(s, "ens-election", lambda r: r["all_modes_ms"])
+    row("election at start: launch → first write (median)", med(el(ZK)), med(el(FK)), fmt_ms)
+    row("election at start: launch → every member leader/follower (median)",
+        med(modes(ZK)), med(modes(FK)), fmt_ms)
+    for label, wl, key, fmt, target in [
+        ("setData 64 × 16: ops/s", "ens-write-64x16", "ops_per_sec", fmt_int, 2),
+        ("setData 64 × 16: p99", "ens-write-64x16", "p99_us", fmt_us, None),
+        ("getData 64 × 16: ops/s", "ens-read-64x16", "ops_per_sec", fmt_int, None),
+        ("getData 64 × 16: p99", "ens-read-64x16", "p99_us", fmt_us, None),
+    ]:
+        z, f = run_stat(by, ZK, wl, key), run_stat(by, FK, wl, key)
+        row(label, z, f, fmt, target, higher_better=True)
+    fo = lambda s: col(s, "ens-failover", lambda r: r["failover"]["kill_to_write_ms"])
+    row("failover: kill -9 of the leader → first write, median", med(fo(ZK)), med(fo(FK)),
+        fmt_ms, 0.5)
+    row("failover: p90", percentile(fo(ZK), 0.9), percentile(fo(FK), 0.9), fmt_ms)
+    spread = lambda vals: "–" if not vals else f"{min(vals):,.0f}–{max(vals):,.0f} ms"
+    w(f"| failover: min–max | {spread(fo(ZK))} | {spread(fo(FK))} | | |")
+    rj = lambda s: col(s, "ens-failover", lambda r: r["rejoin_ms"])
+    row("killed member restarted → every member serving (median)", med(rj(ZK)), med(rj(FK)),
+        fmt_ms)
+    w("")
+    runs = lambda s: ", ".join(f"{v:,.0f}" for v in fo(s)) or "–"
+    w(f"Every failover, in ms: Apache ZooKeeper {runs(ZK)}; Ferrokeeper {runs(FK)}.")
+    return "\n".join(out)
+
+
+def replace_block(doc, begin, end, body):
+    """Writes BODY between the BEGIN and END markers of DOC (appended the first time)."""
+    text = open(doc).read()
+    block = f"{begin}\n{body}\n{end}\n"
+    if begin in text and end in text:
+        head = text[: text.index(begin)]
+        tail = text[text.index(end) + len(end):].lstrip("\n")
+        text = head + block + (("\n" + tail) if tail else "")
+    else:
+        text = text.rstrip("\n") + "\n\n" + block
+    open(doc, "w").write(text)
+
+
 def fmt_ratio3(r):
     return "–" if r is None else f"{r:.3f}"
 
@@ -493,17 +606,11 @@ def main():
     if sys.argv[1] == "--metrics-ratios":
         print(metrics_ratios(load(sys.argv[2])))
         return
+    if sys.argv[1] == "--ensemble":
+        replace_block(sys.argv[3], ENS_BEGIN, ENS_END, ensemble_report(load(sys.argv[2])))
+        return
     results, doc = sys.argv[1], sys.argv[2]
-    body = report(load(results))
-    text = open(doc).read()
-    block = f"{BEGIN}\n{body}\n{END}\n"
-    if BEGIN in text and END in text:
-        head = text[: text.index(BEGIN)]
-        tail = text[text.index(END) + len(END):].lstrip("\n")
-        text = head + block + (("\n" + tail) if tail else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + block
-    open(doc, "w").write(text)
+    replace_block(doc, BEGIN, END, report(load(results)))
 
 
 if __name__ == "__main__":

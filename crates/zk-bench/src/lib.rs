@@ -21,11 +21,15 @@
 //! * plaintext or TLS (rustls, [`wire::TlsClient`]), the connection an enum of the two
 //!   ([`wire::Stream`]) so plaintext runs pay nothing for the option.
 //!
-//! What it does not do: reconnect, follow redirects or check replies beyond their error
-//! code. A connection loss ends the run with an error.
+//! * an ensemble: `--connect` may list several `host:port`s, comma-separated; session `i`
+//!   connects to the `i % n`-th; [`availability`] times elections and failovers.
+//!
+//! What it does not do in a timed run: reconnect, follow redirects or check replies beyond
+//! their error code. A connection loss ends the run with an error.
 
 #![warn(missing_docs)]
 
+pub mod availability;
 pub mod hist;
 pub mod mix;
 pub mod wire;

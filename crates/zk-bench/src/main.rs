@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
+use zk_bench::availability::{self, ProbeOp};
 use zk_bench::mix::Mix;
 use zk_bench::wire::{Endpoint, TlsClient};
 use zk_bench::workload::{self, RunConfig};
@@ -164,18 +165,40 @@ enum Cmd {
         #[arg(long, default_value_t = 5)]
         rounds: usize,
     },
-    /// Polls until a getData of a path succeeds (restart time).
+    /// Polls until a getData (restart time) or, with --write, a setData (election time) of a
+    /// path succeeds; every host of --connect at once.
     Probe {
-        /// Server `host:port`.
+        /// Server `host:port`, or several, comma-separated.
         #[arg(long, default_value = "127.0.0.1:2181")]
         connect: String,
         #[command(flatten)]
         tls: TlsArgs,
-        /// The path to read.
+        /// The path to read (or write).
         #[arg(long, default_value = "/zkbench/k/p00000/n0000000")]
         path: String,
+        /// Send setData instead of getData.
+        #[arg(long)]
+        write: bool,
         /// Give up after this many seconds.
         #[arg(long, default_value_t = 300.0)]
+        limit: f64,
+    },
+    /// Writes through every host of --connect, kills --kill-pid (an ensemble's leader, not in
+    /// --connect), and times the first write that succeeds after the kill.
+    Failover {
+        /// The members that stay up, `host:port`, comma-separated.
+        #[arg(long)]
+        connect: String,
+        #[command(flatten)]
+        tls: TlsArgs,
+        /// The process to `kill -KILL`.
+        #[arg(long)]
+        kill_pid: u32,
+        /// The znode written (created if missing).
+        #[arg(long, default_value = "/zkbench-failover")]
+        path: String,
+        /// Give up this many seconds after the kill.
+        #[arg(long, default_value_t = 120.0)]
         limit: f64,
     },
 }
@@ -321,12 +344,32 @@ fn main() -> Result<()> {
             connect,
             tls,
             path,
+            write,
             limit,
-        } => print(&workload::probe(
-            &tls.endpoint(&connect)?,
-            &path,
-            secs(limit)?,
-        )?),
+        } => {
+            let op = if write { ProbeOp::Write } else { ProbeOp::Read };
+            print(&availability::probe(
+                &tls.endpoint(&connect)?,
+                &path,
+                op,
+                secs(limit)?,
+            )?)
+        }
+        Cmd::Failover {
+            connect,
+            tls,
+            kill_pid,
+            path,
+            limit,
+        } => {
+            let r =
+                availability::failover(&tls.endpoint(&connect)?, &path, kill_pid, secs(limit)?)?;
+            eprintln!(
+                "killed {kill_pid}: first write after {:.0} ms (through {}, {} attempts)",
+                r.kill_to_write_ms, r.host, r.attempts
+            );
+            print(&r)
+        }
     }
 }
 
@@ -425,6 +468,64 @@ mod tests {
         };
         let err = tls.endpoint(&connect).unwrap_err().to_string();
         assert!(err.contains("/nonexistent/ca.pem"), "{err}");
+    }
+
+    #[test]
+    fn ensemble_options_parse() {
+        let cli = Cli::try_parse_from([
+            "zk-bench",
+            "probe",
+            "--connect",
+            "127.0.0.1:1,127.0.0.1:2",
+            "--write",
+            "--path",
+            "/",
+        ])
+        .unwrap();
+        let Cmd::Probe {
+            connect,
+            write,
+            path,
+            ..
+        } = cli.cmd
+        else {
+            panic!("{:?}", cli.cmd)
+        };
+        assert!(write);
+        assert_eq!(path, "/");
+        assert_eq!(connect, "127.0.0.1:1,127.0.0.1:2");
+        let cli = Cli::try_parse_from([
+            "zk-bench",
+            "failover",
+            "--connect",
+            "127.0.0.1:1,127.0.0.1:2",
+            "--kill-pid",
+            "4242",
+        ])
+        .unwrap();
+        let Cmd::Failover {
+            kill_pid,
+            path,
+            limit,
+            ..
+        } = cli.cmd
+        else {
+            panic!("{:?}", cli.cmd)
+        };
+        assert_eq!((kill_pid, limit), (4242, 120.0));
+        assert_eq!(path, "/zkbench-failover");
+        // Whom to kill and where to write are not optional; a pid is a number.
+        assert!(Cli::try_parse_from(["zk-bench", "failover", "--kill-pid", "1"]).is_err());
+        assert!(Cli::try_parse_from(["zk-bench", "failover", "--connect", "h:1"]).is_err());
+        assert!(Cli::try_parse_from([
+            "zk-bench",
+            "failover",
+            "--connect",
+            "h:1",
+            "--kill-pid",
+            "x"
+        ])
+        .is_err());
     }
 
     #[test]

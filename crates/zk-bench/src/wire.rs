@@ -356,7 +356,9 @@ impl TlsClient {
 /// Where the server is and how to talk to it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Endpoint {
-    /// `host:port`.
+    /// `host:port`, or several separated by commas (an ensemble's members): session `i` of a
+    /// run connects to the `i % n`-th ([`Endpoint::for_session`]), single connections to the
+    /// first.
     pub addr: String,
     /// TLS settings; `None`: plaintext.
     pub tls: Option<TlsClient>,
@@ -379,18 +381,53 @@ impl Endpoint {
         }
     }
 
-    /// Opens the connection (TCP, then the TLS handshake if TLS is on). A refused
-    /// handshake (an untrusted certificate, a name mismatch) is a [`BenchError::Tls`].
+    /// The hosts of `addr` (`host:port` each), in order; empty entries are skipped.
+    pub fn hosts(&self) -> Vec<&str> {
+        self.addr
+            .split(',')
+            .map(str::trim)
+            .filter(|h| !h.is_empty())
+            .collect()
+    }
+
+    /// The endpoint session `index` uses: the `index % n`-th of the `n` hosts, with the same
+    /// TLS settings. Spreads a run's sessions evenly over an ensemble's members.
+    pub fn for_session(&self, index: usize) -> Endpoint {
+        let hosts = self.hosts();
+        let addr = match hosts.len() {
+            0 => self.addr.clone(),
+            n => hosts[index % n].to_string(),
+        };
+        Endpoint {
+            addr,
+            tls: self.tls.clone(),
+        }
+    }
+
+    /// One endpoint per host (see [`Endpoint::hosts`]).
+    pub fn each_host(&self) -> Vec<Endpoint> {
+        (0..self.hosts().len().max(1))
+            .map(|i| self.for_session(i))
+            .collect()
+    }
+
+    /// Opens the connection (TCP, then the TLS handshake if TLS is on) to the first host. A
+    /// refused handshake (an untrusted certificate, a name mismatch) is a
+    /// [`BenchError::Tls`].
     pub async fn open(&self) -> Result<Stream, BenchError> {
-        let tcp = TcpStream::connect(&self.addr).await?;
+        let one = self.for_session(0);
+        let addr = one.addr.as_str();
+        let tcp = TcpStream::connect(addr).await?;
         tcp.set_nodelay(true)?;
         match &self.tls {
             None => Ok(Stream::Plain(tcp)),
             Some(tls) => {
-                let name = tls.name_for(&self.addr)?;
-                let s = tls.connector.connect(name, tcp).await.map_err(|e| {
-                    BenchError::Tls(format!("TLS handshake with {}: {e}", self.addr))
-                })?;
+                let name = tls.name_for(addr)?;
+                let s = tls
+                    .connector
+                    .connect(name, tcp)
+                    .await
+                    .map_err(|e| BenchError::Tls(format!("TLS handshake with {addr}: {e}")))?;
                 Ok(Stream::Tls(Box::new(s)))
             }
         }
@@ -491,6 +528,29 @@ mod tests {
         let body = take_frame(&mut b).unwrap().unwrap();
         assert_eq!(body.len(), 15);
         assert!(b.is_empty());
+    }
+
+    #[test]
+    fn sessions_spread_over_the_hosts_of_a_list() {
+        let ep = Endpoint::plain("127.0.0.1:1, 127.0.0.1:2,,127.0.0.1:3");
+        assert_eq!(ep.hosts(), ["127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"]);
+        let picked: Vec<String> = (0..5).map(|i| ep.for_session(i).addr).collect();
+        assert_eq!(
+            picked,
+            [
+                "127.0.0.1:1",
+                "127.0.0.1:2",
+                "127.0.0.1:3",
+                "127.0.0.1:1",
+                "127.0.0.1:2"
+            ]
+        );
+        let each: Vec<String> = ep.each_host().into_iter().map(|e| e.addr).collect();
+        assert_eq!(each, ["127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"]);
+        // One host: every session on it.
+        let one = Endpoint::plain("h:9");
+        assert_eq!(one.for_session(7).addr, "h:9");
+        assert_eq!(one.each_host().len(), 1);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The workloads: a timed run of an op mix ([`run`]), a fixed list of requests per session
 //! with the sessions then held open ([`per_session`]: loading keys, setting watches, opening
-//! sessions), watch fan-out ([`fanout`]) and the restart probe ([`probe`]).
+//! sessions), watch fan-out ([`fanout`]) and the restart probe ([`probe`]; the ensemble
+//! probes are in [`crate::availability`]).
 //!
 //! Every thread runs a current-thread tokio runtime with its share of the sessions; the
 //! threads start the measured phase together (a barrier after connecting).
@@ -17,13 +18,15 @@ use tokio::io::AsyncReadExt;
 use tokio::task::LocalSet;
 use zk_proto::request::Request;
 
+pub use crate::availability::ProbeReport;
+use crate::availability::{self, ProbeOp};
 use crate::hist::{Latencies, Summary};
 use crate::mix::{Mix, Op, Rng};
 use crate::wire::{self, Endpoint, Stream, NOTIFICATION_XID};
 use crate::BenchError;
 
 /// ZooKeeper's error code for an existing node.
-const NODE_EXISTS: i32 = -110;
+pub(crate) const NODE_EXISTS: i32 = -110;
 /// How long after the end of a run replies may still take.
 const DRAIN: Duration = Duration::from_secs(60);
 /// How early the open loop's timer wakes a session before its next send: more than tokio's
@@ -189,7 +192,7 @@ pub fn ensure_parents(ep: &Endpoint, keys: u64) -> Result<(), BenchError> {
 
 /// Sends every request pipelined (up to 256 in flight) and waits for all replies; an error
 /// code outside `allowed` fails.
-async fn call_many(
+pub(crate) async fn call_many(
     s: &mut Stream,
     reqs: impl Iterator<Item = Request>,
     allowed: &[i32],
@@ -232,25 +235,25 @@ async fn call_many(
     }
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, BenchError> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, BenchError> {
     Ok(tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?)
 }
 
-/// Connects `n` sessions on this thread, at most `concurrency` at once; returns them in
-/// order.
+/// Connects the sessions `indices` (each to its host, [`Endpoint::for_session`]) on this
+/// thread, at most `concurrency` at once; returns them in order.
 async fn connect_all(
     ep: &Endpoint,
-    n: usize,
+    indices: &[usize],
     concurrency: usize,
     timeout_ms: i32,
 ) -> Result<Vec<Stream>, BenchError> {
     let sem = Rc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
-    let mut handles = Vec::with_capacity(n);
-    for _ in 0..n {
+    let mut handles = Vec::with_capacity(indices.len());
+    for &i in indices {
         let sem = sem.clone();
-        let ep = ep.clone();
+        let ep = ep.for_session(i);
         handles.push(tokio::task::spawn_local(async move {
             let _permit = sem
                 .acquire()
@@ -259,7 +262,7 @@ async fn connect_all(
             wire::connect(&ep, timeout_ms).await.map(|(s, _)| s)
         }));
     }
-    let mut out = Vec::with_capacity(n);
+    let mut out = Vec::with_capacity(indices.len());
     for h in handles {
         out.push(
             h.await
@@ -400,7 +403,7 @@ fn run_thread(
         &rt,
         connect_all(
             &cfg.endpoint,
-            mine.len(),
+            &mine,
             cfg.connect_concurrency,
             cfg.session_timeout_ms,
         ),
@@ -756,7 +759,7 @@ async fn session_life(
                 .acquire()
                 .await
                 .map_err(|_| BenchError::Protocol("semaphore closed".into()))?;
-            wire::connect(&ep, 40_000).await?.0
+            wire::connect(&ep.for_session(index), 40_000).await?.0
         };
         let _ = events.send(Event::Connected);
         if keepalive_until(&mut s, &mut go, GO_WORK).await? == GO_ABORT {
@@ -922,7 +925,8 @@ pub fn fanout(
             &[NODE_EXISTS],
         )
         .await?;
-        let streams = connect_all(ep, sessions, connect_concurrency, 40_000).await?;
+        let indices: Vec<usize> = (0..sessions).collect();
+        let streams = connect_all(ep, &indices, connect_concurrency, 40_000).await?;
         let watch = wire::frame(&wire::get_data(&node, true), 1);
         let mut streams: Vec<Rc<RefCell<Option<Stream>>>> = streams
             .into_iter()
@@ -1019,40 +1023,9 @@ pub fn fanout(
     })
 }
 
-/// What [`probe`] measured.
-#[derive(Debug, Clone, Serialize)]
-pub struct ProbeReport {
-    /// ms from the probe's start until a getData of `path` succeeded.
-    pub ready_ms: f64,
-    /// Connection attempts made.
-    pub attempts: u64,
-}
-
-/// Tries, every 10 ms, to open a session and read `path`, until it works or `limit` passes:
-/// how long a restarted server takes to serve its data.
+/// Tries, every 10 ms, to open a session and read `path` (on every host of `ep` at once),
+/// until it works or `limit` passes: how long a restarted server takes to serve its data.
+/// [`availability::probe`] with a read.
 pub fn probe(ep: &Endpoint, path: &str, limit: Duration) -> Result<ProbeReport, BenchError> {
-    let rt = runtime()?;
-    let start = Instant::now();
-    let mut attempts = 0;
-    rt.block_on(async {
-        loop {
-            attempts += 1;
-            let attempt = async {
-                let (mut s, _) = wire::connect(ep, 30_000).await?;
-                call_many(&mut s, std::iter::once(wire::get_data(path, false)), &[]).await?;
-                wire::close_session(&mut s, i32::MAX).await
-            };
-            if let Ok(Ok(())) = tokio::time::timeout(Duration::from_secs(5), attempt).await {
-                return Ok(ProbeReport {
-                    ready_ms: start.elapsed().as_secs_f64() * 1e3,
-                    attempts,
-                });
-            }
-            if start.elapsed() > limit {
-                return Err(BenchError::Timeout(format!("{path} not readable")));
-            }
-            // Polling a server that is starting: there is no event to wait for.
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
+    availability::probe(ep, path, ProbeOp::Read, limit)
 }

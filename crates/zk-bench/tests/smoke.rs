@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use zk_bench::availability::{self, ProbeOp};
 use zk_bench::mix::Mix;
 use zk_bench::wire::Endpoint;
 use zk_bench::workload::{self, RunConfig};
@@ -90,6 +91,41 @@ fn every_workload_runs_against_ferrokeeper() {
 
     let p = workload::probe(&ep, "/zkbench/k/p00000/n0000000", Duration::from_secs(5)).unwrap();
     assert_eq!(p.attempts, 1);
+
+    // A list of hosts (the same server twice, as an ensemble's members would be): a run
+    // spreads its sessions over them, the write probe tries each.
+    let both = format!("{addr},{addr}");
+    let mut cfg = RunConfig::new(&both);
+    cfg.sessions = 4;
+    cfg.depth = 2;
+    cfg.keys = 2_500;
+    cfg.mix = Mix::parse("set").unwrap();
+    cfg.warmup = Duration::ZERO;
+    cfg.duration = Duration::from_millis(300);
+    let r = workload::run(&cfg).unwrap();
+    assert!(r.ops > 0 && r.errors == 0, "{r:?}");
+    let p = availability::probe(
+        &Endpoint::plain(&both),
+        "/",
+        ProbeOp::Write,
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    assert_eq!((p.op, p.host.as_str()), (ProbeOp::Write, addr.as_str()));
+    assert!(p.attempts >= 1 && p.ready_unix_ms > 0.0);
+
+    // Failover's kill and write, with a child process standing in for the leader.
+    let mut child = std::process::Command::new("sleep")
+        .arg("600")
+        .spawn()
+        .unwrap();
+    let f = availability::failover(&ep, "/zkbench-failover", child.id(), Duration::from_secs(5))
+        .unwrap();
+    assert_eq!(f.killed_pid, child.id());
+    assert!(f.kill_to_gone_ms <= f.kill_to_write_ms, "{f:?}");
+    assert_eq!(f.host, addr);
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "sleep was killed: {status:?}");
 
     // Sessions, held open.
     let none: Arc<workload::Plan> = Arc::new(|_, _| None);
