@@ -222,7 +222,11 @@ async fn moving(
                 Err(e) => return format!("read: {e}"),
             },
             item = rx.recv() => match item {
-                Some(bytes) => {
+                Some(first) => {
+                    // Everything else already queued goes out in the same write (one
+                    // syscall per wakeup, not per packet: Java's LearnerHandler and
+                    // Learner flush their buffered stream only when the queue is empty).
+                    let bytes = coalesce(first, &mut rx);
                     if let Err(why) = write(stream, &bytes, cfg.write_timeout()).await {
                         return why;
                     }
@@ -234,6 +238,33 @@ async fn moving(
             }
         }
     }
+}
+
+/// Bytes queued behind `first` are appended to it up to this size per write.
+const WRITE_BATCH: usize = 256 * 1024;
+
+/// `first` followed by whatever else is queued right now (not waiting), up to
+/// [`WRITE_BATCH`] bytes; a large item (a snapshot stream) goes alone, uncopied.
+fn coalesce(first: Bytes, rx: &mut mpsc::Receiver<Bytes>) -> Bytes {
+    if first.len() >= WRITE_BATCH {
+        return first;
+    }
+    let mut batch: Option<BytesMut> = None;
+    let mut size = first.len();
+    while size < WRITE_BATCH {
+        let Ok(next) = rx.try_recv() else {
+            break;
+        };
+        size += next.len();
+        batch
+            .get_or_insert_with(|| {
+                let mut b = BytesMut::with_capacity(WRITE_BATCH.min(size * 4));
+                b.extend_from_slice(&first);
+                b
+            })
+            .extend_from_slice(&next);
+    }
+    batch.map_or(first, BytesMut::freeze)
 }
 
 /// `LearnerHandler.run`: the first packet is FOLLOWERINFO or OBSERVERINFO, from a member.
@@ -254,5 +285,38 @@ fn first_packet(cfg: &PeerNetConfig, packet: &Packet) -> Result<i64, String> {
         LearnerInfoData::Info { sid, .. } if cfg.members.contains_key(sid) => Ok(*sid),
         LearnerInfoData::Info { sid, .. } => Err(format!("learner sid {sid} is not a member")),
         LearnerInfoData::Null => Err("learner without a sid (pre-3.4)".into()),
+    }
+}
+
+#[cfg(test)]
+mod coalesce_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn queued_packets_leave_in_one_write_and_order() {
+        let (tx, mut rx) = mpsc::channel(16);
+        for b in [&b"bb"[..], b"ccc"] {
+            tx.send(Bytes::from_static(b)).await.unwrap();
+        }
+        assert_eq!(coalesce(Bytes::from_static(b"a"), &mut rx), &b"abbccc"[..]);
+        // Nothing queued: the item itself.
+        assert_eq!(coalesce(Bytes::from_static(b"d"), &mut rx), &b"d"[..]);
+    }
+
+    #[tokio::test]
+    async fn a_batch_stops_at_its_size_and_a_large_item_goes_alone() {
+        let (tx, mut rx) = mpsc::channel(16);
+        let big = Bytes::from(vec![7u8; WRITE_BATCH]);
+        tx.send(Bytes::from_static(b"x")).await.unwrap();
+        assert_eq!(coalesce(big.clone(), &mut rx), big);
+        let most = Bytes::from(vec![1u8; WRITE_BATCH - 1]);
+        tx.send(most.clone()).await.unwrap();
+        tx.send(Bytes::from_static(b"next")).await.unwrap();
+        // "y", "x" and `most` reach the limit; "next" waits for the following write.
+        assert_eq!(
+            coalesce(Bytes::from_static(b"y"), &mut rx).len(),
+            2 + most.len()
+        );
+        assert_eq!(coalesce(Bytes::from_static(b"z"), &mut rx), &b"znext"[..]);
     }
 }
