@@ -513,8 +513,7 @@ def ensemble_report(by):
     w("## 3-member ensembles, side by side")
     w("")
     w("Three Apache ZooKeeper members, then three Ferrokeeper members, each set on 127.0.0.1 "
-      "with the same `zoo.cfg` (Ferrokeeper adds its opt-in, "
-      "`ferrokeeper.experimentalEnsemble=true`): "
+      "with the same `zoo.cfg`: "
       f"`tickTime={ens.get('tick', '?')}`, `initLimit={ens.get('init', '?')}`, "
       f"`syncLimit={ens.get('sync', '?')}` (the defaults users have), fsync on every commit, "
       "data directories on the same disk, logging at WARN. **All three members of a set are "

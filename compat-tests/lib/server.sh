@@ -300,11 +300,7 @@ compat_cluster_up() {
         dir="$COMPAT_SERVER_DIR/node$k"
         compat_write_cfg "$dir" "${ports[k]}"
         echo "$k" >"$dir/data/myid"
-        {
-            printf 'initLimit=10\nsyncLimit=5\n%s' "$servers"
-            # Ferrokeeper's ensembles are opt-in while issue 13 is open.
-            [ "$kind" = ferrokeeper ] && echo "ferrokeeper.experimentalEnsemble=true"
-        } >>"$dir/zoo.cfg"
+        printf 'initLimit=10\nsyncLimit=5\n%s' "$servers" >>"$dir/zoo.cfg"
         compat_launch "$kind" "$dir" "$dir/server.log"
         COMPAT_CLUSTER_PIDS+=("$COMPAT_SERVER_PID")
         COMPAT_SERVER_PID=""

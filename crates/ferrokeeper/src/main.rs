@@ -141,7 +141,8 @@ fn cfg_addr(ip: Option<IpAddr>, port: u16) -> SocketAddr {
     SocketAddr::new(ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)), port)
 }
 
-/// The system property that lets this version run an ensemble member.
+/// The system property that ensembles needed while they were experimental (until issue
+/// 13 closed); accepted and ignored now.
 const EXPERIMENTAL_ENSEMBLE: &str = "ferrokeeper.experimentalEnsemble";
 
 /// What this version cannot run of an ensemble configuration, refused with a clear error
@@ -151,29 +152,15 @@ fn ensemble_limits(cfg: &Config) -> anyhow::Result<()> {
     if !cfg.is_distributed() {
         return Ok(());
     }
-    let opted_in = [
+    let old_opt_in = [
         EXPERIMENTAL_ENSEMBLE,
         &format!("zookeeper.{EXPERIMENTAL_ENSEMBLE}"),
     ]
     .iter()
-    .any(|k| cfg.properties.get(k) == Some("true"));
-    if !opted_in {
-        let participants: Vec<String> = cfg
-            .quorum
-            .voting_members()
-            .map(|s| format!("server.{}", s.id))
-            .collect();
-        anyhow::bail!(
-            "this configuration describes an ensemble ({} participant(s): {}; \
-             standaloneEnabled={}). Ferrokeeper's ensembles are experimental (Ferrokeeper \
-             issue 13: no quorum TLS/SASL or dynamic reconfiguration yet, \
-             and not yet benchmarked beside Apache ZooKeeper's): start every \
-             member with -D{EXPERIMENTAL_ENSEMBLE}=true to run one anyway. Serving this file \
-             standalone would give each member its own diverging copy of the data, so \
-             Ferrokeeper refuses to start.",
-            participants.len(),
-            participants.join(", "),
-            cfg.standalone_enabled
+    .any(|k| cfg.properties.get(k).is_some());
+    if old_opt_in {
+        tracing::info!(
+            "{EXPERIMENTAL_ENSEMBLE} is no longer needed (ensembles are supported): ignored"
         );
     }
     if cfg.ssl_quorum || cfg.quorum_sasl.enabled {
@@ -556,16 +543,11 @@ mod tests {
 
     #[test]
     fn what_an_ensemble_member_cannot_run_yet_is_refused() {
-        let bare = "server.1=a:2888:3888\nserver.2=b:2888:3888\nserver.3=c:2888:3888\n";
-        let e = ensemble_limits(&parse(&format!("{BASE}{bare}")))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("experimental") && e.contains("server.1, server.2, server.3"),
-            "{e}"
-        );
-        let three = &format!("{EXPERIMENTAL_ENSEMBLE}=true\n{bare}");
+        let three = "server.1=a:2888:3888\nserver.2=b:2888:3888\nserver.3=c:2888:3888\n";
         assert!(ensemble_limits(&parse(&format!("{BASE}{three}"))).is_ok());
+        // The opt-in of the experimental days is accepted and changes nothing.
+        let old = format!("{BASE}{EXPERIMENTAL_ENSEMBLE}=true\n{three}");
+        assert!(ensemble_limits(&parse(&old)).is_ok());
         // Observers run.
         let cfg = parse(&format!("{BASE}{three}server.4=d:2888:3888:observer\n"));
         assert!(ensemble_limits(&cfg).is_ok());
@@ -592,7 +574,7 @@ mod tests {
         assert!(ensemble_limits(&parse(BASE)).is_ok());
         // ...and as a quorum peer of one when standaloneEnabled=false.
         let cfg = parse(&format!(
-            "{BASE}{EXPERIMENTAL_ENSEMBLE}=true\nstandaloneEnabled=false\nserver.1=a:2888:3888\n"
+            "{BASE}standaloneEnabled=false\nserver.1=a:2888:3888\n"
         ));
         assert!(cfg.is_distributed());
         assert!(ensemble_limits(&cfg).is_ok());

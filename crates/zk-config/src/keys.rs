@@ -53,8 +53,8 @@ pub(crate) const ZOO_CFG_KEYS: &[&str] = &[
 
 /// System properties [`super::Config`] turns into typed settings.
 const MODELLED: &[&str] = &[
-    // Ferrokeeper's own: runs an ensemble member while ensembles are experimental (as
-    // -D, and from zoo.cfg, where the key is stored with the zookeeper. prefix).
+    // Ferrokeeper's own: the opt-in ensembles needed while experimental (as -D, and from
+    // zoo.cfg, where the key is stored with the zookeeper. prefix); accepted and ignored.
     "ferrokeeper.experimentalEnsemble",
     "zookeeper.ferrokeeper.experimentalEnsemble",
     "zookeeper.4lw.commands.whitelist",

@@ -286,10 +286,6 @@ impl Cluster {
         if observer(i) {
             cfg.push_str("peerType=observer\n");
         }
-        if matches!(node.kind, NodeKind::Ferrokeeper(_)) {
-            // Ferrokeeper's ensembles are experimental (issue 13): the opt-in.
-            cfg.push_str("ferrokeeper.experimentalEnsemble=true\n");
-        }
         cfg.push_str(&self.spec.extra);
         std::fs::write(node.dir.join("zoo.cfg"), cfg).map_err(|e| e.to_string())?;
         std::fs::write(
