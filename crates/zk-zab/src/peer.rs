@@ -14,12 +14,13 @@
 //! ([`Event::TimerFired`]), "durable now" (log, epoch file, snapshot), a client proposal at
 //! the leader. Commands out: send a message, set the one timer ([`Command::SetTimer`], the
 //! election's finalize wait and notification timeouts, so they end after their real
-//! duration rather than at a half tick), persist txns, truncate, write an epoch, load / take a snapshot, commit, role
-//! changes. The peer keeps its log in memory (the shell or simulator keeps what is durable
-//! and builds a new peer from it after a crash); all of it is the history the peer offers
-//! when it leads, and what it has is what it syncs learners from. Its driver bounds it:
-//! once a snapshot at a logged zxid is durable, [`Peer::compact`] drops the entries up to
-//! it and bases the log there (learners at or below the base then get a SNAP).
+//! duration rather than at a half tick), persist txns, truncate, write an epoch, load /
+//! take a snapshot, commit, role changes. The peer keeps its log in memory (the shell or
+//! simulator keeps what is durable and builds a new peer from it after a crash); all of it
+//! is the history the peer offers when it leads, and what it has is what it syncs learners
+//! from. Its driver bounds it: once a snapshot at a logged zxid is durable,
+//! [`Peer::compact`] drops the entries up to it and bases the log there (learners at or
+//! below the base then get a SNAP).
 //!
 //! Connections: the quorum port is TCP in Java; here every FOLLOWING attempt gets a fresh
 //! connection id, carried by every [`Message::Quorum`] both ways. The leader keeps the
