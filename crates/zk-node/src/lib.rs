@@ -132,8 +132,8 @@ pub enum Input {
         zxid: i64,
     },
     /// An event for the node's Zab peer (a node built with [`Node::new_zab`]; ignored by a
-    /// standalone node): a message from a peer, the half tick, a durable log, epoch file
-    /// or snapshot. See [`zab`].
+    /// standalone node): a message from a peer, the half tick, a fired timer, a durable log,
+    /// epoch file or snapshot. See [`zab`].
     Peer(zk_zab::peer::Event),
 }
 
@@ -168,7 +168,8 @@ pub enum Output {
     SnapshotAbandoned,
     /// A line for the audit log (only with [`NodeConfig::audit_user`]).
     Audit(AuditEvent),
-    /// A command of the node's Zab peer. The shell executes `Send`, `Persist`, `Truncate`,
+    /// A command of the node's Zab peer. The shell executes `Send`, `SetTimer` (one
+    /// resettable timer: a later one replaces it), `Persist`, `Truncate`,
     /// `WriteAcceptedEpoch`, `WriteCurrentEpoch` and `TakeSnapshot`, and reports back with
     /// [`Input::Peer`]; the node has acted on the others already (see [`zab`]).
     Peer(zk_zab::peer::Command),

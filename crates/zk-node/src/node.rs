@@ -1642,6 +1642,7 @@ impl Node {
                     self.revalidated(*session_id, *valid)
                 }
                 PeerCommand::Send { .. }
+                | PeerCommand::SetTimer { .. }
                 | PeerCommand::Persist(_)
                 | PeerCommand::WriteAcceptedEpoch(_)
                 | PeerCommand::WriteCurrentEpoch(_)

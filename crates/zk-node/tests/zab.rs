@@ -51,6 +51,8 @@ struct Net {
     read_only: Option<ReadOnlyMode>,
     /// The time every input is handled at (monotonic ms; the wall clock is `WALL0` later).
     now_ms: i64,
+    /// Each node's pending peer timer (the last `SetTimer` id): it fires when idle.
+    timers: BTreeMap<i64, u64>,
 }
 
 /// A node's durable state: its log, epoch files and snapshots (by zxid; the node's
@@ -113,6 +115,7 @@ impl Net {
             snaps_to: Vec::new(),
             read_only,
             now_ms: 0,
+            timers: BTreeMap::new(),
         };
         for id in 1..=members {
             net.disks.insert(id, Disk::default());
@@ -220,6 +223,9 @@ impl Net {
                             self.q.push_back((to, input));
                         }
                     }
+                    Command::SetTimer { id: t, .. } => {
+                        self.timers.insert(id, t);
+                    }
                     Command::Persist(t) => {
                         let zxid = t.last().unwrap().header().zxid;
                         self.disk(id).log.extend(t);
@@ -280,7 +286,8 @@ impl Net {
         self.outputs(id);
     }
 
-    /// Runs until `done` (true) or the budget is spent (false); ticks when idle.
+    /// Runs until `done` (true) or the budget is spent (false); fires the pending timers
+    /// and ticks when idle (the timers are shorter than a half tick).
     fn run(&mut self, mut done: impl FnMut(&Net) -> bool) -> bool {
         for _ in 0..100_000 {
             if done(self) {
@@ -292,6 +299,10 @@ impl Net {
                     let ids: Vec<i64> = self.nodes.keys().copied().collect();
                     if ids.is_empty() {
                         return false;
+                    }
+                    for (id, t) in std::mem::take(&mut self.timers) {
+                        self.q
+                            .push_back((id, Input::Peer(Event::TimerFired { id: t })));
                     }
                     for id in ids {
                         self.q.push_back((id, Input::Peer(Event::Tick)));

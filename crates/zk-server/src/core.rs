@@ -190,6 +190,9 @@ pub struct Core {
     base_snapshots: Option<Box<dyn SnapshotStore>>,
     /// The name of the background snapshot being written.
     snap_zxid: Option<i64>,
+    /// The peer's pending timer (`Command::SetTimer`, a later one replaces it): its id and
+    /// when it fires, as `Event::TimerFired`.
+    peer_timer: Option<(u64, Instant)>,
 }
 
 /// An ensemble member's peer transport and the clock of its peer (half ticks).
@@ -228,6 +231,14 @@ async fn half_tick(interval: &mut Option<tokio::time::Interval>) {
         Some(i) => {
             i.tick().await;
         }
+        None => std::future::pending().await,
+    }
+}
+
+/// The peer's pending timer firing (never, without one).
+async fn peer_timer(timer: Option<(u64, Instant)>) {
+    match timer {
+        Some((_, at)) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }
 }
@@ -271,6 +282,7 @@ impl Core {
             audit: None,
             peer: None,
             peer_rx: None,
+            peer_timer: None,
             base_snapshots: None,
             snap_zxid: None,
             settings,
@@ -427,6 +439,11 @@ impl Core {
                     None => return Err(crate::ServerError::Core("the peer transport stopped".into())),
                 },
                 _ = half_tick(&mut peer_tick) => self.step(Input::Peer(Event::Tick)),
+                _ = peer_timer(self.peer_timer) => {
+                    if let Some((id, _)) = self.peer_timer.take() {
+                        self.step(Input::Peer(Event::TimerFired { id }))
+                    }
+                }
                 msg = rx.recv() => match msg {
                     Some(m) => {
                         self.handle(m);
@@ -537,6 +554,11 @@ impl Core {
             return;
         };
         match cmd {
+            // FLE's finalize wait and notification timeouts, after their real duration.
+            Command::SetTimer { id, after_ms } => {
+                let at = Instant::now() + Duration::from_millis(after_ms);
+                self.peer_timer = Some((id, at));
+            }
             Command::Send { to, message } => match message {
                 // The node serialized its tree (zk-tree's snapshot-file image, no digest).
                 Message::Snapshot { conn, zxid, data } => {

@@ -259,6 +259,14 @@ enum Ev {
         id: i64,
         inc: u64,
     },
+    /// The peer timer `timer` of member `id`'s incarnation `inc` fires (`SetTimer`; a
+    /// replaced one is ignored by the peer). Held while the member is paused, as a stopped
+    /// process sees its overdue poll time out when it runs again.
+    Timer {
+        id: i64,
+        inc: u64,
+        timer: u64,
+    },
 }
 
 impl Ev {
@@ -279,6 +287,7 @@ impl Ev {
             Ev::ToClient { .. } => 13,
             Ev::Pause => 14,
             Ev::Resume { .. } => 15,
+            Ev::Timer { .. } => 16,
         }
     }
 
@@ -286,7 +295,10 @@ impl Ev {
     fn at_member(&self) -> Option<i64> {
         match self {
             Ev::Deliver { to, .. } => Some(*to),
-            Ev::Tick { id, .. } | Ev::Disk { id, .. } | Ev::ToNode { id, .. } => Some(*id),
+            Ev::Tick { id, .. }
+            | Ev::Disk { id, .. }
+            | Ev::ToNode { id, .. }
+            | Ev::Timer { id, .. } => Some(*id),
             _ => None,
         }
     }
@@ -620,6 +632,12 @@ impl Sim {
                 }
             }
             Ev::Disk { id, inc } => self.disk_done(id, inc),
+            Ev::Timer { id, inc, timer } => {
+                let Some(n) = self.nodes.get(&id) else { return };
+                if n.inc == inc && n.up() {
+                    self.step(id, Event::TimerFired { id: timer });
+                }
+            }
             Ev::Crash => {
                 if !self.faults {
                     return;
@@ -1050,6 +1068,16 @@ impl Sim {
         for c in cmds {
             match c {
                 Command::Send { to, message } => self.send(id, to, message),
+                Command::SetTimer {
+                    id: timer,
+                    after_ms,
+                } => {
+                    // On the member's clock, which runs at its own rate (its half tick).
+                    if let Some(n) = self.nodes.get(&id) {
+                        let (inc, after) = (n.inc, after_ms * n.half_tick_ms / HALF_TICK_MS);
+                        self.schedule(after, Ev::Timer { id, inc, timer });
+                    }
+                }
                 // Peer mode: the checkers take a peer's history up to its base from the
                 // committed txns, so the snapshot's bytes carry nothing.
                 Command::SendSnapshot { to, conn, zxid } => self.send(

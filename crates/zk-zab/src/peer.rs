@@ -10,14 +10,17 @@
 //!     └──── StepDown / Abandon / leader silent for initLimit or syncLimit ticks
 //! ```
 //!
-//! Events in: a [`Message`] from a peer sid, a half tick ([`Event::Tick`]), "durable now"
-//! (log, epoch file, snapshot), a client proposal at the leader. Commands out: send a
-//! message, persist txns, truncate, write an epoch, load / take a snapshot, commit, role
-//! changes. The peer keeps its log in memory (the shell or simulator keeps what is durable
-//! and builds a new peer from it after a crash); all of it is the history the peer offers
-//! when it leads, and what it has is what it syncs learners from. Its driver bounds it:
-//! once a snapshot at a logged zxid is durable, [`Peer::compact`] drops the entries up to
-//! it and bases the log there (learners at or below the base then get a SNAP).
+//! Events in: a [`Message`] from a peer sid, a half tick ([`Event::Tick`]), a fired timer
+//! ([`Event::TimerFired`]), "durable now" (log, epoch file, snapshot), a client proposal at
+//! the leader. Commands out: send a message, set the one timer ([`Command::SetTimer`], the
+//! election's finalize wait and notification timeouts, so they end after their real
+//! duration rather than at a half tick), persist txns, truncate, write an epoch, load /
+//! take a snapshot, commit, role changes. The peer keeps its log in memory (the shell or
+//! simulator keeps what is durable and builds a new peer from it after a crash); all of it
+//! is the history the peer offers when it leads, and what it has is what it syncs learners
+//! from. Its driver bounds it: once a snapshot at a logged zxid is durable,
+//! [`Peer::compact`] drops the entries up to it and bases the log there (learners at or
+//! below the base then get a SNAP).
 //!
 //! Connections: the quorum port is TCP in Java; here every FOLLOWING attempt gets a fresh
 //! connection id, carried by every [`Message::Quorum`] both ways. The leader keeps the
@@ -105,6 +108,12 @@ pub enum Event {
     },
     /// Half a tickTime passed on this peer's clock.
     Tick,
+    /// The timer of the last [`Command::SetTimer`] fired (after its `after_ms`). An `id`
+    /// other than the last one set (a replaced timer) is ignored.
+    TimerFired {
+        /// The id from `SetTimer`.
+        id: u64,
+    },
     /// The log is durable up to `zxid`.
     LogDurable {
         /// Highest durable zxid.
@@ -188,6 +197,15 @@ pub enum Command {
         to: i64,
         /// The message.
         message: Message,
+    },
+    /// Answer with [`Event::TimerFired`] `{ id }` after `after_ms` of real time, replacing
+    /// any earlier timer (the election's finalize wait and notification timeouts; only one
+    /// is pending at a time). The peer keeps no clock: its timers are its driver's.
+    SetTimer {
+        /// Echoed in `TimerFired`.
+        id: u64,
+        /// Delay in ms.
+        after_ms: u64,
     },
     /// Append these txns to the log and fsync; answer with `LogDurable`.
     Persist(Vec<TxnPayload>),
@@ -467,7 +485,10 @@ pub struct Peer<Q> {
     current_epoch: i64,
     /// Last values handed out in WriteAcceptedEpoch / WriteCurrentEpoch.
     written: (i64, i64),
-    now_ms: u64,
+    /// The last `SetTimer` id this peer emitted: its own sequence under its incarnation (as
+    /// connection ids are), so a timer of an earlier life never matches.
+    timer_seq: u64,
+    /// The pending timer: (the peer's id, the election's id).
     election_timer: Option<(u64, u64)>,
     conn_seq: u64,
     incarnation: u64,
@@ -528,7 +549,7 @@ impl<Q: QuorumVerifier + Clone> Peer<Q> {
             accepted_epoch,
             current_epoch,
             written: (accepted_epoch, current_epoch),
-            now_ms: 0,
+            timer_seq: incarnation << 32,
             election_timer: None,
             conn_seq: 0,
             incarnation,
@@ -687,6 +708,17 @@ impl<Q: QuorumVerifier + Clone> Peer<Q> {
             Event::Start => self.look(&mut out),
             Event::Received { from, message } => self.received(from, message, &mut out),
             Event::Tick => self.tick(&mut out),
+            Event::TimerFired { id } => {
+                if let Some((mine, election_id)) = self.election_timer {
+                    if mine == id {
+                        self.election_timer = None;
+                        let cmds = self
+                            .election
+                            .step(election::Event::TimerFired { id: election_id });
+                        self.election_cmds(cmds, &mut out);
+                    }
+                }
+            }
             Event::LogDurable { zxid } => match &mut self.state {
                 State::Leading(l) => {
                     if let Some(b) = l.broadcast.as_mut() {
@@ -841,7 +873,12 @@ impl<Q: QuorumVerifier + Clone> Peer<Q> {
                     message: Message::Election(notification),
                 }),
                 election::Command::SetTimer { id, after_ms } => {
-                    self.election_timer = Some((id, self.now_ms + after_ms));
+                    self.timer_seq = self.timer_seq.wrapping_add(1);
+                    self.election_timer = Some((self.timer_seq, id));
+                    out.push(Command::SetTimer {
+                        id: self.timer_seq,
+                        after_ms,
+                    });
                 }
                 election::Command::Decided { vote, role } => {
                     self.election_timer = None;
@@ -928,14 +965,6 @@ impl<Q: QuorumVerifier + Clone> Peer<Q> {
     }
 
     fn tick(&mut self, out: &mut Vec<Command>) {
-        self.now_ms += self.cfg.tick_ms / 2;
-        if let Some((id, at)) = self.election_timer {
-            if self.now_ms >= at {
-                self.election_timer = None;
-                let cmds = self.election.step(election::Event::TimerFired { id });
-                self.election_cmds(cmds, out);
-            }
-        }
         let init_half = self.cfg.init_limit * 2;
         let sync_half = self.cfg.sync_limit * 2;
         match &mut self.state {

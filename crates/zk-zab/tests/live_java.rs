@@ -694,6 +694,8 @@ struct Shell {
     feedback: Vec<Event>,
     /// What our ping replies report as touched.
     touches: Vec<SessionTouch>,
+    /// The peer's pending timer: (id, when it fires).
+    timer: Option<(u64, Instant)>,
 }
 
 /// The shell's thread and the test's handle on it.
@@ -1016,6 +1018,7 @@ impl Shell {
             held: Vec::new(),
             feedback: Vec::new(),
             touches: Vec::new(),
+            timer: None,
         };
         let join = std::thread::spawn(move || shell.run());
         ShellHandle {
@@ -1036,12 +1039,20 @@ impl Shell {
         // Bounded: a scenario never runs longer than a few WAITs.
         let end = Instant::now() + 6 * WAIT;
         while Instant::now() < end {
-            let wait = next_tick.saturating_duration_since(Instant::now());
+            let due = self.timer.map_or(next_tick, |(_, at)| at.min(next_tick));
+            let wait = due.saturating_duration_since(Instant::now());
             match self.rx.recv_timeout(wait) {
                 Ok(Input::Stop) => break,
                 Ok(input) => self.input(input),
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
+            }
+            if let Some((id, at)) = self.timer {
+                if Instant::now() >= at {
+                    self.timer = None;
+                    let cmds = self.peer.step(Event::TimerFired { id });
+                    self.execute(cmds);
+                }
             }
             if Instant::now() >= next_tick {
                 next_tick += half_tick;
@@ -1421,6 +1432,9 @@ impl Shell {
 
     fn command(&mut self, c: Command) {
         match c {
+            Command::SetTimer { id, after_ms } => {
+                self.timer = Some((id, Instant::now() + Duration::from_millis(after_ms)));
+            }
             Command::Send { to, message } => match message {
                 Message::Election(n) => {
                     let mut frame = BytesMut::new();

@@ -27,6 +27,8 @@ struct Net {
     revalidate: Vec<(i64, i64, i64, i32)>,
     /// (learner, session, valid) of every `Revalidated`.
     revalidated: Vec<(i64, i64, bool)>,
+    /// Each peer's pending timer id (the last `SetTimer`): it fires when the net is idle.
+    timers: BTreeMap<i64, u64>,
 }
 
 impl Net {
@@ -53,6 +55,7 @@ impl Net {
             synced: Vec::new(),
             revalidate: Vec::new(),
             revalidated: Vec::new(),
+            timers: BTreeMap::new(),
         };
         for id in 1..=n + observers {
             let mut cfg = PeerConfig::new(id, Majority::new(voters.clone()));
@@ -114,6 +117,9 @@ impl Net {
                 Command::TakeSnapshot(_) => self.q.push_back((id, Event::SnapshotDurable)),
                 Command::Commit { zxid } => self.commits.entry(id).or_default().push(zxid),
                 Command::Established { epoch } => self.established.push((id, epoch)),
+                Command::SetTimer { id: t, .. } => {
+                    self.timers.insert(id, t);
+                }
                 Command::Truncate { .. } | Command::LoadSnapshot { .. } => {}
                 Command::RoleChanged(_) => {}
                 Command::Forwarded { from, request } => self.forwarded.push((id, from, request)),
@@ -131,8 +137,8 @@ impl Net {
         }
     }
 
-    /// Runs until `done` or the step budget is spent; ticks every live peer when idle, and
-    /// every 2000 steps of a queue that never empties: an observer whose election round is
+    /// Runs until `done` or the step budget is spent; fires the pending timers and ticks
+    /// every live peer when idle (timers are shorter than a half tick), and every 2000 steps of a queue that never empties: an observer whose election round is
     /// ahead of the voters' trades notifications with each of them as long as they are
     /// LOOKING (Java's `WorkerReceiver` answers both ways), and the voters' finalize wait
     /// must still end.
@@ -155,6 +161,11 @@ impl Net {
                     self.handle(id, cmds);
                 }
                 None => {
+                    for (id, t) in std::mem::take(&mut self.timers) {
+                        if !self.down.contains(&id) {
+                            self.q.push_back((id, Event::TimerFired { id: t }));
+                        }
+                    }
                     let ids: Vec<i64> = self.peers.keys().copied().collect();
                     for id in ids {
                         if !self.down.contains(&id) {
@@ -190,6 +201,65 @@ impl Net {
         );
         self.handle(leader, cmds);
     }
+}
+
+/// FLE's finalize wait ends when the driver's timer fires, after its real 200 ms, not at
+/// the next half tick: the peer asks for the timer (`SetTimer`), decides at its
+/// `TimerFired` with no `Tick` in between, and ignores a replaced timer's id and ticks.
+#[test]
+fn the_finalize_wait_ends_when_its_timer_fires_without_a_tick() {
+    use zk_zab::election::FINALIZE_WAIT_MS;
+    use zk_zab::wire::election::{Notification, ServerState};
+
+    let mut cfg = PeerConfig::new(1, Majority::new([1, 2, 3]));
+    cfg.tick_ms = 2000;
+    let mut p = Peer::new(cfg, Vec::new(), 0, 0, 1);
+    let timers = |cmds: &[Command]| -> Vec<(u64, u64)> {
+        cmds.iter()
+            .filter_map(|c| match c {
+                Command::SetTimer { id, after_ms } => Some((*id, *after_ms)),
+                _ => None,
+            })
+            .collect()
+    };
+    let started = timers(&p.step(Event::Start));
+    let &[.., (first, _)] = &started[..] else {
+        panic!("no notification timeout at the start: {started:?}");
+    };
+    // 2 votes for itself in round 1 with the same zxid: 1 adopts it; {1, 2} is a quorum,
+    // so 1 waits finalizeWait for a better notification before deciding.
+    let cmds = p.step(Event::Received {
+        from: 2,
+        message: Message::Election(Notification::v2(
+            ServerState::Looking,
+            2,
+            0,
+            1,
+            0,
+            Bytes::from_static(b"version=0"),
+        )),
+    });
+    let &[.., (finalize, after_ms)] = &timers(&cmds)[..] else {
+        panic!("no finalize timer: {cmds:?}");
+    };
+    assert_eq!(after_ms, FINALIZE_WAIT_MS);
+    assert_ne!(finalize, first);
+    assert_eq!(p.role(), PeerRole::Looking);
+    // The replaced timer and a half tick (1 s, five finalize waits) decide nothing.
+    assert!(p.step(Event::TimerFired { id: first }).is_empty());
+    p.step(Event::Tick);
+    assert_eq!(
+        p.role(),
+        PeerRole::Looking,
+        "a half tick ended the finalize wait"
+    );
+    let cmds = p.step(Event::TimerFired { id: finalize });
+    assert!(
+        cmds.contains(&Command::RoleChanged(PeerRole::Following { leader: 2 })),
+        "{cmds:?}"
+    );
+    // Fired twice: nothing.
+    assert!(p.step(Event::TimerFired { id: finalize }).is_empty());
 }
 
 #[test]

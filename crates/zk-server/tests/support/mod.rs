@@ -119,6 +119,7 @@ impl Driver {
             durable,
             status: status.clone(),
             changed,
+            timer: None,
         };
         let task = tokio::spawn(async move {
             run.execute(Event::Start);
@@ -129,6 +130,11 @@ impl Driver {
                 tokio::select! {
                     _ = stop_rx.changed() => break,
                     _ = tick.tick() => run.execute(Event::Tick),
+                    _ = timer(run.timer) => {
+                        if let Some((id, _)) = run.timer.take() {
+                            run.execute(Event::TimerFired { id });
+                        }
+                    }
                     Some(body) = prx.recv() => {
                         cxid += 1;
                         run.execute(Event::ClientPropose { client_id: 1, cxid, body });
@@ -171,12 +177,22 @@ impl Driver {
     }
 }
 
+/// The peer's pending timer firing (never, without one).
+async fn timer(timer: Option<(u64, tokio::time::Instant)>) {
+    match timer {
+        Some((_, at)) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
 pub struct Run {
     peer: Peer<Majority>,
     net: PeerNetHandle,
     durable: Durable,
     status: Arc<Mutex<Status>>,
     changed: watch::Sender<u64>,
+    /// The peer's pending timer: its id and when it fires.
+    timer: Option<(u64, tokio::time::Instant)>,
 }
 
 impl Run {
@@ -233,6 +249,10 @@ impl Run {
 
     fn command(&mut self, c: Command, feedback: &mut Vec<Event>, commits: &mut Vec<(i64, Bytes)>) {
         match c {
+            Command::SetTimer { id, after_ms } => {
+                let at = tokio::time::Instant::now() + Duration::from_millis(after_ms);
+                self.timer = Some((id, at));
+            }
             Command::Send { to, message } => self.net.send(to, message),
             // This driver holds no tree to serialize: the transport refuses (logs) a
             // Snapshot handed to `send`, as it did before SNAPs were asked for.
