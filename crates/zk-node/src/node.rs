@@ -530,10 +530,15 @@ impl Node {
             }
         }
         let password_ok = req.passwd.as_deref() == Some(&session_password(id)[..]);
-        if self.is_learner() && self.sessions.get(id).is_none() {
-            // A session this learner does not hold: the leader owns sessions, ask it
+        if self.is_learner() && password_ok {
+            // The leader owns sessions: a learner asks it about every reconnect with the
+            // right password, whether it holds the session or not
             // (`LearnerZooKeeperServer.revalidateSession` → REVALIDATE); the client is
             // answered when the reply comes (`Learner.revalidate` → `finishSessionInit`).
+            // A valid REVALIDATE also makes this learner the session's owner at the leader:
+            // a Java leader answers SESSIONMOVED to requests a learner forwards for a
+            // session another learner owns (kazoo's test_request_queuing_session_recovered
+            // on Ferrokeeper followers of a Java leader, before every reconnect asked).
             if let Some(z) = self.zab.as_mut() {
                 z.revalidating.insert(
                     id,

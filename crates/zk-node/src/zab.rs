@@ -39,10 +39,11 @@
 //! clients with sessions local to it and refuses writes with NOTREADONLY until the peer
 //! leaves LOOKING (`node/read_only.rs`). A serving follower
 //! forwards writes, createSession, closeSession and `sync` to the leader as REQUEST packets,
-//! answers reads locally in session order, validates reconnects against the sessions its
-//! applied txns created, asks the leader about any other (REVALIDATE: the client is
-//! answered when the reply comes; the leader's node touches the session if it holds it,
-//! `Revalidate` → `RevalidateReply`), and reports the sessions its clients touched in its
+//! answers reads locally in session order, answers a reconnect with a wrong password at
+//! once and asks the leader about every other (REVALIDATE, as Java's learners do for global
+//! sessions: the client is answered when the reply comes; the leader's node touches the
+//! session if it holds it and makes the learner its owner, `Revalidate` →
+//! `RevalidateReply`), and reports the sessions its clients touched in its
 //! PING replies; only the leader expires sessions and reaps containers. An observer
 //! (a peer configured with `LearnerType::Observer`) serves exactly as a follower does once
 //! synced: its commits come from INFORMs.

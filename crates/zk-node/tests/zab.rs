@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use zk_core::read::Response;
-use zk_core::session::SessionTable;
+use zk_core::session::{session_password, SessionTable};
 use zk_node::{
     Input, Node, NodeConfig, Now, Outgoing, Output, ReadOnlyMode, RoleKind, SnapshotPolicy,
     SnapshotSlice, Verifier,
@@ -469,7 +469,7 @@ fn connected(net: &Net, node: i64, conn: u64) -> Option<(bool, i64, Bytes)> {
 /// unknown session is expired, a session the leader created that the learner has not
 /// applied yet is valid.
 #[test]
-fn an_observer_serves_and_learners_revalidate_unknown_sessions() {
+fn an_observer_serves_and_learners_revalidate_every_reconnect() {
     use zk_zab::peer::{Message, PeerRole};
     use zk_zab::wire::packet::{Packet, Revalidate};
 
@@ -509,9 +509,17 @@ fn an_observer_serves_and_learners_revalidate_unknown_sessions() {
     );
     assert!(net.run(|n| (1..=4).all(|id| n.nodes[&id].tree().node(b"/o").is_some())));
 
+    // A wrong password is answered at once (`reopenSession` checks it before asking).
+    net.input(4, connect_input(5, connect(0x7777, 0)));
+    assert_eq!(
+        connected(&net, 4, 5),
+        Some((false, 0, Bytes::from(vec![0; 16])))
+    );
     // An unknown session at the observer: the leader says no, the client is expired.
     let sent_before = net.sent.len();
-    net.input(4, connect_input(2, connect(0x7777, 0)));
+    let mut unknown = connect(0x7777, 0);
+    unknown.passwd = Some(Bytes::copy_from_slice(&session_password(0x7777)));
+    net.input(4, connect_input(2, unknown));
     assert_eq!(net.sent.len(), sent_before, "answered before the leader");
     assert!(net.run(|n| connected(n, 4, 2).is_some()));
     assert_eq!(
@@ -555,7 +563,43 @@ fn an_observer_serves_and_learners_revalidate_unknown_sessions() {
     let held = std::mem::take(&mut net.held);
     net.q.extend(held);
     assert!(net.run(|n| connected(n, f, 4).is_some()));
-    assert_eq!(connected(&net, f, 4), Some((true, session, passwd)));
+    assert_eq!(connected(&net, f, 4), Some((true, session, passwd.clone())));
+
+    // A session f holds now: a reconnect still asks the leader (which makes f the
+    // session's owner there, as a Java leader requires), answered after its reply.
+    assert!(net.nodes[&f].sessions().get(session).is_some());
+    net.hold.push(f);
+    let mut req = connect(session, 0);
+    req.passwd = Some(passwd.clone());
+    net.input(
+        f,
+        Input::Connect {
+            conn: 6,
+            peer: PEER,
+            req,
+            read_only_byte: false,
+            auth: Vec::new(),
+        },
+    );
+    assert!(
+        connected(&net, f, 6).is_none(),
+        "answered before the leader"
+    );
+    assert!(net.run(|n| n.held.iter().any(|(_, i)| matches!(
+        i,
+        Input::Peer(Event::Received {
+            message: Message::Quorum {
+                packet: Packet::Revalidate(Revalidate::Reply { valid: true, .. }),
+                ..
+            },
+            ..
+        })
+    ))));
+    net.hold.clear();
+    let held = std::mem::take(&mut net.held);
+    net.q.extend(held);
+    assert!(net.run(|n| connected(n, f, 6).is_some()));
+    assert_eq!(connected(&net, f, 6), Some((true, session, passwd)));
 }
 
 /// The serving leader.
