@@ -548,13 +548,7 @@ async fn without_local_sessions_a_read_only_member_refuses_new_sessions() {
     let x = (leader + 1) % 3;
     leave_alone(&mut cluster, x);
     let mut ro = Raw::connect(&cluster.client_addr(x)).await;
-    let connect = J::new()
-        .i32(0)
-        .i64(0)
-        .i32(30_000)
-        .i64(0)
-        .buf(&[0; 16])
-        .bool(true);
+    let connect = J::connect_request(30_000, true);
     ro.send_frame(&connect.bytes()).await;
     let frame = ro.frame().await.expect("an answer");
     assert_eq!(frame.len(), 16, "{frame:?}");

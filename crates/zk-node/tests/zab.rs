@@ -470,8 +470,7 @@ fn connected(net: &Net, node: i64, conn: u64) -> Option<(bool, i64, Bytes)> {
 /// applied yet is valid.
 #[test]
 fn an_observer_serves_and_learners_revalidate_every_reconnect() {
-    use zk_zab::peer::{Message, PeerRole};
-    use zk_zab::wire::packet::{Packet, Revalidate};
+    use zk_zab::peer::PeerRole;
 
     let mut net = Net::with_observers(1);
     assert!(net.run(|n| {
@@ -536,53 +535,27 @@ fn an_observer_serves_and_learners_revalidate_every_reconnect() {
     let (valid, session, passwd) = connected(&net, leader, 3).unwrap();
     assert!(valid);
     assert!(net.nodes[&f].sessions().get(session).is_none());
-    let mut req = connect(session, 0);
-    req.passwd = Some(passwd.clone());
-    net.input(
-        f,
-        Input::Connect {
-            conn: 4,
-            peer: PEER,
-            req,
-            read_only_byte: false,
-            auth: Vec::new(),
-        },
-    );
-    assert!(net.run(|n| n.held.iter().any(|(_, i)| matches!(
-        i,
-        Input::Peer(Event::Received {
-            message: Message::Quorum {
-                packet: Packet::Revalidate(Revalidate::Reply { valid: true, .. }),
-                ..
-            },
-            ..
-        })
-    ))));
-    assert!(connected(&net, f, 4).is_none());
-    net.hold.clear();
-    let held = std::mem::take(&mut net.held);
-    net.q.extend(held);
-    assert!(net.run(|n| connected(n, f, 4).is_some()));
-    assert_eq!(connected(&net, f, 4), Some((true, session, passwd.clone())));
+    reconnect_through_the_leader(&mut net, f, 4, session, &passwd);
 
     // A session f holds now: a reconnect still asks the leader (which makes f the
     // session's owner there, as a Java leader requires), answered after its reply.
     assert!(net.nodes[&f].sessions().get(session).is_some());
-    net.hold.push(f);
+    reconnect_through_the_leader(&mut net, f, 6, session, &passwd);
+}
+
+/// `session` reconnects at learner `f` on `conn` with its password while `f`'s inputs are
+/// held: the client is not answered until the leader's REVALIDATE reply (valid) reaches
+/// `f`; once released, the reconnect is answered valid with the session and password.
+fn reconnect_through_the_leader(net: &mut Net, f: i64, conn: u64, session: i64, passwd: &Bytes) {
+    use zk_zab::wire::packet::{Packet, Revalidate};
+    if !net.hold.contains(&f) {
+        net.hold.push(f);
+    }
     let mut req = connect(session, 0);
     req.passwd = Some(passwd.clone());
-    net.input(
-        f,
-        Input::Connect {
-            conn: 6,
-            peer: PEER,
-            req,
-            read_only_byte: false,
-            auth: Vec::new(),
-        },
-    );
+    net.input(f, connect_input(conn, req));
     assert!(
-        connected(&net, f, 6).is_none(),
+        connected(net, f, conn).is_none(),
         "answered before the leader"
     );
     assert!(net.run(|n| n.held.iter().any(|(_, i)| matches!(
@@ -595,11 +568,15 @@ fn an_observer_serves_and_learners_revalidate_every_reconnect() {
             ..
         })
     ))));
+    assert!(connected(net, f, conn).is_none());
     net.hold.clear();
     let held = std::mem::take(&mut net.held);
     net.q.extend(held);
-    assert!(net.run(|n| connected(n, f, 6).is_some()));
-    assert_eq!(connected(&net, f, 6), Some((true, session, passwd)));
+    assert!(net.run(|n| connected(n, f, conn).is_some()));
+    assert_eq!(
+        connected(net, f, conn),
+        Some((true, session, passwd.clone()))
+    );
 }
 
 /// The serving leader.

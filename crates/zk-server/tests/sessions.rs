@@ -360,14 +360,7 @@ async fn requests_pipelined_behind_the_connect_request_are_served_in_order() {
     let srv = start().await;
     let mut r = Raw::connect(&srv.addr).await;
     // ConnectRequest, auth (-4) and two requests in one write, before any answer.
-    let connect = J::new()
-        .i32(0)
-        .i64(0)
-        .i32(30_000)
-        .i64(0)
-        .buf(&[0; 16])
-        .bool(false)
-        .bytes();
+    let connect = J::connect_request(30_000, false).bytes();
     let mut bytes = Vec::new();
     let mut push = |payload: Vec<u8>| {
         bytes.extend_from_slice(&(payload.len() as i32).to_be_bytes());

@@ -129,6 +129,17 @@ impl J {
     pub fn multi_header(self, kind: i32, done: bool, err: i32) -> Self {
         self.i32(kind).bool(done).i32(err)
     }
+    /// A ConnectRequest for a new session: protocol 0, lastZxidSeen 0, `timeout_ms`,
+    /// session 0, a zero 16-byte password, then the `readOnly` byte.
+    pub fn connect_request(timeout_ms: i32, read_only: bool) -> Self {
+        J::new()
+            .i32(0)
+            .i64(0)
+            .i32(timeout_ms)
+            .i64(0)
+            .buf(&[0; 16])
+            .bool(read_only)
+    }
     /// The bytes written.
     pub fn bytes(self) -> Vec<u8> {
         self.0

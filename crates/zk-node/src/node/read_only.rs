@@ -201,16 +201,7 @@ impl Node {
             // A local session's close: no txn; FinalRequestProcessor answers and closes.
             tracing::info!("Closed read-only session 0x{session:x}");
             self.close_read_only_session(session);
-            let zxid = self.last_zxid();
-            self.send(
-                conn,
-                Outgoing::Reply {
-                    xid,
-                    zxid,
-                    err: 0,
-                    body: Response::Empty,
-                },
-            );
+            self.bare_reply(conn, xid, 0);
             self.send(conn, Outgoing::Close);
             return;
         }
@@ -231,14 +222,20 @@ impl Node {
 
     /// `ReadOnlyRequestProcessor.sendErrorResponse`: a bare header.
     fn not_read_only(&mut self, conn: ConnId, xid: i32) {
+        self.bare_reply(conn, xid, ErrorCode::NotReadOnly.code());
+    }
+
+    /// A reply header with `err` and no body, at the last zxid.
+    fn bare_reply(&mut self, conn: ConnId, xid: i32, err: i32) {
         let zxid = self.last_zxid();
+        let body = Response::Empty;
         self.send(
             conn,
             Outgoing::Reply {
                 xid,
                 zxid,
-                err: ErrorCode::NotReadOnly.code(),
-                body: Response::Empty,
+                err,
+                body,
             },
         );
     }
