@@ -500,8 +500,9 @@ impl Cluster {
             .find_map(|l| l.strip_prefix("Mode: ").map(str::to_string))
     }
 
-    /// Waits (bounded) until a leader serves and every running node in `among` serves;
-    /// returns the leader.
+    /// Waits (bounded) until a leader serves and every running node in `among` serves as a
+    /// member of its quorum (leader, follower or observer: a member still serving read-only
+    /// clients is not yet back); returns the leader.
     pub fn wait_serving(&self, among: &[usize], timeout: Duration) -> Result<usize, String> {
         let deadline = Instant::now() + timeout;
         let mut last = Vec::new();
@@ -512,7 +513,10 @@ impl Cluster {
                 .find(|(_, m)| m.as_deref() == Some("leader"))
                 .map(|(i, _)| *i);
             if let Some(l) = leader {
-                if last.iter().all(|(_, m)| m.is_some()) {
+                let member = |m: &Option<String>| {
+                    matches!(m.as_deref(), Some("leader" | "follower" | "observer"))
+                };
+                if last.iter().all(|(_, m)| member(m)) {
                     return Ok(l);
                 }
             }
