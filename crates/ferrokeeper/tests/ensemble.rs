@@ -449,6 +449,7 @@ async fn mixed(kinds: Vec<NodeKind>, observers: usize, what: &str) {
     // a txn a Ferrokeeper leader proposed (or a tree a Ferrokeeper member built) that
     // disagreed would be counted here.
     common::assert_no_digest_mismatches(&cluster, &all, what);
+    common::assert_java_logs_clean(&cluster, &all, common::Disruptions::None, what);
 }
 
 /// `mixed` with the Ferrokeeper member placed by `place`, when Java is here.
@@ -708,4 +709,32 @@ async fn read_only_scenario(kind: NodeKind) {
         .await
         .expect("an answer");
     assert_eq!((resp.session_id, resp.timeout), (0, 0), "expired");
+}
+
+/// What the Java-log check keeps and leaves out, on lines of the shape Java 3.8 writes
+/// (the benign ones copied from all-Java runs of these tests, the others made up in the
+/// same format).
+#[test]
+fn the_java_log_check_keeps_what_is_about_the_peer_protocol() {
+    let log = "\
+2026-12-07 19:42:20,357 WARN  [main:ServerCnxnFactory@309] maxCnxns is not configured, using default value 0.
+2026-12-07 19:42:35,652 WARN  [QuorumConnectionThread-[myid=2]-2:QuorumCnxManager@401] Cannot open channel to 3 at election address /127.0.0.1:20322
+2026-12-07 19:42:36,919 WARN  [QuorumPeer[myid=3]:Follower@169] Got zxid 0x100000001 expected 0x1
+2026-12-07 19:42:36,920 WARN  [QuorumPeer[myid=3]:Follower@169] Got zxid 0x100000009 expected 0x100000008
+2026-12-07 19:45:39,492 WARN  [QuorumPeer[myid=3]:Learner@637] Got zxid 0x30000000c expected 0x1
+2026-12-07 19:42:40,364 ERROR [LearnerHandler-/127.0.0.1:54118:LearnerHandler@719] Unexpected exception in LearnerHandler: 
+java.io.EOFException
+2026-12-07 19:42:40,366 WARN  [LearnerHandler-/127.0.0.1:54118:LearnerHandler@735] ******* GOODBYE /127.0.0.1:54118 ********
+2026-12-07 19:42:40,405 WARN  [QuorumPeer[myid=3]:Follower@128] Exception when following the leader
+java.io.IOException: Unknown packet type: 77
+2026-12-07 19:42:40,406 INFO  [QuorumPeer[myid=3]:Follower@128] shutdown Follower
+";
+    use common::{java_peer_protocol_complaints as complaints, Disruptions};
+    let kept = complaints(log, Disruptions::Some);
+    assert_eq!(kept.len(), 2, "{kept:#?}");
+    assert!(kept[0].contains("Got zxid 0x100000009 expected 0x100000008"));
+    assert!(kept[1].contains("Exception when following the leader"));
+    // Undisturbed, a lost connection is itself a complaint.
+    let kept = complaints(log, Disruptions::None);
+    assert_eq!(kept.len(), 4, "{kept:#?}");
 }

@@ -424,6 +424,11 @@ impl Core {
                     Some(Delivered::QuorumDown { conn, .. }) => {
                         self.step(Input::Peer(Event::ConnectionLost { conn }))
                     }
+                    // A learner's dial to its leader connected: it waits for the leader's
+                    // answer on it (initLimit), as Java's learner does.
+                    Some(Delivered::QuorumUp { conn, .. }) => {
+                        self.step(Input::Peer(Event::ConnectionUp { conn }))
+                    }
                     Some(Delivered::Snapshot { from, conn, zxid, stream }) => {
                         tracing::info!("Getting a snapshot from leader 0x{zxid:x}");
                         match snap_stream::stream_to_file(&stream) {

@@ -138,6 +138,17 @@ pub enum Event {
         /// The connection id (as in [`Message::Quorum`]).
         conn: u64,
     },
+    /// The transport connected the learner's connection `conn` to its leader (the TCP
+    /// connect succeeded; nothing was read yet). From then on the learner waits for the
+    /// leader's answer for `initLimit` ticks on that connection, as Java's learner does (its
+    /// socket timeout), instead of connecting again while the leader is silent: a Java
+    /// leader holds LEADERINFO back until a quorum of learners registered, and logs every
+    /// connection dropped meanwhile as an error. A transport that never reports this (the
+    /// simulator) keeps the reconnect-on-silence.
+    ConnectionUp {
+        /// The connection id (as in [`Message::Quorum`]).
+        conn: u64,
+    },
     /// A client write at the leader, proposed as an `error` txn (type -1, time 0, no
     /// digest) whose record is `body` (ignored unless an established leader). The simulator's
     /// opaque writes; a txn a Java peer must apply goes through [`Event::ProposeTxn`].
@@ -457,6 +468,8 @@ struct Following {
     /// Half ticks since the last packet from the leader on this connection.
     silent: u64,
     heard: bool,
+    /// The transport reported the connection up ([`Event::ConnectionUp`]).
+    connected: bool,
     serving: bool,
     /// A SNAP's data until the learner loads it.
     snapshot: Option<Bytes>,
@@ -733,9 +746,21 @@ impl<Q: QuorumVerifier + Clone> Peer<Q> {
                 State::Looking => {}
             },
             Event::EpochDurable { file, epoch } => self.epoch_durable(file, epoch, &mut out),
+            Event::ConnectionUp { conn } => {
+                if let State::Following(f) = &mut self.state {
+                    if f.conn == conn {
+                        f.connected = true;
+                    }
+                }
+            }
             Event::ConnectionLost { conn } => {
                 if matches!(&self.state, State::Following(f) if f.conn == conn && f.heard) {
                     self.look(&mut out);
+                } else if let State::Following(f) = &mut self.state {
+                    // A dial that failed: the reconnect-on-silence takes over again.
+                    if f.conn == conn {
+                        f.connected = false;
+                    }
                 } else if let State::Leading(l) = &mut self.state {
                     // The learner's handler is gone: it no longer counts toward the synced
                     // quorum the next check looks for (Java's `LearnerHandler.synced()` is
@@ -957,6 +982,7 @@ impl<Q: QuorumVerifier + Clone> Peer<Q> {
             learner,
             silent: 0,
             heard: false,
+            connected: false,
             serving: false,
             snapshot: None,
             pre_snapshot: None,
@@ -984,9 +1010,9 @@ impl<Q: QuorumVerifier + Clone> Peer<Q> {
                 let (leader, silent, heard, serving) = (f.leader, f.silent, f.heard, f.serving);
                 if (serving && silent > sync_half) || silent >= init_half {
                     self.look(out);
-                } else if !heard && silent % 2 == 0 {
-                    // The leader did not answer yet: connect again; initLimit still bounds
-                    // the whole attempt.
+                } else if !heard && !f.connected && silent % 2 == 0 {
+                    // The leader did not answer yet on a connection not known to be up:
+                    // connect again; initLimit still bounds the whole attempt.
                     self.connect(leader, out);
                     if let State::Following(g) = &mut self.state {
                         g.silent = silent;

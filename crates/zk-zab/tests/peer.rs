@@ -974,3 +974,81 @@ fn compact_moves_the_base_to_a_logged_zxid_only() {
     assert!(p.compact(E | 5));
     assert_eq!((p.base(), p.log().len(), p.last_zxid()), (E | 5, 0, E | 5));
 }
+
+/// A learner whose dial to its leader connected waits for the leader's answer until
+/// initLimit, as Java's does; only a connection the transport never reported up is dialled
+/// again while the leader is silent. (A Java leader holds LEADERINFO back until a quorum of
+/// learners registered, and logged an ERROR for every connection a Ferrokeeper learner
+/// dropped meanwhile: `ensemble.rs`'s Java-log check found it.)
+#[test]
+fn a_connected_learner_waits_for_its_silent_leader_until_init_limit() {
+    use zk_zab::wire::election::{Notification, ServerState};
+    use zk_zab::wire::packet::Packet;
+
+    let follower = |up: bool| -> (usize, bool) {
+        let cfg = PeerConfig::new(1, Majority::new([1, 2, 3]));
+        let init_limit = cfg.init_limit;
+        let mut p = Peer::new(cfg, Vec::new(), 1, 1, 1);
+        p.step(Event::Start);
+        let leading = |state| {
+            Message::Election(Notification::v2(
+                state,
+                3,
+                1 << 32 | 5,
+                1,
+                1,
+                Bytes::from_static(b"version=0"),
+            ))
+        };
+        p.step(Event::Received {
+            from: 3,
+            message: leading(ServerState::Leading),
+        });
+        p.step(Event::Received {
+            from: 2,
+            message: leading(ServerState::Following),
+        });
+        assert_eq!(p.role(), PeerRole::Following { leader: 3 });
+        let conn = p.leader_conn().expect("a connection to the leader");
+        if up {
+            p.step(Event::ConnectionUp { conn });
+            // Another connection's news changes nothing.
+            p.step(Event::ConnectionUp { conn: conn ^ 1 });
+        }
+        let mut dials = 0;
+        let mut looked = false;
+        // Half ticks up to (not including) the initLimit bound.
+        for _ in 0..(2 * init_limit - 1) {
+            for c in p.step(Event::Tick) {
+                match c {
+                    Command::Send {
+                        message:
+                            Message::Quorum {
+                                packet: Packet::FollowerInfo { .. },
+                                ..
+                            },
+                        ..
+                    } => dials += 1,
+                    Command::RoleChanged(PeerRole::Looking) => looked = true,
+                    _ => {}
+                }
+            }
+        }
+        assert!(!looked, "looked before initLimit");
+        let looked = p
+            .step(Event::Tick)
+            .iter()
+            .any(|c| matches!(c, Command::RoleChanged(PeerRole::Looking)));
+        (dials, looked)
+    };
+    assert_eq!(
+        follower(true),
+        (0, true),
+        "a connected learner dialled again"
+    );
+    let (dials, looked) = follower(false);
+    assert!(
+        dials > 0 && looked,
+        "no reconnect-on-silence: {dials} {looked}"
+    );
+}

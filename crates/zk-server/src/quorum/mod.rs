@@ -62,7 +62,9 @@
 //!  Delivered::Snapshot { from, conn, zxid, stream }
 //!        ─► load snap_stream::stream_to_file(&stream) with zk_tree::snapshot::read_snapshot,
 //!           then hand the peer its Message::Snapshot { conn, zxid, .. }
-//!  Delivered::{ElectionUp, ElectionDown, QuorumUp, QuorumDown}  ─► logs / metrics only
+//!  Delivered::QuorumUp { conn, .. }          ─► peer.step(Event::ConnectionUp { conn })
+//!  Delivered::QuorumDown { conn, .. }        ─► peer.step(Event::ConnectionLost { conn })
+//!  Delivered::{ElectionUp, ElectionDown}     ─► logs / metrics only
 //!  Command::Send { to, message: Election | Quorum }  ─► net.send(to, message)
 //!  Command::Send { to, message: Snapshot { conn, zxid, .. } }
 //!        ─► net.send_snapshot(to, conn, zxid, snap_stream::file_to_stream(&file)?)
