@@ -728,6 +728,11 @@ java.io.EOFException
 2026-12-07 19:42:40,405 WARN  [QuorumPeer[myid=3]:Follower@128] Exception when following the leader
 java.io.IOException: Unknown packet type: 77
 2026-12-07 19:42:40,406 INFO  [QuorumPeer[myid=3]:Follower@128] shutdown Follower
+2026-12-07 20:12:52,790 WARN  [QuorumPeer[myid=3]:Follower@128] Exception when following the leader
+java.lang.NullPointerException: Cannot read field \"hdr\" because \"pif\" is null
+2026-12-07 20:12:52,850 ERROR [SyncThread:3:ZooKeeperCriticalThread@49] Severe unrecoverable error, from thread : SyncThread:3
+java.lang.NullPointerException: Cannot invoke \"java.net.Socket.isClosed()\" because \"this.learner.sock\" is null
+2026-12-07 20:12:53,105 WARN  [SyncThread:3:FileTxnLog@276] Current zxid 17179869185 is <= 17179869662 for error
 ";
     use common::{java_peer_protocol_complaints as complaints, Disruptions};
     let kept = complaints(log, Disruptions::Some);
@@ -737,4 +742,87 @@ java.io.IOException: Unknown packet type: 77
     // Undisturbed, a lost connection is itself a complaint.
     let kept = complaints(log, Disruptions::None);
     assert_eq!(kept.len(), 4, "{kept:#?}");
+}
+
+/// Elections across both kinds (issue 14), each outcome arranged: members vote by epoch,
+/// then zxid, then sid, whatever they run. A Ferrokeeper member 1 beside Java members 2 and
+/// 3, clients writing throughout:
+/// 1. equal (empty) logs: a Java member leads (a higher sid; which one depends on whether
+///    the third JVM was up for the first round), never the Ferrokeeper member 1;
+/// 2. that Java leader is killed under load: member 1 or the other Java member takes over;
+/// 3. the other Java member is killed too and the first comes back with the log it had:
+///    the Ferrokeeper member, lowest sid but newest epoch and log, must lead it;
+/// 4. the second Java member comes back, then the Ferrokeeper leader is killed under load:
+///    a Java member takes over, and member 1 rejoins as its follower.
+///
+/// The clients' history is accepted, no member counted a digest mismatch and the Java
+/// members logged nothing about the peer protocol.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn elections_across_kinds_go_by_epoch_zxid_and_sid_and_survive_leader_kills() {
+    let what = "elections across kinds";
+    if !common::java_ensemble_available("ensemble", what) {
+        return;
+    }
+    let fk = NodeKind::Ferrokeeper(PathBuf::from(env!("CARGO_BIN_EXE_ferrokeeper")));
+    let mut spec = ClusterSpec::uniform(3, NodeKind::Java, Network::Loopback);
+    spec.kinds = vec![fk, NodeKind::Java, NodeKind::Java];
+    let mut cluster = start(spec).await;
+    let all = [0, 1, 2];
+    let first = serving(&cluster, &all);
+    assert_ne!(first, 0, "{what}: equal logs, and the lowest sid leads");
+    // The other Java member.
+    let other = 3 - first;
+
+    let mut cfg = RecordConfig::new(cluster.client_addrs());
+    cfg.clients = 4;
+    cfg.keys = 5;
+    cfg.duration = Duration::from_secs(30);
+    cfg.op_timeout = Duration::from_secs(2);
+    let recording = tokio::spawn({
+        let cfg = cfg.clone();
+        async move { record(&cfg).await }
+    });
+    let pause = |ms| tokio::time::sleep(Duration::from_millis(ms));
+
+    pause(2000).await;
+    cluster.kill(first);
+    let leader = serving(&cluster, &[0, other]);
+    println!(
+        "{what}: member {} led first; after its kill: member {}",
+        first + 1,
+        leader + 1
+    );
+    pause(2000).await;
+
+    cluster.kill(other);
+    cluster.start_node(first).expect("restart the first leader");
+    assert_eq!(
+        serving(&cluster, &[0, first]),
+        0,
+        "{what}: the member with the newest epoch leads, whatever its sid"
+    );
+    assert_eq!(cluster.mode(first).as_deref(), Some("follower"));
+    pause(2000).await;
+
+    cluster
+        .start_node(other)
+        .expect("restart the other Java member");
+    serving(&cluster, &all);
+    pause(1500).await;
+    cluster.kill(0);
+    let leader = serving(&cluster, &[1, 2]);
+    println!(
+        "{what}: after the Ferrokeeper leader's kill: member {}",
+        leader + 1
+    );
+    cluster.start_node(0).expect("restart member 1");
+    assert_ne!(serving(&cluster, &all), 0, "{what}: a Java member leads");
+    assert_eq!(cluster.mode(0).as_deref(), Some("follower"));
+
+    let ops = recording.await.expect("recording");
+    let (history, report, _) = assert_history_accepted(&cfg, ops, what).await;
+    assert!(report.acked_writes > 50, "{what}: too few writes: {report}");
+    assert_eq!(history.finals.len(), 3);
+    common::assert_no_digest_mismatches(&cluster, &all, what);
+    common::assert_java_logs_clean(&cluster, &all, common::Disruptions::Some, what);
 }

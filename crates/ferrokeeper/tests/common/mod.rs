@@ -154,10 +154,11 @@ pub enum Disruptions {
 ///   learner's `Truncating log to get in sync` (TRUNC, which Java logs at WARN);
 /// - a Java leader's `Unhandled scenario for peer sid` and `Unable to find proposals from
 ///   txnlog for zxid` (its own reasoning as it picks SNAP for a learner that joins empty);
-/// - Java 3.8's own bug ZOOKEEPER-4394 (a follower's NullPointerException on `pif` when a
-///   COMMIT of a proposal sent before NEWLEADER comes before UPTODATE) and its aftermath
-///   (the SyncThread's `Severe unrecoverable error`, JMX re-registration, `Current zxid ..
-///   is <= ..` as it logs the re-sent txns); Java leaders trigger it too.
+/// - Java 3.8's own bugs ZOOKEEPER-4394 (a follower's NullPointerException on `pif` when a
+///   COMMIT of a proposal sent before NEWLEADER comes before UPTODATE) and ZOOKEEPER-4409
+///   (a follower's SyncThread `Severe unrecoverable error` on the closed learner socket as
+///   it shuts down), and their aftermath (JMX re-registration, `Current zxid .. is <= ..`
+///   as it logs re-sent txns); Java leaders trigger both too.
 pub fn java_peer_protocol_complaints(log: &str, disruptions: Disruptions) -> Vec<String> {
     // The client port's classes: clients, not peers.
     const CLIENT_PORT: &[&str] = &[
@@ -193,8 +194,10 @@ pub fn java_peer_protocol_complaints(log: &str, disruptions: Disruptions) -> Vec
     // and it throws; the learner then restarts following, and what follows is its
     // aftermath. Java leaders trigger it too (any learner that syncs under writes).
     const BUG_4394: &str = "because \"pif\" is null";
-    const AFTER_4394: &[&str] = &[
-        "Severe unrecoverable error, from thread : SyncThread",
+    // ZOOKEEPER-4409 (fixed in 3.9.3): a follower shutting down (its leader gone) has its
+    // SyncThread trip over the closed learner socket; Java calls it a severe error.
+    const BUG_4409: &str = "because \"this.learner.sock\" is null";
+    const AFTER_JAVA_BUG: &[&str] = &[
         "Failed to register MBean",
         "Failed to register with JMX",
         "is <= ",
@@ -223,7 +226,7 @@ pub fn java_peer_protocol_complaints(log: &str, disruptions: Disruptions) -> Vec
         matches!(words.next(), Some("WARN" | "ERROR"))
     };
     let mut out = Vec::new();
-    let mut seen_4394 = false;
+    let mut seen_java_bug = false;
     for (n, line) in lines.iter().enumerate() {
         if !level(line)
             || CLIENT_PORT.iter().any(|c| line.contains(c))
@@ -241,10 +244,16 @@ pub fn java_peer_protocol_complaints(log: &str, disruptions: Disruptions) -> Vec
         }
         let next = lines.get(n + 1).copied().unwrap_or("");
         if line.contains("Exception when following the leader") && next.contains(BUG_4394) {
-            seen_4394 = true;
+            seen_java_bug = true;
             continue;
         }
-        if seen_4394 && AFTER_4394.iter().any(|c| line.contains(c)) {
+        if line.contains("Severe unrecoverable error, from thread : SyncThread")
+            && next.contains(BUG_4409)
+        {
+            seen_java_bug = true;
+            continue;
+        }
+        if seen_java_bug && AFTER_JAVA_BUG.iter().any(|c| line.contains(c)) {
             continue;
         }
         // A learner that tried its leader's port before the leader listened: any start.
