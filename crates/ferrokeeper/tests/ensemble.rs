@@ -773,15 +773,7 @@ async fn elections_across_kinds_go_by_epoch_zxid_and_sid_and_survive_leader_kill
     // The other Java member.
     let other = 3 - first;
 
-    let mut cfg = RecordConfig::new(cluster.client_addrs());
-    cfg.clients = 4;
-    cfg.keys = 5;
-    cfg.duration = Duration::from_secs(30);
-    cfg.op_timeout = Duration::from_secs(2);
-    let recording = tokio::spawn({
-        let cfg = cfg.clone();
-        async move { record(&cfg).await }
-    });
+    let (cfg, recording) = common::record_in_background(cluster.client_addrs(), 4, 5, 30);
     let pause = |ms| tokio::time::sleep(Duration::from_millis(ms));
 
     pause(2000).await;

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use zk_testkit::cluster::{Cluster, ClusterSpec, NodeKind};
-use zk_testkit::recorder::{assert_history_accepted, final_states, record, RecordConfig};
+use zk_testkit::recorder::{assert_history_accepted, final_states};
 
 fn ferrokeeper() -> NodeKind {
     NodeKind::Ferrokeeper(PathBuf::from(env!("CARGO_BIN_EXE_ferrokeeper")))
@@ -49,15 +49,7 @@ async fn scenario(kind: NodeKind, size: usize, what: &str) {
     let leader = wait(&cluster, "a leader at start");
     println!("{what}: leader: node {}", leader + 1);
 
-    let mut cfg = RecordConfig::new(cluster.client_addrs());
-    cfg.clients = 6;
-    cfg.keys = 6;
-    cfg.duration = Duration::from_secs(45);
-    cfg.op_timeout = Duration::from_secs(2);
-    let recording = tokio::spawn({
-        let cfg = cfg.clone();
-        async move { record(&cfg).await }
-    });
+    let (cfg, recording) = common::record_in_background(cluster.client_addrs(), 6, 6, 45);
     let pause = |ms| tokio::time::sleep(Duration::from_millis(ms));
 
     // (a) kill -9 the leader, restart it.

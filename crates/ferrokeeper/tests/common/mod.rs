@@ -300,3 +300,27 @@ pub fn assert_java_logs_clean(
         );
     }
 }
+
+/// `clients` clients on `keys` keys writing and reading through the members at `addrs` for
+/// `secs` seconds (2 s per operation at most), recorded in the background while the test
+/// kills, pauses and cuts members off; the recorder's config for the history check.
+pub fn record_in_background(
+    addrs: Vec<String>,
+    clients: usize,
+    keys: usize,
+    secs: u64,
+) -> (
+    zk_testkit::recorder::RecordConfig,
+    tokio::task::JoinHandle<Vec<zk_testkit::history::Op>>,
+) {
+    let mut cfg = zk_testkit::recorder::RecordConfig::new(addrs);
+    cfg.clients = clients;
+    cfg.keys = keys;
+    cfg.duration = Duration::from_secs(secs);
+    cfg.op_timeout = Duration::from_secs(2);
+    let recording = tokio::spawn({
+        let cfg = cfg.clone();
+        async move { zk_testkit::recorder::record(&cfg).await }
+    });
+    (cfg, recording)
+}
