@@ -143,7 +143,7 @@ fn nonce() -> String {
 async fn fill(stream: &mut TcpStream, buf: &mut BytesMut, n: usize) -> Result<(), String> {
     // Bounded: every pass reads at least one byte or returns.
     while buf.len() < n {
-        buf.reserve(n.max(512));
+        buf.reserve((n - buf.len()).max(512));
         match stream.read_buf(buf).await {
             Ok(0) => return Err("connection closed during SASL authentication".into()),
             Ok(_) => {}
