@@ -144,6 +144,49 @@ async fn write_and_read(cluster: &Cluster, from: usize, to: usize, path: &str) {
     assert_eq!(data, b"sasl");
 }
 
+/// With `quorum.auth.enableSasl=true` a member without its JAAS file, or whose file lacks a
+/// quorum section, stops at start with an error naming what is missing (Java's
+/// `QuorumPeer.initialize` throws too), before anything listens.
+#[test]
+fn quorum_sasl_without_its_jaas_sections_stops_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = common::free_port();
+    let lines = format!(
+        "initLimit=5\nsyncLimit=2\nserver.1=127.0.0.1:2888:3888\nserver.2=127.0.0.2:2888:3888\n\
+         server.3=127.0.0.3:2888:3888\n{REQUIRED}"
+    );
+    let cfg = common::write_config(dir.path(), port, &lines);
+    std::fs::create_dir_all(dir.path().join("data")).unwrap();
+    std::fs::write(dir.path().join("data/myid"), "1\n").unwrap();
+    let jaas = dir.path().join("jaas.conf");
+    let server_only = JAAS.split("QuorumLearner").next().unwrap();
+    std::fs::write(&jaas, server_only).unwrap();
+    let property = format!("-Djava.security.auth.login.config={}", jaas.display());
+    for (extra, want) in [
+        (None, "needs a JAAS file"),
+        (
+            Some(property.as_str()),
+            "section 'QuorumLearner' could not be found",
+        ),
+    ] {
+        // It exits by itself: nothing to wait for but the process.
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_ferrokeeper"))
+            .arg("--config")
+            .arg(&cfg)
+            .args(extra)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(!out.status.success(), "started: {stdout}{stderr}");
+        assert!(
+            stderr.contains(want) || stdout.contains(want),
+            "{want}: {stdout}{stderr}"
+        );
+        assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
+    }
+}
+
 /// Three Ferrokeeper members requiring quorum SASL elect, serve a write on every member,
 /// and elect again after the leader is killed; each authenticated its peers (its log says
 /// so, as Java's does).
