@@ -439,4 +439,69 @@ mod tests {
         let mut buf = BytesMut::new();
         assert!(as_learner(&a, &mut l, &mut buf, "x").await.is_err());
     }
+
+    /// An ensemble's config with `lines`, reading the JAAS file `jaas` (if any).
+    fn config(lines: &str, jaas: Option<&std::path::Path>) -> zk_config::Config {
+        let text = format!(
+            "dataDir=/zk\nclientPort=2181\ninitLimit=5\nsyncLimit=2\nserver.1=a:1:2\n\
+             server.2=b:1:2\nserver.3=c:1:2\n{lines}"
+        );
+        let props = zk_config::JavaProperties::parse_str(&text).unwrap();
+        let mut sys = zk_config::SystemProperties::new();
+        if let Some(p) = jaas {
+            sys.set("java.security.auth.login.config", p.display().to_string());
+        }
+        let files = std::collections::BTreeMap::from([(
+            std::path::PathBuf::from("/zk/myid"),
+            b"1".to_vec(),
+        )]);
+        zk_config::Config::parse(&props, None, sys, &files)
+            .unwrap()
+            .config
+    }
+
+    #[test]
+    fn settings_come_from_zoo_cfg_and_the_named_sections() {
+        let dir = tempfile::tempdir().unwrap();
+        let jaas = dir.path().join("jaas.conf");
+        std::fs::write(
+            &jaas,
+            "S { org.apache.zookeeper.server.auth.DigestLoginModule required user_a=\"pa\"; };\n\
+             L { org.apache.zookeeper.server.auth.DigestLoginModule required username=\"b\" \
+             password=\"pb\"; };\n\
+             K { com.sun.security.auth.module.Krb5LoginModule required useKeyTab=true; };\n\
+             N { org.apache.zookeeper.server.auth.DigestLoginModule required username=\"c\"; };",
+        )
+        .unwrap();
+        let sections = |server: &str, learner: &str| {
+            let lines = format!(
+                "quorum.auth.enableSasl=true\nquorum.auth.learnerRequireSasl=true\n\
+                 quorum.auth.server.saslLoginContext={server}\n\
+                 quorum.auth.learner.saslLoginContext={learner}\n"
+            );
+            QuorumAuth::from_config(&config(&lines, Some(&jaas)))
+        };
+        let a = sections("S", "L").unwrap().unwrap();
+        assert!(a.learner_required && !a.server_required);
+        assert_eq!(a.server_credentials.password("a"), Some("pa"));
+        assert_eq!(
+            (a.learner_user.as_str(), a.learner_password.as_str()),
+            ("b", "pb")
+        );
+        assert!(!format!("{a:?}").contains("pb") && !format!("{a:?}").contains("pa"));
+        // Kerberos, a learner without a password, a missing section: errors.
+        assert!(sections("K", "L").unwrap_err().contains("Kerberos"));
+        assert!(sections("S", "N").unwrap_err().contains("username and"));
+        assert!(sections("S", "QuorumLearner")
+            .unwrap_err()
+            .contains("'QuorumLearner' could not be found"));
+        // Off: nothing read at all.
+        assert!(QuorumAuth::from_config(&config("", None))
+            .unwrap()
+            .is_none());
+        let on = config("quorum.auth.enableSasl=true\n", None);
+        assert!(QuorumAuth::from_config(&on)
+            .unwrap_err()
+            .contains("java.security.auth.login.config"));
+    }
 }
