@@ -163,15 +163,13 @@ fn ensemble_limits(cfg: &Config) -> anyhow::Result<()> {
             "{EXPERIMENTAL_ENSEMBLE} is no longer needed (ensembles are supported): ignored"
         );
     }
-    if cfg.ssl_quorum || cfg.quorum_sasl.enabled {
-        // Running the peer protocol in the clear when the file asks for TLS or SASL would
-        // drop the protection its operator configured.
+    if cfg.ssl_quorum {
+        // Running the peer protocol in the clear when the file asks for TLS would drop the
+        // protection its operator configured. (Quorum SASL is supported.)
         anyhow::bail!(
-            "this ensemble secures its peer connections (sslQuorum={}, \
-             quorum.auth.enableSasl={}), which Ferrokeeper does not support yet (Ferrokeeper \
-             issue 14): it will not run the quorum protocol unprotected",
-            cfg.ssl_quorum,
-            cfg.quorum_sasl.enabled
+            "this ensemble secures its peer connections with TLS (sslQuorum=true), which \
+             Ferrokeeper does not support yet (Ferrokeeper issue 14): it will not run the \
+             quorum protocol unprotected"
         );
     }
     if cfg.quorum.hierarchy.is_some() {
@@ -551,12 +549,13 @@ mod tests {
         // Observers run.
         let cfg = parse(&format!("{BASE}{three}server.4=d:2888:3888:observer\n"));
         assert!(ensemble_limits(&cfg).is_ok());
-        // Quorum TLS or SASL: refused rather than run in the clear.
-        for line in ["sslQuorum=true\n", "quorum.auth.enableSasl=true\n"] {
-            let cfg = parse(&format!("{BASE}{three}{line}"));
-            let e = ensemble_limits(&cfg).unwrap_err().to_string();
-            assert!(e.contains("unprotected"), "{line}: {e}");
-        }
+        // Quorum TLS: refused rather than run in the clear. Quorum SASL runs.
+        let cfg = parse(&format!("{BASE}{three}sslQuorum=true\n"));
+        let e = ensemble_limits(&cfg).unwrap_err().to_string();
+        assert!(e.contains("unprotected"), "{e}");
+        let sasl = "quorum.auth.enableSasl=true\nquorum.auth.learnerRequireSasl=true\n\
+                    quorum.auth.serverRequireSasl=true\n";
+        assert!(ensemble_limits(&parse(&format!("{BASE}{three}{sasl}"))).is_ok());
         // Hierarchical quorums.
         let cfg = parse(&format!(
             "{BASE}{three}group.1=1:2:3\nweight.1=1\nweight.2=1\nweight.3=1\n"

@@ -15,9 +15,10 @@ use std::time::Duration;
 use zk_testkit::cluster::{Cluster, ClusterSpec, Network, NodeKind};
 use zk_testkit::recorder::{assert_history_accepted, record, RecordConfig};
 
-/// An ensemble whose peer connections the file secures (quorum TLS, here) is refused at
-/// start with a clear error, before anything listens or is written: Ferrokeeper does not
-/// speak quorum TLS/SASL yet and will not run the peer protocol in the clear. (Ensembles
+/// An ensemble whose peer connections the file secures with TLS (`sslQuorum`) is refused
+/// at start with a clear error, before anything listens or is written: Ferrokeeper does not
+/// speak quorum TLS yet and will not run the peer protocol in the clear. (Quorum SASL is
+/// supported: `quorum_sasl.rs`. Ensembles
 /// themselves need no opt-in any more: every other test here runs them without one.)
 #[test]
 fn an_ensemble_it_cannot_secure_is_refused_with_a_clear_error() {

@@ -247,7 +247,8 @@ pub struct EnforceAuth {
     pub schemes: Vec<String>,
 }
 
-/// Quorum SASL settings (`quorum.auth.*`). Accepted; not implemented.
+/// Quorum SASL settings (`quorum.auth.*`): DIGEST-MD5 between members (Kerberos is not
+/// implemented; `service_principal` is read and unused).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QuorumSasl {
     /// `quorum.auth.enableSasl`, default false.

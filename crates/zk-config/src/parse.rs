@@ -308,12 +308,7 @@ fn parse_properties(
                     "must be in the separate dynamic config file, since dynamicConfigFile is set",
                 ));
             }
-            "quorum.auth.enableSasl" => {
-                d.quorum_sasl.enabled = boolean(key, value)?;
-                if d.quorum_sasl.enabled {
-                    not_implemented(w, key, "SASL between servers");
-                }
-            }
+            "quorum.auth.enableSasl" => d.quorum_sasl.enabled = boolean(key, value)?,
             "quorum.auth.serverRequireSasl" => d.quorum_sasl.server_required = boolean(key, value)?,
             "quorum.auth.learnerRequireSasl" => {
                 d.quorum_sasl.learner_required = boolean(key, value)?

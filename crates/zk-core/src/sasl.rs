@@ -1,8 +1,14 @@
-//! The server side of SASL DIGEST-MD5 (RFC 2831), as the JDK's `DigestMD5Server` runs it
-//! for ZooKeeper: protocol `zookeeper`, server name (and realm) `zk-sasl-md5`, quality of
-//! protection `auth` only, passwords from the JAAS file's `user_<name>` entries.
+//! SASL DIGEST-MD5 (RFC 2831) as the JDK runs it for ZooKeeper, quality of protection
+//! `auth` only:
 //!
-//! No IO and no randomness here: the caller supplies the nonce.
+//! * the server side ([`DigestMd5Server`], the JDK's `DigestMD5Server`), for clients
+//!   (protocol `zookeeper`, server name and realm `zk-sasl-md5`, [`Service::CLIENT`]) and
+//!   for quorum peers (`zookeeper-quorum` / `zk-quorum-sasl-md5`, [`Service::QUORUM`]),
+//!   with passwords from the JAAS file's `user_<name>` entries;
+//! * the initiator side ([`DigestMd5Client`], the JDK's `DigestMD5Client`), which a quorum
+//!   learner runs against a member's server side (`SaslQuorumAuthLearner`).
+//!
+//! No IO and no randomness here: the caller supplies the nonces.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -13,6 +19,41 @@ use md5::{Digest as _, Md5};
 pub const REALM: &str = "zk-sasl-md5";
 /// The digest-uri the client must name: `zookeeper/zk-sasl-md5`.
 pub const DIGEST_URI: &str = "zookeeper/zk-sasl-md5";
+
+/// Which ZooKeeper service an exchange authenticates for: the digest-uri is
+/// `protocol/server_name`, and the server name is also the server's only realm (the JDK
+/// server's default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Service {
+    /// The SASL protocol name.
+    pub protocol: &'static str,
+    /// The SASL server name (and realm).
+    pub server_name: &'static str,
+    /// Whether an `authzid` other than the user name is refused: the quorum server's
+    /// callback handler (`SaslQuorumServerCallbackHandler`) authorizes only a learner
+    /// whose authorization id is its authentication id.
+    pub authzid_must_be_user: bool,
+}
+
+impl Service {
+    /// Clients (`ZooKeeperSaslServer`): `zookeeper/zk-sasl-md5`.
+    pub const CLIENT: Service = Service {
+        protocol: "zookeeper",
+        server_name: REALM,
+        authzid_must_be_user: false,
+    };
+    /// Quorum peers (`QuorumAuth`): `zookeeper-quorum/zk-quorum-sasl-md5`.
+    pub const QUORUM: Service = Service {
+        protocol: "zookeeper-quorum",
+        server_name: "zk-quorum-sasl-md5",
+        authzid_must_be_user: true,
+    };
+
+    /// `protocol/server_name`.
+    pub fn digest_uri(&self) -> String {
+        format!("{}/{}", self.protocol, self.server_name)
+    }
+}
 
 /// The users a DIGEST-MD5 exchange may authenticate: name → password.
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -68,6 +109,13 @@ pub enum SaslError {
     /// The response hash does not match (wrong password).
     #[error("DIGEST-MD5: digest response mismatch for user '{0}'")]
     BadResponse(String),
+    /// The learner asked to act as someone else (`authzid` differs from the user).
+    #[error("DIGEST-MD5: user '{0}' is not authorized to act as another identity")]
+    NotAuthorized(String),
+    /// The server's `rspauth` does not match: it does not know our password (or is not
+    /// the server it claims to be).
+    #[error("DIGEST-MD5: the server's rspauth does not match")]
+    BadServerAuth,
     /// A token after the exchange completed.
     #[error("DIGEST-MD5: authentication already complete")]
     Complete,
@@ -86,6 +134,7 @@ enum State {
 pub struct DigestMd5Server {
     state: State,
     nonce: String,
+    service: Service,
 }
 
 /// What [`DigestMd5Server::step`] produced.
@@ -103,11 +152,18 @@ pub enum Step {
 }
 
 impl DigestMd5Server {
-    /// A new exchange that will challenge with `nonce` (random, printable, no quotes).
+    /// A new client exchange ([`Service::CLIENT`]) that will challenge with `nonce`
+    /// (random, printable, no quotes).
     pub fn new(nonce: impl Into<String>) -> Self {
+        Self::for_service(Service::CLIENT, nonce)
+    }
+
+    /// A new exchange for `service` that will challenge with `nonce`.
+    pub fn for_service(service: Service, nonce: impl Into<String>) -> Self {
         DigestMd5Server {
             state: State::Start,
             nonce: nonce.into(),
+            service,
         }
     }
 
@@ -123,12 +179,13 @@ impl DigestMd5Server {
                 // The JDK server ignores what a first token holds; clients send it empty.
                 let nonce = std::mem::take(&mut self.nonce);
                 let challenge = format!(
-                    "realm=\"{REALM}\",nonce=\"{nonce}\",qop=\"auth\",charset=utf-8,algorithm=md5-sess"
+                    "realm=\"{}\",nonce=\"{nonce}\",qop=\"auth\",charset=utf-8,algorithm=md5-sess",
+                    self.service.server_name
                 );
                 self.state = State::Challenged { nonce };
                 Ok(Step::Continue(challenge.into_bytes()))
             }
-            State::Challenged { nonce } => verify(token, &nonce, creds),
+            State::Challenged { nonce } => verify(token, &nonce, creds, &self.service),
             State::Complete => Err(SaslError::Complete),
         }
     }
@@ -248,7 +305,8 @@ fn response_value(
     hex(&Md5::digest(kd.as_bytes()))
 }
 
-fn verify(token: &[u8], nonce: &str, creds: &Credentials) -> Result<Step, SaslError> {
+/// The directives of `token`, each at most once.
+fn unique_directives(token: &[u8]) -> Result<HashMap<String, String>, SaslError> {
     let text = std::str::from_utf8(token).map_err(|_| SaslError::Malformed("not UTF-8"))?;
     let mut fields: HashMap<String, String> = HashMap::new();
     for (k, v) in directives(text)? {
@@ -256,6 +314,16 @@ fn verify(token: &[u8], nonce: &str, creds: &Credentials) -> Result<Step, SaslEr
             return Err(SaslError::Malformed("repeated directive"));
         }
     }
+    Ok(fields)
+}
+
+fn verify(
+    token: &[u8],
+    nonce: &str,
+    creds: &Credentials,
+    service: &Service,
+) -> Result<Step, SaslError> {
+    let fields = unique_directives(token)?;
     let get = |k: &'static str| fields.get(k).map(String::as_str);
     let user = get("username").ok_or(SaslError::Malformed("no username"))?;
     let realm = get("realm").unwrap_or("");
@@ -273,10 +341,10 @@ fn verify(token: &[u8], nonce: &str, creds: &Credentials) -> Result<Step, SaslEr
     if get("qop").is_some_and(|q| q != "auth") {
         return Err(SaslError::Unacceptable("unsupported qop"));
     }
-    if !uri.eq_ignore_ascii_case(DIGEST_URI) {
+    if !uri.eq_ignore_ascii_case(&service.digest_uri()) {
         return Err(SaslError::Unacceptable("digest-uri does not match"));
     }
-    if !realm.is_empty() && realm != REALM {
+    if !realm.is_empty() && realm != service.server_name {
         return Err(SaslError::Unacceptable("realm does not match"));
     }
     let password = creds
@@ -299,6 +367,9 @@ fn verify(token: &[u8], nonce: &str, creds: &Credentials) -> Result<Step, SaslEr
     ) {
         return Err(SaslError::BadResponse(user.to_string()));
     }
+    if service.authzid_must_be_user && authzid.is_some_and(|z| z != user) {
+        return Err(SaslError::NotAuthorized(user.to_string()));
+    }
     let rspauth = response_value(user, realm, password, nonce, cnonce, nc, authzid, "", uri);
     Ok(Step::Done {
         token: format!("rspauth={rspauth}").into_bytes(),
@@ -311,28 +382,167 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// A client's side of the exchange, for tests: the response to `challenge` for
-/// `user`/`password` with client nonce `cnonce`.
+/// `user`/`password` with client nonce `cnonce`, for [`Service::CLIENT`] and without an
+/// authorization id (as kazoo sends it).
 pub fn client_response(challenge: &[u8], user: &str, password: &str, cnonce: &str) -> Vec<u8> {
-    let text = String::from_utf8_lossy(challenge);
-    let fields: HashMap<String, String> =
-        directives(&text).unwrap_or_default().into_iter().collect();
-    let nonce = fields.get("nonce").map(String::as_str).unwrap_or("");
-    let response = response_value(
-        user,
-        REALM,
-        password,
-        nonce,
-        cnonce,
-        "00000001",
-        None,
-        "AUTHENTICATE",
-        DIGEST_URI,
-    );
-    format!(
-        "charset=utf-8,username=\"{user}\",realm=\"{REALM}\",nonce=\"{nonce}\",nc=00000001,\
-         cnonce=\"{cnonce}\",digest-uri=\"{DIGEST_URI}\",maxbuf=65536,response={response},qop=auth"
-    )
-    .into_bytes()
+    let mut c = DigestMd5Client::new(Service::CLIENT, user, password, None, cnonce);
+    c.step(challenge).ok().flatten().unwrap_or_default()
+}
+
+enum ClientState {
+    /// Waiting for the server's challenge.
+    Start,
+    /// The response went out; the server's `rspauth` must be this.
+    Responded { rspauth: String },
+    /// Done.
+    Complete,
+}
+
+/// The initiator's side of one DIGEST-MD5 exchange (the JDK's `DigestMD5Client`, as
+/// `SaslQuorumAuthLearner` runs it): no initial response; the server's challenge is
+/// answered with a response carrying `authzid` when one is given (the JDK passes the
+/// user name), and the server's final `rspauth` is checked.
+pub struct DigestMd5Client {
+    service: Service,
+    user: String,
+    password: String,
+    authzid: Option<String>,
+    cnonce: String,
+    state: ClientState,
+}
+
+impl fmt::Debug for DigestMd5Client {
+    /// No password.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DigestMd5Client")
+            .field("service", &self.service)
+            .field("user", &self.user)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `s` as the inside of a quoted-string (RFC 2831 §7.2: `"` and `\` escaped).
+fn quoted(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+impl DigestMd5Client {
+    /// A new exchange for `service` as `user` with `password`, client nonce `cnonce`
+    /// (random, printable, no quotes).
+    pub fn new(
+        service: Service,
+        user: impl Into<String>,
+        password: impl Into<String>,
+        authzid: Option<&str>,
+        cnonce: impl Into<String>,
+    ) -> Self {
+        DigestMd5Client {
+            service,
+            user: user.into(),
+            password: password.into(),
+            authzid: authzid.map(str::to_owned),
+            cnonce: cnonce.into(),
+            state: ClientState::Start,
+        }
+    }
+
+    /// Whether the exchange has completed (the server proved it knows the password).
+    pub fn is_complete(&self) -> bool {
+        matches!(self.state, ClientState::Complete)
+    }
+
+    /// Evaluates one server token (`evaluateChallenge`): the challenge gives the response
+    /// to send (`Some`); the server's final `rspauth=...` completes the exchange (`None`).
+    pub fn step(&mut self, token: &[u8]) -> Result<Option<Vec<u8>>, SaslError> {
+        match std::mem::replace(&mut self.state, ClientState::Complete) {
+            ClientState::Start => {
+                let (response, rspauth) = self.respond(token)?;
+                self.state = ClientState::Responded { rspauth };
+                Ok(Some(response))
+            }
+            ClientState::Responded { rspauth } => {
+                let fields = unique_directives(token)?;
+                let got = fields
+                    .get("rspauth")
+                    .ok_or(SaslError::Malformed("no rspauth"))?;
+                if !constant_time_eq(rspauth.as_bytes(), got.to_ascii_lowercase().as_bytes()) {
+                    return Err(SaslError::BadServerAuth);
+                }
+                Ok(None)
+            }
+            ClientState::Complete => Err(SaslError::Complete),
+        }
+    }
+
+    /// The response to `challenge`, and the `rspauth` the server must answer with.
+    fn respond(&self, challenge: &[u8]) -> Result<(Vec<u8>, String), SaslError> {
+        let text = std::str::from_utf8(challenge).map_err(|_| SaslError::Malformed("not UTF-8"))?;
+        let mut nonce = None;
+        let mut realm = None;
+        let mut qop_auth = true;
+        let mut algorithm = None;
+        for (k, v) in directives(text)? {
+            match k.as_str() {
+                "nonce" if nonce.is_some() => {
+                    return Err(SaslError::Malformed("repeated directive"))
+                }
+                "nonce" => nonce = Some(v),
+                // Several realms may be offered: the JDK's callback takes the first.
+                "realm" => {
+                    realm.get_or_insert(v);
+                }
+                "qop" => qop_auth = v.split(',').any(|q| q.trim() == "auth"),
+                "algorithm" => algorithm = Some(v),
+                _ => {}
+            }
+        }
+        let nonce = nonce.ok_or(SaslError::Malformed("no nonce"))?;
+        if algorithm.as_deref() != Some("md5-sess") {
+            return Err(SaslError::Unacceptable("algorithm is not md5-sess"));
+        }
+        if !qop_auth {
+            return Err(SaslError::Unacceptable(
+                "the server does not offer qop auth",
+            ));
+        }
+        let realm = realm.unwrap_or_default();
+        let uri = self.service.digest_uri();
+        let nc = "00000001";
+        let authzid = self.authzid.as_deref();
+        let value = |prefix: &str| {
+            response_value(
+                &self.user,
+                &realm,
+                &self.password,
+                &nonce,
+                &self.cnonce,
+                nc,
+                authzid,
+                prefix,
+                &uri,
+            )
+        };
+        let response = value("AUTHENTICATE");
+        let mut out = format!(
+            "charset=utf-8,username=\"{}\",realm=\"{}\",nonce=\"{}\",nc={nc},cnonce=\"{}\",\
+             digest-uri=\"{uri}\",maxbuf=65536,response={response},qop=auth",
+            quoted(&self.user),
+            quoted(&realm),
+            quoted(&nonce),
+            quoted(&self.cnonce),
+        );
+        if let Some(z) = authzid {
+            out.push_str(&format!(",authzid=\"{}\"", quoted(z)));
+        }
+        Ok((out.into_bytes(), value("")))
+    }
 }
 
 #[cfg(test)]
@@ -423,5 +633,121 @@ mod tests {
     #[test]
     fn credentials_debug_hides_passwords() {
         assert!(!format!("{:?}", creds()).contains("jaas_password"));
+    }
+
+    const IMAP: Service = Service {
+        protocol: "imap",
+        server_name: "elwood.innosoft.com",
+        authzid_must_be_user: false,
+    };
+
+    #[test]
+    fn client_answers_the_rfc2831_example() {
+        let challenge = b"realm=\"elwood.innosoft.com\",nonce=\"OA6MG9tEQGm2hh\",qop=\"auth\",\
+                          algorithm=md5-sess,charset=utf-8";
+        let mut c = DigestMd5Client::new(IMAP, "chris", "secret", None, "OA6MHXh6VqTrRk");
+        let resp = String::from_utf8(c.step(challenge).unwrap().unwrap()).unwrap();
+        assert!(
+            resp.contains("response=d388dad90d4bbd760a152321f2143af7"),
+            "{resp}"
+        );
+        assert!(resp.contains("digest-uri=\"imap/elwood.innosoft.com\""));
+        assert!(resp.contains("realm=\"elwood.innosoft.com\""));
+        assert!(resp.contains("nc=00000001") && resp.contains("qop=auth"));
+        assert!(!resp.contains("authzid") && !resp.contains("secret"));
+        assert!(!c.is_complete());
+        assert_eq!(
+            c.step(b"rspauth=ea40f60335c427b5527b84dbabcdfffd"),
+            Ok(None)
+        );
+        assert!(c.is_complete());
+        assert_eq!(c.step(b""), Err(SaslError::Complete));
+    }
+
+    fn quorum_exchange(
+        user: &str,
+        password: &str,
+        authzid: Option<&str>,
+    ) -> (DigestMd5Client, Result<Step, SaslError>) {
+        let mut creds = Credentials::default();
+        creds.insert("learner", "s3cret");
+        let mut server = DigestMd5Server::for_service(Service::QUORUM, "srvnonce");
+        let mut client = DigestMd5Client::new(Service::QUORUM, user, password, authzid, "cn");
+        // The learner has no initial response: it sends an empty token first.
+        let Step::Continue(challenge) = server.step(b"", &creds).unwrap() else {
+            panic!("no challenge")
+        };
+        assert!(String::from_utf8_lossy(&challenge).contains("realm=\"zk-quorum-sasl-md5\""));
+        let response = client.step(&challenge).unwrap().unwrap();
+        let text = String::from_utf8_lossy(&response).into_owned();
+        assert!(text.contains("digest-uri=\"zookeeper-quorum/zk-quorum-sasl-md5\""));
+        (client, server.step(&response, &creds))
+    }
+
+    #[test]
+    fn quorum_client_and_server_agree() {
+        // As the JDK learner runs it: the user name is also the authorization id.
+        let (mut client, done) = quorum_exchange("learner", "s3cret", Some("learner"));
+        let Ok(Step::Done {
+            token,
+            authorization_id,
+        }) = done
+        else {
+            panic!("{done:?}")
+        };
+        assert_eq!(authorization_id, "learner");
+        assert_eq!(client.step(&token), Ok(None));
+        assert!(client.is_complete());
+
+        let (_, wrong) = quorum_exchange("learner", "guess", Some("learner"));
+        assert_eq!(wrong, Err(SaslError::BadResponse("learner".into())));
+        let (_, other) = quorum_exchange("learner", "s3cret", Some("super"));
+        assert_eq!(other, Err(SaslError::NotAuthorized("learner".into())));
+        // A client-port digest-uri is refused by a quorum server, and the reverse.
+        let mut server = DigestMd5Server::for_service(Service::QUORUM, "n");
+        let mut creds = Credentials::default();
+        creds.insert("learner", "s3cret");
+        let Ok(Step::Continue(ch)) = server.step(b"", &creds) else {
+            panic!()
+        };
+        let resp = client_response(&ch, "learner", "s3cret", "c");
+        assert_eq!(
+            server.step(&resp, &creds),
+            Err(SaslError::Unacceptable("digest-uri does not match"))
+        );
+    }
+
+    #[test]
+    fn client_rejects_a_bad_rspauth_and_hostile_challenges() {
+        let (mut client, _) = quorum_exchange("learner", "s3cret", None);
+        assert_eq!(
+            client.step(b"rspauth=00000000000000000000000000000000"),
+            Err(SaslError::BadServerAuth)
+        );
+        let (mut client, _) = quorum_exchange("learner", "s3cret", None);
+        assert!(matches!(client.step(b"x"), Err(SaslError::Malformed(_))));
+        for bad in [
+            &b"realm=\"r\",qop=\"auth\",algorithm=md5-sess"[..],
+            b"nonce=\"n\",qop=\"auth\"",
+            b"nonce=\"n\",qop=\"auth-int\",algorithm=md5-sess",
+            b"nonce=\"n\",nonce=\"m\",algorithm=md5-sess",
+            b"nonce=\"unterminated",
+            b"\xff\xfe",
+            b"",
+        ] {
+            let mut c = DigestMd5Client::new(Service::QUORUM, "u", "p", None, "c");
+            assert!(c.step(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
+        }
+        // Quotes in a name are escaped, and the server reads them back.
+        let mut creds = Credentials::default();
+        creds.insert("a\"b", "pw");
+        let mut server = DigestMd5Server::for_service(Service::QUORUM, "n");
+        let Ok(Step::Continue(ch)) = server.step(b"", &creds) else {
+            panic!()
+        };
+        let mut c = DigestMd5Client::new(Service::QUORUM, "a\"b", "pw", Some("a\"b"), "c");
+        let resp = c.step(&ch).unwrap().unwrap();
+        assert!(matches!(server.step(&resp, &creds), Ok(Step::Done { .. })));
+        assert!(!format!("{c:?}").contains("pw"));
     }
 }

@@ -932,7 +932,7 @@ fn now(clock: &Clock) -> Now {
 }
 
 /// 24 fresh random bytes for a DIGEST-MD5 nonce.
-fn sasl_nonce() -> [u8; 24] {
+pub(crate) fn sasl_nonce() -> [u8; 24] {
     let mut b = [0u8; 24];
     if rustls::crypto::ring::default_provider()
         .secure_random

@@ -1,7 +1,10 @@
 //! The JAAS login configuration file (`-Djava.security.auth.login.config`), as far as
 //! ZooKeeper's server reads it: the section named by `zookeeper.sasl.serverconfig`
 //! (default `Server`), its login modules, and their `user_<name>="<password>"` options
-//! (`SaslServerCallbackHandler`).
+//! (`SaslServerCallbackHandler`); and, for quorum SASL, the sections named by
+//! `quorum.auth.server.saslLoginContext` (default `QuorumServer`, `user_<name>` entries
+//! like `Server`) and `quorum.auth.learner.saslLoginContext` (default `QuorumLearner`, the
+//! `username` and `password` this member authenticates with).
 //!
 //! ```text
 //! Server {
@@ -241,6 +244,17 @@ pub fn server_login(modules: &[LoginModule]) -> ServerLogin {
     ServerLogin::Digest(creds)
 }
 
+/// The name and password a learner section (`QuorumLearner`) logs in with: the
+/// `username` and `password` options of its first login module that has both (what
+/// `DigestLoginModule` puts in the subject's credentials). `None` when no module has both.
+pub fn learner_login(modules: &[LoginModule]) -> Option<(String, String)> {
+    modules.iter().find_map(|m| {
+        let user = m.options.get("username")?;
+        let password = m.options.get("password")?;
+        Some((user.clone(), password.clone()))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -282,5 +296,34 @@ Client { org.apache.zookeeper.server.auth.DigestLoginModule required username="a
         let e = JaasConfig::parse("Server { m required user_a=\"secret\" }").unwrap_err();
         assert!(!e.to_string().contains("secret"));
         assert!(JaasConfig::parse("Server { m required a=\"x").is_err());
+    }
+
+    #[test]
+    fn quorum_sections() {
+        // The layout of ZooKeeper's quorum SASL documentation.
+        let text = r#"
+QuorumServer {
+       org.apache.zookeeper.server.auth.DigestLoginModule required
+       user_test="test";
+};
+QuorumLearner {
+       org.apache.zookeeper.server.auth.DigestLoginModule required
+       username="test"
+       password="test";
+};
+Other { org.apache.zookeeper.server.auth.DigestLoginModule required username="only"; };
+"#;
+        let cfg = JaasConfig::parse(text).unwrap();
+        let ServerLogin::Digest(creds) = server_login(cfg.section("QuorumServer").unwrap()) else {
+            panic!()
+        };
+        assert_eq!(creds.password("test"), Some("test"));
+        assert_eq!(
+            learner_login(cfg.section("QuorumLearner").unwrap()),
+            Some(("test".to_string(), "test".to_string()))
+        );
+        // A learner section without a password logs in as nobody.
+        assert_eq!(learner_login(cfg.section("Other").unwrap()), None);
+        assert_eq!(learner_login(&[]), None);
     }
 }

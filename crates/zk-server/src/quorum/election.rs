@@ -50,7 +50,7 @@ pub(super) async fn accept(
         tokio::spawn(async move {
             let _permit = permit;
             let read = tokio::time::timeout(cfg.cnx_timeout, initial_message(stream));
-            let (stream, msg, rest) = match read.await {
+            let (mut stream, msg, mut rest) = match read.await {
                 Ok(Ok(got)) => got,
                 Ok(Err(why)) => {
                     tracing::warn!("election port: closing the connection from {addr}: {why}");
@@ -73,6 +73,17 @@ pub(super) async fn accept(
             if !cfg.members.contains_key(&sid) {
                 tracing::warn!("election port: {addr} claims sid {sid}, not a member; closing");
                 return;
+            }
+            if let Some(auth) = &cfg.auth {
+                // handleConnection: authServer.authenticate after the initial message.
+                let peer = format!("{addr} (server {sid}, election port)");
+                let run = super::auth::as_server(auth, &mut stream, &mut rest, &peer);
+                if let Err(why) = super::auth::within(cfg.election_auth_time(), run).await {
+                    tracing::error!(
+                        "quorum SASL: refusing the connection from {peer}: {why}; closing it"
+                    );
+                    return;
+                }
             }
             let _ = internal
                 .send(Internal::ElectionIn { sid, stream, rest })
@@ -133,13 +144,21 @@ pub(super) async fn dial(
     for attempt in 1..=DIAL_ATTEMPTS {
         match connect(&addr, cfg.cnx_timeout).await {
             Ok(mut s) => match s.write_all(&hello).await {
-                Ok(()) if sid > cfg.my_id => {
-                    // Lost the challenge: the larger sid calls back.
-                    let _ = s.shutdown().await;
-                    break;
-                }
                 Ok(()) => {
-                    kept = Some(s);
+                    let mut rest = BytesMut::new();
+                    // startConnection: the learner side of quorum SASL after the initial
+                    // message, whoever keeps the connection. A refusal is not retried
+                    // here (Java gives up on this attempt too).
+                    if let Err(why) = authenticate(&cfg, sid, &addr, &mut s, &mut rest).await {
+                        tracing::error!("quorum SASL: {why}; closing the connection");
+                        break;
+                    }
+                    if sid > cfg.my_id {
+                        // Lost the challenge: the larger sid calls back.
+                        let _ = s.shutdown().await;
+                    } else {
+                        kept = Some((s, rest));
+                    }
                     break;
                 }
                 Err(e) => tracing::debug!("election: writing to server {sid} at {addr:?}: {e}"),
@@ -157,6 +176,22 @@ pub(super) async fn dial(
     let _ = internal
         .send(Internal::ElectionDialed { sid, stream: kept })
         .await;
+}
+
+/// The learner side of quorum SASL on a dialled election connection, when enabled.
+async fn authenticate(
+    cfg: &PeerNetConfig,
+    sid: i64,
+    addr: &PeerAddress,
+    stream: &mut TcpStream,
+    rest: &mut BytesMut,
+) -> Result<(), String> {
+    let Some(auth) = &cfg.auth else {
+        return Ok(());
+    };
+    let peer = format!("{} (server {sid}, election port)", addr.format());
+    let run = super::auth::as_learner(auth, stream, rest, &peer);
+    super::auth::within(cfg.election_auth_time(), run).await
 }
 
 /// What an election connection task needs.

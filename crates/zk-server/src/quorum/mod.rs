@@ -78,6 +78,7 @@
 //! and must not have [`ACCEPTED_CONN`] set: a send on an id at or below the newest one
 //! dialled, once that connection is gone, is dropped rather than dialled again.
 
+pub mod auth;
 pub mod election;
 pub mod port;
 pub mod snap_stream;
@@ -148,6 +149,8 @@ pub struct PeerNetConfig {
     /// Bound on the packets queued for one quorum connection; a learner that falls this far
     /// behind is disconnected.
     pub quorum_queue: usize,
+    /// Quorum SASL (`quorum.auth.enableSasl`), run on both ports; `None`: off.
+    pub auth: Option<Arc<auth::QuorumAuth>>,
 }
 
 /// Why the transport could not start.
@@ -183,12 +186,14 @@ impl PeerNetConfig {
             limits: default_limits(),
             max_snapshot: DEFAULT_MAX_SNAPSHOT,
             quorum_queue: DEFAULT_QUORUM_QUEUE,
+            auth: None,
         }
     }
 
     /// The transport's settings from zoo.cfg: `server.N` lines (the first quorum and
     /// election address of each), `myid`, `tickTime`, `initLimit`, `syncLimit`,
-    /// `cnxTimeout` and `quorumListenOnAllIPs`.
+    /// `cnxTimeout`, `quorumListenOnAllIPs` and quorum SASL (`quorum.auth.*` with the JAAS
+    /// file's sections: an error when they are missing).
     pub fn from_config(cfg: &zk_config::Config) -> Result<Self, PeerNetError> {
         let my_id = cfg
             .server_id
@@ -226,6 +231,9 @@ impl PeerNetConfig {
         out.tick = Duration::from_millis(cfg.tick_time.max(1) as u64);
         out.init_limit = cfg.init_limit.max(1) as u32;
         out.sync_limit = cfg.sync_limit.max(1) as u32;
+        out.auth = auth::QuorumAuth::from_config(cfg)
+            .map_err(PeerNetError::Config)?
+            .map(Arc::new);
         Ok(out)
     }
 
@@ -243,6 +251,12 @@ impl PeerNetConfig {
     /// `tickTime * initLimit`.
     fn init_time(&self) -> Duration {
         self.tick.saturating_mul(self.init_limit.max(1))
+    }
+
+    /// The bound on an election connection's SASL exchange: Java bounds each read by the
+    /// socket timeout (`tickTime * syncLimit`); never less than `cnxTimeout`.
+    fn election_auth_time(&self) -> Duration {
+        self.cnx_timeout.max(self.write_timeout())
     }
 }
 
@@ -316,10 +330,11 @@ enum Internal {
         stream: TcpStream,
         rest: BytesMut,
     },
-    /// An election dial ended: the connection to keep (we are the larger sid), or none.
+    /// An election dial ended: the connection to keep (we are the larger sid) with the
+    /// bytes read after its SASL exchange, or none.
     ElectionDialed {
         sid: i64,
-        stream: Option<TcpStream>,
+        stream: Option<(TcpStream, BytesMut)>,
     },
     ElectionClosed {
         sid: i64,
@@ -781,8 +796,8 @@ impl Hub {
                 if let Some(slot) = self.slots.get_mut(&sid) {
                     slot.dialing = None;
                 }
-                if let Some(stream) = stream {
-                    self.register_election(sid, stream, BytesMut::new()).await;
+                if let Some((stream, rest)) = stream {
+                    self.register_election(sid, stream, rest).await;
                 }
             }
             Internal::ElectionClosed { sid, gen, reason } => {

@@ -108,13 +108,27 @@ pub(super) async fn dial(mut c: Conn, addr: PeerAddress, rx: mpsc::Receiver<Byte
         tracing::warn!("learner connection {:#x}: {reason}", c.conn);
         return c.closed(reason).await;
     };
+    let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    if let Some(auth) = c.cfg.auth.clone() {
+        // connectToLeader: authenticate before anything else is sent.
+        let peer = format!("{} (the leader's quorum port)", addr.format());
+        let left = deadline.saturating_duration_since(Instant::now());
+        let run = super::auth::as_learner(&auth, &mut stream, &mut buf, &peer);
+        if let Err(why) = super::auth::within(left, run).await {
+            tracing::error!(
+                "quorum SASL: learner connection {:#x} to the leader failed: {why}",
+                c.conn
+            );
+            return c.closed(format!("quorum SASL: {why}")).await;
+        }
+    }
     if let Some(sid) = c.sid {
         let up = Delivered::QuorumUp { conn: c.conn, sid };
         if c.delivered.send(up).await.is_err() {
             return;
         }
     }
-    let reason = moving(&mut c, &mut stream, rx, true).await;
+    let reason = moving(&mut c, &mut stream, buf, rx, true).await;
     c.closed(reason).await;
 }
 
@@ -125,7 +139,21 @@ pub(super) async fn serve(
     addr: SocketAddr,
     rx: mpsc::Receiver<Bytes>,
 ) {
-    let reason = moving(&mut c, &mut stream, rx, false).await;
+    let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    if let Some(auth) = c.cfg.auth.clone() {
+        // The LearnerHandler constructor: the server side before anything is read.
+        let peer = format!("{addr} (quorum port)");
+        let limit = c.cfg.init_time();
+        let run = super::auth::as_server(&auth, &mut stream, &mut buf, &peer);
+        if let Err(why) = super::auth::within(limit, run).await {
+            tracing::error!(
+                "quorum SASL: Server failed to authenticate quorum learner, addr: {peer}, \
+                 closing connection: {why}"
+            );
+            return c.closed(format!("quorum SASL: {why}")).await;
+        }
+    }
+    let reason = moving(&mut c, &mut stream, buf, rx, false).await;
     if c.sid.is_none() {
         tracing::warn!("quorum port: closing the connection from {addr}: {reason}");
     }
@@ -138,11 +166,11 @@ pub(super) async fn serve(
 async fn moving(
     c: &mut Conn,
     stream: &mut TcpStream,
+    mut buf: BytesMut,
     mut rx: mpsc::Receiver<Bytes>,
     learner: bool,
 ) -> String {
     let cfg = c.cfg.clone();
-    let mut buf = BytesMut::with_capacity(READ_CHUNK);
     let mut snap: Option<(i64, SnapScan)> = None;
     let first_deadline = Instant::now() + cfg.init_time();
     // Bounded by the connection: it ends on EOF, an error, or the hub aborting it.

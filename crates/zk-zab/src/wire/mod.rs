@@ -3,6 +3,8 @@
 //! * [`election`]: the election port (`QuorumCnxManager`, `FastLeaderElection`): the
 //!   initial message a connecting peer sends, the `int32`-length frames, and the
 //!   notification payload in its 28-, 40- and `44 + config` byte forms.
+//! * [`auth`]: quorum SASL's `QuorumAuthPacket`, exchanged on both ports when
+//!   `quorum.auth.enableSasl` is set.
 //! * [`packet`]: the quorum (learner) port: a stream of `QuorumPacket` Jute records with no
 //!   outer length, typed by packet type ([`packet::Packet`]), with the structured payloads
 //!   (LearnerInfo, the PING session-touch table, REQUEST, PROPOSAL, REVALIDATE, ...)
@@ -15,6 +17,7 @@
 //! bytes never panic (see the fuzz targets in `fuzz/`). `docs/formats.md` ("Peer formats")
 //! has the layouts.
 
+pub mod auth;
 pub mod election;
 pub mod packet;
 
