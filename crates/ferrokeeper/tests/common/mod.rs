@@ -136,6 +136,7 @@ pub enum Disruptions {
 ///
 /// Left out: what Java members log among themselves too (the first three were seen on
 /// all-Java ensembles of these tests) and Java's own decisions:
+/// - `Using DIGEST-MD5 for quorum authorization` (quorum SASL's configuration, at start);
 /// - the client port's lines (NIOServerCnxn and friends: `maxCnxns is not configured`, a
 ///   client that came while the member was not serving, one that vanished), and a
 ///   learner's connect to its leader refused (`Unexpected exception, tries=`, then a
@@ -175,6 +176,8 @@ pub fn java_peer_protocol_complaints(log: &str, disruptions: Disruptions) -> Vec
         "Interrupted while waiting for message on queue",
         "Send worker leaving thread",
         "Exception when using channel",
+        // Quorum SASL's configuration, at start.
+        "Using DIGEST-MD5 for quorum authorization",
         // A Java leader's own reasoning as it picks SNAP for an empty or far-behind
         // learner (any learner that joins late with an empty log).
         "Unhandled scenario for peer sid",

@@ -108,6 +108,15 @@ pub(super) async fn dial(mut c: Conn, addr: PeerAddress, rx: mpsc::Receiver<Byte
         tracing::warn!("learner connection {:#x}: {reason}", c.conn);
         return c.closed(reason).await;
     };
+    // Up as soon as the TCP connect succeeded: the learner then waits for its leader (the
+    // SASL exchange included, which a Java leader can take a second or more to start)
+    // instead of dialling again.
+    if let Some(sid) = c.sid {
+        let up = Delivered::QuorumUp { conn: c.conn, sid };
+        if c.delivered.send(up).await.is_err() {
+            return;
+        }
+    }
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
     if let Some(auth) = c.cfg.auth.clone() {
         // connectToLeader: authenticate before anything else is sent.
@@ -120,12 +129,6 @@ pub(super) async fn dial(mut c: Conn, addr: PeerAddress, rx: mpsc::Receiver<Byte
                 c.conn
             );
             return c.closed(format!("quorum SASL: {why}")).await;
-        }
-    }
-    if let Some(sid) = c.sid {
-        let up = Delivered::QuorumUp { conn: c.conn, sid };
-        if c.delivered.send(up).await.is_err() {
-            return;
         }
     }
     let reason = moving(&mut c, &mut stream, buf, rx, true).await;
