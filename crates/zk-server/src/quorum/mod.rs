@@ -50,8 +50,9 @@
 //! once, [`MAX_PARKED`] learner connections wait, and a leader serves at most two learner
 //! connections per member plus [`MAX_PARKED`]; beyond that new connections are closed with
 //! a log line. Hostile bytes on either port close that connection with a log line naming
-//! the peer address and the reason; nothing here panics on them. Not done: quorum SASL and
-//! TLS (`sslQuorum`), multi-address (V2 addresses are accepted and ignored: the configured
+//! the peer address and the reason; nothing here panics on them. Quorum SASL (DIGEST-MD5,
+//! [`auth`]) runs on both ports when `quorum.auth.enableSasl` is set. Not done: quorum TLS
+//! (`sslQuorum`), multi-address (V2 addresses are accepted and ignored: the configured
 //! address is dialled), observers' ObserverMaster port.
 //!
 //! Using it from the node's shell (one zk-zab peer, one transport):
