@@ -158,7 +158,9 @@ pub enum Disruptions {
 /// - Java 3.8's own bugs ZOOKEEPER-4394 (a follower's NullPointerException on `pif` when a
 ///   COMMIT of a proposal sent before NEWLEADER comes before UPTODATE) and ZOOKEEPER-4409
 ///   (a follower's SyncThread `Severe unrecoverable error` on the closed learner socket as
-///   it shuts down), and their aftermath (JMX re-registration, `Current zxid .. is <= ..`
+///   it shuts down; with [`Disruptions::Some`] any such error of its SyncThread or
+///   FollowerRequestProcessor, which a leader killed under load causes), and their
+///   aftermath (JMX re-registration, `Current zxid .. is <= ..`
 ///   as it logs re-sent txns); Java leaders trigger both too.
 pub fn java_peer_protocol_complaints(log: &str, disruptions: Disruptions) -> Vec<String> {
     // The client port's classes: clients, not peers.
@@ -252,6 +254,15 @@ pub fn java_peer_protocol_complaints(log: &str, disruptions: Disruptions) -> Vec
         }
         if line.contains("Severe unrecoverable error, from thread : SyncThread")
             && next.contains(BUG_4409)
+        {
+            seen_java_bug = true;
+            continue;
+        }
+        // A follower whose leader died under load: its request and sync threads find the
+        // learner socket gone and Java calls that a critical error (the 4409 family).
+        if disruptions == Disruptions::Some
+            && (line.contains("Severe unrecoverable error, from thread : FollowerRequestProcessor")
+                || line.contains("Severe unrecoverable error, from thread : SyncThread"))
         {
             seen_java_bug = true;
             continue;
