@@ -190,6 +190,8 @@ pub fn java_peer_protocol_complaints(log: &str, disruptions: Disruptions) -> Vec
         "Exception when observing the leader",
         "Unexpected exception in LearnerHandler",
         "Unexpected exception, tries=",
+        "Unexpected exception, retries exceeded",
+        "Failed connect to",
         "Exception while shutting down acceptor",
         "Exception while sending packets in LearnerHandler",
         "Closing connection to leader, exception during packet send",
