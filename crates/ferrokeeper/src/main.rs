@@ -163,15 +163,9 @@ fn ensemble_limits(cfg: &Config) -> anyhow::Result<()> {
             "{EXPERIMENTAL_ENSEMBLE} is no longer needed (ensembles are supported): ignored"
         );
     }
-    if cfg.ssl_quorum {
-        // Running the peer protocol in the clear when the file asks for TLS would drop the
-        // protection its operator configured. (Quorum SASL is supported.)
-        anyhow::bail!(
-            "this ensemble secures its peer connections with TLS (sslQuorum=true), which \
-             Ferrokeeper does not support yet (Ferrokeeper issue 14): it will not run the \
-             quorum protocol unprotected"
-        );
-    }
+    // Quorum TLS: stores that cannot be used stop the member here, before anything
+    // listens, rather than failing each peer connection later.
+    zk_server::quorum::tls::QuorumTls::from_config(cfg).map_err(anyhow::Error::msg)?;
     if cfg.quorum.hierarchy.is_some() {
         anyhow::bail!(
             "this ensemble uses hierarchical quorums (group./weight. lines), which Ferrokeeper \
@@ -549,10 +543,14 @@ mod tests {
         // Observers run.
         let cfg = parse(&format!("{BASE}{three}server.4=d:2888:3888:observer\n"));
         assert!(ensemble_limits(&cfg).is_ok());
-        // Quorum TLS: refused rather than run in the clear. Quorum SASL runs.
+        // Quorum TLS without its stores: refused rather than run in the clear. Quorum
+        // SASL runs.
         let cfg = parse(&format!("{BASE}{three}sslQuorum=true\n"));
         let e = ensemble_limits(&cfg).unwrap_err().to_string();
-        assert!(e.contains("unprotected"), "{e}");
+        assert!(e.contains("ssl.quorum.keyStore.location"), "{e}");
+        let cfg = parse(&format!("{BASE}{three}portUnification=true\n"));
+        let e = ensemble_limits(&cfg).unwrap_err().to_string();
+        assert!(e.contains("portUnification=true needs"), "{e}");
         let sasl = "quorum.auth.enableSasl=true\nquorum.auth.learnerRequireSasl=true\n\
                     quorum.auth.serverRequireSasl=true\n";
         assert!(ensemble_limits(&parse(&format!("{BASE}{three}{sasl}"))).is_ok());

@@ -15,11 +15,12 @@ use std::time::Duration;
 use zk_testkit::cluster::{Cluster, ClusterSpec, Network, NodeKind};
 use zk_testkit::recorder::{assert_history_accepted, record, RecordConfig};
 
-/// An ensemble whose peer connections the file secures with TLS (`sslQuorum`) is refused
-/// at start with a clear error, before anything listens or is written: Ferrokeeper does not
-/// speak quorum TLS yet and will not run the peer protocol in the clear. (Quorum SASL is
-/// supported: `quorum_sasl.rs`. Ensembles
-/// themselves need no opt-in any more: every other test here runs them without one.)
+/// An ensemble whose peer connections the file secures with TLS (`sslQuorum`) but whose
+/// `ssl.quorum.*` stores are missing is refused at start with a clear error, before
+/// anything listens or is written: a member never runs the peer protocol in the clear when
+/// its file asks for TLS. (Quorum TLS itself: `quorum_tls.rs`; quorum SASL:
+/// `quorum_sasl.rs`. Ensembles themselves need no opt-in any more: every other test here
+/// runs them without one.)
 #[test]
 fn an_ensemble_it_cannot_secure_is_refused_with_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
@@ -44,7 +45,8 @@ fn an_ensemble_it_cannot_secure_is_refused_with_a_clear_error() {
         "started an ensemble member: {stderr}"
     );
     assert!(
-        stderr.contains("sslQuorum=true") && stderr.contains("unprotected"),
+        stderr.contains("sslQuorum=true needs the ssl.quorum.* key and trust stores")
+            && stderr.contains("ssl.quorum.keyStore.location is not set"),
         "{stderr}"
     );
     // Nothing was listening, nothing was written.

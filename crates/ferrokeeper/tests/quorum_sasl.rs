@@ -17,7 +17,6 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use zk_testkit::cluster::{Cluster, ClusterSpec, Network, NodeKind};
-use zookeeper_client::{Acls, CreateMode};
 
 /// The JAAS file every member reads: the learner `peer` with password `right`, and
 /// `BadLearner`, the same learner with the wrong password.
@@ -60,88 +59,33 @@ fn spec(kinds: Vec<NodeKind>, dir: &Path) -> ClusterSpec {
     spec
 }
 
-/// Starts `spec`'s nodes (off the runtime's threads: it blocks).
-async fn start(spec: ClusterSpec) -> Cluster {
-    tokio::task::spawn_blocking(move || Cluster::start(spec).expect("cluster"))
-        .await
-        .expect("start")
-}
-
 /// Waits (bounded) until a leader serves and every member of `among` serves; the leader.
-/// On failure, every member's SASL and connection lines are printed.
 fn serving(cluster: &Cluster, among: &[usize], what: &str) -> usize {
-    tokio::task::block_in_place(|| cluster.wait_serving(among, Duration::from_secs(45)))
-        .unwrap_or_else(|e| panic!("{what}: {e}\n{}", sasl_lines(cluster)))
+    common::serving(cluster, among, what, sasl_lines)
 }
 
 /// The lines of every member's log about SASL and peer connections.
 fn sasl_lines(cluster: &Cluster) -> String {
-    let mut out = String::new();
-    for i in 0..cluster.len() {
-        let log = log_of(cluster, i);
-        out.push_str(&format!(
-            "--- member {} ({} bytes of log)\n",
-            i + 1,
-            log.len()
-        ));
-        for line in log.lines().filter(|l| {
-            let l = l.to_ascii_lowercase();
-            l.contains("sasl") || l.contains("authent") || l.contains("connection")
-        }) {
-            out.push_str(line);
-            out.push('\n');
-        }
-    }
-    out
-}
-
-/// Everything node `i` has logged so far (Java's log4j file, Ferrokeeper's output).
-fn log_of(cluster: &Cluster, i: usize) -> String {
-    let name = match cluster.kind(i) {
-        NodeKind::Java => "server.log",
-        NodeKind::Ferrokeeper(_) => "stdout",
-    };
-    let bytes = std::fs::read(cluster.dir(i).join(name)).unwrap_or_default();
-    String::from_utf8_lossy(&bytes).into_owned()
+    common::log_lines(cluster, |l| {
+        l.contains("sasl") || l.contains("authent") || l.contains("connection")
+    })
 }
 
 /// The last lines of node `i`'s log, for failure messages.
 fn tail(cluster: &Cluster, i: usize) -> String {
-    let log = log_of(cluster, i);
+    let log = common::node_log(cluster, i);
     let lines: Vec<&str> = log.lines().collect();
     lines[lines.len().saturating_sub(30)..].join("\n")
 }
 
-/// A session with member `i` (bounded: 30 s; the members' SASL lines on failure).
+/// A session with member `i`.
 async fn connect(cluster: &Cluster, i: usize) -> zookeeper_client::Client {
-    let addr = cluster.client_addr(i);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        let c = zookeeper_client::Client::connector()
-            .with_session_timeout(Duration::from_secs(30))
-            .connect(&addr);
-        if let Ok(Ok(c)) = tokio::time::timeout(Duration::from_secs(2), c).await {
-            return c;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!(
-        "member {} at {addr} serves no session:\n{}",
-        i + 1,
-        sasl_lines(cluster)
-    );
+    common::member_session(cluster, i, sasl_lines).await
 }
 
-/// Creates `path` through member `from` and reads it back through member `to` (after a
-/// sync).
+/// Creates `path` through member `from` and reads it back through member `to`.
 async fn write_and_read(cluster: &Cluster, from: usize, to: usize, path: &str) {
-    let writer = connect(cluster, from).await;
-    let open = CreateMode::Persistent.with_acls(Acls::anyone_all());
-    writer.create(path, b"sasl", &open).await.expect("create");
-    let reader = connect(cluster, to).await;
-    reader.sync(path).await.expect("sync");
-    let (data, _) = reader.get_data(path).await.expect("read back");
-    assert_eq!(data, b"sasl");
+    common::write_and_read(cluster, from, to, path, b"sasl", sasl_lines).await;
 }
 
 /// With `quorum.auth.enableSasl=true` a member without its JAAS file, or whose file lacks a
@@ -193,13 +137,13 @@ fn quorum_sasl_without_its_jaas_sections_stops_at_start() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_members_requiring_sasl_elect_serve_and_survive_the_leaders_death() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cluster = start(spec(vec![ferrokeeper(); 3], dir.path())).await;
+    let mut cluster = common::start_cluster(spec(vec![ferrokeeper(); 3], dir.path())).await;
     let all = [0, 1, 2];
     let leader = serving(&cluster, &all, "three members");
     let follower = (leader + 1) % 3;
     write_and_read(&cluster, follower, leader, "/before").await;
     for i in all {
-        let log = log_of(&cluster, i);
+        let log = common::node_log(&cluster, i);
         assert!(
             log.contains("Successfully completed the authentication using SASL. learner addr"),
             "member {} authenticated nobody:\n{}",
@@ -208,7 +152,7 @@ async fn three_members_requiring_sasl_elect_serve_and_survive_the_leaders_death(
         );
     }
     // Followers authenticated to the leader's quorum port too.
-    let leader_log = log_of(&cluster, leader);
+    let leader_log = common::node_log(&cluster, leader);
     assert!(
         leader_log.contains("(quorum port), user: peer"),
         "the leader authenticated no learner on its quorum port:\n{}",
@@ -230,7 +174,7 @@ async fn three_members_requiring_sasl_elect_serve_and_survive_the_leaders_death(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_with_the_wrong_learner_password_cannot_join() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cluster = start(spec(vec![ferrokeeper(); 3], dir.path())).await;
+    let mut cluster = common::start_cluster(spec(vec![ferrokeeper(); 3], dir.path())).await;
     // Member 1 comes back with the wrong password (a later line overrides the earlier).
     let bad = 0;
     cluster.kill(bad);
@@ -245,10 +189,10 @@ async fn a_member_with_the_wrong_learner_password_cannot_join() {
     // server side), follows the leader, and is refused on the leader's quorum port.
     let deadline = Instant::now() + Duration::from_secs(30);
     let refused = |c: &Cluster| {
-        log_of(c, bad).contains("Authentication failed against server addr")
-            && log_of(c, leader).contains("digest response mismatch for user 'peer'")
-            && log_of(c, bad).contains("the leader's quorum port")
-            && log_of(c, leader).contains("Server failed to authenticate quorum learner")
+        common::node_log(c, bad).contains("Authentication failed against server addr")
+            && common::node_log(c, leader).contains("digest response mismatch for user 'peer'")
+            && common::node_log(c, bad).contains("the leader's quorum port")
+            && common::node_log(c, leader).contains("Server failed to authenticate quorum learner")
     };
     while !refused(&cluster) {
         assert!(
@@ -273,17 +217,10 @@ async fn a_member_with_the_wrong_learner_password_cannot_join() {
 /// `server addr: /127.0.0.1:<port>, status: SUCCESS`; Ferrokeeper: `server addr:
 /// 127.0.0.1:<port> (...)`).
 fn authenticated_to(cluster: &Cluster, i: usize, port: u16) -> bool {
-    log_of(cluster, i).lines().any(|l| {
+    common::node_log(cluster, i).lines().any(|l| {
         l.contains("Successfully completed the authentication using SASL. server addr")
             && (l.contains(&format!(":{port},")) || l.contains(&format!(":{port} ")))
     })
-}
-
-/// Node `i`'s quorum and election ports (the cluster gives them after its client port).
-fn peer_ports(cluster: &Cluster, i: usize) -> (u16, u16) {
-    let addr = cluster.client_addr(i);
-    let client: u16 = addr.rsplit(':').next().unwrap().parse().unwrap();
-    (client + 1, client + 2)
 }
 
 /// Mixed with Java: every member requires SASL of every peer, so each joins only by
@@ -298,27 +235,15 @@ async fn mixed(kinds: Vec<NodeKind>, fk: usize, fk_leads: bool, what: &str) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let mut cluster = start(spec(kinds, dir.path())).await;
+    let mut cluster = common::start_cluster(spec(kinds, dir.path())).await;
     let all = [0, 1, 2];
-    let mut leader = serving(&cluster, &all, what);
-    if fk_leads && leader != fk {
-        // Two Java members elected each other before the Ferrokeeper one was up.
-        cluster.kill(leader);
-        cluster.start_node(leader).expect("restart the Java leader");
-        leader = serving(&cluster, &all, what);
-    }
-    assert_eq!(
-        leader == fk,
-        fk_leads,
-        "{what}: the leader is member {}",
-        leader + 1
-    );
+    let leader = common::lead_as_arranged(&mut cluster, fk, fk_leads, what, sasl_lines);
     for i in all {
         write_and_read(&cluster, i, (i + 1) % 3, &format!("/m{i}")).await;
     }
     // No member refused another's credentials, or was refused.
     for i in all {
-        let log = log_of(&cluster, i);
+        let log = common::node_log(&cluster, i);
         assert!(
             !log.contains("Authentication failed against server")
                 && !log.contains("mismatch")
@@ -336,7 +261,7 @@ async fn mixed(kinds: Vec<NodeKind>, fk: usize, fk_leads: bool, what: &str) {
         crossings.push((fk.max(j), fk.min(j), "election"));
     }
     for (learner, server, port) in crossings {
-        let (quorum, election) = peer_ports(&cluster, server);
+        let (quorum, election) = common::peer_ports(&cluster, server);
         let p = if port == "quorum" { quorum } else { election };
         assert!(
             authenticated_to(&cluster, learner, p),

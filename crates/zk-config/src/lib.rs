@@ -362,11 +362,12 @@ pub struct Config {
     /// The other `metricsProvider.*` keys, prefix removed (a [`JavaProperties`] so that
     /// `Debug` redacts secret-looking ones).
     pub metrics_provider_config: JavaProperties,
-    /// `sslQuorum`, default false. Not implemented.
+    /// `sslQuorum`, default false: TLS on both peer ports (`ssl.quorum.*` stores).
     pub ssl_quorum: bool,
     /// `portUnification` (quorum TLS and plaintext on one port), default false.
     pub quorum_port_unification: bool,
-    /// `sslQuorumReloadCertFiles`, default false.
+    /// `sslQuorumReloadCertFiles`, default false (the stores are re-read when their files
+    /// change either way: checked per new peer connection).
     pub ssl_quorum_reload_cert_files: bool,
     /// `quorum.auth.*`.
     pub quorum_sasl: QuorumSasl,

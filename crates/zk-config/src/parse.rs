@@ -280,24 +280,9 @@ fn parse_properties(
             "autopurge.purgeInterval" => d.purge_interval = int(key, value)?,
             "standaloneEnabled" => d.standalone_enabled = boolean(key, value)?,
             "reconfigEnabled" => d.reconfig_enabled = boolean(key, value)?,
-            "sslQuorum" => {
-                d.ssl_quorum = boolean(key, value)?;
-                if d.ssl_quorum {
-                    not_implemented(w, key, "TLS between servers");
-                }
-            }
-            "portUnification" => {
-                d.quorum_port_unification = boolean(key, value)?;
-                if d.quorum_port_unification {
-                    not_implemented(w, key, "TLS between servers");
-                }
-            }
-            "sslQuorumReloadCertFiles" => {
-                d.ssl_quorum_reload_cert_files = boolean(key, value)?;
-                if d.ssl_quorum_reload_cert_files {
-                    not_implemented(w, key, "TLS between servers");
-                }
-            }
+            "sslQuorum" => d.ssl_quorum = boolean(key, value)?,
+            "portUnification" => d.quorum_port_unification = boolean(key, value)?,
+            "sslQuorumReloadCertFiles" => d.ssl_quorum_reload_cert_files = boolean(key, value)?,
             k if (k.starts_with("server.")
                 || k.starts_with("group")
                 || k.starts_with("weight"))

@@ -66,6 +66,10 @@ pub struct ClusterSpec {
     /// (before the main class) and of Ferrokeeper (after the config file), such as
     /// `readonlymode.enabled=true`, which Java reads from nowhere else.
     pub properties: Vec<String>,
+    /// More `zoo.cfg` lines for node `i` alone (after [`ClusterSpec::extra`]; a later line
+    /// overrides an earlier one), such as the paths of its own key stores; missing
+    /// entries add nothing. Changed on a running cluster with [`Cluster::set_node_extra`].
+    pub node_extra: Vec<String>,
 }
 
 impl ClusterSpec {
@@ -80,6 +84,7 @@ impl ClusterSpec {
             extra: String::new(),
             observers: 0,
             properties: Vec::new(),
+            node_extra: Vec::new(),
         }
     }
 }
@@ -287,6 +292,9 @@ impl Cluster {
             cfg.push_str("peerType=observer\n");
         }
         cfg.push_str(&self.spec.extra);
+        if let Some(own) = self.spec.node_extra.get(i) {
+            cfg.push_str(own);
+        }
         std::fs::write(node.dir.join("zoo.cfg"), cfg).map_err(|e| e.to_string())?;
         std::fs::write(
             node.dir.join("log4j.properties"),
@@ -298,6 +306,16 @@ impl Cluster {
             ),
         )
         .map_err(|e| e.to_string())
+    }
+
+    /// Replaces node `i`'s own `zoo.cfg` lines ([`ClusterSpec::node_extra`]) and rewrites
+    /// its file; a running node reads it when next started.
+    pub fn set_node_extra(&mut self, i: usize, lines: &str) -> Result<(), String> {
+        if self.spec.node_extra.len() <= i {
+            self.spec.node_extra.resize(i + 1, String::new());
+        }
+        self.spec.node_extra[i] = lines.to_string();
+        self.write_config(i)
     }
 
     /// Starts node `i` (again) on its data directory.

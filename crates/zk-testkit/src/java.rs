@@ -82,14 +82,30 @@ pub fn client_jars() -> Result<Vec<PathBuf>, String> {
     Ok(cp)
 }
 
-/// What an Apache ZooKeeper server JVM needs (`QuorumPeerMain`, logging through log4j 1.2).
+/// What an Apache ZooKeeper server JVM needs (`QuorumPeerMain`, logging through log4j 1.2),
+/// plus Netty's jars (Debian's `libnetty-java`, a dependency of its `zookeeper` package)
+/// when they are here: a leader with `sslQuorum` or `portUnification` tells TLS peers
+/// from plaintext ones with Netty's `SslHandler`, and fails on every learner without it.
 pub fn server_jars() -> Result<Vec<PathBuf>, String> {
-    Ok(vec![
+    let mut jars = vec![
         jar("zookeeper.jar")?,
         jar("zookeeper-jute.jar")?,
         jar("slf4j-log4j12.jar")?,
         jar("log4j-1.2.jar")?,
-    ])
+    ];
+    for netty in [
+        "netty-handler.jar",
+        "netty-codec.jar",
+        "netty-buffer.jar",
+        "netty-common.jar",
+        "netty-transport.jar",
+        "netty-resolver.jar",
+    ] {
+        if let Ok(j) = jar(netty) {
+            jars.push(j);
+        }
+    }
+    Ok(jars)
 }
 
 /// `parts` joined into one class path.

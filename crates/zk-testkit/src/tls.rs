@@ -53,6 +53,28 @@ pub fn ca(name: &str) -> Ca {
 /// `CN=<cn>,O=Ferrokeeper Tests`, signed by `ca`: for a server (serverAuth) or a client
 /// (clientAuth); `expired` makes it valid in 2001 only.
 pub fn issue(ca: &Ca, cn: &str, server: bool, expired: bool) -> Issued {
+    let eku = if server {
+        rcgen::ExtendedKeyUsagePurpose::ServerAuth
+    } else {
+        rcgen::ExtendedKeyUsagePurpose::ClientAuth
+    };
+    issue_for(ca, cn, vec![eku], expired)
+}
+
+/// A certificate for an ensemble member (`localhost`, `127.0.0.1`, `CN=<cn>,O=Ferrokeeper
+/// Tests`), signed by `ca`: it serves its peer ports and presents itself when dialling
+/// them, so it is both a server and a client certificate (serverAuth and clientAuth).
+pub fn issue_member(ca: &Ca, cn: &str) -> Issued {
+    use rcgen::ExtendedKeyUsagePurpose::{ClientAuth, ServerAuth};
+    issue_for(ca, cn, vec![ServerAuth, ClientAuth], false)
+}
+
+fn issue_for(
+    ca: &Ca,
+    cn: &str,
+    ekus: Vec<rcgen::ExtendedKeyUsagePurpose>,
+    expired: bool,
+) -> Issued {
     let mut p = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
     p.distinguished_name = rcgen::DistinguishedName::new();
     p.subject_alt_names
@@ -60,11 +82,7 @@ pub fn issue(ca: &Ca, cn: &str, server: bool, expired: bool) -> Issued {
     p.distinguished_name
         .push(rcgen::DnType::OrganizationName, "Ferrokeeper Tests");
     p.distinguished_name.push(rcgen::DnType::CommonName, cn);
-    p.extended_key_usages = vec![if server {
-        rcgen::ExtendedKeyUsagePurpose::ServerAuth
-    } else {
-        rcgen::ExtendedKeyUsagePurpose::ClientAuth
-    }];
+    p.extended_key_usages = ekus;
     if expired {
         p.not_before = rcgen::date_time_ymd(2001, 1, 1);
         p.not_after = rcgen::date_time_ymd(2002, 1, 1);

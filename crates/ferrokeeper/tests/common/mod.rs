@@ -340,3 +340,133 @@ pub fn record_in_background(
     });
     (cfg, recording)
 }
+
+/// Starts `spec`'s nodes (off the runtime's threads: it blocks).
+pub async fn start_cluster(spec: zk_testkit::cluster::ClusterSpec) -> zk_testkit::cluster::Cluster {
+    tokio::task::spawn_blocking(move || zk_testkit::cluster::Cluster::start(spec).expect("cluster"))
+        .await
+        .expect("start")
+}
+
+/// Everything node `i` has logged so far (Java's log4j file, Ferrokeeper's output).
+pub fn node_log(cluster: &zk_testkit::cluster::Cluster, i: usize) -> String {
+    let name = match cluster.kind(i) {
+        zk_testkit::cluster::NodeKind::Java => "server.log",
+        zk_testkit::cluster::NodeKind::Ferrokeeper(_) => "stdout",
+    };
+    let bytes = std::fs::read(cluster.dir(i).join(name)).unwrap_or_default();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// The lines of every member's log that `keep` selects, member by member (for failure
+/// messages).
+pub fn log_lines(cluster: &zk_testkit::cluster::Cluster, keep: fn(&str) -> bool) -> String {
+    let mut out = String::new();
+    for i in 0..cluster.len() {
+        let log = node_log(cluster, i);
+        out.push_str(&format!(
+            "--- member {} ({} bytes of log)\n",
+            i + 1,
+            log.len()
+        ));
+        for line in log.lines().filter(|l| keep(&l.to_ascii_lowercase())) {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// A session with member `i` (bounded: 30 s; `diag` is printed on failure).
+pub async fn member_session(
+    cluster: &zk_testkit::cluster::Cluster,
+    i: usize,
+    diag: fn(&zk_testkit::cluster::Cluster) -> String,
+) -> zk::Client {
+    let addr = cluster.client_addr(i);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while std::time::Instant::now() < deadline {
+        let c = zk::Client::connector()
+            .with_session_timeout(Duration::from_secs(30))
+            .connect(&addr);
+        if let Ok(Ok(c)) = tokio::time::timeout(Duration::from_secs(2), c).await {
+            return c;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "member {} at {addr} serves no session:\n{}",
+        i + 1,
+        diag(cluster)
+    );
+}
+
+/// Creates `path` holding `data` through member `from` and reads it back through member
+/// `to` after a sync: the write went through the leader and a quorum.
+pub async fn write_and_read(
+    cluster: &zk_testkit::cluster::Cluster,
+    from: usize,
+    to: usize,
+    path: &str,
+    data: &[u8],
+    diag: fn(&zk_testkit::cluster::Cluster) -> String,
+) {
+    let writer = member_session(cluster, from, diag).await;
+    let open = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
+    writer.create(path, data, &open).await.expect("create");
+    let reader = member_session(cluster, to, diag).await;
+    reader.sync(path).await.expect("sync");
+    let (got, _) = reader.get_data(path).await.expect("read back");
+    assert_eq!(got, data);
+}
+
+/// Node `i`'s quorum and election ports on a loopback cluster (they follow its client
+/// port).
+pub fn peer_ports(cluster: &zk_testkit::cluster::Cluster, i: usize) -> (u16, u16) {
+    let addr = cluster.client_addr(i);
+    let client: u16 = addr
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("a client port");
+    (client + 1, client + 2)
+}
+
+/// Waits (bounded: 45 s) until a leader serves and every member of `among` serves; the
+/// leader. `diag` is printed on failure.
+pub fn serving(
+    cluster: &zk_testkit::cluster::Cluster,
+    among: &[usize],
+    what: &str,
+    diag: fn(&zk_testkit::cluster::Cluster) -> String,
+) -> usize {
+    tokio::task::block_in_place(|| cluster.wait_serving(among, Duration::from_secs(45)))
+        .unwrap_or_else(|e| panic!("{what}: {e}\n{}", diag(cluster)))
+}
+
+/// For a mixed ensemble of three whose Ferrokeeper member is `fk`: waits until all three
+/// serve and makes sure the Ferrokeeper member leads when `fk_leads` (a Java member that
+/// won the race to lead, the two Java members having elected each other before the
+/// Ferrokeeper one was up, is restarted) and a Java member leads otherwise; the leader.
+pub fn lead_as_arranged(
+    cluster: &mut zk_testkit::cluster::Cluster,
+    fk: usize,
+    fk_leads: bool,
+    what: &str,
+    diag: fn(&zk_testkit::cluster::Cluster) -> String,
+) -> usize {
+    let all = [0, 1, 2];
+    let mut leader = serving(cluster, &all, what, diag);
+    if fk_leads && leader != fk {
+        cluster.kill(leader);
+        cluster.start_node(leader).expect("restart the Java leader");
+        leader = serving(cluster, &all, what, diag);
+    }
+    assert_eq!(
+        leader == fk,
+        fk_leads,
+        "{what}: the leader is member {}",
+        leader + 1
+    );
+    leader
+}

@@ -21,8 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use zk_core::sasl::{Credentials, DigestMd5Client, DigestMd5Server, Service, Step};
 use zk_zab::wire::auth::{starts_with_auth, AuthStatus, QuorumAuthPacket};
 
@@ -140,7 +139,11 @@ fn nonce() -> String {
 }
 
 /// Reads until `buf` holds at least `n` bytes.
-async fn fill(stream: &mut TcpStream, buf: &mut BytesMut, n: usize) -> Result<(), String> {
+async fn fill<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    buf: &mut BytesMut,
+    n: usize,
+) -> Result<(), String> {
     // Bounded: every pass reads at least one byte or returns.
     while buf.len() < n {
         buf.reserve((n - buf.len()).max(512));
@@ -154,7 +157,10 @@ async fn fill(stream: &mut TcpStream, buf: &mut BytesMut, n: usize) -> Result<()
 }
 
 /// Reads one `QuorumAuthPacket`; what follows it stays in `buf`.
-async fn receive(stream: &mut TcpStream, buf: &mut BytesMut) -> Result<QuorumAuthPacket, String> {
+async fn receive<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    buf: &mut BytesMut,
+) -> Result<QuorumAuthPacket, String> {
     // Bounded: the token length is checked against its limit, and every pass reads.
     loop {
         match QuorumAuthPacket::decode(buf) {
@@ -165,8 +171,8 @@ async fn receive(stream: &mut TcpStream, buf: &mut BytesMut) -> Result<QuorumAut
     }
 }
 
-async fn send(
-    stream: &mut TcpStream,
+async fn send<S: AsyncWrite + Unpin>(
+    stream: &mut S,
     status: AuthStatus,
     token: Option<Vec<u8>>,
 ) -> Result<(), String> {
@@ -179,9 +185,9 @@ async fn send(
 
 /// `SaslQuorumAuthLearner.authenticate` against the member at `peer` (for log lines).
 /// `Ok` when the member authenticated us, or when learners need not authenticate.
-pub(super) async fn as_learner(
+pub(super) async fn as_learner<S: AsyncRead + AsyncWrite + Unpin>(
     auth: &QuorumAuth,
-    stream: &mut TcpStream,
+    stream: &mut S,
     buf: &mut BytesMut,
     peer: &str,
 ) -> Result<(), String> {
@@ -252,9 +258,9 @@ pub(super) enum Admitted {
 
 /// `SaslQuorumAuthServer.authenticate` for the peer at `peer` (for log lines). `Err`: the
 /// connection must be closed (the peer was told `ERROR` where the exchange got that far).
-pub(super) async fn as_server(
+pub(super) async fn as_server<S: AsyncRead + AsyncWrite + Unpin>(
     auth: &QuorumAuth,
-    stream: &mut TcpStream,
+    stream: &mut S,
     buf: &mut BytesMut,
     peer: &str,
 ) -> Result<Admitted, String> {
@@ -289,9 +295,9 @@ pub(super) async fn as_server(
 }
 
 /// The server's rounds; the authenticated user.
-async fn exchange(
+async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     auth: &QuorumAuth,
-    stream: &mut TcpStream,
+    stream: &mut S,
     buf: &mut BytesMut,
 ) -> Result<String, String> {
     let mut server = DigestMd5Server::for_service(Service::QUORUM, nonce());
@@ -325,7 +331,7 @@ async fn exchange(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::net::TcpListener;
+    use tokio::net::{TcpListener, TcpStream};
 
     fn settings(password: &str, server_required: bool) -> QuorumAuth {
         let mut creds = Credentials::default();

@@ -2,6 +2,7 @@
 //! (`connectOne`: the initial message in one write, the larger-sid rule, bounded backoff)
 //! and one task per kept connection (frames in, the newest notification out).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,6 +13,7 @@ use tokio::sync::{mpsc, watch};
 use zk_zab::peer::Message;
 use zk_zab::wire::election::{decode_frame, InitialMessage, Notification, PeerAddress};
 
+use super::tls::{accepted, dialled, PeerStream};
 use super::{
     Delivered, Internal, PeerNetConfig, DIAL_ATTEMPTS, DIAL_BACKOFF_MAX, DIAL_BACKOFF_START,
     MAX_HANDSHAKES,
@@ -49,6 +51,16 @@ pub(super) async fn accept(
         let (cfg, internal) = (cfg.clone(), internal.clone());
         tokio::spawn(async move {
             let _permit = permit;
+            // sslQuorum: the handshake comes first (Java's SSLServerSocket).
+            let stream = match accepted(cfg.tls.as_ref(), stream, addr, "election port").await {
+                Ok(s) => s,
+                Err(why) => {
+                    tracing::warn!(
+                        "election port: refusing the connection from {addr}: quorum TLS: {why}"
+                    );
+                    return;
+                }
+            };
             let read = tokio::time::timeout(cfg.cnx_timeout, initial_message(stream));
             let (mut stream, msg, mut rest) = match read.await {
                 Ok(Ok(got)) => got,
@@ -94,8 +106,8 @@ pub(super) async fn accept(
 
 /// Reads the initial message; the bytes after it are returned for the connection's reader.
 async fn initial_message(
-    mut stream: TcpStream,
-) -> Result<(TcpStream, InitialMessage, BytesMut), String> {
+    mut stream: PeerStream,
+) -> Result<(PeerStream, InitialMessage, BytesMut), String> {
     let mut buf = BytesMut::with_capacity(512);
     // Bounded: the message is at most 20 + 2048 bytes and every pass reads at least one.
     loop {
@@ -126,14 +138,53 @@ pub(super) async fn connect(addr: &PeerAddress, timeout: Duration) -> Result<Tcp
     }
 }
 
-/// `connectOne`: dials `sid`'s election address (up to [`DIAL_ATTEMPTS`] times, backing
-/// off), sends the initial message in one write, and keeps the connection only if our sid
-/// is the larger: a larger sid is told we want to talk, and calls back.
+/// How the hub steers a dial under way without cutting an attempt short.
+#[derive(Debug)]
+pub(super) struct DialCtl {
+    /// Which dial (the hub forgets only the dial it is told ended).
+    pub id: u64,
+    wake: tokio::sync::Notify,
+    again: AtomicBool,
+    stop: AtomicBool,
+}
+
+impl DialCtl {
+    pub fn new(id: u64) -> Self {
+        DialCtl {
+            id,
+            wake: tokio::sync::Notify::new(),
+            again: AtomicBool::new(false),
+            stop: AtomicBool::new(false),
+        }
+    }
+
+    /// The peer is up: skip the backoff, and after a last failed attempt start a new
+    /// round rather than give up.
+    pub fn hurry(&self) {
+        self.again.store(true, Ordering::SeqCst);
+        self.wake.notify_one();
+    }
+
+    /// A connection is up: end after the attempt under way (none more).
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.wake.notify_one();
+    }
+
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
+}
+
+/// `connectOne`: dials `sid`'s election address (rounds of up to [`DIAL_ATTEMPTS`],
+/// backing off), sends the initial message in one write, and keeps the connection only if
+/// our sid is the larger: a larger sid is told we want to talk, and calls back.
 pub(super) async fn dial(
     cfg: Arc<PeerNetConfig>,
     sid: i64,
     addr: PeerAddress,
     internal: mpsc::Sender<Internal>,
+    ctl: Arc<DialCtl>,
 ) {
     let hello = match cfg.members.get(&cfg.my_id) {
         Some(me) => InitialMessage::v1(cfg.my_id, me.election.clone()).to_bytes(),
@@ -141,8 +192,26 @@ pub(super) async fn dial(
     };
     let mut backoff = DIAL_BACKOFF_START;
     let mut kept = None;
-    for attempt in 1..=DIAL_ATTEMPTS {
-        match connect(&addr, cfg.cnx_timeout).await {
+    let mut attempt = 0;
+    // Bounded: a round has DIAL_ATTEMPTS attempts; another round only after `hurry`, which
+    // only a connection from the peer itself brings.
+    loop {
+        attempt += 1;
+        let tcp = connect(&addr, cfg.cnx_timeout).await;
+        // sslQuorum: the handshake before the initial message (`initiateConnection`).
+        let stream = match tcp {
+            Ok(s) => dialled(cfg.tls.as_ref(), s, &addr, cfg.cnx_timeout)
+                .await
+                .map_err(|why| {
+                    tracing::warn!(
+                        "election: quorum TLS with server {sid} at {} failed: {why}",
+                        addr.format()
+                    );
+                    why
+                }),
+            Err(e) => Err(e),
+        };
+        match stream {
             Ok(mut s) => match s.write_all(&hello).await {
                 Ok(()) => {
                     let mut rest = BytesMut::new();
@@ -168,13 +237,35 @@ pub(super) async fn dial(
                 addr.format()
             ),
         }
-        if attempt < DIAL_ATTEMPTS {
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(DIAL_BACKOFF_MAX);
+        if ctl.stopped() {
+            break;
+        }
+        if attempt >= DIAL_ATTEMPTS {
+            if !ctl.again.swap(false, Ordering::SeqCst) {
+                break;
+            }
+            attempt = 0;
+            backoff = DIAL_BACKOFF_START;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {
+                backoff = (backoff * 2).min(DIAL_BACKOFF_MAX);
+            }
+            _ = ctl.wake.notified() => {
+                ctl.again.store(false, Ordering::SeqCst);
+                backoff = DIAL_BACKOFF_START;
+            }
+        }
+        if ctl.stopped() {
+            break;
         }
     }
     let _ = internal
-        .send(Internal::ElectionDialed { sid, stream: kept })
+        .send(Internal::ElectionDialed {
+            sid,
+            id: ctl.id,
+            stream: kept,
+        })
         .await;
 }
 
@@ -183,7 +274,7 @@ async fn authenticate(
     cfg: &PeerNetConfig,
     sid: i64,
     addr: &PeerAddress,
-    stream: &mut TcpStream,
+    stream: &mut PeerStream,
     rest: &mut BytesMut,
 ) -> Result<(), String> {
     let Some(auth) = &cfg.auth else {
@@ -207,7 +298,7 @@ pub(super) struct Conn {
 /// (first whatever it holds now: Java re-sends `lastMessageSent` on a new connection).
 pub(super) async fn run(
     c: Conn,
-    mut stream: TcpStream,
+    mut stream: PeerStream,
     mut buf: BytesMut,
     mut latest: watch::Receiver<Option<Bytes>>,
 ) {
@@ -224,7 +315,7 @@ pub(super) async fn run(
 
 async fn serve(
     c: &Conn,
-    stream: &mut TcpStream,
+    stream: &mut PeerStream,
     buf: &mut BytesMut,
     latest: &mut watch::Receiver<Option<Bytes>>,
 ) -> String {
@@ -299,7 +390,7 @@ async fn serve(
 }
 
 pub(super) async fn write(
-    stream: &mut TcpStream,
+    stream: &mut PeerStream,
     bytes: &[u8],
     timeout: Duration,
 ) -> Result<(), String> {

@@ -51,8 +51,8 @@
 //! connections per member plus [`MAX_PARKED`]; beyond that new connections are closed with
 //! a log line. Hostile bytes on either port close that connection with a log line naming
 //! the peer address and the reason; nothing here panics on them. Quorum SASL (DIGEST-MD5,
-//! [`auth`]) runs on both ports when `quorum.auth.enableSasl` is set. Not done: quorum TLS
-//! (`sslQuorum`), multi-address (V2 addresses are accepted and ignored: the configured
+//! [`auth`]) runs on both ports when `quorum.auth.enableSasl` is set, inside quorum TLS
+//! ([`tls`]: `sslQuorum`, `portUnification`) when that is set. Not done: multi-address (V2 addresses are accepted and ignored: the configured
 //! address is dialled), observers' ObserverMaster port.
 //!
 //! Using it from the node's shell (one zk-zab peer, one transport):
@@ -83,6 +83,7 @@ pub mod auth;
 pub mod election;
 pub mod port;
 pub mod snap_stream;
+pub mod tls;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -97,6 +98,8 @@ use zk_proto::Limits;
 use zk_zab::peer::{Message, PeerRole};
 use zk_zab::wire::election::{encode_frame, Notification, NotificationForm, PeerAddress};
 use zk_zab::wire::packet::{default_limits, Packet};
+
+use tls::PeerStream;
 
 /// Bit set in the id of every connection the quorum listener accepted; ids without it are
 /// learner connections the node's peer chose.
@@ -152,6 +155,8 @@ pub struct PeerNetConfig {
     pub quorum_queue: usize,
     /// Quorum SASL (`quorum.auth.enableSasl`), run on both ports; `None`: off.
     pub auth: Option<Arc<auth::QuorumAuth>>,
+    /// Quorum TLS (`sslQuorum`, `portUnification`), on both ports; `None`: off.
+    pub tls: Option<Arc<tls::QuorumTls>>,
 }
 
 /// Why the transport could not start.
@@ -188,6 +193,7 @@ impl PeerNetConfig {
             max_snapshot: DEFAULT_MAX_SNAPSHOT,
             quorum_queue: DEFAULT_QUORUM_QUEUE,
             auth: None,
+            tls: None,
         }
     }
 
@@ -233,6 +239,9 @@ impl PeerNetConfig {
         out.init_limit = cfg.init_limit.max(1) as u32;
         out.sync_limit = cfg.sync_limit.max(1) as u32;
         out.auth = auth::QuorumAuth::from_config(cfg)
+            .map_err(PeerNetError::Config)?
+            .map(Arc::new);
+        out.tls = tls::QuorumTls::from_config(cfg)
             .map_err(PeerNetError::Config)?
             .map(Arc::new);
         Ok(out)
@@ -328,14 +337,16 @@ enum Internal {
     /// An accepted election connection sent a valid initial message from `sid`.
     ElectionIn {
         sid: i64,
-        stream: TcpStream,
+        stream: PeerStream,
         rest: BytesMut,
     },
     /// An election dial ended: the connection to keep (we are the larger sid) with the
     /// bytes read after its SASL exchange, or none.
     ElectionDialed {
         sid: i64,
-        stream: Option<(TcpStream, BytesMut)>,
+        /// The dial's id ([`election::DialCtl::id`]).
+        id: u64,
+        stream: Option<(PeerStream, BytesMut)>,
     },
     ElectionClosed {
         sid: i64,
@@ -467,6 +478,7 @@ impl PeerNet {
             tasks,
             slots,
             gen: 0,
+            dials: 0,
             quorum: HashMap::new(),
             parked: VecDeque::new(),
             leading: false,
@@ -510,7 +522,10 @@ async fn bind(
 struct Slot {
     latest: watch::Sender<Option<Bytes>>,
     conn: Option<(u64, AbortHandle)>,
-    dialing: Option<AbortHandle>,
+    /// The dial under way, if any. It is never aborted: cutting a TLS handshake short
+    /// makes a Java peer log an exception; it is woken from its backoff or told to stop
+    /// after its attempt instead.
+    dialing: Option<(AbortHandle, Arc<election::DialCtl>)>,
 }
 
 struct QuorumConn {
@@ -526,6 +541,8 @@ struct Hub {
     tasks: JoinSet<()>,
     slots: BTreeMap<i64, Slot>,
     gen: u64,
+    /// Election dials started (their ids).
+    dials: u64,
     quorum: HashMap<u64, QuorumConn>,
     parked: VecDeque<(TcpStream, SocketAddr)>,
     leading: bool,
@@ -625,17 +642,20 @@ impl Hub {
         else {
             return;
         };
+        self.dials += 1;
+        let ctl = Arc::new(election::DialCtl::new(self.dials));
         let task = self.tasks.spawn(election::dial(
             self.cfg.clone(),
             sid,
             member.election.clone(),
             self.internal.clone(),
+            ctl.clone(),
         ));
-        slot.dialing = Some(task);
+        slot.dialing = Some((task, ctl));
     }
 
     /// Keeps `stream` as the election connection with `sid`, replacing an older one.
-    async fn register_election(&mut self, sid: i64, stream: TcpStream, rest: BytesMut) {
+    async fn register_election(&mut self, sid: i64, stream: PeerStream, rest: BytesMut) {
         if !self.slots.contains_key(&sid) {
             return;
         }
@@ -664,9 +684,10 @@ impl Hub {
             old.abort();
         }
         // connectOne does nothing for a sid with a connection: a dial still backing off
-        // would only make the other side drop this one and call back.
-        if let Some(dial) = slot.dialing.take() {
-            dial.abort();
+        // would only make the other side drop this one and call back. One in the middle
+        // of an attempt finishes it (a larger sid's is only hung up on).
+        if let Some((_, ctl)) = &slot.dialing {
+            ctl.stop();
         }
     }
 
@@ -780,11 +801,12 @@ impl Hub {
                         return;
                     };
                     let old = slot.conn.take();
-                    // It is up now: a dial waiting out its backoff starts over at once.
-                    if let Some(waiting) = slot.dialing.take() {
-                        waiting.abort();
+                    // It is up now: a dial waiting out its backoff tries again at once (one
+                    // in the middle of an attempt goes on with it).
+                    match &slot.dialing {
+                        Some((_, ctl)) => ctl.hurry(),
+                        None => self.dial_election(sid),
                     }
-                    self.dial_election(sid);
                     if let Some((_, old)) = old {
                         old.abort();
                         self.deliver(Delivered::ElectionDown { sid }).await;
@@ -793,9 +815,11 @@ impl Hub {
                     self.register_election(sid, stream, rest).await;
                 }
             }
-            Internal::ElectionDialed { sid, stream } => {
+            Internal::ElectionDialed { sid, id, stream } => {
                 if let Some(slot) = self.slots.get_mut(&sid) {
-                    slot.dialing = None;
+                    if slot.dialing.as_ref().is_some_and(|(_, c)| c.id == id) {
+                        slot.dialing = None;
+                    }
                 }
                 if let Some((stream, rest)) = stream {
                     self.register_election(sid, stream, rest).await;

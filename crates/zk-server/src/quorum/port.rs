@@ -17,6 +17,7 @@ use zk_zab::wire::packet::{decode_packet, LearnerInfoData, Packet};
 
 use super::election::{connect, write};
 use super::snap_stream::SnapScan;
+use super::tls::{accepted, dialled, PeerStream};
 use super::{Delivered, Internal, PeerNetConfig};
 
 /// `Learner.connectToLeader`: attempts per leader address.
@@ -100,7 +101,7 @@ pub(super) async fn dial(mut c: Conn, addr: PeerAddress, rx: mpsc::Receiver<Byte
             tokio::time::sleep(LEADER_CONNECT_DELAY.min(left)).await;
         }
     }
-    let Some(mut stream) = stream else {
+    let Some(stream) = stream else {
         let reason = format!(
             "could not connect to the leader at {}: {last}",
             addr.format()
@@ -117,6 +118,19 @@ pub(super) async fn dial(mut c: Conn, addr: PeerAddress, rx: mpsc::Receiver<Byte
             return;
         }
     }
+    // sslQuorum: the handshake right after the connect (`Learner.connectToLeader`).
+    let left = deadline.saturating_duration_since(Instant::now());
+    let mut stream = match dialled(c.cfg.tls.as_ref(), stream, &addr, left).await {
+        Ok(s) => s,
+        Err(why) => {
+            tracing::error!(
+                "quorum TLS: learner connection {:#x} to the leader at {} failed: {why}",
+                c.conn,
+                addr.format()
+            );
+            return c.closed(format!("quorum TLS: {why}")).await;
+        }
+    };
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
     if let Some(auth) = c.cfg.auth.clone() {
         // connectToLeader: authenticate before anything else is sent.
@@ -138,10 +152,18 @@ pub(super) async fn dial(mut c: Conn, addr: PeerAddress, rx: mpsc::Receiver<Byte
 /// A learner's connection accepted by the leader.
 pub(super) async fn serve(
     mut c: Conn,
-    mut stream: TcpStream,
+    stream: TcpStream,
     addr: SocketAddr,
     rx: mpsc::Receiver<Bytes>,
 ) {
+    // sslQuorum: the handshake before anything else (the leader's SSLServerSocket).
+    let mut stream = match accepted(c.cfg.tls.as_ref(), stream, addr, "quorum port").await {
+        Ok(s) => s,
+        Err(why) => {
+            tracing::warn!("quorum port: refusing the connection from {addr}: quorum TLS: {why}");
+            return c.closed(format!("quorum TLS: {why}")).await;
+        }
+    };
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
     if let Some(auth) = c.cfg.auth.clone() {
         // The LearnerHandler constructor: the server side before anything is read.
@@ -168,7 +190,7 @@ pub(super) async fn serve(
 /// must name a member learner within `initLimit` ticks.
 async fn moving(
     c: &mut Conn,
-    stream: &mut TcpStream,
+    stream: &mut PeerStream,
     mut buf: BytesMut,
     mut rx: mpsc::Receiver<Bytes>,
     learner: bool,

@@ -26,8 +26,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use rustls::client::WebPkiServerVerifier;
 use rustls::server::WebPkiClientVerifier;
-use rustls::{RootCertStore, ServerConfig};
+use rustls::{ClientConfig, RootCertStore, ServerConfig};
 use rustls_pki_types::CertificateDer;
 
 use crate::config::{Secret, SystemProperties};
@@ -38,12 +39,12 @@ use keystore::{StoreError, StoreType};
 pub enum TlsError {
     /// A required property is missing.
     #[error("{0} is not set")]
-    Missing(&'static str),
+    Missing(String),
     /// A property has a value ZooKeeper would refuse.
     #[error("{key}={value}: {why}")]
     Invalid {
         /// The property.
-        key: &'static str,
+        key: String,
         /// Its value.
         value: String,
         /// What is wrong.
@@ -129,6 +130,10 @@ pub struct TlsOptions {
     pub handshake_timeout: Duration,
     /// `X509AuthenticationProvider.superUser`.
     pub x509_super_user: Option<String>,
+    /// `ssl.quorum.hostnameVerification` (default true): the peer's address must be named
+    /// by its certificate. Only the peer ports check it (`QuorumX509Util` verifies both
+    /// sides); client connections never do (`ClientX509Util`).
+    pub hostname_verification: bool,
 }
 
 fn protocol(name: &str) -> Option<&'static rustls::SupportedProtocolVersion> {
@@ -142,14 +147,26 @@ fn protocol(name: &str) -> Option<&'static rustls::SupportedProtocolVersion> {
 }
 
 impl TlsOptions {
-    /// Reads `zookeeper.ssl.*`. A key store is required.
+    /// Reads `zookeeper.ssl.*` (`ClientX509Util`). A key store is required.
     pub fn from_properties(sys: &SystemProperties) -> Result<Self, TlsError> {
-        const P: &str = "zookeeper.ssl.";
-        let key_store = StoreRef::from_properties(sys, P, "keyStore")?
-            .ok_or(TlsError::Missing("ssl.keyStore.location"))?;
-        let trust_store = StoreRef::from_properties(sys, P, "trustStore")?;
-        let client_auth = match sys
-            .get("zookeeper.ssl.clientAuth")
+        Self::with_prefix(sys, "ssl.")
+    }
+
+    /// Reads `zookeeper.ssl.quorum.*` (`QuorumX509Util`: the peer ports with `sslQuorum`
+    /// or `portUnification`). A key store is required.
+    pub fn for_quorum(sys: &SystemProperties) -> Result<Self, TlsError> {
+        Self::with_prefix(sys, "ssl.quorum.")
+    }
+
+    /// `X509Util`'s properties under `zookeeper.<short>` (`short` is `ssl.` or
+    /// `ssl.quorum.`); errors name them as zoo.cfg does (`<short>keyStore.location`).
+    fn with_prefix(sys: &SystemProperties, short: &str) -> Result<Self, TlsError> {
+        let prefix = format!("zookeeper.{short}");
+        let prop = |k: &str| sys.get(&format!("{prefix}{k}"));
+        let key_store = StoreRef::from_properties(sys, &prefix, "keyStore")?
+            .ok_or_else(|| TlsError::Missing(format!("{short}keyStore.location")))?;
+        let trust_store = StoreRef::from_properties(sys, &prefix, "trustStore")?;
+        let client_auth = match prop("clientAuth")
             .map(|s| s.trim().to_ascii_uppercase())
             .as_deref()
         {
@@ -158,20 +175,18 @@ impl TlsOptions {
             Some("NONE") => ClientAuth::None,
             Some(_) => {
                 return Err(TlsError::Invalid {
-                    key: "ssl.clientAuth",
-                    value: sys.get("zookeeper.ssl.clientAuth").unwrap_or("").into(),
+                    key: format!("{short}clientAuth"),
+                    value: prop("clientAuth").unwrap_or("").into(),
                     why: "expected need, want or none",
                 })
             }
         };
         // SSLContextAndOptions: enabledProtocols, else just ssl.protocol (default TLSv1.2).
-        let (key, list) = match sys.get("zookeeper.ssl.enabledProtocols") {
-            Some(list) => ("ssl.enabledProtocols", list.to_string()),
+        let (key, list) = match prop("enabledProtocols") {
+            Some(list) => (format!("{short}enabledProtocols"), list.to_string()),
             None => (
-                "ssl.protocol",
-                sys.get("zookeeper.ssl.protocol")
-                    .unwrap_or("TLSv1.2")
-                    .to_string(),
+                format!("{short}protocol"),
+                prop("protocol").unwrap_or("TLSv1.2").to_string(),
             ),
         };
         let mut versions = Vec::new();
@@ -195,13 +210,18 @@ impl TlsOptions {
                 why: "no protocol enabled",
             });
         }
-        let cipher_suites = sys.get("zookeeper.ssl.ciphersuites").map(|s| {
+        let cipher_suites = prop("ciphersuites").map(|s| {
             s.split(',')
                 .map(|c| c.trim().to_string())
                 .filter(|c| !c.is_empty())
                 .collect()
         });
-        let handshake_ms = sys.get_integer("zookeeper.ssl.handshakeDetectionTimeoutMillis", 5000);
+        let handshake_ms =
+            sys.get_integer(&format!("{prefix}handshakeDetectionTimeoutMillis"), 5000);
+        let hostname_verification = match prop("hostnameVerification").map(str::trim) {
+            None | Some("") => true,
+            Some(v) => v.eq_ignore_ascii_case("true"),
+        };
         Ok(TlsOptions {
             key_store,
             trust_store,
@@ -212,6 +232,7 @@ impl TlsOptions {
             x509_super_user: sys
                 .get("zookeeper.X509AuthenticationProvider.superUser")
                 .map(str::to_string),
+            hostname_verification,
         })
     }
 
@@ -223,7 +244,7 @@ impl TlsOptions {
     pub fn for_admin(sys: &SystemProperties, need_client_auth: bool) -> Result<Self, TlsError> {
         const P: &str = "zookeeper.ssl.quorum.";
         let key_store = StoreRef::from_properties(sys, P, "keyStore")?
-            .ok_or(TlsError::Missing("ssl.quorum.keyStore.location"))?;
+            .ok_or_else(|| TlsError::Missing("ssl.quorum.keyStore.location".into()))?;
         Ok(TlsOptions {
             key_store,
             trust_store: StoreRef::from_properties(sys, P, "trustStore")?,
@@ -241,6 +262,7 @@ impl TlsOptions {
             x509_super_user: sys
                 .get("zookeeper.X509AuthenticationProvider.superUser")
                 .map(str::to_string),
+            hostname_verification: false,
         })
     }
 
@@ -257,7 +279,7 @@ impl TlsOptions {
             provider.cipher_suites.retain(|s| wanted.contains(&name(s)));
             if provider.cipher_suites.is_empty() {
                 return Err(TlsError::Invalid {
-                    key: "ssl.ciphersuites",
+                    key: "ssl.ciphersuites".into(),
                     value: wanted.join(","),
                     why: "none of these cipher suites is supported (rustls offers the ECDHE AES-GCM and ChaCha20-Poly1305 suites and the TLS 1.3 suites)",
                 });
@@ -266,8 +288,11 @@ impl TlsOptions {
         Ok(provider)
     }
 
-    /// Builds a rustls configuration from the stores as they are now.
-    pub fn build(&self) -> Result<ServerConfig, TlsError> {
+    /// The key store's private key and chain, signing with `provider`.
+    fn certified(
+        &self,
+        provider: &rustls::crypto::CryptoProvider,
+    ) -> Result<Arc<rustls::sign::CertifiedKey>, TlsError> {
         let ks = self.key_store.load()?;
         let key = ks.key.ok_or_else(|| StoreError::Bad {
             path: self.key_store.path.display().to_string(),
@@ -280,34 +305,51 @@ impl TlsOptions {
             }
             .into());
         }
+        // The chain is served as it is (the JDK serves version 1 certificates too; webpki
+        // would refuse to parse them).
+        let signing = provider
+            .key_provider
+            .load_private_key(key)
+            .map_err(|e| TlsError::Rustls(e.to_string()))?;
+        Ok(Arc::new(rustls::sign::CertifiedKey::new(ks.chain, signing)))
+    }
+
+    /// The trust store's certificates (a key store given as trust store: its chain's
+    /// certificates count), or the system's CA bundle (the JDK's default trust store).
+    fn trusted(&self) -> Result<(RootCertStore, Vec<CertificateDer<'static>>), TlsError> {
+        let certs: Vec<CertificateDer<'static>> = match &self.trust_store {
+            Some(ts) => {
+                let s = ts.load()?;
+                s.trusted.into_iter().chain(s.chain).collect()
+            }
+            None => keystore::load(
+                Path::new("/etc/ssl/certs/ca-certificates.crt"),
+                StoreType::Pem,
+                "",
+            )
+            .map(|s| s.trusted)
+            .unwrap_or_default(),
+        };
+        let mut roots = RootCertStore::empty();
+        for c in &certs {
+            if let Err(e) = roots.add(c.clone()) {
+                tracing::warn!("trust store: skipping a certificate rustls refuses: {e}");
+            }
+        }
+        Ok((roots, certs))
+    }
+
+    /// Builds a rustls server configuration from the stores as they are now.
+    pub fn build(&self) -> Result<ServerConfig, TlsError> {
         let provider = Arc::new(self.provider()?);
+        let certified = self.certified(&provider)?;
         let builder = ServerConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(&self.versions)
             .map_err(|e| TlsError::Rustls(e.to_string()))?;
         let builder = match self.client_auth {
             ClientAuth::None => builder.with_no_client_auth(),
             ClientAuth::Need | ClientAuth::Want => {
-                let mut roots = RootCertStore::empty();
-                let certs: Vec<CertificateDer<'static>> = match &self.trust_store {
-                    Some(ts) => {
-                        let s = ts.load()?;
-                        // A key store given as trust store: its chain's certificates count.
-                        s.trusted.into_iter().chain(s.chain).collect()
-                    }
-                    // The JDK's default trust store: the system's CA bundle.
-                    None => keystore::load(
-                        Path::new("/etc/ssl/certs/ca-certificates.crt"),
-                        StoreType::Pem,
-                        "",
-                    )
-                    .map(|s| s.trusted)
-                    .unwrap_or_default(),
-                };
-                for c in &certs {
-                    if let Err(e) = roots.add(c.clone()) {
-                        tracing::warn!("trust store: skipping a certificate rustls refuses: {e}");
-                    }
-                }
+                let (roots, certs) = self.trusted()?;
                 let v =
                     WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
                 let v = if self.client_auth == ClientAuth::Want {
@@ -322,14 +364,27 @@ impl TlsOptions {
                 }))
             }
         };
-        // The chain is served as it is (the JDK serves version 1 certificates too; webpki
-        // would refuse to parse them).
-        let signing = provider
-            .key_provider
-            .load_private_key(key)
+        Ok(builder.with_cert_resolver(Arc::new(v1::SingleCert(certified))))
+    }
+
+    /// Builds a rustls client configuration (a member dialling another member's peer
+    /// port): the key store's certificate is presented, the peer's chain must lead to the
+    /// trust store. The peer's *name* is not checked here: Apache ZooKeeper checks the
+    /// peer's address (and its reverse-resolved name) instead, which
+    /// [`verify_peer_address`] does once the handshake is done.
+    pub fn build_client(&self) -> Result<ClientConfig, TlsError> {
+        let provider = Arc::new(self.provider()?);
+        let certified = self.certified(&provider)?;
+        let (roots, _) = self.trusted()?;
+        let inner = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+            .build()
             .map_err(|e| TlsError::Rustls(e.to_string()))?;
-        let certified = rustls::sign::CertifiedKey::new(ks.chain, signing);
-        Ok(builder.with_cert_resolver(Arc::new(v1::SingleCert(Arc::new(certified)))))
+        Ok(ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(&self.versions)
+            .map_err(|e| TlsError::Rustls(e.to_string()))?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(v1::ChainOnly(inner)))
+            .with_client_cert_resolver(Arc::new(v1::SingleCert(certified))))
     }
 
     fn stamp(&self) -> Stamp {
@@ -349,16 +404,22 @@ impl TlsOptions {
 /// Size and modification time of each store file (`None`: unreadable).
 type Stamp = Vec<Option<(u64, SystemTime)>>;
 
-/// The TLS side of the server: the current rustls configuration, rebuilt when the stores
-/// change on disk.
-pub struct TlsServer {
+/// A rustls configuration rebuilt when the stores change on disk (checked each time one is
+/// asked for: size and modification time of each store file).
+pub struct Reloading<T> {
     opts: TlsOptions,
-    current: Mutex<(Stamp, Arc<ServerConfig>)>,
+    make: fn(&TlsOptions) -> Result<T, TlsError>,
+    current: Mutex<(Stamp, Arc<T>)>,
 }
 
-impl std::fmt::Debug for TlsServer {
+/// The TLS side of a server port.
+pub type TlsServer = Reloading<ServerConfig>;
+/// The TLS side of a member dialling a peer port.
+pub type TlsClient = Reloading<ClientConfig>;
+
+impl<T> std::fmt::Debug for Reloading<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TlsServer")
+        f.debug_struct("Reloading")
             .field("opts", &self.opts)
             .finish_non_exhaustive()
     }
@@ -367,10 +428,27 @@ impl std::fmt::Debug for TlsServer {
 impl TlsServer {
     /// Loads the stores now; fails when they cannot be used.
     pub fn new(opts: TlsOptions) -> Result<Self, TlsError> {
+        Reloading::with(opts, TlsOptions::build)
+    }
+}
+
+impl TlsClient {
+    /// Loads the stores now; fails when they cannot be used.
+    pub fn new(opts: TlsOptions) -> Result<Self, TlsError> {
+        Reloading::with(opts, TlsOptions::build_client)
+    }
+}
+
+impl<T> Reloading<T> {
+    fn with(
+        opts: TlsOptions,
+        make: fn(&TlsOptions) -> Result<T, TlsError>,
+    ) -> Result<Self, TlsError> {
         let stamp = opts.stamp();
-        let cfg = Arc::new(opts.build()?);
-        Ok(TlsServer {
+        let cfg = Arc::new(make(&opts)?);
+        Ok(Reloading {
             opts,
+            make,
             current: Mutex::new((stamp, cfg)),
         })
     }
@@ -381,11 +459,11 @@ impl TlsServer {
     }
 
     /// The configuration for a new connection, reloading the stores first if they changed.
-    pub fn config(&self) -> Arc<ServerConfig> {
+    pub fn config(&self) -> Arc<T> {
         let stamp = self.opts.stamp();
         let mut cur = self.current.lock().unwrap_or_else(|e| e.into_inner());
         if cur.0 != stamp {
-            match self.opts.build() {
+            match (self.make)(&self.opts) {
                 Ok(cfg) => {
                     tracing::info!("TLS key/trust store changed on disk: certificates reloaded");
                     *cur = (stamp, Arc::new(cfg));
@@ -398,6 +476,63 @@ impl TlsServer {
         }
         cur.1.clone()
     }
+}
+
+/// `ZKTrustManager.performHostVerification`: the certificate `leaf` (DER) must name `ip`,
+/// the peer's address: as an IP address in its subject alternative names, or else by a
+/// host name (its DNS names, or its common name when it has none) that resolves to `ip`
+/// (Java reverse-resolves the address and compares names; resolving forward accepts the
+/// same certificates on a consistent /etc/hosts or DNS).
+pub async fn verify_peer_address(ip: std::net::IpAddr, leaf: &[u8]) -> Result<(), String> {
+    use x509_parser::extensions::GeneralName;
+    use x509_parser::prelude::*;
+    let (_, cert) =
+        X509Certificate::from_der(leaf).map_err(|e| format!("unreadable certificate: {e}"))?;
+    let mut names = Vec::new();
+    let mut ips = Vec::new();
+    if let Ok(Some(san)) = cert.subject_alternative_name() {
+        for n in &san.value.general_names {
+            match n {
+                GeneralName::DNSName(d) => names.push(d.to_string()),
+                GeneralName::IPAddress(b) => {
+                    if let Ok(v4) = <[u8; 4]>::try_from(*b) {
+                        ips.push(std::net::IpAddr::from(v4));
+                    } else if let Ok(v6) = <[u8; 16]>::try_from(*b) {
+                        ips.push(std::net::IpAddr::from(v6));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    let ip = match ip {
+        std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, std::net::IpAddr::V4),
+        v4 => v4,
+    };
+    if ips.contains(&ip) {
+        return Ok(());
+    }
+    if names.is_empty() {
+        for cn in cert.subject().iter_common_name() {
+            if let Ok(cn) = cn.as_str() {
+                names.push(cn.to_string());
+            }
+        }
+    }
+    for name in &names {
+        if name.starts_with('*') {
+            continue;
+        }
+        if let Ok(addrs) = tokio::net::lookup_host((name.as_str(), 0)).await {
+            if addrs.map(|a| a.ip()).any(|a| a == ip) {
+                return Ok(());
+            }
+        }
+    }
+    Err(format!(
+        "the certificate of {ip} names neither that address nor a host name that resolves to it \
+         (IP addresses {ips:?}, names {names:?})"
+    ))
 }
 
 /// The subject of a DER certificate as `X500Principal.getName()` prints it (RFC 2253: the
@@ -472,6 +607,68 @@ mod tests {
         assert_eq!(
             subject_rfc2253(cert.der()).as_deref(),
             Some("CN=client one,O=Acme\\, Inc,C=US")
+        );
+    }
+
+    fn cert_for(sans: Vec<rcgen::SanType>, cn: &str) -> Vec<u8> {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.subject_alt_names = sans;
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, cn);
+        let key = rcgen::KeyPair::generate().unwrap();
+        params.self_signed(&key).unwrap().der().to_vec()
+    }
+
+    #[tokio::test]
+    async fn a_peer_certificate_must_name_the_peer_address() {
+        let local: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+        let other: std::net::IpAddr = "192.0.2.7".parse().unwrap();
+        let ip = rcgen::SanType::IpAddress(local);
+        let dns = |n: &str| rcgen::SanType::DnsName(n.try_into().unwrap());
+        // By address.
+        let c = cert_for(vec![ip.clone()], "x");
+        assert!(verify_peer_address(local, &c).await.is_ok());
+        assert!(verify_peer_address(other, &c).await.is_err());
+        // An IPv4 peer seen through an IPv6 socket.
+        let mapped: std::net::IpAddr = "::ffff:127.0.0.1".parse().unwrap();
+        assert!(verify_peer_address(mapped, &c).await.is_ok());
+        // By a name that resolves to it (Java: the reverse-resolved name).
+        let c = cert_for(vec![dns("localhost")], "x");
+        assert!(verify_peer_address(local, &c).await.is_ok());
+        assert!(verify_peer_address(other, &c).await.is_err());
+        // The common name counts only without DNS names.
+        let c = cert_for(vec![], "localhost");
+        assert!(verify_peer_address(local, &c).await.is_ok());
+        let c = cert_for(vec![dns("nothing.invalid")], "localhost");
+        let e = verify_peer_address(local, &c).await.unwrap_err();
+        assert!(e.contains("nothing.invalid"), "{e}");
+        assert!(verify_peer_address(local, b"not a certificate")
+            .await
+            .is_err());
+    }
+
+    #[test]
+    fn quorum_options_read_their_own_prefix() {
+        let mut sys = SystemProperties::new();
+        sys.set("zookeeper.ssl.keyStore.location", "/k/client.p12");
+        let e = TlsOptions::for_quorum(&sys).unwrap_err().to_string();
+        assert!(e.contains("ssl.quorum.keyStore.location"), "{e}");
+        sys.set("zookeeper.ssl.quorum.keyStore.location", "/k/quorum.p12");
+        let o = TlsOptions::for_quorum(&sys).unwrap();
+        assert!(o.hostname_verification);
+        assert_eq!(o.client_auth, ClientAuth::Need);
+        sys.set("zookeeper.ssl.quorum.hostnameVerification", "false");
+        sys.set("zookeeper.ssl.quorum.clientAuth", "bogus");
+        let e = TlsOptions::for_quorum(&sys).unwrap_err().to_string();
+        assert!(e.contains("ssl.quorum.clientAuth=bogus"), "{e}");
+        sys.set("zookeeper.ssl.quorum.clientAuth", "none");
+        assert!(!TlsOptions::for_quorum(&sys).unwrap().hostname_verification);
+        // The client port's options are not the quorum's.
+        assert_eq!(
+            TlsOptions::from_properties(&sys).unwrap().key_store.path,
+            PathBuf::from("/k/client.p12")
         );
     }
 
