@@ -11,7 +11,10 @@
 //! Throughout, clients record a history the checker must accept (no acknowledged write
 //! lost, linearizable writes and sync-then-reads, sessions in order), and one session with
 //! an ephemeral node heartbeats through every step: it must never expire, and its ephemeral
-//! must still be there at the end.
+//! must still be there at the end. Curator and kazoo run their recipes all along
+//! (`compat-tests/mixed-ensemble/RecipeLoad.java`, `recipe_load.py`: locks guarding a
+//! counter, an ephemeral, a watched heartbeat): no increment lost or doubled, no lock
+//! held twice, the ephemeral kept, and no state worse than a suspended connection.
 
 mod common;
 
@@ -85,6 +88,169 @@ fn replace(cluster: &mut Cluster, i: usize, to: NodeKind, how: Crossing, step: u
     cluster.start_node(i).expect("start the replacement");
 }
 
+/// A recipe load (Curator's or kazoo's) running beside the test.
+struct RecipeLoad {
+    name: &'static str,
+    child: std::process::Child,
+    out: PathBuf,
+    err: PathBuf,
+}
+
+/// Python that can import kazoo, and the directory to put on its path for that:
+/// `$FERROKEEPER_KAZOO_PYTHON` (kazoo installed), else the venv and kazoo's unpacked sdist
+/// that `compat-tests/kazoo/run` makes (scripts/test makes them before the tests, with
+/// `--setup-only`).
+fn kazoo_python() -> Result<(PathBuf, Option<PathBuf>), String> {
+    if let Some(p) = std::env::var_os("FERROKEEPER_KAZOO_PYTHON") {
+        return Ok((PathBuf::from(p), None));
+    }
+    let work = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../compat-tests/.work/kazoo");
+    let venv = work.join("venv/bin/python");
+    let src = work.join("src/kazoo-2.10.0");
+    if venv.is_file() && src.join("kazoo/client.py").is_file() {
+        Ok((venv, Some(src)))
+    } else {
+        Err(format!(
+            "no Python with kazoo: {} or {} is missing (compat-tests/kazoo/run --setup-only \
+             makes them) and FERROKEEPER_KAZOO_PYTHON is not set",
+            venv.display(),
+            src.display()
+        ))
+    }
+}
+
+/// Starts Curator's and kazoo's recipe loads against `connect`; they run until `stop`
+/// exists. Either is left out, with the testkit's notice (a failure under
+/// FERROKEEPER_REQUIRE_JAVA=1), when its runtime is missing.
+fn start_recipe_loads(connect: &str, dir: &Path, stop: &Path) -> Vec<RecipeLoad> {
+    let mut loads = Vec::new();
+    let spawn = |name: &'static str, mut cmd: std::process::Command| {
+        let out = dir.join(format!("{name}.out"));
+        let err = dir.join(format!("{name}.err"));
+        let child = cmd
+            .stdin(std::process::Stdio::null())
+            .stdout(std::fs::File::create(&out).expect("load stdout"))
+            .stderr(std::fs::File::create(&err).expect("load stderr"))
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting the {name} load: {e}"));
+        RecipeLoad {
+            name,
+            child,
+            out,
+            err,
+        }
+    };
+    let curator = zk_testkit::java::Program::compile_with(
+        "RecipeLoad",
+        &zk_testkit::java::compat_source("mixed-ensemble/RecipeLoad.java"),
+        &dir.join("classes"),
+        &["-Xlint:-path"],
+        &[
+            "curator-recipes.jar",
+            "curator-framework.jar",
+            "curator-client.jar",
+            "guava.jar",
+        ],
+    );
+    if let Some(program) = zk_testkit::java::available(
+        &curator,
+        "rolling",
+        "Curator's recipes through a rolling replacement",
+    ) {
+        let mut cmd = program.command();
+        cmd.arg(connect).arg("/recipes-curator").arg(stop);
+        loads.push(spawn("curator", cmd));
+    }
+    let python = kazoo_python();
+    if let Some((python, path)) = zk_testkit::java::available(
+        &python,
+        "rolling",
+        "kazoo's recipes through a rolling replacement",
+    ) {
+        let mut cmd = std::process::Command::new(python);
+        if let Some(path) = path {
+            cmd.env("PYTHONPATH", path);
+        }
+        cmd.arg(zk_testkit::java::compat_source(
+            "mixed-ensemble/recipe_load.py",
+        ))
+        .arg(connect)
+        .arg("/recipes-kazoo")
+        .arg(stop);
+        loads.push(spawn("kazoo", cmd));
+    }
+    loads
+}
+
+/// Stops the loads (the stop file), waits for them (bounded: 150 s each) and checks what
+/// each reports.
+fn finish_recipe_loads(loads: Vec<RecipeLoad>, stop: &Path, what: &str) {
+    std::fs::write(stop, b"stop").expect("the stop file");
+    for mut load in loads {
+        let deadline = std::time::Instant::now() + Duration::from_secs(150);
+        // Bounded: the deadline; a load that overstays is killed and fails the test.
+        let status = loop {
+            match load.child.try_wait() {
+                Ok(Some(status)) => break Some(status),
+                Ok(None) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(100))
+                }
+                _ => {
+                    let _ = load.child.kill();
+                    let _ = load.child.wait();
+                    break None;
+                }
+            }
+        };
+        let out = std::fs::read_to_string(&load.out).unwrap_or_default();
+        let err = std::fs::read_to_string(&load.err).unwrap_or_default();
+        let tail: Vec<&str> = err.lines().rev().take(20).collect();
+        let name = load.name;
+        assert!(
+            status.is_some_and(|s| s.success()),
+            "{what}: the {name} load did not end well ({status:?}):\n{out}\n{}",
+            tail.join("\n")
+        );
+        let report = out.lines().last().unwrap_or("");
+        println!("{what}: {name} load: {report}");
+        let field = |key: &str| -> String {
+            report
+                .split_whitespace()
+                .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+                .unwrap_or_else(|| panic!("{what}: the {name} load reported no {key}: {report}"))
+                .to_string()
+        };
+        let number = |key: &str| -> u64 {
+            field(key)
+                .parse()
+                .unwrap_or_else(|_| panic!("{what}: {name} {key}: {report}"))
+        };
+        let (acquisitions, counter) = (number("acquisitions"), number("counter"));
+        let failures = number("failures");
+        assert!(
+            acquisitions >= 10,
+            "{what}: the {name} load made too little progress: {report}"
+        );
+        // Every increment made under the lock is there once; one whose reply never came
+        // (given up after the client's retries: a failure) may be there too.
+        assert!(
+            counter >= acquisitions && counter <= acquisitions + failures,
+            "{what}: the {name} counter lost or doubled increments: {report}"
+        );
+        assert_eq!(number("violations"), 0, "{what}: {name}: {report}");
+        assert_eq!(field("ephemeral"), "ok", "{what}: {name}: {report}");
+        assert!(
+            number("events") > 0,
+            "{what}: {name} saw no watch events: {report}"
+        );
+        let states = field("states");
+        assert!(
+            !states.contains("LOST") && !states.contains("READ_ONLY"),
+            "{what}: the {name} session was lost: {report}"
+        );
+    }
+}
+
 /// What the heartbeating session saw: every state change, in order.
 type States = Arc<Mutex<Vec<SessionState>>>;
 
@@ -134,6 +300,11 @@ async fn rolling(how: Crossing, what: &str) {
         }
     });
 
+    let loads_dir = tempfile::tempdir().expect("a directory for the recipe loads");
+    let stop = loads_dir.path().join("stop");
+    let loads =
+        tokio::task::block_in_place(|| start_recipe_loads(&connect, loads_dir.path(), &stop));
+
     let mut base = RecordConfig::new(cluster.client_addrs());
     base.clients = 4;
     base.keys = 6;
@@ -167,6 +338,7 @@ async fn rolling(how: Crossing, what: &str) {
         ops.extend(recording.await.expect("recorder"));
     }
     wait(&cluster, "a serving Java ensemble at the end");
+    tokio::task::block_in_place(|| finish_recipe_loads(loads, &stop, what));
     for i in all {
         assert_eq!(cluster.kind(i), &NodeKind::Java, "{what}: node {}", i + 1);
     }

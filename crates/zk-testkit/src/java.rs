@@ -144,9 +144,24 @@ impl Program {
         out: &Path,
         javac_args: &[&str],
     ) -> Result<Program, String> {
+        Self::compile_with(main, source, out, javac_args, &[])
+    }
+
+    /// [`Program::compile`] with the jars named in `more` (in [`jars_dir`], such as
+    /// `curator-recipes.jar`) on the class path too; `Err` when one is missing.
+    pub fn compile_with(
+        main: &str,
+        source: &Path,
+        out: &Path,
+        javac_args: &[&str],
+        more: &[&str],
+    ) -> Result<Program, String> {
         let javac = find_tool("javac").ok_or("no javac on PATH or in $JAVA_HOME/bin")?;
         let java = find_tool("java").ok_or("no java on PATH or in $JAVA_HOME/bin")?;
         let mut cp = client_jars()?;
+        for name in more {
+            cp.push(jar(name)?);
+        }
         std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
         let status = Command::new(&javac)
             .args(javac_args)
