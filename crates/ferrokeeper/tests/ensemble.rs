@@ -745,6 +745,11 @@ java.lang.NullPointerException: Cannot invoke \"java.net.Socket.isClosed()\" bec
     // Undisturbed, a lost connection is itself a complaint.
     let kept = complaints(log, Disruptions::None);
     assert_eq!(kept.len(), 4, "{kept:#?}");
+    // Heavily disturbed: only what breaks the protocol (the gap, the unknown packet).
+    let kept = complaints(log, Disruptions::Heavy);
+    assert_eq!(kept.len(), 2, "{kept:#?}");
+    assert!(kept[0].contains("Got zxid 0x100000009 expected 0x100000008"));
+    assert!(kept[1].contains("Exception when following the leader"));
 }
 
 /// Elections across both kinds (issue 14), each outcome arranged: members vote by epoch,
@@ -818,4 +823,6 @@ async fn elections_across_kinds_go_by_epoch_zxid_and_sid_and_survive_leader_kill
     assert!(report.acked_writes > 50, "{what}: too few writes: {report}");
     assert_eq!(history.finals.len(), 3);
     common::assert_no_digest_mismatches(&cluster, &all, what);
+    // Leaders killed under load: only lines that can only mean a broken protocol.
+    common::assert_java_logs_clean(&cluster, &all, common::Disruptions::Heavy, what);
 }

@@ -236,6 +236,13 @@ async fn sync_ways(learner: NodeKind, leader: NodeKind, what: &str) {
     .await;
     assert_eq!(names.len(), 25, "{what}: {names:?}");
     common::assert_no_digest_mismatches(&cluster, &[OTHER, LEADER, LEARNER], what);
+    // Cut off and restarted under load: only lines that can only mean a broken protocol.
+    common::assert_java_logs_clean(
+        &cluster,
+        &[OTHER, LEADER, LEARNER],
+        common::Disruptions::Heavy,
+        what,
+    );
 }
 
 /// A Ferrokeeper learner of a Java leader: TRUNC, DIFF and SNAP.

@@ -368,6 +368,8 @@ async fn rolling(how: Crossing, what: &str) {
     watching.abort();
     // Java's digests: every node compared each txn's digest with its tree after applying.
     common::assert_no_digest_mismatches(&cluster, &all, what);
+    // Six stops and starts under load: only lines that can only mean a broken protocol.
+    common::assert_java_logs_clean(&cluster, &all, common::Disruptions::Heavy, what);
 }
 
 /// Java to Ferrokeeper node by node with `ferrokeeper import`, and back with `ferrokeeper
