@@ -478,6 +478,14 @@ async fn a_ferrokeeper_observer_of_a_java_ensemble() {
     mixed_with(place, 1, "Java voters, a Ferrokeeper observer").await;
 }
 
+/// A Java observer of three Ferrokeeper voters: it syncs from the Ferrokeeper leader and
+/// serves its clients the same history (Java's digests agree, its log is clean).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_java_observer_of_a_ferrokeeper_ensemble() {
+    let place = |fk: NodeKind| vec![fk.clone(), fk.clone(), fk, NodeKind::Java];
+    mixed_with(place, 1, "Ferrokeeper voters, a Java observer").await;
+}
+
 /// A Ferrokeeper voter follows a Java leader (sid 3).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ferrokeeper_follower_of_a_java_leader() {
