@@ -180,7 +180,8 @@ impl Cluster {
         }
         let slot = Slot::take()?;
         let pid = std::process::id();
-        let subnet = 20 + (pid % 40) * SLOTS + slot.0;
+        let block = process_block();
+        let subnet = 20 + block * SLOTS + slot.0;
         let tag = format!("fkc{pid}s{}", slot.0);
         let mut nodes = Vec::new();
         for (i, kind) in spec.kinds.iter().enumerate() {
@@ -192,7 +193,7 @@ impl Cluster {
                 Network::Loopback => (
                     None,
                     "127.0.0.1".to_string(),
-                    loopback_base(pid, slot.0) + 10 * i as u16,
+                    loopback_base(block, slot.0) + 10 * i as u16,
                 ),
             };
             nodes.push(Node {
@@ -549,11 +550,47 @@ const SLOTS: u32 = 5;
 /// Nodes per cluster the port and address plan has room for.
 const MAX_NODES: usize = 6;
 
-fn loopback_base(pid: u32, slot: u32) -> u16 {
+fn loopback_base(block: u32, slot: u32) -> u16 {
     // Ports 20000-31999 in blocks of 300 per test process (60 per slot, 10 per node):
     // below Linux's ephemeral range (32768-60999), so no client socket of another test can
     // hold a node's port.
-    20_000 + (pid % 40) as u16 * 300 + slot as u16 * 60
+    20_000 + block as u16 * 300 + slot as u16 * 60
+}
+
+/// Blocks of ports (and namespace subnets) test processes share out.
+const BLOCKS: u32 = 40;
+
+/// This process's block, claimed for its lifetime on first use: the first of the
+/// [`BLOCKS`], starting at pid % 40, whose lock file (`$TMPDIR/fk-testkit-blocks/<n>.lock`)
+/// no other process holds locked. The lock goes with the process (the kernel drops it when
+/// the file closes, even on a crash), so concurrent test processes (a local loop beside
+/// another run) never get the same ports; when every block is held, or the lock files
+/// cannot be made, it falls back to pid % 40.
+fn process_block() -> u32 {
+    static BLOCK: std::sync::OnceLock<(u32, Option<std::fs::File>)> = std::sync::OnceLock::new();
+    BLOCK
+        .get_or_init(|| {
+            let start = std::process::id() % BLOCKS;
+            let dir = std::env::temp_dir().join("fk-testkit-blocks");
+            if std::fs::create_dir_all(&dir).is_ok() {
+                for k in 0..BLOCKS {
+                    let block = (start + k) % BLOCKS;
+                    let Ok(file) = std::fs::OpenOptions::new()
+                        .create(true)
+                        .truncate(false)
+                        .write(true)
+                        .open(dir.join(format!("{block}.lock")))
+                    else {
+                        break;
+                    };
+                    if file.try_lock().is_ok() {
+                        return (block, Some(file));
+                    }
+                }
+            }
+            (start, None)
+        })
+        .0
 }
 
 /// The slots of this process's running clusters: each has its own ports, addresses and
@@ -613,5 +650,29 @@ impl Drop for Cluster {
                 eprintln!("cluster files kept in {}", dir.keep().display());
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The block is this process's for its life: asked again it is the same, and its lock
+    /// file is held (another open of it cannot lock it, as another process could not).
+    #[test]
+    fn a_process_holds_its_port_block() {
+        let block = process_block();
+        assert!(block < BLOCKS);
+        assert_eq!(process_block(), block);
+        let path = std::env::temp_dir()
+            .join("fk-testkit-blocks")
+            .join(format!("{block}.lock"));
+        let other = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .expect("the lock file");
+        assert!(other.try_lock().is_err(), "{} is not held", path.display());
+        let base = loopback_base(block, SLOTS - 1);
+        assert!(base >= 20_000 && base + 60 <= 32_000, "{base}");
     }
 }
