@@ -26,13 +26,8 @@ use tokio::net::TcpStream;
 use tokio_util::either::Either;
 use zk_zab::wire::election::PeerAddress;
 
+use crate::conn::TLS_HANDSHAKE_RECORD;
 use crate::tls::{verify_peer_address, TlsClient, TlsOptions, TlsServer};
-
-/// The first byte of a TLS record carrying a handshake (a ClientHello). A peer's plaintext
-/// first bytes never start with it: the election port's initial message starts with a
-/// protocol version (`0xff..`) or a sid (`0x00..`), the quorum port's first record with a
-/// length or a SASL status below 2^24.
-const TLS_HANDSHAKE_RECORD: u8 = 0x16;
 
 /// A connection between members: plain TCP (`Left`), or TLS over it (`Right`, either side
 /// of the handshake).
@@ -115,6 +110,9 @@ impl QuorumTls {
             let mut first = [0u8; 1];
             match tokio::time::timeout(limit, tcp.peek(&mut first)).await {
                 Ok(Ok(0)) => return Err("closed before sending anything".into()),
+                // A peer's plaintext never starts with it: the election port's initial
+                // message starts with a protocol version (0xff..) or a sid (0x00..), the
+                // quorum port's first record with a length or a SASL status below 2^24.
                 Ok(Ok(_)) if first[0] != TLS_HANDSHAKE_RECORD => {
                     tracing::debug!("{port}: {peer} speaks plaintext (port unification)");
                     return Ok(Either::Left(tcp));
