@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use zk_core::sasl::{Credentials, DigestMd5Client, DigestMd5Server, Service, Step};
 use zk_zab::wire::auth::{starts_with_auth, AuthStatus, QuorumAuthPacket};
 
@@ -177,8 +177,7 @@ async fn send<S: AsyncWrite + Unpin>(
     token: Option<Vec<u8>>,
 ) -> Result<(), String> {
     let packet = QuorumAuthPacket::new(status, token.map(Bytes::from));
-    stream
-        .write_all(&packet.to_bytes())
+    super::election::write_flushed(stream, &packet.to_bytes())
         .await
         .map_err(|e| format!("write: {e}"))
 }
@@ -331,6 +330,7 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::AsyncWriteExt;
     use tokio::net::{TcpListener, TcpStream};
 
     fn settings(password: &str, server_required: bool) -> QuorumAuth {

@@ -212,7 +212,8 @@ pub(super) async fn dial(
             Err(e) => Err(e),
         };
         match stream {
-            Ok(mut s) => match s.write_all(&hello).await {
+            // Flushed: under TLS, bytes written can wait in the session's buffer.
+            Ok(mut s) => match write_flushed(&mut s, &hello).await {
                 Ok(()) => {
                     let mut rest = BytesMut::new();
                     // startConnection: the learner side of quorum SASL after the initial
@@ -394,9 +395,20 @@ pub(super) async fn write(
     bytes: &[u8],
     timeout: Duration,
 ) -> Result<(), String> {
-    match tokio::time::timeout(timeout, stream.write_all(bytes)).await {
+    match tokio::time::timeout(timeout, write_flushed(stream, bytes)).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(format!("write: {e}")),
         Err(_) => Err(format!("write blocked for {timeout:?}")),
     }
+}
+
+/// Writes `bytes` and flushes: under TLS, `write_all` can return with the last record still
+/// in the session's buffer (when the socket would block), and it would leave only with the
+/// next write; on plain TCP the flush does nothing.
+pub(super) async fn write_flushed<S: tokio::io::AsyncWrite + Unpin>(
+    stream: &mut S,
+    bytes: &[u8],
+) -> std::io::Result<()> {
+    stream.write_all(bytes).await?;
+    stream.flush().await
 }
